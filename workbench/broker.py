@@ -1,0 +1,368 @@
+"""The adapter contract (SPI) between the workbench and a broker.
+
+Pure Python: no broker client library and no Textual here. An adapter package imports this module
+only (plus its own client library); the application knows adapters only through it.
+
+Shape: an :class:`Adapter` is built from a profile's options and ``connect()`` s to a
+:class:`Connection`. Every method of a connection is async; adapters that wrap a blocking client
+library run it in threads. Class-level :class:`Capabilities` tell the UI what to offer.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class BrokerError(Exception):
+    """Base of every error an adapter raises. The message is safe to show: it carries no secret."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class NotFound(BrokerError):
+    """A topic, partition, group or queue does not exist."""
+
+
+class AccessDenied(BrokerError):
+    """The broker refused the credentials or the operation."""
+
+
+class Unreachable(BrokerError):
+    """The broker did not answer (connection refused, DNS, TLS, timeout while connecting)."""
+
+
+class Unroutable(BrokerError):
+    """A published event could not be routed to any destination."""
+
+
+class Unsupported(BrokerError):
+    """The adapter or broker cannot do this (see :class:`Capabilities`)."""
+
+
+class Timeout(BrokerError):
+    """An operation on a connected broker took longer than allowed."""
+
+
+class InvalidRequest(BrokerError):
+    """The request is malformed for this broker: bad partition, offset out of range, too large."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event as read from a broker. Key, value and header values are the exact bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None  # milliseconds since the epoch, UTC
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # broker-specific extras
+
+    @property
+    def time(self) -> datetime | None:
+        return None if self.timestamp is None else datetime.fromtimestamp(self.timestamp / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEvent:
+    """An event to publish. ``partition`` and ``timestamp`` are left to the broker when None."""
+
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers = ()
+    partition: int | None = None
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What happened to one published event: confirmed at (partition, offset), or the exact error."""
+
+    index: int  # position of the event in the published sequence
+    partition: int | None = None
+    offset: int | None = None
+    error: BrokerError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+PositionKind = Literal["beginning", "end", "offset", "timestamp", "last"]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a read starts, in every selected partition.
+
+    ``offset``: the absolute offset; ``timestamp``: milliseconds since the epoch (the first event at
+    or after it); ``last``: the N newest events of each partition.
+    """
+
+    kind: PositionKind
+    value: int = 0
+
+    @classmethod
+    def beginning(cls) -> Position:
+        return cls("beginning")
+
+    @classmethod
+    def end(cls) -> Position:
+        return cls("end")
+
+    @classmethod
+    def at_offset(cls, offset: int) -> Position:
+        return cls("offset", offset)
+
+    @classmethod
+    def at_time(cls, timestamp_ms: int) -> Position:
+        return cls("timestamp", timestamp_ms)
+
+    @classmethod
+    def last(cls, n: int) -> Position:
+        return cls("last", n)
+
+    def __str__(self) -> str:
+        if self.kind in ("beginning", "end"):
+            return self.kind
+        if self.kind == "offset":
+            return str(self.value)
+        if self.kind == "last":
+            return f"-{self.value}"
+        return datetime.fromtimestamp(self.value / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One partition (or queue/stream segment). ``start`` is the first offset, ``end`` the next one."""
+
+    partition: int
+    start: int
+    end: int
+    leader: int | None = None
+    replicas: tuple[int, ...] = ()
+    isr: tuple[int, ...] = ()
+    size_bytes: int | None = None
+
+    @property
+    def count(self) -> int:
+        return max(self.end - self.start, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """What a broker says about one topic, exchange, queue or stream."""
+
+    name: str
+    kind: str = "topic"  # topic | exchange | queue | stream
+    partitions: tuple[PartitionInfo, ...] = ()
+    config: Mapping[str, str] = field(default_factory=dict)
+    internal: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(p.count for p in self.partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    client_id: str
+    host: str = ""
+    assignment: tuple[tuple[str, int], ...] = ()  # (topic, partition)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    group_id: str
+    state: str  # Stable, Empty, Dead, PreparingRebalance ... as the broker names it
+    protocol: str = ""
+    members: tuple[GroupMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """Raw figures for one partition of one group. Verdicts are computed by ``workbench.lag``."""
+
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed here
+    start: int  # log-start offset
+    end: int  # log-end offset
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.committed is None else max(self.end - self.committed, 0)
+
+    @property
+    def lost_to_retention(self) -> bool:
+        return self.committed is not None and self.committed < self.start
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    group_id: str
+    state: str
+    partitions: tuple[PartitionLag, ...]
+    observed_at: int  # milliseconds since the epoch, when the figures were read
+
+    @property
+    def total(self) -> int:
+        return sum(p.lag or 0 for p in self.partitions)
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option an adapter understands. ``secret`` options are never shown."""
+
+    name: str
+    type: type
+    default: Any = None
+    secret: bool = False
+    help: str = ""
+
+
+def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """Defaults filled in and types checked; unknown keys are kept as they are (tolerated)."""
+    result = dict(raw)
+    for spec in specs:
+        if spec.name not in raw or raw[spec.name] is None:
+            result[spec.name] = spec.default
+            continue
+        value = raw[spec.name]
+        if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
+            raise InvalidRequest(
+                f"{where}: option {spec.name!r} must be {spec.type.__name__}, "
+                f"got {type(value).__name__}"
+            )
+        result[spec.name] = value
+    return result
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can do; the UI and CLI only offer what is declared here."""
+
+    history: bool = False  # read from any Position, not just live
+    partitions: bool = False
+    consumer_groups: bool = False
+    offsets_reset: bool = False  # commit_offsets()
+    publisher_confirms: bool = False
+    headers: bool = True
+    publish_timestamp: bool = False
+    non_destructive_tap: bool = True  # reading never takes an event from a real consumer
+    topic_admin: bool = False  # create_topic / delete_topic
+
+
+class Connection(abc.ABC):
+    """An open connection to one broker. Use as ``async with``; ``close()`` removes temporary resources."""
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def list_topics(self) -> list[TopicInfo]:
+        """Every topic (exchange, queue ...), sorted by name; figures may be summaries."""
+
+    @abc.abstractmethod
+    async def describe_topic(self, name: str) -> TopicInfo:
+        """Full figures for one topic; raises NotFound."""
+
+    @abc.abstractmethod
+    def read(
+        self,
+        topic: str,
+        start: Position,
+        *,
+        partitions: Sequence[int] | None = None,
+        follow: bool = False,
+        batch_size: int = 1000,
+    ) -> AsyncIterator[list[Event]]:
+        """Batches of events from ``start``, ordered per partition.
+
+        Without ``follow`` it ends at the end offsets seen when it began; with ``follow`` it waits
+        for new events. It fetches only when the next batch is asked for (backpressure), never
+        commits, and frees what it holds when closed (``aclose()``).
+        """
+
+    @abc.abstractmethod
+    async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
+        """One result per event, in input order: confirmed, or the exact error."""
+
+    async def groups(self) -> list[GroupInfo]:
+        raise Unsupported("this broker has no consumer groups")
+
+    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
+        """Raw lag figures for the given groups (all when None); raises NotFound for an unknown group."""
+        raise Unsupported("this broker has no consumer groups")
+
+    async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Set a group's committed offsets, ``{(topic, partition): next offset to read}``."""
+        raise Unsupported("this broker cannot set a group's offsets")
+
+    async def create_topic(
+        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> TopicInfo:
+        raise Unsupported("this broker cannot create topics")
+
+    async def delete_topic(self, name: str) -> None:
+        raise Unsupported("this broker cannot delete topics")
+
+
+class Adapter(abc.ABC):
+    """A broker kind. Built from a profile's options; ``connect()`` opens a :class:`Connection`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.settings = check_options(self.options, options, where=f"adapter {self.name!r}")
+
+    @classmethod
+    @abc.abstractmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        """Options for a quick-connect URL such as ``kafka://host:9092`` or ``local:PATH``."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where this adapter connects, for display: secrets masked."""
+
+    @abc.abstractmethod
+    async def connect(self) -> Connection:
+        """Open a connection; raises Unreachable (in bounded time) or AccessDenied."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
