@@ -1,0 +1,36 @@
+import pytest
+
+from workbench.broker import Position
+from workbench.errors import UsageError
+from workbench.positions import format_timestamp, parse_position
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("beginning", Position.beginning()),
+        ("earliest", Position.beginning()),
+        ("END", Position.end()),
+        ("latest", Position.end()),
+        ("0", Position.at_offset(0)),
+        ("1200", Position.at_offset(1200)),
+        ("-5", Position.last(5)),
+        ("2026-11-27T08:00:00Z", Position.at_time(1_795_766_400_000)),
+        ("2026-11-27T09:00:00+01:00", Position.at_time(1_795_766_400_000)),
+        ("2026-11-27T08:00:00", Position.at_time(1_795_766_400_000)),
+    ],
+)
+def test_positions(text, expected):
+    assert parse_position(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-0", "1.5", "--3", "2026-13-01"])
+def test_bad_positions_are_usage_errors(text):
+    with pytest.raises(UsageError):
+        parse_position(text)
+
+
+def test_timestamp_format_round_trips_milliseconds():
+    assert format_timestamp(1_795_766_400_123) == "2026-11-27T08:00:00.123Z"
+    assert parse_position(format_timestamp(1_795_766_400_123)) == Position.at_time(1_795_766_400_123)
+    assert format_timestamp(None) == "-"

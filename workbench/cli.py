@@ -1,0 +1,598 @@
+"""The `workbench` command line (typer).
+
+stdout carries data only; diagnostics, progress and errors go to stderr. Every error becomes a
+documented exit code through :func:`workbench.errors.exit_code_for`. Nothing here imports Textual
+or a broker client library: adapters are loaded by name, only when a verb connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from workbench import config, output
+from workbench.broker import BrokerError, OutgoingEvent
+from workbench.errors import BadInput, ExitCode, PublishFailed, UsageError, WorkbenchError, exit_code_for
+from workbench.positions import POSITION_HELP, parse_position
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="workbench",
+    help="A terminal workbench for event-driven systems: browse topics, tail events, inspect consumer "
+    "lag, publish test events. With no command it opens the workbench on the connected broker.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+topics_app = typer.Typer(help="List, create and delete topics.", rich_markup_mode=None)
+app.add_typer(topics_app, name="topics")
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class TailFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    raw = "raw"
+
+
+@dataclass
+class Globals:
+    profile: str | None
+    broker: str | None
+    output: TableOrJson
+
+    def target(self) -> config.Target:
+        if self.profile and self.broker:
+            raise UsageError("--profile and --broker are exclusive", hint="choose one way to connect")
+        chosen = config.url_profile(self.broker) if self.broker else config.load_config().profile(self.profile)
+        return config.resolve(chosen)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print an error the user can act on and exit with its code."""
+    code = exit_code_for(exc)
+    if code is ExitCode.INTERRUPTED:
+        output.stderr.print("interrupted")
+    elif code is ExitCode.ERROR and not isinstance(exc, WorkbenchError | BrokerError):
+        output.stderr.print(output.safe(f"error: unexpected {type(exc).__name__}: {exc}", "red"))
+        output.stderr.print("this is a bug in Event Workbench; please report it with the command you ran")
+    else:
+        output.stderr.print(output.safe(f"error: {exc}", "red"))
+        hint = getattr(exc, "hint", None)
+        if hint:
+            output.stderr.print(output.safe(f"hint: {hint}", "yellow"))
+    raise typer.Exit(int(code))
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    """Run an async verb; every error becomes a message on stderr and an exit code."""
+    try:
+        return asyncio.run(body())
+    except BrokenPipeError:
+        sys.stdout = open(sys.devnull, "w")  # noqa: SIM115 - the reader went away (e.g. `| head`)
+        raise typer.Exit(0) from None
+    except (WorkbenchError, BrokerError, KeyboardInterrupt) as exc:
+        fail(exc)
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    return ctx.find_root().obj
+
+
+def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
+    return (local or globals_of(ctx).output).value  # type: ignore[return-value]
+
+
+def target_of(ctx: typer.Context) -> config.Target:
+    try:
+        return globals_of(ctx).target()
+    except WorkbenchError as exc:
+        fail(exc)
+
+
+OutputOption = Annotated[
+    TableOrJson | None, typer.Option("--output", "-o", help="table (for people) or json/jsonl (for scripts).")
+]
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", envvar="WORKBENCH_PROFILE", help="Profile name from workbench.toml.")
+    ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", "-b", help="Connect without a profile: kafka://HOST:PORT, amqp://..., local:PATH."),
+    ] = None,
+    output_format: Annotated[
+        TableOrJson, typer.Option("--output", "-o", help="table, json or jsonl.")
+    ] = TableOrJson.table,
+) -> None:
+    ctx.obj = Globals(profile=profile, broker=broker, output=output_format)
+    if ctx.invoked_subcommand is None:
+        overview(ctx)
+
+
+def overview(ctx: typer.Context) -> None:
+    """What `workbench` alone shows until the full-screen workbench lands: where we are and what is there."""
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            output.stderr.print(output.safe(f"profile {target.profile.name}: {target.profile.shown_broker()}", "bold"))
+            output.render_topics(await conn.list_topics(), "table")
+    run(body)
+    output.stderr.print("next: workbench tail TOPIC --from -10 | workbench lag | workbench publish TOPIC --value TEXT")
+
+
+# --------------------------------------------------------------------------- browse
+
+
+@topics_app.callback(invoke_without_command=True)
+def topics(
+    ctx: typer.Context,
+    internal: Annotated[bool, typer.Option("--internal", help="Also show the broker's internal topics.")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """List topics with their partition and event counts.
+
+    Example: workbench topics -o json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            found = [t for t in await conn.list_topics() if internal or not t.internal]
+        output.render_topics(found, fmt_of(ctx, output_format))
+    run(body)
+
+
+@topics_app.command("create")
+def topics_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partitions: Annotated[int, typer.Option("--partitions", min=1, help="Number of partitions.")] = 1,
+) -> None:
+    """Create a topic.  Example: workbench topics create orders --partitions 3"""
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        target.profile.ensure_writable(f"create topic {name!r}")
+        async with service.connect(target) as conn:
+            info = await conn.create_topic(name, partitions)
+        output.stderr.print(output.safe(f"created {info.name} with {len(info.partitions)} partition(s)"))
+    run(body)
+
+
+@topics_app.command("delete")
+def topics_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a topic and every event in it (asks first).  Example: workbench topics delete scratch --yes"""
+    target = target_of(ctx)
+    from workbench import service
+
+    try:
+        target.profile.ensure_writable(f"delete topic {name!r}")
+    except WorkbenchError as exc:
+        fail(exc)
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(UsageError(f"deleting {name!r} needs confirmation", hint="pass --yes in scripts"))
+        typer.confirm(f"Delete topic {name!r} and all its events?", abort=True, err=True)
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            await conn.delete_topic(name)
+        output.stderr.print(output.safe(f"deleted {name}"))
+    run(body)
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="Topic name.")],
+    output_format: OutputOption = None,
+) -> None:
+    """Partitions with first/last offsets and event counts, and the topic's configuration.
+
+    Example: workbench describe orders
+    """
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            info = await conn.describe_topic(topic)
+        output.render_describe(info, fmt_of(ctx, output_format))
+    run(body)
+
+
+# --------------------------------------------------------------------------- tail
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="Topic to read.")],
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning, or end with --follow."),
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", "-P", help="Only this partition (repeatable).")
+    ] = None,
+    max_events: Annotated[int | None, typer.Option("--max", "-n", min=1, help="Stop after N events.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new events.")] = False,
+    filter_expr: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only events matching this expression, e.g. 'value.status == \"failed\"'."),
+    ] = None,
+    output_format: Annotated[
+        TailFormat | None,
+        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl (exact envelope), raw (values)."),
+    ] = None,
+) -> None:
+    """Read events from a position, optionally following new ones. Never commits, never consumes.
+
+    Examples:
+      workbench tail orders --from -5
+      workbench tail payments --follow --filter 'type == "PaymentFailed"'
+      workbench tail orders --from beginning -o jsonl > orders.jsonl
+    """
+    target = target_of(ctx)
+    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    try:
+        position = parse_position(start or ("end" if follow else "beginning"))
+        match = _compile_filter(filter_expr)
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+
+    printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
+
+    async def body() -> int:
+        shown = 0
+        async with service.connect(target) as conn:
+            info = await conn.describe_topic(topic)
+            total = None if follow else service.expected_count(info, position, partition)
+            with _scan_progress(total) as on_scanned:
+                async for batch in service.tail(
+                    conn, topic, position, partitions=partition, follow=follow,
+                    limit=max_events, match=match, on_scanned=on_scanned,
+                ):
+                    printer.print_batch(batch)
+                    shown += len(batch)
+        return shown
+
+    shown = run(body)
+    if not follow and sys.stderr.isatty():
+        output.stderr.print(f"{shown} event(s)")
+
+
+def _compile_filter(text: str | None) -> Callable[[Any], bool] | None:
+    if text is None:
+        return None
+    from workbench.filters import FilterError, compile_filter
+
+    try:
+        return compile_filter(text).matches
+    except FilterError as exc:
+        raise UsageError(f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section") from None
+
+
+class _scan_progress:
+    """Events read / to read on stderr while a bounded scan runs, only when stderr is a terminal."""
+
+    def __init__(self, total: int | None) -> None:
+        self.progress = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.progress = Progress(console=output.stderr, transient=True)
+            self.task = self.progress.add_task("reading", total=total)
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if self.progress is None:
+            return None
+        self.progress.start()
+        return lambda n: self.progress.advance(self.task, n)  # type: ignore[union-attr]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+# --------------------------------------------------------------------------- publish
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="Destination topic.")],
+    file: Annotated[
+        str | None, typer.Option("--file", "-F", help="One event per line (JSONL envelope or plain value); - for stdin.")
+    ] = None,
+    value: Annotated[str | None, typer.Option("--value", "-v", help="The value of a single event.")] = None,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Key (for --value, or for file events without one).")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="NAME=VALUE, added to every event (repeatable).")] = None,
+    partition: Annotated[int | None, typer.Option("--partition", "-P", min=0, help="Explicit partition for --value.")] = None,
+    count: Annotated[int, typer.Option("--count", "-c", min=1, help="Publish the --value N times.")] = 1,
+    rate: Annotated[float | None, typer.Option("--rate", min=0.001, help="At most N events per second.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Every input line is a value, never an envelope.")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Publish events and confirm each one; exit 7 if any was not confirmed.
+
+    Input lines: a JSON object with a "value" field is an envelope (key, headers, partition,
+    timestamp); any other line is the value itself. `tail -o jsonl` output is valid input.
+    The whole input is checked before anything is published.
+
+    Examples:
+      workbench publish orders --value '{"orderId": 42}' --key 42 -H ce_type=OrderPlaced
+      workbench tail orders -o jsonl | workbench publish orders-copy --file -
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    try:
+        target.profile.ensure_writable(f"publish to {topic!r}")
+        events = _events_to_publish(file, value, key, header or [], partition, count, raw)
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+
+    async def body() -> service.PublishReport:
+        async with service.connect(target) as conn:
+            with _publish_progress(len(events)) as on_progress:
+                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress)
+
+    report = run(body)
+    _report_publish(topic, report, fmt)
+
+
+def _events_to_publish(
+    file: str | None, value: str | None, key: str | None, headers: list[str],
+    partition: int | None, count: int, raw: bool,
+) -> list[tuple[str, OutgoingEvent]]:
+    extra = tuple(_parse_header(h) for h in headers)
+    if (file is None) == (value is None):
+        raise UsageError("give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl")
+    key_bytes = None if key is None else key.encode()
+    if value is not None:
+        event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
+        return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
+    if count != 1 or partition is not None:
+        raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
+    from workbench.envelope import InputError, parse_line
+
+    source = "stdin" if file == "-" else file
+    events = []
+    for lineno, line in _read_lines(file):
+        if not line.strip():
+            continue
+        try:
+            event = _parse_input_line(line, lineno, raw, parse_line)
+        except InputError as exc:
+            raise BadInput(f"{source}:{lineno}: {exc}", hint="use --raw to publish every line as it is") from None
+        if key_bytes is not None and event.key is None:
+            event = OutgoingEvent(event.value, key_bytes, event.headers, event.partition, event.timestamp)
+        if extra:
+            event = OutgoingEvent(event.value, event.key, event.headers + extra, event.partition, event.timestamp)
+        events.append((f"{source}:{lineno}", event))
+    if not events:
+        raise BadInput(f"{source}: no events (the input is empty)")
+    return events
+
+
+def _parse_input_line(line: bytes, lineno: int, raw: bool, parse_line: Callable[..., OutgoingEvent]) -> OutgoingEvent:
+    if raw:
+        return OutgoingEvent(value=line)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        if line.lstrip().startswith(b"{"):
+            raise BadInput(f"line {lineno}: starts with '{{' but is not UTF-8 JSON") from None
+        return OutgoingEvent(value=line)  # binary plain value, kept exactly
+    return parse_line(text, lineno, raw=False)
+
+
+def _read_lines(file: str) -> Iterator[tuple[int, bytes]]:
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
+        yield lineno, line[:-1] if line.endswith(b"\r") else line
+
+
+def _parse_header(text: str) -> tuple[str, bytes]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--header {text!r} is not NAME=VALUE")
+    return name, value.encode()
+
+
+class _publish_progress(_scan_progress):
+    def __init__(self, total: int) -> None:
+        super().__init__(total if total >= 1000 else None)
+        if total < 1000:
+            self.progress = None
+
+    def __enter__(self) -> Any:
+        advance = super().__enter__()
+        if advance is None:
+            return None
+        done = 0
+
+        def on_progress(report: Any) -> None:
+            nonlocal done
+            now = report.confirmed + len(report.failures)
+            advance(now - done)
+            done = now
+        return on_progress
+
+
+def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
+    failed = len(report.failures)
+    if fmt == "table":
+        where = ""
+        if report.total == 1 and report.first is not None:
+            where = f" at partition {report.first.partition}, offset {report.first.offset}"
+        rate = report.confirmed / report.seconds if report.seconds > 0 else 0
+        output.stdout.print(
+            output.safe(f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent "
+                        f"-> {topic}{where} ({report.seconds:.2f} s, {rate:,.0f} events/s)")
+        )
+    else:
+        output.emit_json(
+            {"topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
+             "seconds": round(report.seconds, 3),
+             "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
+                          for f in report.failures]},
+            "json",
+        )
+    for f in report.failures[:20]:
+        output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
+    if failed > 20:
+        output.stderr.print(f"... and {failed - 20} more failures")
+    if failed or report.unsent:
+        fail(PublishFailed(f"{failed + report.unsent} of {report.total} event(s) were not confirmed"))
+
+
+# --------------------------------------------------------------------------- groups and lag
+
+
+@app.command()
+def groups(ctx: typer.Context, output_format: OutputOption = None) -> None:
+    """Consumer groups with state, protocol and members.  Example: workbench groups"""
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            found = sorted(await conn.groups(), key=lambda g: g.group_id)
+        output.render_groups(found, fmt_of(ctx, output_format))
+    run(body)
+
+
+@app.command()
+def lag(
+    ctx: typer.Context,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
+    output_format: OutputOption = None,
+) -> None:
+    """Consumer lag per group and partition: committed offset, end offset, lag.
+
+    "-" means the group never committed on that partition.  Example: workbench lag --group billing-service
+    """
+    target = target_of(ctx)
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            found = await service.lag(conn, group)
+        output.render_lag(found, fmt_of(ctx, output_format))
+    run(body)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    live: Annotated[bool, typer.Option("--live", help="Keep producing and consuming until Ctrl-C.")] = False,
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second with --live.")] = 20.0,
+    orders: Annotated[int, typer.Option("--orders", min=1, help="Number of order sagas to seed.")] = 200,
+    force: Annotated[bool, typer.Option("--force", help="Seed again even if the demo topics already hold events.")] = False,
+) -> None:
+    """Seed an order-platform scenario: orders, payments, inventory, shipping; sagas; lagging groups.
+
+    Example: workbench demo && workbench lag
+    """
+    target = target_of(ctx)
+    from workbench import demo as scenario
+    from workbench import service
+
+    async def body() -> None:
+        target.profile.ensure_writable("seed the demo")
+        async with service.connect(target) as conn:
+            summary = await scenario.seed(conn, orders=orders, force=force)
+            output.stderr.print(output.safe(scenario.describe(summary)))
+            if live:
+                output.stderr.print("producing live events; Ctrl-C to stop")
+                await scenario.run_live(conn, rate=rate)
+    run(body)
+
+
+# --------------------------------------------------------------------------- profiles and adapters
+
+
+@app.command()
+def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
+    """The profiles of workbench.toml, secrets masked.  Example: workbench profiles"""
+    try:
+        cfg = config.load_config()
+    except WorkbenchError as exc:
+        fail(exc)
+    found = list(cfg.profiles.values()) or [config.builtin_profile()]
+    default = cfg.default_profile or (found[0].name if len(found) == 1 else None)
+    rows = [
+        {"name": p.name, "default": p.name == default, "broker": p.shown_broker(),
+         "read_only": p.read_only, "production": p.production, "source": p.source}
+        for p in found
+    ]
+    fmt = fmt_of(ctx, output_format)
+    if fmt != "table":
+        output.emit_json(rows, fmt)
+        return
+    output.print_table(
+        ("PROFILE", "DEFAULT", "BROKER", "READ-ONLY", "SOURCE"),
+        ((r["name"], "*" if r["default"] else "", r["broker"], "yes" if r["read_only"] else "no", r["source"])
+         for r in rows),
+    )
+
+
+@app.command()
+def adapters(ctx: typer.Context, output_format: OutputOption = None) -> None:
+    """Installed broker adapters and the URL schemes they serve (none is imported).  Example: workbench adapters"""
+    from workbench import plugins
+
+    found = plugins.available()
+    fmt = fmt_of(ctx, output_format)
+    if fmt != "table":
+        output.emit_json([{"name": a.name, "schemes": list(a.schemes), "target": a.target,
+                           "distribution": a.distribution} for a in found], fmt)
+        return
+    output.print_table(("ADAPTER", "SCHEMES", "PROVIDED BY"),
+                        ((a.name, ", ".join(a.schemes), a.target) for a in found))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

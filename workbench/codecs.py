@@ -1,0 +1,505 @@
+"""Bytes <-> shown value: decoding, one-line safe previews, CloudEvents and correlation ids.
+
+Pure Python (standard library only; ``msgpack`` is used when it happens to be importable). Nothing
+here knows about Textual or a broker library.
+
+Terminal safety: :func:`safe_text` and :func:`preview` never return control, bidi or other
+invisible format characters, so an event payload cannot move the cursor, recolour the terminal or
+reorder what is displayed. Rich *markup* is a separate concern and the caller's job: put these
+strings into ``rich.text.Text`` (never into a markup string), or escape them with
+``rich.markup.escape``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib.util
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from workbench.broker import Event
+
+__all__ = [
+    "CODECS",
+    "CodecError",
+    "Decoded",
+    "cloudevent_attributes",
+    "correlation_id",
+    "decode",
+    "human_size",
+    "parse_traceparent",
+    "preview",
+    "safe_text",
+]
+
+Kind = Literal["null", "json", "text", "binary", "hex", "base64", "msgpack"]
+
+_HAVE_MSGPACK = importlib.util.find_spec("msgpack") is not None
+
+#: The codec names :func:`decode` accepts (``msgpack`` only when the library is importable).
+CODECS: tuple[str, ...] = ("auto", "json", "text", "hex", "base64") + (
+    ("msgpack",) if _HAVE_MSGPACK else ()
+)
+
+
+class CodecError(ValueError):
+    """The bytes cannot be decoded with the requested codec; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded key or value.
+
+    ``kind`` and ``value``:
+
+    - ``"null"``: ``None`` (the broker sent no bytes at all)
+    - ``"json"``: the parsed JSON (dict, list, str, int, float, bool or None)
+    - ``"text"``: the ``str`` (valid UTF-8 that is not JSON)
+    - ``"binary"``: the ``bytes`` (not valid UTF-8)
+    - ``"hex"`` / ``"base64"``: the encoded ``str`` (explicit codecs only)
+    - ``"msgpack"``: the unpacked object (explicit codec only)
+    """
+
+    kind: Kind
+    value: Any
+
+
+_NULL = Decoded("null", None)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads_strict(text: str) -> Any:
+    """``json.loads`` without NaN/Infinity. Raises ValueError (incl. the int digit limit) or
+    RecursionError for absurd nesting."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def decode(data: bytes | None, codec: str = "auto") -> Decoded:
+    """Decode ``data`` with ``codec`` (one of :data:`CODECS`).
+
+    ``auto`` never raises: valid UTF-8 that parses as strict JSON (any JSON value: object, array
+    or scalar; no NaN/Infinity) is ``json``, other valid UTF-8 is ``text``, anything else is
+    ``binary``. The explicit codecs raise :class:`CodecError` when the bytes do not fit.
+    ``None`` is ``null`` for every codec.
+    """
+    if codec not in CODECS:
+        raise CodecError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
+    if data is None:
+        return _NULL
+    data = bytes(data)
+    if codec == "auto":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return Decoded("binary", data)
+        if _could_be_json(text):
+            try:
+                return Decoded("json", _loads_strict(text))
+            except (ValueError, RecursionError):
+                pass
+        return Decoded("text", text)
+    if codec == "hex":
+        return Decoded("hex", data.hex())
+    if codec == "base64":
+        return Decoded("base64", base64.b64encode(data).decode("ascii"))
+    if codec == "msgpack":
+        import msgpack  # optional; only listed in CODECS when importable
+
+        try:
+            return Decoded("msgpack", msgpack.unpackb(data, raw=False, strict_map_key=False))
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise CodecError(f"not valid MessagePack: {exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}") from None
+    if codec == "text":
+        return Decoded("text", text)
+    try:  # codec == "json"
+        return Decoded("json", _loads_strict(text))
+    except json.JSONDecodeError as exc:
+        raise CodecError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:
+        raise CodecError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CodecError("not valid JSON: nested too deeply") from None
+
+
+_JSON_START = frozenset('{["-0123456789tfn')
+
+
+def _could_be_json(text: str) -> bool:
+    """Cheap pre-check so that plain text does not pay for a failing ``json.loads``."""
+    stripped = text.lstrip(" \t\r\n")
+    return bool(stripped) and stripped[0] in _JSON_START
+
+
+# --------------------------------------------------------------------------- safe text
+
+# Characters that are certainly unsafe: C0/C1 controls, DEL, soft hyphen, the Arabic letter mark,
+# zero-width and bidi marks/embeddings/overrides/isolates, line/paragraph separators, invisible
+# operators, BOM, interlinear annotations, surrogates. Anything else that str.isprintable() rejects
+# (other format characters, unassigned and private-use code points) is caught by the slow path.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _is_safe_char(ch: str) -> bool:
+    # isprintable() is False for categories C* and Z* except the ASCII space; keep the other
+    # spaces (Zs: no-break space, ideographic space ...), which are harmless on one line.
+    return ch.isprintable() or unicodedata.category(ch) == "Zs"
+
+
+def _escaped_pieces(text: str) -> Iterable[tuple[str, bool]]:
+    """The text as ``(piece, is_escape)`` pairs; each escape is a piece of its own."""
+    pos = 0
+    for match in _UNSAFE.finditer(text):
+        if match.start() > pos:
+            yield from _split_slow(text[pos : match.start()])
+        yield _escape_char(match.group()), True
+        pos = match.end()
+    if pos < len(text):
+        yield from _split_slow(text[pos:])
+
+
+def _split_slow(segment: str) -> Iterable[tuple[str, bool]]:
+    """Pieces of a segment without _UNSAFE characters (rare others are found char by char)."""
+    if segment.isprintable():
+        yield segment, False
+        return
+    start = 0
+    for i, ch in enumerate(segment):
+        if not _is_safe_char(ch):
+            if i > start:
+                yield segment[start:i], False
+            yield _escape_char(ch), True
+            start = i + 1
+    if start < len(segment):
+        yield segment[start:], False
+
+
+def safe_text(s: str) -> str:
+    """``s`` with every control character (C0, C1, DEL; ``\\n``, ``\\r``, ``\\t`` included),
+    bidi/format character (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C, zero-width ...),
+    line/paragraph separator, surrogate, private-use and unassigned code point replaced by a
+    visible escape (``\\x1b``, ``\\u202e``, ``\\n``). The result is one line and cannot drive a
+    terminal. Backslashes are kept as they are. For huge strings, cut them first (cost is linear).
+    """
+    if s.isprintable():
+        return s
+    return "".join(piece for piece, _ in _escaped_pieces(s))
+
+
+def _truncate_pieces(text: str, limit: int) -> tuple[str, bool]:
+    """Escape ``text`` and cut it to at most ``limit`` characters without splitting an escape."""
+    out: list[str] = []
+    used = 0
+    for piece, is_escape in _escaped_pieces(text):
+        room = limit - used
+        if len(piece) <= room:
+            out.append(piece)
+            used += len(piece)
+            continue
+        if not is_escape:
+            out.append(piece[:room])
+        return "".join(out), True
+    return "".join(out), False
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def human_size(n: int) -> str:
+    """``512 B``, ``1.5 kB``, ``10.0 MB`` (decimal units)."""
+    if n < 1000:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 999.95 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+# JSON strings (possibly cut at the end of a prefix) or whitespace runs.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?$)|[ \t\r\n]+', re.DOTALL)
+_PARTIAL_TAIL = re.compile(
+    r'[ \t\r\n]*(?:"(?:[^"\\]|\\.)*\\?|-?[0-9.eE+-]*|t|tr|tru|f|fa|fal|fals|n|nu|nul)[ \t\r\n]*\Z',
+    re.DOTALL,
+)
+
+
+def _compact_json(text: str) -> str:
+    """Remove the insignificant whitespace of JSON text, keeping strings (even a cut one) as they are."""
+    return _JSON_TOKENS.sub(lambda m: m.group() if m.group()[0] == '"' else "", text).strip()
+
+
+def _is_json_prefix(text: str) -> bool:
+    """Whether ``text`` (the beginning of a longer document) looks like the start of JSON.
+
+    The parser may only fail because the text ends: the error must point into the last token.
+    """
+    try:
+        _loads_strict(text)
+        return True
+    except json.JSONDecodeError as exc:
+        return _PARTIAL_TAIL.match(text, exc.pos) is not None
+    except (ValueError, RecursionError):
+        return False
+
+
+def preview(data: bytes | None, limit: int = 120) -> str:
+    """A one-line, terminal-safe preview of a key or value for tables.
+
+    JSON (object or array) is shown compacted, text with :func:`safe_text` escapes, other bytes
+    as ``0x`` + hex. When the preview is cut, it ends with ``…`` and the total size, e.g.
+    ``… (10.0 MB)``: the result is at most ``limit`` characters plus that suffix. Only a prefix of
+    the data is looked at, so a 10 MB value costs no more than a small one. ``None`` is ``null``.
+    """
+    if data is None:
+        return "null"
+    limit = max(int(limit), 1)
+    total = len(data)
+    window = max(8192, limit * 16)
+    head = bytes(data[:window])
+    cut_bytes = total > len(head)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A prefix may end inside a multi-byte character: that is still text.
+        if cut_bytes and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            text = head[: exc.start].decode("utf-8")
+        else:
+            text = None
+    if text is None:
+        body = "0x" + head[: max((limit - 2) // 2, 0)].hex()
+        cut = (limit - 2) // 2 < total
+        body = body[:limit]
+    else:
+        stripped = text.lstrip(" \t\r\n")
+        if stripped[:1] in ("{", "[") and (
+            _is_json_prefix(text) if cut_bytes else _is_json_document(text)
+        ):
+            # Compaction is lexical, so a prefix is enough: try a small one first.
+            small = limit * 4 + 64
+            compacted = _compact_json(text[:small]) if len(text) > small else ""
+            if len(compacted) <= limit:
+                compacted = _compact_json(text)
+            text = compacted
+        body, cut = _truncate_pieces(text[: limit + 1], limit)
+        cut = cut or len(text) > limit or cut_bytes
+    if cut:
+        return f"{body}… ({human_size(total)})"
+    return body
+
+
+def _is_json_document(text: str) -> bool:
+    try:
+        _loads_strict(text)
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+# --------------------------------------------------------------------------- CloudEvents
+
+_CE_PREFIXES = ("ce_", "ce-", "cloudevents:", "cloudevents_")
+#: The context attributes reported by :func:`cloudevent_attributes` when present.
+CE_CORE = ("specversion", "type", "source", "id", "subject", "time", "datacontenttype", "dataschema")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?\Z", re.DOTALL)
+
+
+def parse_traceparent(text: str | bytes | None) -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of a valid W3C ``traceparent`` (``version-traceid-parentid-flags``,
+    lowercase hex of 2-32-16-2 digits, ids not all zero, version not ``ff``; version 00 has
+    exactly four fields), else None."""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    match = _TRACEPARENT.match(text.strip(" \t"))
+    if match is None:
+        return None
+    version, trace_id, span_id, _flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return trace_id, span_id
+
+
+def _header_text(value: bytes | str) -> str:
+    if isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _iter_headers(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None):
+    if not headers:
+        return ()
+    if isinstance(headers, Mapping):
+        return headers.items()
+    return headers
+
+
+def _binary_attributes(
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None,
+) -> tuple[dict[str, str], str | None]:
+    """Binary-mode CloudEvents attributes from headers, and the plain ``traceparent`` header."""
+    attributes: dict[str, str] = {}
+    traceparent: str | None = None
+    for name, value in _iter_headers(headers):
+        lowered = name.lower()
+        if lowered == "traceparent":
+            traceparent = _header_text(value)
+            continue
+        for prefix in _CE_PREFIXES:
+            if lowered.startswith(prefix) and len(lowered) > len(prefix):
+                attributes[lowered[len(prefix) :]] = _header_text(value)
+                break
+    return attributes, traceparent
+
+
+def _structured_attributes(value_json: Any) -> dict[str, str]:
+    if not (isinstance(value_json, dict) and "specversion" in value_json and "type" in value_json):
+        return {}
+    attributes: dict[str, str] = {}
+    for name, value in value_json.items():
+        if name in ("data", "data_base64"):
+            continue
+        text = value if isinstance(value, str) else _id_text(value)
+        if text is not None:
+            attributes[name.lower()] = text
+    return attributes
+
+
+def cloudevent_attributes(
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None,
+    value_json: Any = None,
+) -> dict[str, str]:
+    """The CloudEvents context attributes of an event, ``{}`` when it is not a CloudEvent.
+
+    Binary mode: headers named ``ce_<attr>`` (Kafka), ``ce-<attr>`` (HTTP), ``cloudEvents:<attr>``
+    or ``cloudEvents_<attr>`` (AMQP), case-insensitive; the last occurrence wins. Structured mode
+    (used when no such header exists): ``value_json`` is a JSON object with ``specversion`` and
+    ``type``; its string and number members other than ``data``/``data_base64`` are the
+    attributes. Extensions are included. Keys are lowercase attribute names, values strings
+    (``specversion``, ``type``, ``source``, ``id``, ``subject``, ``time`` ... as present).
+
+    A valid W3C ``traceparent`` (CloudEvents extension attribute first, then a plain header)
+    adds ``trace_id`` and ``span_id``.
+    """
+    attributes, traceparent = _binary_attributes(headers)
+    if not attributes:
+        attributes = _structured_attributes(value_json)
+    for candidate in (attributes.get("traceparent"), traceparent):
+        ids = parse_traceparent(candidate)
+        if ids is not None:
+            attributes["trace_id"], attributes["span_id"] = ids
+            break
+    return attributes
+
+
+# --------------------------------------------------------------------------- correlation
+
+#: Header names tried first (case-insensitive), in this order.
+CORRELATION_HEADERS = ("correlation_id", "correlationid", "x-correlation-id")
+#: JSON members of the value tried last (also inside a structured CloudEvent's ``data``).
+CORRELATION_FIELDS = ("correlationId", "correlation_id")
+
+
+def _id_text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+def correlation_id(event: Event, decoded_value: Decoded | None = None) -> str | None:
+    """The correlation id of an event, by this default rule order (first match wins):
+
+    1. a header ``correlation_id``, ``correlationId`` or ``x-correlation-id`` (case-insensitive;
+       the last occurrence of the first name present, in that order);
+    2. the CloudEvents extension attribute ``correlationid`` (binary or structured mode);
+    3. the trace id of a valid W3C ``traceparent`` (CloudEvents extension, then plain header);
+    4. a member ``correlationId`` / ``correlation_id`` of the JSON value, then of the ``data`` of
+       a structured CloudEvent.
+
+    ``decoded_value`` is the value decoded with :func:`decode` (``auto``), when the caller has it
+    already; otherwise the value is decoded here, and only when it is a JSON object and rules 1-3
+    need it. Numbers count (as their text); empty strings do not.
+    """
+    found: dict[str, str] = {}
+    for name, value in event.headers:
+        lowered = name.lower()
+        if lowered in CORRELATION_HEADERS:
+            found[lowered] = _header_text(value)
+    for name in CORRELATION_HEADERS:
+        if found.get(name):
+            return found[name]
+
+    attributes, traceparent = _binary_attributes(event.headers)
+    payload: Any = None
+    if not attributes:  # maybe a structured CloudEvent, and rule 4 needs the payload anyway
+        if decoded_value is None and _maybe_json_object(event.value):
+            decoded_value = decode(event.value)
+        if decoded_value is not None and decoded_value.kind == "json":
+            payload = decoded_value.value
+        attributes = _structured_attributes(payload)
+    if attributes.get("correlationid"):
+        return attributes["correlationid"]
+    for candidate in (attributes.get("traceparent"), traceparent):
+        ids = parse_traceparent(candidate)
+        if ids is not None:
+            return ids[0]
+    if payload is None and decoded_value is None and _maybe_json_object(event.value):
+        decoded_value = decode(event.value)
+    if payload is None and decoded_value is not None and decoded_value.kind == "json":
+        payload = decoded_value.value
+    if isinstance(payload, dict):
+        containers = [payload]
+        if "specversion" in payload and isinstance(payload.get("data"), dict):
+            containers.append(payload["data"])
+        for container in containers:
+            for name in CORRELATION_FIELDS:
+                text = _id_text(container.get(name))
+                if text:
+                    return text
+    return None
+
+
+def _maybe_json_object(data: bytes | None) -> bool:
+    if not data:
+        return False
+    return data.lstrip(b" \t\r\n")[:1] == b"{"

@@ -1,0 +1,248 @@
+"""Profiles: which broker to talk to, with which options, and whether changes are allowed.
+
+The profile file is TOML, looked up as ``./workbench.toml`` then ``<user config dir>/workbench.toml``
+(``WORKBENCH_CONFIG`` names another file). Secrets come from the environment through ``${NAME}``,
+which is expanded only for the profile actually used, so listing profiles never needs them.
+No file at all means the embedded ``local`` adapter on the default file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from workbench.errors import ConfigError, ReadOnlyError
+
+APP_NAME = "event-workbench"
+CONFIG_NAME = "workbench.toml"
+DEFAULT_ADAPTER = "local"
+MASK = "***"
+
+_PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|api[_.-]?key|private", re.IGNORECASE)
+
+
+def user_config_dir() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME)
+
+
+def default_local_path() -> Path:
+    """The embedded event log used when nothing is configured."""
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "events.db"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named connection. ``options`` still hold ``${ENV}`` references until :meth:`resolve`."""
+
+    name: str
+    adapter: str | None
+    broker: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    read_only: bool = False
+    production: bool = False
+    description: str = ""
+    source: str = "built-in default"
+
+    def shown_broker(self) -> str:
+        """Where this profile points, secrets masked."""
+        if self.broker:
+            return mask_url(self.broker)
+        shown = ", ".join(f"{k}={v}" for k, v in mask_options(self.options).items())
+        return f"{self.adapter}({shown})"
+
+    def ensure_writable(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"profile {self.name!r} is read-only: refusing to {action}",
+                hint=f"use a profile without read_only = true ({self.source})",
+            )
+
+
+@dataclass(frozen=True)
+class Config:
+    profiles: Mapping[str, Profile]
+    default_profile: str | None
+    path: Path | None  # None: no file, the built-in default
+
+    def profile(self, name: str | None) -> Profile:
+        chosen = name or self.default_profile
+        if chosen is None:
+            if not self.profiles:
+                return builtin_profile()
+            if len(self.profiles) == 1:
+                return next(iter(self.profiles.values()))
+            raise ConfigError(
+                f"{self.path}: several profiles and no default_profile",
+                hint=f"pass --profile with one of: {', '.join(sorted(self.profiles))}",
+            )
+        if chosen not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            where = self.path or "no profile file"
+            raise ConfigError(f"unknown profile {chosen!r} ({where})", hint=f"known profiles: {known}")
+        return self.profiles[chosen]
+
+
+def builtin_profile() -> Profile:
+    return Profile(name="default", adapter=DEFAULT_ADAPTER, options={"path": str(default_local_path())})
+
+
+def url_profile(url: str) -> Profile:
+    """A profile for ``--broker URL`` (quick connect, no file)."""
+    return Profile(name="(--broker)", adapter=None, broker=url, source="--broker")
+
+
+def find_config_file() -> Path | None:
+    explicit = os.environ.get("WORKBENCH_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"WORKBENCH_CONFIG names {explicit!r}, which is not a file")
+        return path
+    for candidate in (Path.cwd() / CONFIG_NAME, user_config_dir() / CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or find_config_file()
+    if path is None:
+        return Config(profiles={}, default_profile=None, path=None)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    known_top = {"default_profile", "profiles"}
+    for key in data:
+        if key not in known_top:
+            raise ConfigError(f"{path}: unknown top-level key {key!r}", hint=f"expected: {', '.join(sorted(known_top))}")
+    raw_profiles = data.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME])")
+    profiles = {name: _parse_profile(name, body, path) for name, body in raw_profiles.items()}
+    default = data.get("default_profile")
+    if default is not None and (not isinstance(default, str) or default not in profiles):
+        raise ConfigError(
+            f"{path}: default_profile = {default!r} names no profile",
+            hint=f"known profiles: {', '.join(sorted(profiles)) or 'none'}",
+        )
+    return Config(profiles=profiles, default_profile=default, path=path)
+
+
+def _parse_profile(name: str, body: Any, path: Path) -> Profile:
+    where = f"{path}: [profiles.{name}]"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where} must be a table")
+    fields: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for key, value in body.items():
+        expected = _PROFILE_KEYS.get(key)
+        if expected is None:
+            options[key] = value  # an adapter option, checked by the adapter itself
+        elif not isinstance(value, expected):
+            raise ConfigError(f"{where}: field {key!r} must be {expected.__name__}, got {type(value).__name__}")
+        else:
+            fields[key] = value
+    if "broker" not in fields and "adapter" not in fields:
+        raise ConfigError(f"{where}: needs broker = \"URL\" or adapter = \"NAME\"")
+    return Profile(name=name, options=options, source=str(path), **{"adapter": None, **fields})
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class Target:
+    """A profile made concrete: the adapter to load and its options, secrets expanded."""
+
+    profile: Profile
+    adapter: str
+    options: Mapping[str, Any]
+
+
+def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Target:
+    """Expand ``${ENV}``, pick the adapter (from ``adapter`` or the URL scheme), merge URL options."""
+    from workbench import plugins
+
+    environ = os.environ if environ is None else environ
+    where = f"{profile.source}: profile {profile.name!r}"
+    options = {k: _expand(v, environ, f"{where}, field {k!r}") for k, v in profile.options.items()}
+    adapter = profile.adapter
+    if profile.broker:
+        url = _expand(profile.broker, environ, f"{where}, field 'broker'")
+        scheme = url.split(":", 1)[0] if ":" in url else ""
+        if not scheme:
+            raise ConfigError(f"{where}: broker {mask_url(url)!r} has no scheme", hint="e.g. kafka://host:9092, amqp://host, local:PATH")
+        adapter = adapter or plugins.adapter_for_scheme(scheme)
+        options = {**plugins.load(adapter).options_from_url(url), **options}
+    assert adapter is not None
+    if adapter == DEFAULT_ADAPTER and not options.get("path"):
+        options["path"] = str(default_local_path())
+    return Target(profile=profile, adapter=adapter, options=options)
+
+
+def _expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, str):
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set", hint=f"export {name}=...")
+            return environ[name]
+
+        return _ENV_REF.sub(lookup, value)
+    if isinstance(value, list):
+        return [_expand(v, environ, where) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def mask_url(url: str) -> str:
+    """``amqps://ops:hunter2@host/`` -> ``amqps://ops:***@host/``; secret query values masked too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{userinfo}@{host}"
+    query = "&".join(
+        f"{k}={MASK}" if is_secret_name(k) else pair
+        for pair in parts.query.split("&")
+        if pair
+        for k in [pair.split("=", 1)[0]]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (MASK if is_secret_name(k) else v) for k, v in options.items()}

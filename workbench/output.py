@@ -1,0 +1,182 @@
+"""Rendering for the scripted CLI: stdout carries data only, stderr carries diagnostics.
+
+Every piece of broker data goes through :class:`rich.text.Text` (never markup strings) after
+:func:`workbench.codecs.safe_text`, so payloads cannot inject markup or terminal escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from workbench import codecs
+from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
+from workbench.envelope import dumps_event
+from workbench.positions import format_timestamp
+
+Format = Literal["table", "json", "jsonl"]
+
+stdout = Console(soft_wrap=False, highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def safe(value: object, style: str = "") -> Text:
+    return Text(codecs.safe_text(str(value)), style=style)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> None:
+    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        table.add_row(*(cell if isinstance(cell, Text) else safe("-" if cell is None else cell) for cell in row))
+    stdout.print(table)
+
+
+def emit_json(data: Any, fmt: Format) -> None:
+    """``json``: one document; ``jsonl``: one line per item of a list."""
+    if fmt == "jsonl" and isinstance(data, list):
+        for item in data:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def topic_dict(info: TopicInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "partitions": [
+            {"partition": p.partition, "start": p.start, "end": p.end, "count": p.count,
+             "leader": p.leader, "replicas": list(p.replicas), "isr": list(p.isr), "size_bytes": p.size_bytes}
+            for p in info.partitions
+        ],
+        "count": info.count,
+        "config": dict(info.config),
+        "internal": info.internal,
+    }
+
+
+def render_topics(topics: Sequence[TopicInfo], fmt: Format) -> None:
+    if fmt != "table":
+        return emit_json([topic_dict(t) for t in topics], fmt)
+    if not topics:
+        stderr.print("no topics (create one with `workbench topics create NAME`, or seed the demo: `workbench demo`)")
+        return
+    print_table(
+        ("TOPIC", "KIND", "PARTITIONS", "EVENTS"),
+        ((t.name, t.kind, len(t.partitions), t.count) for t in topics),
+    )
+
+
+def render_describe(info: TopicInfo, fmt: Format) -> None:
+    if fmt != "table":
+        return emit_json(topic_dict(info), fmt)
+    print_table(
+        ("PARTITION", "START", "END", "EVENTS", "LEADER", "REPLICAS", "ISR"),
+        (
+            (p.partition, p.start, p.end, p.count, p.leader,
+             ",".join(map(str, p.replicas)) or None, ",".join(map(str, p.isr)) or None)
+            for p in info.partitions
+        ),
+        title=f"{info.kind} {codecs.safe_text(info.name)}: {info.count} events",
+    )
+    if info.config:
+        print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventPrinter:
+    """Writes tailed events: ``table`` (aligned, safe one-line previews), ``jsonl`` (the envelope) or ``raw``."""
+
+    def __init__(self, fmt: Literal["table", "jsonl", "raw"], *, width: int | None = None) -> None:
+        self.fmt = fmt
+        self.width = width or stdout.width
+
+    def print_batch(self, events: Sequence[Event]) -> None:
+        if self.fmt == "jsonl":
+            sys.stdout.write("".join(dumps_event(e) + "\n" for e in events))
+        elif self.fmt == "raw":
+            out = sys.stdout.buffer
+            sys.stdout.flush()
+            for e in events:
+                out.write((e.value or b"") + b"\n")
+            out.flush()
+            return
+        else:
+            for e in events:
+                stdout.print(self.line(e), crop=True, overflow="ellipsis", no_wrap=True)
+        sys.stdout.flush()
+
+    def line(self, e: Event) -> Text:
+        attrs = codecs.cloudevent_attributes(e.headers)
+        key = "-" if e.key is None else codecs.preview(e.key, 24)
+        text = Text(no_wrap=True)
+        text.append(format_timestamp(e.timestamp), "dim")
+        text.append(f"  {e.partition}/{e.offset:<6} ", "cyan")
+        text.append(f"{key:<24} ", "green")
+        text.append(f"{codecs.safe_text(attrs.get('type') or '-'):<20} ", "magenta")
+        text.append(codecs.preview(e.value, max(self.width - 80, 40)))
+        return text
+
+
+# --------------------------------------------------------------------------- groups and lag
+
+
+def lag_dict(group: GroupLag) -> dict[str, Any]:
+    return {
+        "group": group.group_id,
+        "state": group.state,
+        "total_lag": group.total,
+        "observed_at": format_timestamp(group.observed_at),
+        "partitions": [
+            {"topic": p.topic, "partition": p.partition, "committed": p.committed, "start": p.start,
+             "end": p.end, "lag": p.lag, "lost_to_retention": p.lost_to_retention}
+            for p in group.partitions
+        ],
+    }
+
+
+def render_lag(groups: Sequence[GroupLag], fmt: Format) -> None:
+    if fmt != "table":
+        return emit_json([lag_dict(g) for g in groups], fmt)
+    if not groups:
+        stderr.print("no consumer groups")
+        return
+    rows = []
+    for g in groups:
+        for p in g.partitions:
+            lag = "-" if p.lag is None else str(p.lag)
+            note = Text("committed < log start: lost to retention", "red") if p.lost_to_retention else ""
+            rows.append((g.group_id, g.state, p.topic, p.partition,
+                         "-" if p.committed is None else p.committed, p.end, lag, note))
+    print_table(("GROUP", "STATE", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", ""), rows)
+    totals = Text("total lag: ")
+    totals.append_text(Text(", ".join(f"{codecs.safe_text(g.group_id)}={g.total}" for g in groups)))
+    stderr.print(totals)
+
+
+def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:
+    if fmt != "table":
+        return emit_json(
+            [{"group": g.group_id, "state": g.state, "protocol": g.protocol,
+              "members": [{"client_id": m.client_id, "host": m.host,
+                           "assignment": [list(a) for a in m.assignment]} for m in g.members]}
+             for g in groups],
+            fmt,
+        )
+    if not groups:
+        stderr.print("no consumer groups")
+        return
+    print_table(("GROUP", "STATE", "PROTOCOL", "MEMBERS"),
+                 ((g.group_id, g.state, g.protocol or None, len(g.members)) for g in groups))

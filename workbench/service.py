@@ -1,0 +1,172 @@
+"""The verbs shared by the CLI and the TUI: connect, browse, tail, publish, lag.
+
+Everything here speaks the adapter contract only; presentation is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+
+from workbench import plugins
+from workbench.broker import (
+    BrokerError,
+    Connection,
+    Event,
+    GroupLag,
+    OutgoingEvent,
+    Position,
+    PublishResult,
+    TopicInfo,
+)
+from workbench.config import Target
+
+
+@asynccontextmanager
+async def connect(target: Target) -> AsyncIterator[Connection]:
+    """Load the target's adapter, connect, and always close."""
+    adapter = plugins.load(target.adapter)(target.options)
+    conn = await adapter.connect()
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- tail
+
+
+def expected_count(info: TopicInfo, start: Position, partitions: Sequence[int] | None) -> int | None:
+    """How many events a bounded read from ``start`` will see, or None when only the broker knows."""
+    chosen = [p for p in info.partitions if partitions is None or p.partition in partitions]
+    if start.kind == "timestamp":
+        return None
+    total = 0
+    for p in chosen:
+        if start.kind == "beginning":
+            total += p.count
+        elif start.kind == "last":
+            total += min(start.value, p.count)
+        elif start.kind == "offset":
+            total += max(p.end - max(start.value, p.start), 0)
+    return total
+
+
+async def tail(
+    conn: Connection,
+    topic: str,
+    start: Position,
+    *,
+    partitions: Sequence[int] | None = None,
+    follow: bool = False,
+    limit: int | None = None,
+    match: Callable[[Event], bool] | None = None,
+    on_scanned: Callable[[int], None] | None = None,
+) -> AsyncIterator[list[Event]]:
+    """Batches of the events that pass ``match``, at most ``limit`` of them.
+
+    ``on_scanned`` is told how many events were read before filtering (for progress).
+    """
+    remaining = limit
+    async with aclosing(conn.read(topic, start, partitions=partitions, follow=follow)) as batches:
+        async for batch in batches:
+            if on_scanned:
+                on_scanned(len(batch))
+            if match is not None:
+                batch = [e for e in batch if match(e)]
+            if remaining is not None:
+                batch = batch[:remaining]
+                remaining -= len(batch)
+            if batch:
+                yield batch
+            if remaining == 0:
+                return
+
+
+# --------------------------------------------------------------------------- publish
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One event that was not confirmed: where it came from (e.g. ``events.jsonl:12``) and why."""
+
+    origin: str
+    error: BrokerError
+
+
+@dataclass
+class PublishReport:
+    confirmed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    unsent: int = 0  # never handed to the broker because publishing stopped early
+    first: PublishResult | None = None  # where the first confirmed event landed
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + len(self.failures) + self.unsent
+
+
+async def publish(
+    conn: Connection,
+    topic: str,
+    events: Iterable[tuple[str, OutgoingEvent]],
+    *,
+    batch_size: int = 1000,
+    rate: float | None = None,
+    on_progress: Callable[[PublishReport], None] | None = None,
+) -> PublishReport:
+    """Publish ``(origin, event)`` pairs in batches, at most ``rate`` events/s, accounting for each one.
+
+    A batch the broker rejects as a whole (e.g. the topic vanished) counts every event in it as
+    failed with that error, and publishing stops there; what was confirmed before stays confirmed.
+    """
+    report = PublishReport()
+    started = time.monotonic()
+    if rate:
+        batch_size = max(1, min(batch_size, int(rate / 10) or 1))
+    batch: list[tuple[str, OutgoingEvent]] = []
+
+    async def flush() -> bool:
+        try:
+            results = await conn.publish(topic, [e for _, e in batch])
+        except BrokerError as exc:
+            report.failures.extend(Failure(origin, exc) for origin, _ in batch)
+            return False
+        for (origin, _), result in zip(batch, results, strict=True):
+            if result.ok:
+                report.confirmed += 1
+                report.first = report.first or result
+            else:
+                assert result.error is not None
+                report.failures.append(Failure(origin, result.error))
+        if on_progress:
+            on_progress(report)
+        if rate:
+            ahead = (report.confirmed + len(report.failures)) / rate - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        batch.clear()
+        return True
+
+    items = iter(events)
+    for item in items:
+        batch.append(item)
+        if len(batch) >= batch_size and not await flush():
+            report.unsent = sum(1 for _ in items)
+            break
+    else:
+        if batch:
+            await flush()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# --------------------------------------------------------------------------- lag
+
+
+async def lag(conn: Connection, group: str | None = None) -> list[GroupLag]:
+    return sorted(await conn.lag([group] if group else None), key=lambda g: g.group_id)
