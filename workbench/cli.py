@@ -33,7 +33,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-topics_app = typer.Typer(help="List, create and delete topics.", rich_markup_mode=None)
+topics_app = typer.Typer(
+    help="List topics with partition and event counts; create and delete them.\n\n"
+    "Examples: workbench topics -o json; workbench topics create orders --partitions 3",
+    rich_markup_mode=None,
+)
 app.add_typer(topics_app, name="topics")
 
 
@@ -150,10 +154,6 @@ def topics(
     internal: Annotated[bool, typer.Option("--internal", help="Also show the broker's internal topics.")] = False,
     output_format: OutputOption = None,
 ) -> None:
-    """List topics with their partition and event counts.
-
-    Example: workbench topics -o json
-    """
     if ctx.invoked_subcommand is not None:
         return
     target = target_of(ctx)
@@ -543,7 +543,8 @@ def demo(
         target.profile.ensure_writable("seed the demo")
         async with service.connect(target) as conn:
             summary = await scenario.seed(conn, orders=orders, force=force)
-            output.stderr.print(output.safe(scenario.describe(summary)))
+            for line in scenario.describe(summary).splitlines():
+                output.stderr.print(output.safe(line))
             if live:
                 output.stderr.print("producing live events; Ctrl-C to stop")
                 await scenario.run_live(conn, rate=rate)

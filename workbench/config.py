@@ -36,10 +36,10 @@ def user_config_dir() -> Path:
 
 
 def default_local_path() -> Path:
-    """The embedded event log used when nothing is configured."""
+    """The embedded event log used when nothing is configured (its directory is created)."""
     from platformdirs import user_data_path
 
-    return user_data_path(APP_NAME) / "events.db"
+    return user_data_path(APP_NAME, ensure_exists=True) / "events.db"
 
 
 @dataclass(frozen=True)

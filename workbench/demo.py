@@ -46,8 +46,9 @@ SAGA_MAX_MS = 20_000  # longer than any planned saga, so none ends in the future
 BATCH = 500
 LIVE_MIX = {"completed": 80, "compensated": 8, "failed_uncompensated": 4, "refunded_cancelled": 8}
 MEAN_STEPS = 4.7  # events per saga in LIVE_MIX
-LIVE_PACE = {"billing-service": ("payments",), "inventory-service": ("orders",), "analytics": tuple(TOPICS)}
-PACE = {"billing-service": 1.0, "inventory-service": 0.8, "analytics": 1.0}  # share of new events consumed
+# live: which topics a group consumes and which share of the new events (None: keeps up)
+LIVE_PACE = {"billing-service": (("payments",), None), "inventory-service": (("orders",), 0.8),
+             "analytics": (tuple(TOPICS), 1.0)}
 
 CATALOG = (("SKU-TEE-BLK-M", 19.99), ("SKU-TEE-WHT-L", 19.99), ("SKU-HOODIE-GRY-M", 54.0),
            ("SKU-CAP-NVY", 24.5), ("SKU-SOCKS-3PK", 12.99), ("SKU-MUG-LOGO", 14.0),
@@ -56,6 +57,7 @@ CATALOG = (("SKU-TEE-BLK-M", 19.99), ("SKU-TEE-WHT-L", 19.99), ("SKU-HOODIE-GRY-
 DECLINES = ("card_declined", "insufficient_funds", "expired_card", "fraud_suspected", "3ds_failed")
 METHODS, CARRIERS = ("card", "paypal", "apple_pay", "sepa_debit"), ("DHL", "UPS", "DPD", "GLS")
 WAREHOUSES = ("WH-BER-1", "WH-AMS-2", "WH-MAD-1")
+Ends = dict[tuple[str, int], int]  # (topic, partition) -> end offset
 _CE_NAMESPACE = uuid.UUID("9b0c6d7e-3f4a-5b21-8c9d-0e1f2a3b4c5d")
 
 
@@ -194,24 +196,31 @@ def _outgoing(step: Step, ts: int, partitions: Mapping[str, int]) -> OutgoingEve
                          partition=zlib.crc32(key) % n if n > 1 else None, timestamp=ts)
 
 
-async def _publish(conn: Connection, items: Sequence[tuple[str, OutgoingEvent]]) -> dict[tuple[str, int], int]:
+async def _publish(conn: Connection, items: Sequence[tuple[str, OutgoingEvent]]) -> Ends:
     """Publish per topic, keeping order; every result is checked. Returns the new end offsets."""
     by_topic: dict[str, list[OutgoingEvent]] = defaultdict(list)
     for topic, event in items:
         by_topic[topic].append(event)
-    ends: dict[tuple[str, int], int] = {}
+    ends: Ends = {}
     for topic, events in by_topic.items():
         results = await conn.publish(topic, events)
         failed = [r for r in results if not r.ok]
         if failed or len(results) != len(events):
-            cause = failed[0].error if failed else None
-            message = (f"demo: publishing to {topic!r} failed for {len(failed) or 'some'} of "
-                       f"{len(events)} events" + (f": {cause}" if cause else ""))
-            raise BrokerError(message, hint=cause.hint if cause else None) from cause
+            cause = failed[0].error if failed else BrokerError("results missing")
+            what = f"{len(failed) or 'some'} of {len(events)} events"
+            raise _same_kind(cause, f"demo: publishing to {topic!r} failed for {what}: {cause}") from cause
         for r in results:
             if r.partition is not None and r.offset is not None:
                 ends[(topic, r.partition)] = max(ends.get((topic, r.partition), 0), r.offset + 1)
     return ends
+
+
+def _same_kind(cause: BrokerError, message: str) -> BrokerError:
+    """The cause's class with our message (so exit codes still tell AccessDenied from Unreachable)."""
+    try:
+        return type(cause)(message, hint=cause.hint)
+    except TypeError:  # an adapter's own subclass with another signature
+        return BrokerError(message, hint=cause.hint)
 
 
 async def _ensure_topics(conn: Connection) -> dict[str, TopicInfo]:
@@ -283,13 +292,13 @@ async def _commit_groups(conn: Connection, rng: random.Random, infos: Mapping[st
     def behind(topic: str, lag: Callable[[int], int]) -> dict[tuple[str, int], int]:
         return {(topic, p.partition): max(p.start, p.end - lag(p.count)) for p in infos[topic].partitions}
 
-    await _commit(conn, "billing-service", behind("payments", lambda n: 0))
-    await _commit(conn, "inventory-service", behind("orders", lambda n: rng.randint(20, 45)))
+    await _commit(conn, "billing-service", behind("payments", lambda _: 0))
+    await _commit(conn, "inventory-service", behind("orders", lambda _: rng.randint(20, 45)))
     await _commit(conn, "shipping-service", behind("inventory", lambda n: int(n * 0.8)))
     analytics = {k: v for t in TOPICS for k, v in behind(t, lambda n: int(n * rng.uniform(0.1, 0.4))).items()}
     await _commit(conn, "analytics", analytics)
     first = infos["payments"].partitions[0].partition
-    fraud = behind("payments", lambda n: rng.randint(5, 15))
+    fraud = behind("payments", lambda _: rng.randint(5, 15))
     await _commit(conn, "fraud-check", {("payments", first): fraud[("payments", first)]})
 
 
@@ -306,13 +315,26 @@ async def summarize(conn: Connection, *, already_seeded: bool = False, published
     outcomes = {corr: outcome_of(seen) for corr, seen in types.items()}
     by_outcome = Counter(outcomes.values())
     try:
-        lags = {g.group_id: g.total for g in await conn.lag(None) if g.group_id in GROUPS}
+        lags = {g.group_id: g.total for g in await conn.lag(None)}
     except Unsupported:
         lags = {}
+    example = next((c for c, o in outcomes.items() if o == "failed_uncompensated"), None)
     return DemoSummary(topics=counts, sagas={o: by_outcome[o] for o in OUTCOMES},
                        groups={g: lags[g] for g in GROUPS if g in lags}, already_seeded=already_seeded,
-                       published=published,
-                       failed_example=next((c for c, o in outcomes.items() if o == "failed_uncompensated"), None))
+                       published=published, failed_example=example)
+
+
+def describe(summary: DemoSummary) -> str:
+    """A few lines for people: what is there and what to try."""
+    head = f"demo seeded: {summary.published} events published" if summary.published else "demo topics"
+    if summary.already_seeded:
+        head = "demo already seeded, nothing published (force adds more sagas)"
+    lines = [head, "topics: " + ", ".join(f"{t} {n}" for t, n in summary.topics.items()),
+             "sagas: " + ", ".join(f"{o.replace('_', ' ')} {n}" for o, n in summary.sagas.items()),
+             "group lag: " + ", ".join(f"{g} {n}" for g, n in summary.groups.items()), summary.hint]
+    if summary.failed_example:
+        lines.append(f"a saga that failed half-way, not compensated: correlation id {summary.failed_example}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- live
@@ -324,79 +346,96 @@ async def run_live(conn: Connection, *, rate: float = 20.0, stop: asyncio.Event 
     """Produce new sagas at about ``rate`` events/s (timestamps = now) and move the demo groups
     (billing keeps up, inventory slowly falls behind, shipping stays stalled) until ``stop`` is set.
 
-    Each step is published when due, so cancelling leaves at most the current batch published.
+    Steps are published when due, one batch per tick: cancelling leaves no batch half-published.
     """
     if rate <= 0:
         raise ValueError("rate must be positive")
     stop = stop if stop is not None else asyncio.Event()
-    rng = random.Random(seed)
     infos = await _ensure_topics(conn)
     partitions = _partition_counts(infos)
-    ends = {(t, p.partition): p.end for t, info in infos.items() for p in info.partitions}
-    committed = await _live_committed(conn, ends)
-    seen = dict(ends)  # end offsets at the last advance
-    pending: list[tuple[int, int, Step]] = []
-    started, last_commit = time.monotonic(), time.monotonic()
-    next_start, seq, sagas, commits, ticks = _now_ms(), 0, 0, 0, 0
+    producer = _Producer(random.Random(seed), rate)
+    groups = _PacedGroups({(t, p.partition): p.end for t, info in infos.items() for p in info.partitions})
+    await groups.load(conn)
+    started = last_commit = time.monotonic()
     by_topic: Counter[str] = Counter()
+    commits = ticks = 0
+
+    def stats() -> LiveStats:
+        return LiveStats(sagas=producer.sagas, events=by_topic.total(), by_topic=dict(by_topic),
+                         commits=commits, ticks=ticks, elapsed=time.monotonic() - started)
+
     while not stop.is_set():
-        now = _now_ms()
-        next_start = max(next_start, now)  # never plan in the past: timestamps stay monotonic
-        while next_start <= now + int(tick * 1000):
-            outcome = rng.choices(tuple(LIVE_MIX), tuple(LIVE_MIX.values()))[0]
-            for step in plan_saga(rng, next_start, outcome):
-                heapq.heappush(pending, (step.at, seq, step))
-                seq += 1
-            sagas += 1
-            next_start += max(1, int(rng.expovariate(rate / MEAN_STEPS) * 1000))
-        due = []
-        while pending and pending[0][0] <= now:
-            due.append(heapq.heappop(pending)[2])
+        due = producer.due(_now_ms(), horizon=int(tick * 1000))
         if due:
-            ends.update(await _publish(conn, [(s.topic, _outgoing(s, s.at, partitions)) for s in due]))
+            groups.ends.update(await _publish(conn, [(s.topic, _outgoing(s, s.at, partitions)) for s in due]))
             by_topic.update(s.topic for s in due)
         if time.monotonic() - last_commit >= commit_every:
-            commits += await _advance_groups(conn, committed, ends, seen)
+            commits += await groups.advance(conn)
             last_commit = time.monotonic()
         ticks += 1
         if on_tick is not None:
-            on_tick(_live_stats(sagas, by_topic, commits, ticks, started))
+            on_tick(stats())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)
-    commits += await _advance_groups(conn, committed, ends, seen)
-    return _live_stats(sagas, by_topic, commits, ticks, started)
+    commits += await groups.advance(conn)
+    return stats()
 
 
-def _live_stats(sagas: int, by_topic: Counter[str], commits: int, ticks: int, started: float) -> LiveStats:
-    return LiveStats(sagas=sagas, events=by_topic.total(), by_topic=dict(by_topic), commits=commits,
-                     ticks=ticks, elapsed=time.monotonic() - started)
+class _Producer:
+    """Saga starts as a Poisson stream; their steps wait in a heap until due."""
+
+    def __init__(self, rng: random.Random, rate: float) -> None:
+        self.rng, self.rate = rng, rate
+        self.pending: list[tuple[int, int, Step]] = []  # (due ms, sequence, step)
+        self.next_start = self.planned = self.sagas = 0
+
+    def due(self, now: int, horizon: int) -> list[Step]:
+        self.next_start = max(self.next_start, now)  # never plan in the past: timestamps stay monotonic
+        while self.next_start <= now + horizon:
+            outcome = self.rng.choices(tuple(LIVE_MIX), tuple(LIVE_MIX.values()))[0]
+            for step in plan_saga(self.rng, self.next_start, outcome):
+                heapq.heappush(self.pending, (step.at, self.planned, step))
+                self.planned += 1
+            self.sagas += 1
+            self.next_start += max(1, int(self.rng.expovariate(self.rate / MEAN_STEPS) * 1000))
+        due = []
+        while self.pending and self.pending[0][0] <= now:
+            due.append(heapq.heappop(self.pending)[2])
+        return due
 
 
-async def _live_committed(conn: Connection, ends: Mapping[tuple[str, int], int]) -> dict[tuple[str, str, int], int]:
-    """The paced groups' committed offsets; a partition never committed starts at its end."""
-    try:
-        lags = await conn.lag(None)
-    except Unsupported as exc:
-        raise Unsupported(f"demo: this broker has no consumer groups to move ({exc})") from exc
-    known = {(g.group_id, p.topic, p.partition): p.committed for g in lags for p in g.partitions
-             if p.committed is not None}
-    return {(g, t, p): known.get((g, t, p), end) for g in LIVE_PACE for (t, p), end in ends.items()
-            if t in LIVE_PACE[g]}
+class _PacedGroups:
+    """The demo groups that consume while live, each at its pace (share of new events, None: all)."""
 
+    def __init__(self, ends: Ends) -> None:
+        self.ends, self.seen = ends, dict(ends)  # end offsets now / at the last advance
+        self.committed: dict[tuple[str, str, int], int] = {}
 
-async def _advance_groups(conn: Connection, committed: dict[tuple[str, str, int], int],
-                          ends: Mapping[tuple[str, int], int], seen: dict[tuple[str, int], int]) -> int:
-    """Consume a share of what was produced since the last advance; returns 1 if anything moved."""
-    moves: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
-    for (group, topic, p), offset in committed.items():
-        end = ends[(topic, p)]
-        new = end if group == "billing-service" else offset + int((end - seen[(topic, p)]) * PACE[group])
-        if min(new, end) > offset:
-            moves[group][(topic, p)] = committed[(group, topic, p)] = min(new, end)
-    for group, offsets in moves.items():
-        await _commit(conn, group, offsets)
-    seen.update(ends)
-    return 1 if moves else 0
+    async def load(self, conn: Connection) -> None:
+        """Start from the committed offsets; a partition never committed starts at its end."""
+        try:
+            lags = await conn.lag(None)
+        except Unsupported as exc:
+            raise Unsupported(f"demo: this broker has no consumer groups to move ({exc})") from exc
+        known = {(g.group_id, p.topic, p.partition): p.committed for g in lags for p in g.partitions
+                 if p.committed is not None}
+        for group, (topics, _) in LIVE_PACE.items():
+            for (topic, p), end in self.ends.items():
+                if topic in topics:
+                    self.committed[(group, topic, p)] = known.get((group, topic, p), end)
+
+    async def advance(self, conn: Connection) -> int:
+        """Consume each group's share of what was produced since the last call; 1 if any moved."""
+        moves: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
+        for (group, topic, p), offset in self.committed.items():
+            end, share = self.ends[(topic, p)], LIVE_PACE[group][1]
+            new = end if share is None else min(end, offset + int((end - self.seen[(topic, p)]) * share))
+            if new > offset:
+                moves[group][(topic, p)] = self.committed[(group, topic, p)] = new
+        for group, offsets in moves.items():
+            await _commit(conn, group, offsets)
+        self.seen.update(self.ends)
+        return 1 if moves else 0
 
 
 def _now_ms() -> int:

@@ -23,7 +23,7 @@ from workbench.positions import format_timestamp
 Format = Literal["table", "json", "jsonl"]
 
 stdout = Console(soft_wrap=False, highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def safe(value: object, style: str = "") -> Text:
@@ -97,22 +97,23 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
 
 
 class EventPrinter:
-    """Writes tailed events: ``table`` (aligned, safe one-line previews), ``jsonl`` (the envelope) or ``raw``."""
+    """Writes tailed events: ``table`` (aligned, safe one-line previews), ``jsonl`` (the envelope) or ``raw``.
 
-    def __init__(self, fmt: Literal["table", "jsonl", "raw"], *, width: int | None = None) -> None:
+    On a terminal a table line is cut to the screen width; into a pipe or file it is not.
+    """
+
+    def __init__(self, fmt: Literal["table", "jsonl", "raw"]) -> None:
         self.fmt = fmt
-        self.width = width or stdout.width
+        self.width = stdout.width if stdout.is_terminal else None
 
     def print_batch(self, events: Sequence[Event]) -> None:
         if self.fmt == "jsonl":
             sys.stdout.write("".join(dumps_event(e) + "\n" for e in events))
         elif self.fmt == "raw":
-            out = sys.stdout.buffer
             sys.stdout.flush()
-            for e in events:
-                out.write((e.value or b"") + b"\n")
-            out.flush()
-            return
+            sys.stdout.buffer.write(b"".join((e.value or b"") + b"\n" for e in events))
+        elif self.width is None:
+            sys.stdout.write("".join(self.line(e).plain + "\n" for e in events))
         else:
             for e in events:
                 stdout.print(self.line(e), crop=True, overflow="ellipsis", no_wrap=True)
@@ -126,7 +127,7 @@ class EventPrinter:
         text.append(f"  {e.partition}/{e.offset:<6} ", "cyan")
         text.append(f"{key:<24} ", "green")
         text.append(f"{codecs.safe_text(attrs.get('type') or '-'):<20} ", "magenta")
-        text.append(codecs.preview(e.value, max(self.width - 80, 40)))
+        text.append(codecs.preview(e.value, max(self.width - 80, 40) if self.width else 200))
         return text
 
 

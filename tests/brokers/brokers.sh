@@ -115,6 +115,15 @@ proc_matches() {
     [[ -n $1 && -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
 }
 
+# alive PID: the process exists and is not a zombie (an exited child that init has not
+# reaped yet still answers kill -0).
+alive() {
+    local state
+    state=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    state=${state##*) }             # drop "pid (comm) ", comm may hold spaces
+    [[ -n $state && ${state:0:1} != Z ]]
+}
+
 rotate_log() {
     [[ -f $1 ]] && mv -f "$1" "$1.1"
     return 0
@@ -168,7 +177,7 @@ kafka_fetch() {
     tmp=$(mktemp -d "$EW_KAFKA_HOME/.fetch.XXXXXX")
     CLEANUP+=("$tmp")
     cat >"$tmp/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.event-workbench</groupId>
   <artifactId>test-kafka-libs</artifactId>
@@ -212,12 +221,16 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$KAFKA_DATA
 num.partitions=1
-# One node: every internal topic has a single replica.
+# One node: internal topics have a single replica, and a single partition instead of 50
+# (quicker start and first group/transaction on a 2-core machine).
 offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
 group.initial.rebalance.delay.ms=0
 # Unknown topics are errors; tests create the topics they use.
 auto.create.topics.enable=false
@@ -276,7 +289,7 @@ kafka_wait() {
     local pid=$1 started=$SECONDS
     local deadline=$((SECONDS + TIMEOUT))
     until kafka_answers && kafka_metadata_ok; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             show_log "$KAFKA_LOG"
             die "Kafka (pid $pid) exited during startup"
         fi
@@ -304,10 +317,10 @@ kafka_stop() {
     log "stopping Kafka (pid $pid) ..."
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 60; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive "$pid" || break
         sleep 1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         log "Kafka did not stop within 60s; killing pid $pid"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 1
@@ -361,6 +374,8 @@ stream.listeners.tcp.1 = $HOST:$RABBIT_STREAM_PORT
 # Stream clients reconnect to the advertised host: keep it on loopback, not the hostname.
 stream.advertised_host = $HOST
 stream.advertised_port = $RABBIT_STREAM_PORT
+# Log to $RABBIT_LOG only (not also to the startup log).
+log.console = false
 EOF
         log "wrote $RABBIT_ETC/rabbitmq.conf"
     fi
@@ -441,7 +456,7 @@ rabbit_answers() {
 rabbit_pid() {
     local pid=""
     [[ -f $RABBIT_PID_FILE ]] && pid=$(<"$RABBIT_PID_FILE")
-    proc_matches "$pid" "$RABBIT_NODE" || return 1
+    proc_matches "$pid" "-s rabbit boot" || return 1
     echo "$pid"
 }
 
@@ -479,7 +494,7 @@ rabbit_wait() {
     local pid=$1 started=$SECONDS
     local deadline=$((SECONDS + TIMEOUT))
     until rabbit_answers; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             show_log "$RABBIT_START_LOG" "$RABBIT_LOG"
             die "RabbitMQ (pid $pid) exited during startup"
         fi
@@ -507,10 +522,10 @@ rabbit_stop() {
     log "stopping RabbitMQ (pid $pid) ..."
     timeout 60 /usr/sbin/rabbitmqctl -q stop >/dev/null 2>&1 9>&- || kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive "$pid" || break
         sleep 1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         log "RabbitMQ did not stop within 30s; killing pid $pid"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 1

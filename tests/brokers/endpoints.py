@@ -1,0 +1,85 @@
+"""Addresses of the local test brokers started by ``tests/brokers/brokers.sh up``.
+
+Integration tests import these instead of hard-coding ports, call
+:func:`require_port` to fail with a clear message when a broker is not running,
+and use :func:`kafka_tool` to compare against Kafka's own command-line tools.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+BROKERS_DIR = Path(__file__).resolve().parent
+BROKERS_SCRIPT = BROKERS_DIR / "brokers.sh"
+
+KAFKA_HOST = "127.0.0.1"
+KAFKA_PORT = 9092
+KAFKA_BOOTSTRAP = f"{KAFKA_HOST}:{KAFKA_PORT}"
+
+RABBIT_HOST = "127.0.0.1"
+RABBIT_AMQP_PORT = 5672
+RABBIT_MANAGEMENT_PORT = 15672
+RABBIT_STREAM_PORT = 5552
+RABBIT_USER = "guest"
+RABBIT_PASSWORD = "guest"
+RABBIT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+RABBIT_MANAGEMENT_URL = "http://127.0.0.1:15672"
+
+# Wrappers beside this file that run Kafka's tools from the jars brokers.sh caches.
+KAFKA_TOOLS = (
+    "kafka-topics",
+    "kafka-consumer-groups",
+    "kafka-console-producer",
+    "kafka-console-consumer",
+    "kafka-run-class",
+)
+
+
+def kafka_tool(
+    name: str, *args: str, timeout: float = 120, check: bool = False, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one of Kafka's own tools, e.g. ``kafka_tool("kafka-topics", "--list")``.
+
+    ``name`` is a wrapper in tests/brokers (with or without ``.sh``). Unless the
+    arguments already name one, ``--bootstrap-server 127.0.0.1:9092`` is added
+    (not for ``kafka-run-class``). Output is captured as text.
+    """
+    name = name.removesuffix(".sh")
+    if name not in KAFKA_TOOLS:
+        raise ValueError(f"unknown Kafka tool {name!r}; one of {', '.join(KAFKA_TOOLS)}")
+    argv = [str(BROKERS_DIR / f"{name}.sh"), *args]
+    if name != "kafka-run-class" and "--bootstrap-server" not in args:
+        argv += ["--bootstrap-server", KAFKA_BOOTSTRAP]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=check, input=input_text
+    )
+
+
+def port_open(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when a TCP connection to host:port succeeds within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_port(host: str, port: int, name: str) -> None:
+    """Raise RuntimeError unless host:port accepts a TCP connection within 2 s."""
+    if not port_open(host, port):
+        raise RuntimeError(
+            f"{name} does not accept connections on {host}:{port}; "
+            "start the test brokers with: tests/brokers/brokers.sh up"
+        )
+
+
+def require_kafka() -> None:
+    require_port(KAFKA_HOST, KAFKA_PORT, "Kafka")
+
+
+def require_rabbitmq() -> None:
+    require_port(RABBIT_HOST, RABBIT_AMQP_PORT, "RabbitMQ (AMQP)")
+    require_port(RABBIT_HOST, RABBIT_MANAGEMENT_PORT, "RabbitMQ management")
+    require_port(RABBIT_HOST, RABBIT_STREAM_PORT, "RabbitMQ streams")
