@@ -8,6 +8,7 @@ or a broker client library: adapters are loaded by name, only when a verb connec
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 topics_app = typer.Typer(
@@ -86,8 +88,8 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     """Run an async verb; every error becomes a message on stderr and an exit code."""
     try:
         return asyncio.run(body())
-    except BrokenPipeError:
-        sys.stdout = open(sys.devnull, "w")  # noqa: SIM115 - the reader went away (e.g. `| head`)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
     except (WorkbenchError, BrokerError, KeyboardInterrupt) as exc:
         fail(exc)
@@ -385,7 +387,7 @@ def _events_to_publish(
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
-    from workbench.envelope import InputError, parse_line
+    from workbench.envelope import InputError
 
     source = "stdin" if file == "-" else file
     events = []
@@ -393,9 +395,9 @@ def _events_to_publish(
         if not line.strip():
             continue
         try:
-            event = _parse_input_line(line, lineno, raw, parse_line)
+            event = _parse_input_line(line, lineno, raw, source)
         except InputError as exc:
-            raise BadInput(f"{source}:{lineno}: {exc}", hint="use --raw to publish every line as it is") from None
+            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
         if key_bytes is not None and event.key is None:
             event = OutgoingEvent(event.value, key_bytes, event.headers, event.partition, event.timestamp)
         if extra:
@@ -406,16 +408,19 @@ def _events_to_publish(
     return events
 
 
-def _parse_input_line(line: bytes, lineno: int, raw: bool, parse_line: Callable[..., OutgoingEvent]) -> OutgoingEvent:
+def _parse_input_line(line: bytes, lineno: int, raw: bool, source: str) -> OutgoingEvent:
+    """Raw lines and non-UTF-8 plain values are kept byte for byte; the rest is the envelope's job."""
+    from workbench.envelope import parse_line
+
     if raw:
         return OutgoingEvent(value=line)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         if line.lstrip().startswith(b"{"):
-            raise BadInput(f"line {lineno}: starts with '{{' but is not UTF-8 JSON") from None
-        return OutgoingEvent(value=line)  # binary plain value, kept exactly
-    return parse_line(text, lineno, raw=False)
+            raise BadInput(f"{source}:{lineno}: starts with '{{' but is not UTF-8 JSON") from None
+        return OutgoingEvent(value=line)
+    return parse_line(text, lineno, source=source)
 
 
 def _read_lines(file: str) -> Iterator[tuple[int, bytes]]:

@@ -13,7 +13,6 @@ strings into ``rich.text.Text`` (never into a markup string), or escape them wit
 from __future__ import annotations
 
 import base64
-import binascii
 import importlib.util
 import json
 import re
@@ -42,9 +41,7 @@ Kind = Literal["null", "json", "text", "binary", "hex", "base64", "msgpack"]
 _HAVE_MSGPACK = importlib.util.find_spec("msgpack") is not None
 
 #: The codec names :func:`decode` accepts (``msgpack`` only when the library is importable).
-CODECS: tuple[str, ...] = ("auto", "json", "text", "hex", "base64") + (
-    ("msgpack",) if _HAVE_MSGPACK else ()
-)
+CODECS: tuple[str, ...] = ("auto", "json", "text", "hex", "base64") + (("msgpack",) if _HAVE_MSGPACK else ())
 
 
 class CodecError(ValueError):
@@ -76,10 +73,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _loads_strict(text: str) -> Any:
-    """``json.loads`` without NaN/Infinity. Raises ValueError (incl. the int digit limit) or
-    RecursionError for absurd nesting."""
-    return json.loads(text, parse_constant=_reject_constant)
+# One decoder (json.loads with arguments would build a new one per call).
+_loads_strict = json.JSONDecoder(parse_constant=_reject_constant).decode
+"""``json.loads`` without NaN/Infinity. Raises ValueError (incl. the int digit limit) or
+RecursionError for absurd nesting."""
 
 
 def decode(data: bytes | None, codec: str = "auto") -> Decoded:
@@ -94,7 +91,8 @@ def decode(data: bytes | None, codec: str = "auto") -> Decoded:
         raise CodecError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
     if data is None:
         return _NULL
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if codec == "auto":
         try:
             text = data.decode("utf-8")
@@ -126,9 +124,7 @@ def decode(data: bytes | None, codec: str = "auto") -> Decoded:
     try:  # codec == "json"
         return Decoded("json", _loads_strict(text))
     except json.JSONDecodeError as exc:
-        raise CodecError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise CodecError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:
         raise CodecError(f"not valid JSON: {exc}") from None
     except RecursionError:
@@ -247,9 +243,9 @@ def human_size(n: int) -> str:
 
 
 # JSON strings (possibly cut at the end of a prefix) or whitespace runs.
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?$)|[ \t\r\n]+', re.DOTALL)
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[ \t\r\n]+', re.DOTALL)
 _PARTIAL_TAIL = re.compile(
-    r'[ \t\r\n]*(?:"(?:[^"\\]|\\.)*\\?|-?[0-9.eE+-]*|t|tr|tru|f|fa|fal|fals|n|nu|nul)[ \t\r\n]*\Z',
+    r'[ \t\r\n]*(?:"[^"\\]*(?:\\.[^"\\]*)*\\?|-?[0-9.eE+-]*|t|tr|tru|f|fa|fal|fals|n|nu|nul)[ \t\r\n]*\Z',
     re.DOTALL,
 )
 
@@ -302,9 +298,7 @@ def preview(data: bytes | None, limit: int = 120) -> str:
         body = body[:limit]
     else:
         stripped = text.lstrip(" \t\r\n")
-        if stripped[:1] in ("{", "[") and (
-            _is_json_prefix(text) if cut_bytes else _is_json_document(text)
-        ):
+        if stripped[:1] in ("{", "[") and (_is_json_prefix(text) if cut_bytes else _is_json_document(text)):
             # Compaction is lexical, so a prefix is enough: try a small one first.
             small = limit * 4 + 64
             compacted = _compact_json(text[:small]) if len(text) > small else ""
@@ -329,8 +323,6 @@ def _is_json_document(text: str) -> bool:
 # --------------------------------------------------------------------------- CloudEvents
 
 _CE_PREFIXES = ("ce_", "ce-", "cloudevents:", "cloudevents_")
-#: The context attributes reported by :func:`cloudevent_attributes` when present.
-CE_CORE = ("specversion", "type", "source", "id", "subject", "time", "datacontenttype", "dataschema")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?\Z", re.DOTALL)
 
 

@@ -17,8 +17,7 @@ from rich.text import Text
 
 from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
-from workbench.envelope import dumps_event
-from workbench.positions import format_timestamp
+from workbench.envelope import dumps_event, format_timestamp
 
 Format = Literal["table", "json", "jsonl"]
 
@@ -123,7 +122,7 @@ class EventPrinter:
         attrs = codecs.cloudevent_attributes(e.headers)
         key = "-" if e.key is None else codecs.preview(e.key, 24)
         text = Text(no_wrap=True)
-        text.append(format_timestamp(e.timestamp), "dim")
+        text.append(str(format_timestamp(e.timestamp) or "-"), "dim")
         text.append(f"  {e.partition}/{e.offset:<6} ", "cyan")
         text.append(f"{key:<24} ", "green")
         text.append(f"{codecs.safe_text(attrs.get('type') or '-'):<20} ", "magenta")

@@ -41,10 +41,3 @@ def parse_position(text: str) -> Position:
         moment = moment.replace(tzinfo=UTC)
     return Position.at_time(int(moment.timestamp() * 1000))
 
-
-def format_timestamp(ms: int | None) -> str:
-    """Milliseconds since the epoch as ISO-8601 UTC with milliseconds and a Z, as in the JSONL envelope."""
-    if ms is None:
-        return "-"
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

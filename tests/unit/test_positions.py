@@ -2,7 +2,8 @@ import pytest
 
 from workbench.broker import Position
 from workbench.errors import UsageError
-from workbench.positions import format_timestamp, parse_position
+from workbench.envelope import format_timestamp
+from workbench.positions import parse_position
 
 
 @pytest.mark.parametrize(
@@ -33,4 +34,3 @@ def test_bad_positions_are_usage_errors(text):
 def test_timestamp_format_round_trips_milliseconds():
     assert format_timestamp(1_795_766_400_123) == "2026-11-27T08:00:00.123Z"
     assert parse_position(format_timestamp(1_795_766_400_123)) == Position.at_time(1_795_766_400_123)
-    assert format_timestamp(None) == "-"

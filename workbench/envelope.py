@@ -1,0 +1,358 @@
+"""The JSONL event envelope: binary-safe, and it round-trips exactly.
+
+``tail --output jsonl`` writes one envelope per line with :func:`dumps_event`; ``publish --file``
+reads lines back with :func:`iter_input`, so ``tail A --output jsonl | publish B --file -`` copies
+events exactly (key, value, headers, partition, timestamp).
+
+One envelope::
+
+    {"topic":"orders","partition":0,"offset":41,"timestamp":"2026-11-27T08:22:58.123Z",
+     "key":"o-1","value":"{\"id\":1}","headers":[["source","web"],["sig","AAE=","base64"]],
+     "value_encoding":"base64"}
+
+``key``/``value`` are the bytes as a JSON string when they are valid UTF-8, else base64 with
+``key_encoding``/``value_encoding`` set to ``"base64"``; ``null`` stays ``null``. A timestamp
+outside the range of ISO dates (years 1-9999) is written as integer milliseconds.
+
+Input lines (``publish --file``), see :func:`parse_line`:
+
+- a JSON object with a ``value`` member is an envelope (fields as above; ``headers`` may also be
+  an object ``{name: value}``; ``timestamp`` may be integer milliseconds or ISO-8601 with a
+  time zone; ``topic``/``offset`` are accepted and ignored; any other field is an error);
+- a JSON object without ``value`` is a plain JSON payload: the line, unchanged, is the value;
+- any other line is the value itself (without its line terminator);
+- with ``raw=True`` every line is the value verbatim.
+
+Reading a file: open it with ``encoding="utf-8", errors="surrogateescape", newline="\\n"`` (for
+stdin: ``io.TextIOWrapper(sys.stdin.buffer, ...)`` with the same arguments) so that only ``\\n``
+ends a line and non-UTF-8 bytes of plain/raw lines are published exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from workbench.broker import Event, Headers, OutgoingEvent
+
+__all__ = [
+    "InputError",
+    "dumps_event",
+    "event_to_envelope",
+    "format_timestamp",
+    "iter_input",
+    "parse_line",
+    "parse_timestamp",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_MIN_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
+_MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _ONE_MS
+
+ENVELOPE_FIELDS = (
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "key",
+    "value",
+    "headers",
+    "key_encoding",
+    "value_encoding",
+)
+
+
+class InputError(ValueError):
+    """A malformed input line. ``str(exc)`` is ``"source:lineno: message"``."""
+
+    def __init__(self, message: str, *, source: str, lineno: int, field: str | None = None) -> None:
+        self.source = source
+        self.lineno = lineno
+        self.field = field
+        self.reason = message
+        where = f"field {field!r}: " if field else ""
+        super().__init__(f"{source}:{lineno}: {where}{message}")
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def format_timestamp(ms: int | None) -> str | int | None:
+    """``2026-11-27T08:22:58.123Z`` for milliseconds since the epoch (exact, no float rounding);
+    the integer itself when it is outside years 1-9999; None stays None."""
+    if ms is None:
+        return None
+    if not _MIN_MS <= ms <= _MAX_MS:
+        return ms
+    dt = _EPOCH + timedelta(milliseconds=ms)
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_timestamp(text: str) -> int:
+    """Milliseconds since the epoch of an ISO-8601 date-time with a time zone (``Z`` or an offset).
+
+    Finer precision is truncated to the millisecond. Raises ValueError for a naive or malformed
+    date-time.
+    """
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 date-time: {text!r}") from None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"date-time {text!r} has no time zone (add 'Z' or an offset like '+02:00')")
+    return (dt - _EPOCH) // _ONE_MS
+
+
+# --------------------------------------------------------------------------- output
+
+# Characters JSON does not escape but a terminal or editor may act on: DEL, C1 controls, bidi
+# and zero-width marks, line/paragraph separators, BOM; and lone surrogates, which could not be
+# written as UTF-8. They can only occur inside JSON strings, where \uXXXX is equivalent.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _bytes_field(data: bytes | None) -> tuple[str | None, bool]:
+    """(JSON string, is_base64)."""
+    if data is None:
+        return None, False
+    try:
+        return bytes(data).decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), True
+
+
+def event_to_envelope(event: Event) -> dict[str, Any]:
+    """The envelope of an event as a dict, keys in the documented order."""
+    key, key_b64 = _bytes_field(event.key)
+    value, value_b64 = _bytes_field(event.value)
+    headers: list[list[str]] = []
+    for name, raw in event.headers:
+        text, is_b64 = _bytes_field(raw)
+        headers.append([name, text, "base64"] if is_b64 else [name, text])  # type: ignore[list-item]
+    envelope: dict[str, Any] = {
+        "topic": event.topic,
+        "partition": event.partition,
+        "offset": event.offset,
+        "timestamp": format_timestamp(event.timestamp),
+        "key": key,
+        "value": value,
+        "headers": headers,
+    }
+    if key_b64:
+        envelope["key_encoding"] = "base64"
+    if value_b64:
+        envelope["value_encoding"] = "base64"
+    return envelope
+
+
+def dumps_event(event: Event) -> str:
+    """One compact JSON line (no trailing newline). Non-ASCII text stays readable; characters a
+    terminal could act on are written as ``\\uXXXX`` escapes, so the line is safe to print."""
+    text = json.dumps(event_to_envelope(event), ensure_ascii=False, separators=(",", ":"))
+    return _JSON_UNSAFE.sub(_escape_unsafe, text)
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _strip_terminator(line: str) -> str:
+    if line.endswith("\r\n"):
+        return line[:-2]
+    if line.endswith("\n"):
+        return line[:-1]
+    return line
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_loads = json.JSONDecoder(parse_constant=_reject_constant).decode  # strict: no NaN/Infinity
+
+
+def _payload_bytes(text: str) -> bytes:
+    # surrogateescape: bytes that were not UTF-8 in the input file come back exactly.
+    return text.encode("utf-8", "surrogateescape")
+
+
+class _Line:
+    """Error helper for one line."""
+
+    __slots__ = ("lineno", "source")
+
+    def __init__(self, source: str, lineno: int) -> None:
+        self.source = source
+        self.lineno = lineno
+
+    def error(self, message: str, field: str | None = None) -> InputError:
+        return InputError(message, source=self.source, lineno=self.lineno, field=field)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _encode_text(text: str, where: _Line, field: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise where.error(
+            "the string contains a lone surrogate (not valid Unicode); use base64", field
+        ) from None
+
+
+def _data_field(value: Any, encoding: Any, where: _Line, field: str) -> bytes | None:
+    """key/value of an envelope: string -> UTF-8; null -> None; other JSON -> compact JSON text."""
+    if encoding is not None and encoding != "base64":
+        raise where.error(
+            f'expected "base64" or no encoding, got {json.dumps(encoding)}', f"{field}_encoding"
+        )
+    if value is None:
+        return None
+    if encoding == "base64":
+        if not isinstance(value, str):
+            raise where.error(f"expected a base64 string, got {_json_type(value)}", field)
+        return _b64(value, where, field)
+    if isinstance(value, str):
+        return _encode_text(value, where, field)
+    return _encode_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), where, field)
+
+
+def _b64(text: str, where: _Line, field: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise where.error(f"not valid base64 ({exc})", field) from None
+
+
+_HEADERS_SHAPE = "expected an object or a list of [name, value] pairs"
+
+
+def _header_value(value: Any, where: _Line) -> bytes:
+    if value is None:
+        raise where.error("a header value cannot be null", "headers")
+    if isinstance(value, str):
+        return _encode_text(value, where, "headers")
+    return _encode_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), where, "headers")
+
+
+def _headers_field(raw: Any, where: _Line) -> Headers:
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        return tuple((name, _header_value(value, where)) for name, value in raw.items())
+    if not isinstance(raw, list):
+        raise where.error(_HEADERS_SHAPE, "headers")
+    headers: list[tuple[str, bytes]] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, list) or len(item) not in (2, 3) or not isinstance(item[0], str):
+            raise where.error(f"{_HEADERS_SHAPE} (item {index} is {json.dumps(item)[:60]})", "headers")
+        name, value = item[0], item[1]
+        if len(item) == 3:
+            if item[2] != "base64":
+                raise where.error(f'the third element of a header must be "base64" (item {index})', "headers")
+            if not isinstance(value, str):
+                raise where.error(f"header {name!r}: expected a base64 string", "headers")
+            headers.append((name, _b64(value, where, "headers")))
+        else:
+            headers.append((name, _header_value(value, where)))
+    return tuple(headers)
+
+
+def _partition_field(raw: Any, where: _Line) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise where.error(f"expected an integer >= 0, got {json.dumps(raw)[:40]}", "partition")
+    return raw
+
+
+def _timestamp_field(raw: Any, where: _Line) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return parse_timestamp(raw)
+        except ValueError as exc:
+            raise where.error(str(exc), "timestamp") from None
+    raise where.error(
+        f"expected integer milliseconds or an ISO-8601 string, got {_json_type(raw)}", "timestamp"
+    )
+
+
+def _envelope(obj: dict[str, Any], where: _Line) -> OutgoingEvent:
+    for name in obj:
+        if name not in ENVELOPE_FIELDS:
+            close = difflib.get_close_matches(name, ENVELOPE_FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise where.error(
+                f"unknown envelope field{hint}; known fields: {', '.join(ENVELOPE_FIELDS)}", name
+            )
+    return OutgoingEvent(
+        value=_data_field(obj["value"], obj.get("value_encoding"), where, "value"),
+        key=_data_field(obj.get("key"), obj.get("key_encoding"), where, "key"),
+        headers=_headers_field(obj.get("headers"), where),
+        partition=_partition_field(obj.get("partition"), where),
+        timestamp=_timestamp_field(obj.get("timestamp"), where),
+    )
+
+
+def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<input>") -> OutgoingEvent:
+    """One input line as an event to publish (see the module docstring for the rules).
+
+    Raises :class:`InputError` naming ``source:lineno``, the field and the problem.
+    """
+    text = _strip_terminator(line)
+    if raw or not text.lstrip(" \t\r\n").startswith("{"):
+        return OutgoingEvent(value=_payload_bytes(text))
+    where = _Line(source, lineno)
+    try:
+        obj = _loads(text)
+    except json.JSONDecodeError as exc:
+        raise where.error(
+            f"not valid JSON: {exc.msg} (column {exc.colno}); use --raw to send lines as they are"
+        ) from None
+    except ValueError as exc:
+        raise where.error(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise where.error("not valid JSON: nested too deeply") from None
+    if not isinstance(obj, dict) or "value" not in obj:
+        return OutgoingEvent(value=_payload_bytes(text))
+    return _envelope(obj, where)
+
+
+def iter_input(
+    lines: Iterable[str], *, raw: bool = False, source: str = "<input>"
+) -> Iterator[OutgoingEvent]:
+    """Events from input lines, blank lines (only spaces, tabs, CR, LF) skipped; line numbers count
+    every line from 1. Raises :class:`InputError` at the first malformed line."""
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip(" \t\r\n"):
+            continue
+        yield parse_line(line, lineno, raw=raw, source=source)
