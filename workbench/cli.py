@@ -468,10 +468,9 @@ def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
         where = ""
         if report.total == 1 and report.first is not None:
             where = f" at partition {report.first.partition}, offset {report.first.offset}"
-        rate = report.confirmed / report.seconds if report.seconds > 0 else 0
+        speed = f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)" if report.total >= 1000 else ""
         output.stdout.print(
-            output.safe(f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent "
-                        f"-> {topic}{where} ({report.seconds:.2f} s, {rate:,.0f} events/s)")
+            output.safe(f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent -> {topic}{where}{speed}")
         )
     else:
         output.emit_json(

@@ -79,15 +79,17 @@ def render_topics(topics: Sequence[TopicInfo], fmt: Format) -> None:
 def render_describe(info: TopicInfo, fmt: Format) -> None:
     if fmt != "table":
         return emit_json(topic_dict(info), fmt)
-    print_table(
-        ("PARTITION", "START", "END", "EVENTS", "LEADER", "REPLICAS", "ISR"),
-        (
-            (p.partition, p.start, p.end, p.count, p.leader,
-             ",".join(map(str, p.replicas)) or None, ",".join(map(str, p.isr)) or None)
-            for p in info.partitions
-        ),
-        title=f"{info.kind} {codecs.safe_text(info.name)}: {info.count} events",
-    )
+    columns = ["PARTITION", "START", "END", "EVENTS"]
+    rows = [[p.partition, p.start, p.end, p.count] for p in info.partitions]
+    if any(p.leader is not None for p in info.partitions):  # brokers with replication
+        columns += ["LEADER", "REPLICAS", "ISR"]
+        for row, p in zip(rows, info.partitions, strict=True):
+            row += [p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr))]
+    if any(p.size_bytes is not None for p in info.partitions):
+        columns.append("SIZE")
+        for row, p in zip(rows, info.partitions, strict=True):
+            row.append(None if p.size_bytes is None else codecs.human_size(p.size_bytes))
+    print_table(columns, rows, title=f"{info.kind} {codecs.safe_text(info.name)}: {info.count} events")
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
 
