@@ -508,19 +508,41 @@ def groups(ctx: typer.Context, output_format: OutputOption = None) -> None:
 def lag(
     ctx: typer.Context,
     group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh, with verdicts and lag in time.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 5.0,
+    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")] = None,
     output_format: OutputOption = None,
 ) -> None:
     """Consumer lag per group and partition: committed offset, end offset, lag.
 
-    "-" means the group never committed on that partition.  Example: workbench lag --group billing-service
+    "-" means the group never committed on that partition. With --watch the figures refresh and
+    each partition gets a verdict over the last 10 refreshes (Burrow's rules: OK, WARN lag growing,
+    STALL committed offset not moving, STOP no commits and no live member, REWIND offset went back)
+    and an estimated lag in time.
+
+    Examples: workbench lag --group billing-service; workbench lag --watch --interval 2
     """
     target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
     from workbench import service
+    from workbench.lag import LagTracker
 
     async def body() -> None:
         async with service.connect(target) as conn:
-            found = await service.lag(conn, group)
-        output.render_lag(found, fmt_of(ctx, output_format))
+            if not watch:
+                output.render_lag(await service.lag(conn, group), fmt)
+                return
+            tracker = LagTracker()
+            refresh = 0
+            while iterations is None or refresh < iterations:
+                if refresh:
+                    await asyncio.sleep(interval)
+                found = await service.lag(conn, group)
+                tracker.observe(found)
+                refresh += 1
+                if fmt == "table":
+                    output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
+                output.render_lag(found, fmt, tracker)
     run(body)
 
 

@@ -18,10 +18,13 @@ from rich.text import Text
 from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.envelope import dumps_event, format_timestamp
+from workbench.lag import LagTracker
 
 Format = Literal["table", "json", "jsonl"]
 
 stdout = Console(soft_wrap=False, highlight=False)
+if not stdout.is_terminal:
+    stdout.width = 1000  # into a file or pipe: never squeeze or cut table columns
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -135,8 +138,8 @@ class EventPrinter:
 # --------------------------------------------------------------------------- groups and lag
 
 
-def lag_dict(group: GroupLag) -> dict[str, Any]:
-    return {
+def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "group": group.group_id,
         "state": group.state,
         "total_lag": group.total,
@@ -147,25 +150,54 @@ def lag_dict(group: GroupLag) -> dict[str, Any]:
             for p in group.partitions
         ],
     }
+    if tracker is not None:
+        for row, p in zip(data["partitions"], group.partitions, strict=True):
+            a = tracker.assess(group.group_id, p.topic, p.partition)
+            row.update(verdict=a.label, rule=a.rule, time_lag_ms=a.time_lag_ms)
+        if group.partitions:
+            a = tracker.assess_group(group.group_id)
+            data.update(verdict=a.label, rule=a.rule, time_lag_ms=a.time_lag_ms)
+    return data
 
 
-def render_lag(groups: Sequence[GroupLag], fmt: Format) -> None:
+VERDICT_STYLE = {"UNKNOWN": "dim", "OK": "green", "WARN": "yellow", "REWIND": "magenta", "STALL": "red", "STOP": "bold red"}
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"~{seconds:.0f}s"
+    if seconds < 7200:
+        return f"~{seconds / 60:.0f}m"
+    return f"~{seconds / 3600:.1f}h"
+
+
+def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | None = None) -> None:
+    """Figures per partition; with a tracker (``lag --watch``) also verdicts and lag in time."""
     if fmt != "table":
-        return emit_json([lag_dict(g) for g in groups], fmt)
+        return emit_json([lag_dict(g, tracker) for g in groups], fmt)
     if not groups:
         stderr.print("no consumer groups")
         return
+    columns = ["GROUP", "STATE", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]
+    if tracker is not None:
+        columns += ["TIME LAG", "VERDICT", "RULE"]
     rows = []
     for g in groups:
         for p in g.partitions:
-            lag = "-" if p.lag is None else str(p.lag)
-            note = Text("committed < log start: lost to retention", "red") if p.lost_to_retention else ""
-            rows.append((g.group_id, g.state, p.topic, p.partition,
-                         "-" if p.committed is None else p.committed, p.end, lag, note))
-    print_table(("GROUP", "STATE", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", ""), rows)
-    totals = Text("total lag: ")
-    totals.append_text(Text(", ".join(f"{codecs.safe_text(g.group_id)}={g.total}" for g in groups)))
-    stderr.print(totals)
+            row: list[object] = [g.group_id, g.state, p.topic, p.partition,
+                                 "-" if p.committed is None else p.committed, p.end, "-" if p.lag is None else p.lag]
+            if tracker is not None:
+                a = tracker.assess(g.group_id, p.topic, p.partition)
+                row += [_duration(a.time_lag_ms), Text(a.label, VERDICT_STYLE[a.label]), a.rule]
+            if p.lost_to_retention:
+                row[6] = Text(f"{p.lag} (committed < log start: lost to retention)", "red")
+            rows.append(row)
+    print_table(columns, rows)
+    totals = ", ".join(f"{codecs.safe_text(g.group_id)}={g.total}" for g in groups)
+    stderr.print(Text(f"total lag: {totals}"))
 
 
 def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:

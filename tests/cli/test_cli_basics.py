@@ -189,3 +189,24 @@ def test_help_for_every_verb(wb):
     for verb in ("topics", "describe", "tail", "publish", "lag", "groups", "demo", "profiles", "adapters"):
         result = wb(verb, "--help", broker=False)
         assert result.exit_code == 0 and "Example" in result.stdout, verb
+
+
+def test_lag_figures_and_watch_verdicts(wb):
+    assert wb("demo").exit_code == 0
+    figures = {g["group"]: g for g in json.loads(wb("lag", "-o", "json").stdout)}
+    assert figures["billing-service"]["total_lag"] == 0 and figures["shipping-service"]["total_lag"] > 0
+    assert "verdict" not in figures["billing-service"]  # one snapshot has no trend
+
+    watched = wb("lag", "--watch", "--interval", "0.1", "--iterations", "2", "-o", "jsonl")
+    assert watched.exit_code == 0, watched.stderr
+    rows = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert len(rows) == 2 * len(figures)
+    last = {r["group"]: r for r in rows[len(figures):]}
+    assert last["billing-service"]["verdict"] == "OK"
+    assert last["shipping-service"]["verdict"] in ("STALL", "STOP")
+    assert "not moving" in last["shipping-service"]["rule"] or "no commits" in last["shipping-service"]["rule"]
+
+
+def test_lag_unknown_group_is_not_found(wb):
+    wb("demo")
+    assert wb("lag", "--group", "nope").exit_code == ExitCode.NOT_FOUND
