@@ -135,8 +135,16 @@ def main_callback(
 
 
 def overview(ctx: typer.Context) -> None:
-    """What `workbench` alone shows until the full-screen workbench lands: where we are and what is there."""
+    """`workbench` alone: the full-screen workbench on the profile (Textual is imported only here).
+
+    When stdin or stdout is not a terminal (a script, a pipe) it prints where it is and the topics instead.
+    """
     target = target_of(ctx)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from workbench.tui.app import run_app
+
+        run_app(target)
+        return
     from workbench import service
 
     async def body() -> None:

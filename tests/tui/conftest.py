@@ -1,0 +1,97 @@
+"""TUI test helpers: a demo-seeded local event log, the app on it, and one way to wait for it.
+
+The event log is ``events.db`` in the test's own working directory (see tests/conftest.py), named
+by a relative path so nothing machine-specific shows on screen. The demo is seeded with a fixed
+seed and a fixed "now", so events, ids and times are the same on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import pytest
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from workbench import config, demo, service
+from workbench.broker import OutgoingEvent
+from workbench.config import Target
+from workbench.tui.app import WorkbenchApp
+
+NOW_MS = 1_800_000_000_000  # 2027-01-15T08:00:00Z
+ORDERS = 60
+SIZE = (120, 36)
+
+
+def make_target() -> Target:
+    return config.resolve(config.url_profile("local:events.db"))
+
+
+@pytest.fixture
+def target(isolated_home) -> Target:
+    """A local event log with the demo scenario (seed 7, fixed clock)."""
+    async def seed() -> None:
+        async with service.connect(make_target()) as conn:
+            await demo.seed(conn, orders=ORDERS, now_ms=NOW_MS)
+
+    asyncio.run(seed())
+    return make_target()
+
+
+def make_app(target: Target, **kwargs) -> WorkbenchApp:
+    """The app with a frozen clock: events/s is the same on every run."""
+    return WorkbenchApp(target, clock=lambda: 0.0, **kwargs)
+
+
+async def settle(pilot: Pilot, condition: Callable[[], object], what: str, tries: int = 400) -> None:
+    """Let the app (and its workers and pump) run until ``condition()`` holds; fail after ``tries``."""
+    for _ in range(tries):
+        if condition():
+            await pilot.pause()  # one more round so the screen reflects it
+            return
+        await pilot.pause()
+    raise AssertionError(f"the app did not settle: waited for {what}")
+
+
+async def publish(target: Target, topic: str, events: Sequence[OutgoingEvent]) -> None:
+    """Publish through a connection of its own (as another process would)."""
+    async with service.connect(target) as conn:
+        results = await conn.publish(topic, list(events))
+    assert all(r.ok for r in results), results
+
+
+def rendered(widget: Widget) -> str:
+    """What a widget renders, as plain text (for a container: what its Static children render)."""
+    if widget.children and not isinstance(widget, Static):
+        return "\n".join(rendered(child) for child in widget.query(Static))
+    width, height = widget.size
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+
+
+async def enter_text(pilot: Pilot, text: str) -> None:
+    """Put ``text`` into the focused Input (one key press per character is slow) and press enter."""
+    field = pilot.app.focused
+    assert isinstance(field, Input), field
+    field.value = text
+    field.cursor_position = len(text)
+    await pilot.press("enter")
+
+
+async def open_topic(pilot: Pilot, name: str) -> None:
+    """Find the topic with the filter box and open the first match (as a user would)."""
+    app = pilot.app
+    await settle(pilot, lambda: app.topics, "the topic list")
+    await pilot.press("f")
+    await enter_text(pilot, name)
+    await settle(pilot, lambda: app.topic == name, f"topic {name} to open")
+
+
+async def open_events(pilot: Pilot, name: str, expected: int) -> None:
+    app = pilot.app
+    await open_topic(pilot, name)
+    await pilot.press("e")
+    await settle(pilot, lambda: len(app.stream.buffer) >= expected and app.stream.event_list.virtual_size.height
+                 == len(app.stream.buffer), f"{expected} events of {name}")

@@ -1,0 +1,81 @@
+"""The pure formatting behind the stream view and the detail pane (no app needed)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.syntax import Syntax
+
+from workbench.broker import Event
+from workbench.tui import detail, rows
+
+
+def event(value: bytes | None, headers=(), key: bytes | None = b"k") -> Event:
+    return Event("t", 1, 42, 1_800_000_000_123, key, value, tuple(headers))
+
+
+def row_text(e: Event, width: int) -> str:
+    return "".join(s.text for s in rows.event_segments(e, width, Style()))
+
+
+def test_every_row_has_exactly_the_row_width_even_with_wide_characters():
+    for value in (b"plain", "日本語のテキスト".encode() * 20, b"\xff\xfe binary", None, b"x" * 5_000_000):
+        for width in (40, 90, 120, 200):
+            text = row_text(event(value, key="キー".encode()), width)
+            assert cell_len(text) == rows.row_width(width), (value[:10] if value else value, width)
+
+
+def test_structured_cloudevents_give_the_type_and_correlation_id():
+    body = {"specversion": "1.0", "type": "OrderPlaced", "source": "/x", "id": "1",
+            "data": {"correlationId": "corr-7"}}
+    cells = rows.cells(event(json.dumps(body).encode()))
+    assert (cells.type, cells.correlation) == ("OrderPlaced", "corr-7")
+    assert cells.time == "08:00:00.123" and cells.position == "1/42"
+
+
+def test_binary_mode_headers_are_used_without_decoding_the_value():
+    headers = [("ce_type", b"PaymentFailed"), ("correlation_id", b"c-1")]
+    cells = rows.cells(event(b"not json at all", headers))
+    assert (cells.type, cells.correlation) == ("PaymentFailed", "c-1")
+
+
+def test_a_cut_value_keeps_its_size_when_there_is_room():
+    shown = rows.value_preview(b'{"a": "' + b"x" * 10_000 + b'"}', 60)
+    assert len(shown) == 60 and shown.endswith("… (10.0 kB)")
+
+
+def test_pretty_json_is_highlighted_and_control_characters_are_escaped():
+    view = detail.value_view(json.dumps({"a": "\u202e\x1b[31m", "b": [1, 2]}).encode())
+    assert view.kind == "json" and isinstance(view.body, Syntax) and view.note is None
+    code = view.body.code
+    assert '"b": [\n    1,' in code and "\x1b" not in code and "\u202e" not in code
+    assert "\\u202e" in code and "\\u001b[31m" in code
+
+
+def test_binary_is_a_hex_dump():
+    view = detail.value_view(bytes(range(20)) + b"\xff")
+    assert view.kind == "binary"
+    assert view.body.plain.splitlines()[0] == (
+        "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|")
+    assert detail.hexdump(b"AB\x1b") == ["00000000  41 42 1b                                          |AB.|"]
+
+
+def test_huge_values_are_cut_with_a_note():
+    big_json = json.dumps({"items": ["x" * 100] * 60_000}).encode()  # ~6 MB
+    view = detail.value_view(big_json)
+    assert view.kind == "text" and "too large to pretty-print" in view.note and "MB" in view.note
+    assert len(view.body.plain) <= detail.SHOW_LIMIT
+    many_lines = detail.value_view(("line\n" * 10_000).encode())
+    assert many_lines.note.startswith(f"showing the first {detail.LINE_LIMIT} lines")
+    big_binary = detail.value_view(b"\xff" * 100_000)
+    assert big_binary.kind == "binary" and "binary: showing the first" in big_binary.note
+    assert len(big_binary.body.plain.splitlines()) == detail.HEX_LIMIT // 16
+
+
+def test_text_with_markup_and_escapes_stays_literal():
+    view = detail.value_view(b"[bold]not bold[/] \x1b[2J line\r\nnext")
+    assert view.kind == "text"
+    assert view.body.plain == "[bold]not bold[/] \\x1b[2J line\\r\nnext"
+    assert not view.body.spans

@@ -1,0 +1,51 @@
+"""The detail pane of one event: metadata, headers and the value (pretty JSON, text or hex)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from workbench import codecs
+from workbench.broker import Event
+from workbench.tui import detail
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("g,home", "scroll_home", "Top", show=False),
+        Binding("G,end", "scroll_end", "Bottom", show=False),
+    ]
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def compose(self):
+        event = self.event
+        title = Text(codecs.safe_text(event.topic), style="bold")
+        title.append(f"  partition {event.partition} · offset {event.offset}", style="bold")
+        view = detail.value_view(event.value)
+        label = Text(f"Value ({view.kind})", style="bold")
+        yield Header()
+        with VerticalScroll(id="detail"):
+            yield Static(title, id="detail-title")
+            yield Static(label, id="detail-value-title")
+            if view.note:
+                yield Static(Text(view.note, style="italic"), id="detail-note")
+            yield Static(view.body, id="detail-value")
+            yield Static(detail.metadata(event), id="detail-meta")
+            yield Static(detail.headers(event), id="detail-headers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail").focus()
+
+    def action_scroll_home(self) -> None:
+        self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.query_one("#detail", VerticalScroll).scroll_end(animate=False)

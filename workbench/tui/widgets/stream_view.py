@@ -1,0 +1,196 @@
+"""The event stream view: a filter box, the column header, the event list and the "N new" line.
+
+It owns a :class:`~workbench.stream.RingBuffer` and at most one :class:`~workbench.stream.Pump`;
+the pump tells it (coalesced) when there is something new, and it syncs the list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from workbench import codecs
+from workbench.broker import Connection, Position
+from workbench.filters import FilterError, compile_filter
+from workbench.stream import DEFAULT_CAPACITY, Pump, RingBuffer
+from workbench.tui import rows
+from workbench.tui.widgets.event_list import EventList
+from workbench.tui.widgets.line import Line
+
+FILTER_PLACEHOLDER = '/ filter: type == "PaymentFailed" and value.amount > 100  (enter applies)'
+
+
+class StreamView(Vertical):
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/resume"),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("escape", "focus_list", "To the list", show=False),
+    ]
+
+    class Updated(Message):
+        """The pump has appended events or changed state (at most every ~75 ms)."""
+
+    class Failed(Message):
+        """The read ended with an error (shown once by the app)."""
+
+        def __init__(self, error: BaseException, topic: str) -> None:
+            super().__init__()
+            self.error = error
+            self.topic = topic
+
+    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.monotonic,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.buffer = RingBuffer(capacity, clock=clock)
+        self.pump: Pump | None = None
+        self.conn: Connection | None = None
+        self.topic: str | None = None
+        self.position: Position | None = None
+        self.filter_text: str | None = None
+
+    def compose(self):
+        yield Line(id="stream-title")
+        yield Input(placeholder=FILTER_PLACEHOLDER, id="event-filter")
+        yield Static(id="filter-error")
+        yield Line(id="columns")
+        yield EventList(self.buffer, id="event-list")
+        yield Line(id="new-indicator")
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-error").display = False
+        self.query_one("#new-indicator").display = False
+        self._refresh_labels()
+
+    @property
+    def event_list(self) -> EventList:
+        return self.query_one(EventList)
+
+    # ------------------------------------------------------------------ reading
+
+    async def start(self, conn: Connection, topic: str, position: Position) -> None:
+        """Read ``topic`` from ``position`` and follow, with the current filter."""
+        self.conn, self.topic, self.position = conn, topic, position
+        await self._restart()
+
+    async def _restart(self) -> None:
+        await self.stop()
+        assert self.conn is not None and self.topic is not None and self.position is not None
+        match = compile_filter(self.filter_text).matches if self.filter_text else None
+        self.buffer.clear()
+        self.event_list.reset()
+        self.pump = Pump(self.buffer, self.conn, self.topic, self.position, follow=True, match=match,
+                         notify=lambda: self.post_message(self.Updated())).start()
+        self._refresh_labels()
+
+    async def stop(self) -> None:
+        if self.pump is not None:
+            pump, self.pump = self.pump, None
+            await pump.stop()
+
+    async def close(self) -> None:
+        """Stop reading and forget the events (another topic was chosen)."""
+        await self.stop()
+        self.topic = self.position = None
+        self.buffer.clear()
+        self.event_list.reset()
+        self._refresh_labels()
+
+    def on_stream_view_updated(self, message: Updated) -> None:
+        # not stopped: the app updates the status line on the same message
+        self.event_list.sync()
+        self._refresh_labels()
+        pump = self.pump
+        if pump is not None and pump.state == "failed" and pump.error is not None:
+            error, pump.error = pump.error, None
+            self.post_message(self.Failed(error, pump.topic))
+
+    def on_event_list_moved(self, message: EventList.Moved) -> None:
+        message.stop()
+        self._refresh_labels()
+
+    # ------------------------------------------------------------------ labels
+
+    def state_text(self) -> str:
+        pump = self.pump
+        if pump is None:
+            return "not reading"
+        if pump.state == "paused":
+            return f"paused ({pump.held} waiting)" if pump.held else "paused"
+        return {"running": "following", "done": "end of the read", "failed": "stopped by an error",
+                "stopped": "stopped", "idle": "starting"}[pump.state]
+
+    def _refresh_labels(self) -> None:
+        title = Text(no_wrap=True, overflow="ellipsis")
+        if self.topic is None:
+            title.append("Select a topic, then e (events) or o (from a position).", "dim")
+        else:
+            title.append(codecs.safe_text(self.topic), "bold")
+            title.append(f"  from {self.position}  ·  {self.state_text()}")
+            if self.filter_text:
+                title.append("  ·  filter: ")
+                title.append(codecs.preview(self.filter_text.encode(), 60), "italic")
+        self.query_one("#stream-title", Line).show(title)
+        events = self.event_list
+        self.query_one("#columns", Line).show(rows.header_row(events.scrollable_content_region.width))
+        indicator = self.query_one("#new-indicator", Line)
+        new = events.new_count
+        if indicator.display != (new > 0):
+            indicator.display = new > 0
+        if new:
+            indicator.show(Text(f"▼ {new:,} new event{'s' if new != 1 else ''}  ·  G / end to follow",
+                                  no_wrap=True))
+
+    def on_resize(self) -> None:
+        self._refresh_labels()
+
+    # ------------------------------------------------------------------ keys
+
+    def action_toggle_pause(self) -> None:
+        if self.pump is not None and self.pump.active:
+            self.pump.toggle()
+            self._refresh_labels()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#event-filter", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.event_list.focus()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "event-filter":
+            message.stop()
+            self._show_filter_error(None)
+
+    async def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id != "event-filter":
+            return
+        message.stop()
+        text = message.value if message.value.strip() else None  # as typed: error columns match
+        if text is not None:
+            try:
+                compile_filter(text)
+            except FilterError as exc:
+                self._show_filter_error(exc)
+                return
+        self.filter_text = text
+        self._show_filter_error(None)
+        if self.topic is not None:
+            await self._restart()
+        self.event_list.focus()
+
+    def _show_filter_error(self, exc: FilterError | None) -> None:
+        box = self.query_one("#filter-error", Static)
+        field = self.query_one("#event-filter", Input)
+        box.display = exc is not None
+        field.set_class(exc is not None, "-invalid")
+        if exc is not None:
+            message = Text("✗ ", style="bold")
+            message.append(codecs.safe_text(f"column {exc.column}: {exc.reason}"))
+            message.append("  (the previous filter stays applied)", style="dim")
+            box.update(message)
