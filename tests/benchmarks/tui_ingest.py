@@ -1,6 +1,6 @@
 """How fast the stream view ingests events from a local producer process (a measurement, not a test).
 
-    python tests/tui/measure_ingest.py [--seconds 10] [--batch 1000] [--capacity 10000]
+    python tests/benchmarks/tui_ingest.py [--seconds 10] [--batch 1000] [--capacity 10000]
 
 A producer process publishes batches of demo-like events (JSON value, CloudEvents headers) as fast
 as it can into a fresh local event log; the workbench app (headless, 160x48) follows the topic
