@@ -96,7 +96,7 @@ class PublishResult:
 
     index: int  # position of the event in the published sequence
     partition: int | None = None
-    offset: int | None = None
+    offset: int | None = None  # None where the broker's confirms carry none (RabbitMQ)
     error: BrokerError | None = None
 
     @property
@@ -111,8 +111,9 @@ PositionKind = Literal["beginning", "end", "offset", "timestamp", "last"]
 class Position:
     """Where a read starts, in every selected partition.
 
-    ``offset``: the absolute offset; ``timestamp``: milliseconds since the epoch (the first event at
-    or after it); ``last``: the N newest events of each partition.
+    ``offset``: the absolute offset, clamped to each partition's [start, end]; ``timestamp``:
+    milliseconds since the epoch (the first event at or after it); ``last``: the N newest events
+    of each partition.
     """
 
     kind: PositionKind
@@ -279,7 +280,10 @@ class Capabilities:
 
 
 class Connection(abc.ABC):
-    """An open connection to one broker. Use as ``async with``; ``close()`` removes temporary resources."""
+    """An open connection to one broker. Use as ``async with``; ``close()`` removes temporary resources.
+
+    ``close()`` may be called twice; any other use after it raises :class:`BrokerError`.
+    """
 
     async def __aenter__(self) -> Connection:
         return self
@@ -312,7 +316,8 @@ class Connection(abc.ABC):
 
         Without ``follow`` it ends at the end offsets seen when it began; with ``follow`` it waits
         for new events. It fetches only when the next batch is asked for (backpressure), never
-        commits, and frees what it holds when closed (``aclose()``).
+        commits, and frees what it holds when closed (``aclose()``). A missing topic raises
+        :class:`NotFound`, when called or at the first batch.
         """
 
     @abc.abstractmethod
