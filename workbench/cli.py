@@ -395,7 +395,7 @@ def _events_to_publish(
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
-    from workbench.envelope import InputError
+    from workbench.envelope import InputError, parse_line
 
     source = "stdin" if file == "-" else file
     events = []
@@ -403,44 +403,29 @@ def _events_to_publish(
         if not line.strip():
             continue
         try:
-            event = _parse_input_line(line, lineno, raw, source)
+            event = parse_line(line, lineno, raw=raw, source=source)
         except InputError as exc:
             raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
-        if key_bytes is not None and event.key is None:
-            event = OutgoingEvent(event.value, key_bytes, event.headers, event.partition, event.timestamp)
-        if extra:
-            event = OutgoingEvent(event.value, event.key, event.headers + extra, event.partition, event.timestamp)
+        if (key_bytes is not None and event.key is None) or extra:
+            key = event.key if event.key is not None else key_bytes
+            event = OutgoingEvent(event.value, key, event.headers + extra, event.partition, event.timestamp)
         events.append((f"{source}:{lineno}", event))
     if not events:
         raise BadInput(f"{source}: no events (the input is empty)")
     return events
 
 
-def _parse_input_line(line: bytes, lineno: int, raw: bool, source: str) -> OutgoingEvent:
-    """Raw lines and non-UTF-8 plain values are kept byte for byte; the rest is the envelope's job."""
-    from workbench.envelope import parse_line
-
-    if raw:
-        return OutgoingEvent(value=line)
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        if line.lstrip().startswith(b"{"):
-            raise BadInput(f"{source}:{lineno}: starts with '{{' but is not UTF-8 JSON") from None
-        return OutgoingEvent(value=line)
-    return parse_line(text, lineno, source=source)
-
-
-def _read_lines(file: str) -> Iterator[tuple[int, bytes]]:
+def _read_lines(file: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines; bytes that are not UTF-8 survive as surrogates, so plain values stay exact."""
     try:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    if lines and lines[-1] == "":
         lines.pop()
     for lineno, line in enumerate(lines, start=1):
-        yield lineno, line[:-1] if line.endswith(b"\r") else line
+        yield lineno, line[:-1] if line.endswith("\r") else line
 
 
 def _parse_header(text: str) -> tuple[str, bytes]:

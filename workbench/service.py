@@ -6,6 +6,7 @@ Everything here speaks the adapter contract only; presentation is the caller's j
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -71,7 +72,7 @@ async def tail(
     ``on_scanned`` is told how many events were read before filtering (for progress).
     """
     remaining = limit
-    async with aclosing(conn.read(topic, start, partitions=partitions, follow=follow)) as batches:
+    async with aclosing(_read_ahead(conn.read(topic, start, partitions=partitions, follow=follow))) as batches:
         async for batch in batches:
             if on_scanned:
                 on_scanned(len(batch))
@@ -84,6 +85,24 @@ async def tail(
                 yield batch
             if remaining == 0:
                 return
+
+
+async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+    """Ask for the next batch before handing out this one, so the adapter's fetch (in its thread)
+    overlaps with the caller's work. One batch ahead at most: backpressure still holds."""
+    pending: asyncio.Future[list[Event] | None] | None = None
+    try:
+        pending = asyncio.ensure_future(anext(batches, None))
+        while (batch := await pending) is not None:
+            pending = asyncio.ensure_future(anext(batches, None))
+            await asyncio.sleep(0)  # let the fetch start before the caller works on this batch
+            yield batch
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, BrokerError):
+                await pending
+        await batches.aclose()  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- publish
@@ -115,7 +134,7 @@ async def publish(
     topic: str,
     events: Iterable[tuple[str, OutgoingEvent]],
     *,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     rate: float | None = None,
     on_progress: Callable[[PublishReport], None] | None = None,
 ) -> PublishReport:

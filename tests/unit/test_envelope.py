@@ -311,3 +311,28 @@ def test_parse_line_raises_only_input_error(line, raw):
 def test_arbitrary_envelope_shapes_raise_only_input_error(obj):
     with contextlib.suppress(InputError):
         parse_line(json.dumps(obj), 1)
+
+
+# dumps_event is written by hand for speed: it must equal encoding the envelope dict.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from workbench.broker import Event as _Event  # noqa: E402
+from workbench.envelope import dumps_event as _dumps, event_to_envelope as _to_dict  # noqa: E402
+
+_bytes_or_none = st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=40).map(str.encode))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    topic=st.text(min_size=1, max_size=20),
+    key=_bytes_or_none,
+    value=_bytes_or_none,
+    headers=st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=10) | st.text(max_size=10).map(str.encode)), max_size=4),
+    timestamp=st.one_of(st.none(), st.integers(min_value=-(10**15), max_value=10**15)),
+)
+def test_hand_written_line_equals_the_encoded_envelope(topic, key, value, headers, timestamp):
+    event = _Event(topic, 1, 2, timestamp, key, value, tuple(headers))
+    line = _dumps(event)
+    assert json.loads(line) == _to_dict(event)
+    assert all(ch not in line for ch in "\x1b\x7f\u202e\n")
