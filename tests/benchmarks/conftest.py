@@ -11,13 +11,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 
+HERE = Path(__file__).parent
+
+
 def pytest_collection_modifyitems(items):
+    """Mark this folder's tests (the hook sees the whole session's items)."""
     for item in items:
-        item.add_marker(pytest.mark.benchmark)
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.benchmark)
 
 
 @dataclass(frozen=True)
