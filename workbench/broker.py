@@ -195,6 +195,7 @@ class GroupInfo:
     state: str  # Stable, Empty, Dead, PreparingRebalance ... as the broker names it
     protocol: str = ""
     members: tuple[GroupMember, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # broker-specific extras
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,7 @@ class GroupLag:
     state: str
     partitions: tuple[PartitionLag, ...]
     observed_at: int  # milliseconds since the epoch, when the figures were read
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # e.g. queue depth, rates, capacity
 
     @property
     def total(self) -> int:

@@ -245,4 +245,8 @@ def mask_url(url: str) -> str:
 
 
 def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (MASK if is_secret_name(k) else v) for k, v in options.items()}
+    """Secret-looking names masked whole; URL values (``url = "amqp://u:pw@h"``) keep all but the password."""
+    return {
+        k: MASK if is_secret_name(k) else mask_url(v) if isinstance(v, str) and "://" in v else v
+        for k, v in options.items()
+    }

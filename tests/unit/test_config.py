@@ -111,5 +111,7 @@ def test_secrets_are_masked(url, shown):
 
 
 def test_secret_options_are_masked():
-    masked = config.mask_options({"sasl.password": "s3cret", "api_key": "k", "bootstrap.servers": "h:9092"})
-    assert masked == {"sasl.password": "***", "api_key": "***", "bootstrap.servers": "h:9092"}
+    masked = config.mask_options(
+        {"sasl.password": "s3cret", "api_key": "k", "bootstrap.servers": "h:9092", "url": "amqp://u:s3cret@h/v"}
+    )
+    assert masked == {"sasl.password": "***", "api_key": "***", "bootstrap.servers": "h:9092", "url": "amqp://u:***@h/v"}

@@ -1,0 +1,331 @@
+"""AMQP 0-9-1 messages <-> the contract's events: key, headers, properties, timestamps, x-death.
+
+Key
+    AMQP has no message key. On **read**, ``Event.key`` is the ``x-workbench-key`` header when
+    present (see publish), else the routing key as UTF-8 bytes when the message went through a
+    named exchange (a tap, or a stream fed by an exchange), else None: a message published to the
+    default exchange has the queue's own name as routing key, which says nothing.
+    On **publish**, to an exchange the key *is* the routing key (it must be UTF-8, at most 255
+    bytes; None -> ""). To a queue or stream (through the default exchange, whose routing key must
+    be the queue's name) the key travels in the ``x-workbench-key`` header, as bytes.
+
+Headers
+    Read: the AMQP headers table, each value as bytes: byte arrays as they are, strings as UTF-8,
+    datetimes as ISO 8601 text, decimals as their text, everything else (numbers, booleans, void,
+    nested tables and arrays) as JSON text. ``x-stream-offset`` (the stream offset) and the
+    reserved ``x-workbench-*`` headers are not listed. Publish: each value goes out as a string
+    when it is valid UTF-8 (what most AMQP clients expect), else as a byte array; both come back
+    as the same bytes.
+    A table holds a name once, and RabbitMQ 3.x streams store headers sorted by name (and drop
+    nested tables). When the headers of an event repeat a name or are not in that order, the
+    exact list also travels in ``x-workbench-headers`` (a small binary encoding), which a read
+    prefers. A None value travels as the ``x-workbench-null-value`` marker (the body is empty).
+
+Properties set on publish from headers (the headers are kept too): content-type,
+content-encoding, correlation-id, message-id, app-id, reply-to (``-`` or ``_``, any case), when
+the value is UTF-8 text of at most 255 bytes. Timestamp: AMQP's is in whole **seconds**, so a
+published timestamp loses its milliseconds (now when the event has none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import struct
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pamqp import commands as spec
+
+from workbench.broker import Event, InvalidRequest, OutgoingEvent
+
+KEY_HEADER = "x-workbench-key"
+HEADERS_HEADER = "x-workbench-headers"
+NULL_HEADER = "x-workbench-null-value"
+STREAM_OFFSET_HEADER = "x-stream-offset"
+RESERVED = frozenset({KEY_HEADER, HEADERS_HEADER, NULL_HEADER})
+SHORTSTR_MAX = 255
+#: header names (normalised) that also set an AMQP property
+PROPERTY_HEADERS = {
+    "content-type": "content_type",
+    "content-encoding": "content_encoding",
+    "correlation-id": "correlation_id",
+    "message-id": "message_id",
+    "app-id": "app_id",
+    "reply-to": "reply_to",
+}
+PERSISTENT = 2
+
+_EXACT_VERSION = b"\x01"
+_PAIR = struct.Struct(">HI")  # name length, value length
+
+
+# --------------------------------------------------------------------------- exact header lists
+
+
+def encode_exact(headers: Sequence[tuple[str, bytes]]) -> bytes:
+    out = [_EXACT_VERSION]
+    for name, value in headers:
+        raw = name.encode("utf-8", "surrogatepass")
+        out.append(_PAIR.pack(len(raw), len(value)))
+        out.append(raw)
+        out.append(value)
+    return b"".join(out)
+
+
+def decode_exact(blob: bytes) -> tuple[tuple[str, bytes], ...] | None:
+    """The list, or None when the blob is not one (then it is shown as an ordinary header)."""
+    if not blob.startswith(_EXACT_VERSION):
+        return None
+    out = []
+    i, n = 1, len(blob)
+    try:
+        while i < n:
+            name_len, value_len = _PAIR.unpack_from(blob, i)
+            i += _PAIR.size
+            if i + name_len + value_len > n:
+                return None
+            name = blob[i : i + name_len].decode("utf-8", "surrogatepass")
+            i += name_len
+            out.append((name, bytes(blob[i : i + value_len])))
+            i += value_len
+    except (struct.error, UnicodeDecodeError):
+        return None
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- header values
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            return raw.hex()
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def header_bytes(value: Any) -> bytes:
+    """One AMQP header value as bytes (see the module docstring)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    if isinstance(value, dt.datetime):
+        return value.isoformat().encode()
+    if isinstance(value, decimal.Decimal):
+        return str(value).encode()
+    try:
+        return json.dumps(_jsonable(value), ensure_ascii=False).encode()
+    except (TypeError, ValueError):
+        return repr(value).encode()
+
+
+def _name_ok_for_table(name: str) -> bool:
+    try:
+        return len(name.encode()) <= SHORTSTR_MAX
+    except UnicodeEncodeError:
+        return False
+
+
+def _shortstr(value: bytes) -> str | None:
+    if len(value) > SHORTSTR_MAX:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def outgoing_headers(event: OutgoingEvent, *, key_header: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The AMQP headers table for an event, and the properties taken from its headers."""
+    headers = event.headers or ()
+    table: dict[str, Any] = {}
+    properties: dict[str, str] = {}
+    exact_needed = False
+    last_raw: bytes | None = None
+    for item in headers:
+        name, value = item
+        if not isinstance(name, str):
+            raise InvalidRequest(f"a header name must be str, got {type(name).__name__}")
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidRequest(f"header {name!r}: the value must be bytes, got {type(value).__name__}")
+        value = bytes(value)
+        if name in RESERVED or name in table or not _name_ok_for_table(name):
+            exact_needed = True
+            continue
+        raw = name.encode()
+        if last_raw is not None and raw <= last_raw:
+            exact_needed = True  # streams would give them back sorted by name
+        last_raw = raw
+        try:
+            table[name] = value.decode()
+        except UnicodeDecodeError:
+            table[name] = bytearray(value)
+        prop = PROPERTY_HEADERS.get(name.lower().replace("_", "-"))
+        if prop and prop not in properties:
+            text = _shortstr(value)
+            if text is not None:
+                properties[prop] = text
+    if exact_needed:
+        table[HEADERS_HEADER] = bytearray(encode_exact([(n, bytes(v)) for n, v in headers]))
+    if key_header and event.key is not None:
+        table[KEY_HEADER] = bytearray(event.key)
+    if event.value is None:
+        table[NULL_HEADER] = True
+    return table, properties
+
+
+def amqp_timestamp(timestamp_ms: int | None) -> dt.datetime:
+    seconds = time.time() if timestamp_ms is None else timestamp_ms / 1000
+    return dt.datetime.fromtimestamp(int(seconds // 1), dt.UTC)
+
+
+def properties_for(event: OutgoingEvent, *, key_header: bool) -> spec.Basic.Properties:
+    table, props = outgoing_headers(event, key_header=key_header)
+    if event.timestamp is not None and (
+        not isinstance(event.timestamp, int) or isinstance(event.timestamp, bool)
+    ):
+        raise InvalidRequest(f"timestamp must be int milliseconds, got {type(event.timestamp).__name__}")
+    return spec.Basic.Properties(
+        headers=table or None,
+        delivery_mode=PERSISTENT,
+        timestamp=amqp_timestamp(event.timestamp),
+        **props,
+    )
+
+
+# --------------------------------------------------------------------------- read
+
+
+def decode_x_death(value: Any) -> list[dict[str, Any]] | None:
+    """``x-death`` as a list of plain dicts: queue, reason, count, exchange, routing_keys, time (ms)."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            continue
+        when = entry.get("time")
+        keys = entry.get("routing-keys")
+        item: dict[str, Any] = {
+            "queue": _text(entry.get("queue")),
+            "reason": _text(entry.get("reason")),
+            "count": entry.get("count"),
+            "exchange": _text(entry.get("exchange")),
+            "routing_keys": [_text(k) for k in keys] if isinstance(keys, list) else [],
+            "time": int(when.timestamp() * 1000) if isinstance(when, dt.datetime) else None,
+        }
+        if "original-expiration" in entry:
+            item["original_expiration"] = _text(entry["original-expiration"])
+        out.append(item)
+    return out
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return None
+
+
+def make_event(
+    topic: str,
+    offset: int,
+    deliver: Any,
+    properties: spec.Basic.Properties,
+    body: bytes,
+    *,
+    skip: frozenset[str] = frozenset(),
+) -> Event:
+    """An Event from one delivery (``deliver`` is the Basic.Deliver frame)."""
+    table = properties.headers or {}
+    exact: tuple[tuple[str, bytes], ...] | None = None
+    key: bytes | None = None
+    has_key = False
+    null_value = False
+    headers: list[tuple[str, bytes]] = []
+    x_death = None
+    if table:
+        raw_exact = table.get(HEADERS_HEADER)
+        if isinstance(raw_exact, (bytes, bytearray)):
+            exact = decode_exact(bytes(raw_exact))
+        if KEY_HEADER in table:
+            key = _as_bytes(table[KEY_HEADER])
+            has_key = key is not None
+        null_value = table.get(NULL_HEADER) is True
+        listed = {n for n, _ in exact} if exact is not None else set()
+        for name, value in table.items():
+            if name in skip or name in listed:
+                continue
+            if name in RESERVED and not (name == HEADERS_HEADER and exact is None):
+                continue  # (an undecodable x-workbench-headers is shown as it is)
+            headers.append((name, header_bytes(value)))
+        if exact is not None:
+            headers = [*exact, *headers]
+        if "x-death" in table:
+            x_death = decode_x_death(table["x-death"])
+    exchange = deliver.exchange or ""
+    routing_key = deliver.routing_key or ""
+    if not has_key:
+        key = routing_key.encode() if exchange and routing_key else None
+    stamp = properties.timestamp
+    timestamp = int(stamp.timestamp()) * 1000 if isinstance(stamp, dt.datetime) else None
+    metadata: dict[str, Any] = {
+        "content_type": properties.content_type,
+        "correlation_id": properties.correlation_id,
+        "message_id": properties.message_id,
+        "type": properties.message_type,
+        "app_id": properties.app_id,
+        "delivery_mode": properties.delivery_mode,
+        "redelivered": bool(deliver.redelivered),
+        "routing_key": routing_key,
+        "exchange": exchange,
+    }
+    for name in ("content_encoding", "reply_to", "user_id", "expiration", "priority"):
+        value = getattr(properties, name, None)
+        if value is not None:
+            metadata[name] = value
+    if x_death is not None:
+        metadata["x_death"] = x_death
+    return Event(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=timestamp,
+        key=key,
+        value=None if null_value and not body else bytes(body),
+        headers=tuple(headers),
+        metadata=metadata,
+    )
+
+
+def stream_offset(properties: spec.Basic.Properties) -> int | None:
+    table = properties.headers
+    if not table:
+        return None
+    value = table.get(STREAM_OFFSET_HEADER)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
