@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+from pathlib import Path
+
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -14,4 +20,6 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WORKBENCH_CONFIG", raising=False)
     monkeypatch.delenv("WORKBENCH_PROFILE", raising=False)
     monkeypatch.chdir(home)
+    # subprocesses (`python -m workbench`) run this checkout's code, whatever pip installed last
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     return home

@@ -32,7 +32,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     rich_markup_mode=None,
-    pretty_exceptions_show_locals=False,  # locals may hold secrets
+    pretty_exceptions_enable=False,  # unexpected errors are reported by fail(), never with locals
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 topics_app = typer.Typer(
@@ -61,8 +61,10 @@ class Globals:
     broker: str | None
     output: TableOrJson
 
+    profile_from_env: bool = False
+
     def target(self) -> config.Target:
-        if self.profile and self.broker:
+        if self.profile and self.broker and not self.profile_from_env:
             raise UsageError("--profile and --broker are exclusive", hint="choose one way to connect")
         chosen = config.url_profile(self.broker) if self.broker else config.load_config().profile(self.profile)
         return config.resolve(chosen)
@@ -77,7 +79,8 @@ def fail(exc: BaseException) -> NoReturn:
         output.stderr.print(output.safe(f"error: unexpected {type(exc).__name__}: {exc}", "red"))
         output.stderr.print("this is a bug in Event Workbench; please report it with the command you ran")
     else:
-        output.stderr.print(output.safe(f"error: {exc}", "red"))
+        for n, line in enumerate(str(exc).splitlines() or [""]):  # e.g. a filter and its caret line
+            output.stderr.print(output.safe(f"error: {line}" if n == 0 else f"  {line}", "red"))
         hint = getattr(exc, "hint", None)
         if hint:
             output.stderr.print(output.safe(f"hint: {hint}", "yellow"))
@@ -93,6 +96,8 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(0) from None
     except (WorkbenchError, BrokerError, KeyboardInterrupt) as exc:
         fail(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, without a traceback full of locals
+        fail(exc)
 
 
 def globals_of(ctx: typer.Context) -> Globals:
@@ -106,7 +111,7 @@ def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
 def target_of(ctx: typer.Context) -> config.Target:
     try:
         return globals_of(ctx).target()
-    except WorkbenchError as exc:
+    except (WorkbenchError, BrokerError) as exc:  # e.g. a malformed --broker URL
         fail(exc)
 
 
@@ -129,7 +134,9 @@ def main_callback(
         TableOrJson, typer.Option("--output", "-o", help="table, json or jsonl.")
     ] = TableOrJson.table,
 ) -> None:
-    ctx.obj = Globals(profile=profile, broker=broker, output=output_format)
+    source = ctx.get_parameter_source("profile")
+    from_env = source is not None and source.name == "ENVIRONMENT"  # WORKBENCH_PROFILE yields to --broker
+    ctx.obj = Globals(profile=profile, broker=broker, output=output_format, profile_from_env=from_env)
     if ctx.invoked_subcommand is None:
         overview(ctx)
 
@@ -275,6 +282,11 @@ def tail(
     target = target_of(ctx)
     fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
     try:
+        if fmt == "raw" and sys.stdout.isatty():
+            raise UsageError(
+                "-o raw writes payload bytes unchanged, escape sequences included: not to a terminal",
+                hint="redirect it to a file or pipe, or use -o table (safe previews) or -o jsonl",
+            )
         position = parse_position(start or ("end" if follow else "beginning"))
         match = _compile_filter(filter_expr)
     except WorkbenchError as exc:
@@ -314,21 +326,28 @@ def _compile_filter(text: str | None) -> Callable[[Any], bool] | None:
 
 
 class _scan_progress:
-    """Events read / to read on stderr while a bounded scan runs, only when stderr is a terminal."""
+    """Progress on stderr while long work runs, only when stderr is a terminal.
 
-    def __init__(self, total: int | None) -> None:
+    The callback takes an increment (``counted`` None) or a report whose running total
+    ``counted(report)`` gives.
+    """
+
+    def __init__(self, total: int | None, *, counted: Callable[[Any], int] | None = None, minimum: int = 0) -> None:
         self.progress = None
-        if sys.stderr.isatty():
+        self.counted = counted
+        if sys.stderr.isatty() and (total is None or total >= minimum):
             from rich.progress import Progress
 
             self.progress = Progress(console=output.stderr, transient=True)
-            self.task = self.progress.add_task("reading", total=total)
+            self.task = self.progress.add_task("working", total=total)
 
-    def __enter__(self) -> Callable[[int], None] | None:
+    def __enter__(self) -> Callable[[Any], None] | None:
         if self.progress is None:
             return None
         self.progress.start()
-        return lambda n: self.progress.advance(self.task, n)  # type: ignore[union-attr]
+        if self.counted is None:
+            return lambda n: self.progress.advance(self.task, n)  # type: ignore[union-attr]
+        return lambda report: self.progress.update(self.task, completed=self.counted(report))  # type: ignore[union-attr,misc]
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
@@ -435,24 +454,9 @@ def _parse_header(text: str) -> tuple[str, bytes]:
     return name, value.encode()
 
 
-class _publish_progress(_scan_progress):
-    def __init__(self, total: int) -> None:
-        super().__init__(total if total >= 1000 else None)
-        if total < 1000:
-            self.progress = None
-
-    def __enter__(self) -> Any:
-        advance = super().__enter__()
-        if advance is None:
-            return None
-        done = 0
-
-        def on_progress(report: Any) -> None:
-            nonlocal done
-            now = report.confirmed + len(report.failures)
-            advance(now - done)
-            done = now
-        return on_progress
+def _publish_progress(total: int) -> _scan_progress:
+    """Confirmed + failed / total on stderr for inputs of 1,000 events or more."""
+    return _scan_progress(total, counted=lambda report: report.confirmed + len(report.failures), minimum=1000)
 
 
 def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
@@ -471,7 +475,7 @@ def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
              "seconds": round(report.seconds, 3),
              "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
                           for f in report.failures]},
-            "json",
+            fmt,
         )
     for f in report.failures[:20]:
         output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
@@ -517,6 +521,8 @@ def lag(
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
+    if watch and fmt == "json":
+        fmt = "jsonl"  # one parseable line per group and refresh, not a stream of documents
     from workbench import service
     from workbench.lag import LagTracker
 
@@ -614,5 +620,13 @@ def adapters(ctx: typer.Context, output_format: OutputOption = None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: what escapes the verbs (a closed pipe, a bug) still ends cleanly."""
+    try:
+        app()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except Exception as exc:  # noqa: BLE001
+        try:
+            fail(exc)
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)

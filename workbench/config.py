@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from workbench.errors import ConfigError, ReadOnlyError
 
@@ -26,7 +25,9 @@ MASK = "***"
 
 _PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|api[_.-]?key|private", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"pass(word|wd)?|secret|token|credential|api[_.-]?key|private|\.pem$|oauthbearer\.config|jaas", re.IGNORECASE
+)
 
 
 def user_config_dir() -> Path:
@@ -48,8 +49,8 @@ class Profile:
 
     name: str
     adapter: str | None
-    broker: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    broker: str | None = field(default=None, repr=False)  # may hold a password
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     read_only: bool = False
     production: bool = False
     description: str = ""
@@ -177,7 +178,7 @@ class Target:
 
     profile: Profile
     adapter: str
-    options: Mapping[str, Any]
+    options: Mapping[str, Any] = field(repr=False)  # secrets expanded: never shown
 
 
 def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Target:
@@ -196,8 +197,14 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
         adapter = adapter or plugins.adapter_for_scheme(scheme)
         options = {**plugins.load(adapter).options_from_url(url), **options}
     assert adapter is not None
-    if adapter == DEFAULT_ADAPTER and not options.get("path"):
-        options["path"] = str(default_local_path())
+    if adapter == DEFAULT_ADAPTER:
+        path = options.get("path")
+        if not path:
+            options["path"] = str(default_local_path())
+        elif profile.source.endswith(".toml") and not Path(path).expanduser().is_absolute():
+            options["path"] = str(Path(profile.source).parent / path)  # beside the profile file
+        else:
+            options["path"] = str(Path(path).expanduser())
     return Target(profile=profile, adapter=adapter, options=options)
 
 
@@ -225,28 +232,41 @@ def is_secret_name(name: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``amqps://ops:hunter2@host/`` -> ``amqps://ops:***@host/``; secret query values masked too."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{userinfo}@{host}"
-    query = "&".join(
-        f"{k}={MASK}" if is_secret_name(k) else pair
-        for pair in parts.query.split("&")
-        if pair
-        for k in [pair.split("=", 1)[0]]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``amqps://ops:hunter2@host/`` -> ``amqps://ops:***@host/``; secret query values masked too.
+
+    The userinfo is found by hand (up to the last ``@`` of the authority), so a password holding
+    an unencoded ``#``, ``?`` or ``/`` is masked whole instead of confusing a URL parser.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    at = rest.rfind("@")
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+        user, colon, _ = userinfo.partition(":")
+        prefix = f"{scheme}://{user}:{MASK}@" if colon else f"{scheme}://{userinfo}@"
+    else:
+        prefix = f"{scheme}://"
+    location, qmark, query = rest.partition("?")
+    if qmark:
+        query = "&".join(
+            f"{pair.split('=', 1)[0]}={MASK}" if is_secret_name(pair.split("=", 1)[0]) else pair
+            for pair in query.split("&")
+        )
+    return prefix + location + (f"?{query}" if qmark else "")
 
 
 def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Secret-looking names masked whole; URL values (``url = "amqp://u:pw@h"``) keep all but the password."""
-    return {
-        k: MASK if is_secret_name(k) else mask_url(v) if isinstance(v, str) and "://" in v else v
-        for k, v in options.items()
-    }
+    """Secret-looking names masked whole; URL values (``url = "amqp://u:pw@h"``) keep all but the
+    password; nested tables masked the same way."""
+    return {k: _mask_value(k, v) for k, v in options.items()}
+
+
+def _mask_value(name: str, value: Any) -> Any:
+    if is_secret_name(name):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    if isinstance(value, Mapping):
+        return mask_options(value)
+    return value

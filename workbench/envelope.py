@@ -1,7 +1,7 @@
 """The JSONL event envelope: binary-safe, and it round-trips exactly.
 
 ``tail --output jsonl`` writes one envelope per line with :func:`dumps_event`; ``publish --file``
-reads lines back with :func:`iter_input`, so ``tail A --output jsonl | publish B --file -`` copies
+reads lines back with :func:`parse_line`, so ``tail A --output jsonl | publish B --file -`` copies
 events exactly (key, value, headers, partition, timestamp).
 
 One envelope::
@@ -23,9 +23,8 @@ Input lines (``publish --file``), see :func:`parse_line`:
 - any other line is the value itself (without its line terminator);
 - with ``raw=True`` every line is the value verbatim.
 
-Reading a file: open it with ``encoding="utf-8", errors="surrogateescape", newline="\\n"`` (for
-stdin: ``io.TextIOWrapper(sys.stdin.buffer, ...)`` with the same arguments) so that only ``\\n``
-ends a line and non-UTF-8 bytes of plain/raw lines are published exactly.
+Reading a file: decode it with ``errors="surrogateescape"`` and split on ``\\n`` only, so that
+non-UTF-8 bytes of plain/raw lines are published exactly (the CLI does this).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring as _encode_basestring  # the C encoder
 from typing import Any
@@ -48,7 +46,6 @@ __all__ = [
     "dumps_event",
     "event_to_envelope",
     "format_timestamp",
-    "iter_input",
     "parse_line",
     "parse_timestamp",
 ]
@@ -389,14 +386,3 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
     if not isinstance(obj, dict) or "value" not in obj:
         return OutgoingEvent(value=_payload_bytes(text))
     return _envelope(obj, where)
-
-
-def iter_input(
-    lines: Iterable[str], *, raw: bool = False, source: str = "<input>"
-) -> Iterator[OutgoingEvent]:
-    """Events from input lines, blank lines (only spaces, tabs, CR, LF) skipped; line numbers count
-    every line from 1. Raises :class:`InputError` at the first malformed line."""
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip(" \t\r\n"):
-            continue
-        yield parse_line(line, lineno, raw=raw, source=source)

@@ -124,7 +124,7 @@ class LagTracker:
         first, last = samples[0], samples[-1]
         if len(set(committed)) == 1:
             alive = self._states.get(group, "").lower() in ALIVE_STATES
-            if not alive and now - last.committed_since > last.committed_since - first.committed_since:
+            if not alive and now - last.committed_since > last.at - first.at:
                 return Verdict.STOP, "no commits for longer than the window, and no live member"
             return Verdict.STALL, "committed offset not moving while lag > 0"
         if lags[-1] >= lags[0]:

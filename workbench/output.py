@@ -32,7 +32,7 @@ def safe(value: object, style: str = "") -> Text:
     return Text(codecs.safe_text(str(value)), style=style)
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> None:
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: Text | None = None) -> None:
     table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else safe("-" if cell is None else cell) for cell in row))
@@ -92,7 +92,7 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
         columns.append("SIZE")
         for row, p in zip(rows, info.partitions, strict=True):
             row.append(None if p.size_bytes is None else codecs.human_size(p.size_bytes))
-    print_table(columns, rows, title=f"{info.kind} {codecs.safe_text(info.name)}: {info.count} events")
+    print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {info.count} events"))
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
 

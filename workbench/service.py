@@ -8,33 +8,76 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench import plugins
 from workbench.broker import (
     BrokerError,
     Connection,
     Event,
+    GroupInfo,
     GroupLag,
     OutgoingEvent,
     Position,
     PublishResult,
     TopicInfo,
 )
-from workbench.config import Target
+from workbench.config import Profile, Target
 
 
 @asynccontextmanager
 async def connect(target: Target) -> AsyncIterator[Connection]:
-    """Load the target's adapter, connect, and always close."""
+    """Load the target's adapter, connect, and always close. A read-only profile gets a
+    connection that refuses every change, whoever asks (CLI, TUI, a future verb)."""
     adapter = plugins.load(target.adapter)(target.options)
     conn = await adapter.connect()
     try:
-        yield conn
+        yield ReadOnlyConnection(conn, target.profile) if target.profile.read_only else conn
     finally:
         await conn.close()
+
+
+class ReadOnlyConnection(Connection):
+    """Reads pass through; publish, commits and topic changes raise ReadOnlyError."""
+
+    def __init__(self, inner: Connection, profile: Profile) -> None:
+        self.inner = inner
+        self.profile = profile
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def list_topics(self) -> list[TopicInfo]:
+        return await self.inner.list_topics()
+
+    async def describe_topic(self, name: str) -> TopicInfo:
+        return await self.inner.describe_topic(name)
+
+    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
+        return self.inner.read(topic, start, **kwargs)
+
+    async def groups(self) -> list[GroupInfo]:
+        return await self.inner.groups()
+
+    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
+        return await self.inner.lag(group_ids)
+
+    async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
+        self.profile.ensure_writable(f"publish to {topic!r}")
+        raise AssertionError("unreachable")
+
+    async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        self.profile.ensure_writable(f"change the offsets of group {group_id!r}")
+
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+        self.profile.ensure_writable(f"create topic {name!r}")
+        raise AssertionError("unreachable")
+
+    async def delete_topic(self, name: str) -> None:
+        self.profile.ensure_writable(f"delete topic {name!r}")
 
 
 # --------------------------------------------------------------------------- tail

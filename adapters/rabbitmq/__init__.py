@@ -31,3 +31,10 @@ stream plugin only for streams.
 from .adapter import RabbitMQAdapter
 
 __all__ = ["RabbitMQAdapter"]
+
+import logging as _logging
+
+# aiormq/aio_pika log connection failures themselves; the adapter raises typed errors instead, so
+# keep their records off stderr (Python's last-resort handler) unless the application routes them.
+for _name in ("aiormq", "aio_pika"):
+    _logging.getLogger(_name).addHandler(_logging.NullHandler())

@@ -8,6 +8,7 @@ seed and a fixed "now", so events, ids and times are the same on every run.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -46,14 +47,16 @@ def make_app(target: Target, **kwargs) -> WorkbenchApp:
     return WorkbenchApp(target, clock=lambda: 0.0, **kwargs)
 
 
-async def settle(pilot: Pilot, condition: Callable[[], object], what: str, tries: int = 400) -> None:
-    """Let the app (and its workers and pump) run until ``condition()`` holds; fail after ``tries``."""
-    for _ in range(tries):
+async def settle(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Let the app (and its workers and pump) run until ``condition()`` holds; fail after ``timeout``
+    seconds (a deadline, not a count of rounds: adapter I/O runs in threads on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if condition():
             await pilot.pause()  # one more round so the screen reflects it
             return
         await pilot.pause()
-    raise AssertionError(f"the app did not settle: waited for {what}")
+    raise AssertionError(f"the app did not settle in {timeout:g} s: waited for {what}")
 
 
 async def publish(target: Target, topic: str, events: Sequence[OutgoingEvent]) -> None:

@@ -37,7 +37,8 @@ def test_working_directory_file_wins_and_default_profile_is_used(isolated_home):
     cfg = config.load_config()
     assert cfg.path == isolated_home / "workbench.toml"
     target = config.resolve(cfg.profile(None))
-    assert (target.profile.name, target.adapter, target.options["path"]) == ("dev", "local", "events.db")
+    assert (target.profile.name, target.adapter) == ("dev", "local")
+    assert target.options["path"] == str(isolated_home / "events.db")  # relative to the profile file
 
 
 def test_user_config_dir_is_the_fallback(isolated_home):
@@ -50,7 +51,16 @@ def test_user_config_dir_is_the_fallback(isolated_home):
 def test_adapter_plus_options_profile(isolated_home):
     write(isolated_home, EXAMPLE)
     target = config.resolve(config.load_config().profile("explicit"))
-    assert target.adapter == "local" and target.options["path"] == "other.db"
+    assert target.adapter == "local" and target.options["path"] == str(isolated_home / "other.db")
+
+
+def test_relative_local_path_is_beside_the_profile_file_not_the_working_directory(isolated_home, monkeypatch):
+    user_dir = isolated_home / "config" / "event-workbench"
+    user_dir.mkdir(parents=True)
+    write(user_dir, "[profiles.scratch]\nadapter = 'local'\npath = 'scratch.db'\n")
+    monkeypatch.chdir(isolated_home / "config")
+    target = config.resolve(config.load_config().profile(None))
+    assert target.options["path"] == str(user_dir / "scratch.db")
 
 
 def test_env_interpolation_only_for_the_profile_used(isolated_home, monkeypatch):
@@ -115,3 +125,23 @@ def test_secret_options_are_masked():
         {"sasl.password": "s3cret", "api_key": "k", "bootstrap.servers": "h:9092", "url": "amqp://u:s3cret@h/v"}
     )
     assert masked == {"sasl.password": "***", "api_key": "***", "bootstrap.servers": "h:9092", "url": "amqp://u:***@h/v"}
+
+
+@pytest.mark.parametrize(
+    "url", ["amqp://ops:hun#ter2@rabbit/", "amqp://ops:a/b?c@rabbit:5672/v", "kafka://u:p@ss@h:9092"]
+)
+def test_passwords_with_url_delimiters_are_masked_whole(url):
+    shown = config.mask_url(url)
+    assert "ter2" not in shown and "a/b?c" not in shown and "p@ss" not in shown
+    assert shown.endswith(url.rsplit("@", 1)[1])
+
+
+def test_reprs_never_show_options_or_broker_urls():
+    profile = config.Profile(name="p", adapter="kafka", broker="kafka://u:s3cret@h:9092", options={"sasl.password": "s3cret"})
+    target = config.Target(profile=profile, adapter="kafka", options={"sasl.password": "s3cret"})
+    assert "s3cret" not in repr(profile) + repr(target)
+
+
+def test_nested_and_pem_options_are_masked():
+    masked = config.mask_options({"ssl.key.pem": "-----BEGIN", "tls": {"password": "x", "ca": "/ca.pem"}})
+    assert masked == {"ssl.key.pem": "***", "tls": {"password": "***", "ca": "/ca.pem"}}

@@ -16,7 +16,6 @@ from workbench.envelope import (
     dumps_event,
     event_to_envelope,
     format_timestamp,
-    iter_input,
     parse_line,
     parse_timestamp,
 )
@@ -229,14 +228,6 @@ def test_nan_is_not_json():
     assert "not valid JSON" in str(_error('{"value": NaN}'))
 
 
-def test_iter_input_skips_blank_lines_and_counts_every_line():
-    lines = ["a\n", "\n", "  \r\n", '{"value": "b"}\n', "c"]
-    assert [e.value for e in iter_input(lines, source="f")] == [b"a", b"b", b"c"]
-    with pytest.raises(InputError) as info:
-        list(iter_input(["x\n", "\n", '{"value": 1, "oops": 1}\n'], source="f.jsonl"))
-    assert (info.value.lineno, str(info.value)[:10]) == (3, "f.jsonl:3:")
-
-
 def test_tail_output_piped_into_publish_copies_events():
     events = [
         event(),
@@ -244,7 +235,7 @@ def test_tail_output_piped_into_publish_copies_events():
         event(partition=3, value=b"", headers=()),
     ]
     text = "".join(dumps_event(e) + "\n" for e in events)
-    copied = list(iter_input(text.splitlines(keepends=True), source="-"))
+    copied = [parse_line(line, n, source="-") for n, line in enumerate(text.splitlines(keepends=True), 1)]
     assert copied == [
         OutgoingEvent(
             value=e.value, key=e.key, headers=e.headers, partition=e.partition, timestamp=e.timestamp

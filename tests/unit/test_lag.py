@@ -56,7 +56,9 @@ def test_committed_not_moving_with_live_members_stalls(tracker, clock):
 
 
 def test_no_commits_and_no_members_for_longer_than_window_stops(tracker, clock):
-    feed(tracker, clock, [(10, 100), (10, 110), (10, 120)], state="Empty")
+    feed(tracker, clock, [(10, 100 + i) for i in range(5)], state="Empty")  # exactly the window (5)
+    assert tracker.assess("g", "t", 0).verdict is Verdict.STALL  # not yet longer than the window
+    feed(tracker, clock, [(10, 106)], state="Empty")
     a = tracker.assess("g", "t", 0)
     assert a.verdict is Verdict.STOP and "no live member" in a.rule
 
