@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import time
@@ -90,7 +89,6 @@ def test_unknown_codec():
         decode(b"x", "rot13")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("msgpack") is None, reason="msgpack not installed")
 def test_msgpack_codec_when_available():
     import msgpack
 
