@@ -21,7 +21,7 @@ import typer
 from workbench import config, output
 from workbench.broker import BrokerError, OutgoingEvent
 from workbench.errors import BadInput, ExitCode, PublishFailed, UsageError, WorkbenchError, exit_code_for
-from workbench.positions import POSITION_HELP, parse_position
+from workbench.positions import POSITION_HELP, RESET_TO_HELP, parse_position
 
 T = TypeVar("T")
 
@@ -41,6 +41,13 @@ topics_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(topics_app, name="topics")
+offsets_app = typer.Typer(
+    help="A consumer group's committed offsets: reset them (a dry run unless --execute).\n\n"
+    "Example: workbench offsets reset billing-service --topic orders --to earliest",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+app.add_typer(offsets_app, name="offsets")
 
 
 class TableOrJson(StrEnum):
@@ -542,6 +549,55 @@ def lag(
                 if fmt == "table":
                     output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
                 output.render_lag(found, fmt, tracker)
+    run(body)
+
+
+@offsets_app.command("reset")
+def offsets_reset(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument(help="Consumer group.")],
+    topic: Annotated[
+        list[str],
+        typer.Option("--topic", "-t", help="TOPIC (every partition) or TOPIC:P[,P...] (repeatable)."),
+    ],
+    to: Annotated[str, typer.Option("--to", help=f"Where to move the group: {RESET_TO_HELP}.")],
+    execute: Annotated[bool, typer.Option("--execute", help="Commit the new offsets (default: show the plan only).")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Move a group's committed offsets; a dry run (old -> new per partition) unless --execute.
+
+    Targets outside a partition's [start, end] are clamped, and the clamping is shown. --execute is
+    refused on read-only profiles and unless the group is Empty or Dead (no live member that would
+    overwrite the change), checked again right before the commit; a group that `groups` does not list
+    but that has committed offsets counts as Empty. Afterwards the committed offsets are read back.
+
+    Examples:
+      workbench offsets reset billing-service --topic orders --to earliest
+      workbench offsets reset billing-service --topic orders:0,2 --to 1200 --execute
+      workbench offsets reset analytics --topic orders --topic payments --to 2026-11-27T08:00:00Z
+      workbench offsets reset analytics --topic payments --to shift:-10 -o json
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    from workbench import offsets, plugins, service
+
+    try:
+        if execute:  # before anything is read or computed
+            target.profile.ensure_writable(f"change the offsets of group {group!r}")
+        reset_to = offsets.parse_reset_to(to)
+        selection = [offsets.parse_topic_partitions(t) for t in topic]
+        offsets.ensure_reset_supported(plugins.load(target.adapter).capabilities, target.adapter, execute=execute)
+    except (WorkbenchError, BrokerError) as exc:
+        fail(exc)
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            plan = await offsets.plan_offsets_reset(conn, group, selection, reset_to)
+            if not execute:
+                output.render_reset(plan, fmt)
+                return
+            applied = await offsets.execute_offsets_reset(conn, plan)
+        output.render_reset(plan, fmt, applied)
     run(body)
 
 

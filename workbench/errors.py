@@ -16,7 +16,7 @@ class ExitCode(enum.IntEnum):
     CONFIG = 3  # bad or missing profile file, unknown profile, missing ${ENV}
     UNREACHABLE = 4  # broker did not answer
     NOT_FOUND = 5  # topic, partition, group does not exist
-    DENIED = 6  # access denied, or a read-only profile asked to change something
+    DENIED = 6  # access denied, a read-only profile asked to change something, or a change refused for safety
     PUBLISH_FAILED = 7  # at least one event was not confirmed
     BAD_INPUT = 8  # malformed input file (the line is named)
     TIMEOUT = 9
@@ -43,6 +43,12 @@ class ConfigError(WorkbenchError):
 
 
 class ReadOnlyError(WorkbenchError):
+    exit_code = ExitCode.DENIED
+
+
+class ResetRefused(WorkbenchError):
+    """A change refused for safety, e.g. resetting the offsets of a group that may have live members."""
+
     exit_code = ExitCode.DENIED
 
 

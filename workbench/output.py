@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +19,9 @@ from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.envelope import dumps_event, format_timestamp
 from workbench.lag import LagTracker
+
+if TYPE_CHECKING:
+    from workbench.offsets import ResetPlan
 
 Format = Literal["table", "json", "jsonl"]
 
@@ -214,3 +217,50 @@ def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:
         return
     print_table(("GROUP", "STATE", "PROTOCOL", "MEMBERS"),
                  ((g.group_id, g.state, g.protocol or None, len(g.members)) for g in groups))
+
+
+# --------------------------------------------------------------------------- offsets reset
+
+
+def reset_dict(plan: ResetPlan, applied: GroupLag | None = None) -> dict[str, Any]:
+    """The plan (and, once executed, the committed offsets read back) as plain data."""
+    now = {} if applied is None else {(p.topic, p.partition): p.committed for p in applied.partitions}
+    rows = []
+    for c in plan.changes:
+        row: dict[str, Any] = {
+            "group": plan.group, "topic": c.topic, "partition": c.partition, "current": c.current, "target": str(plan.to),
+            "requested": c.requested, "new": c.new, "start": c.start, "end": c.end, "clamped": c.clamped,
+            "note": c.note,
+        }
+        if applied is not None:
+            row["committed"] = now.get((c.topic, c.partition))
+        rows.append(row)
+    return {"group": plan.group, "state": plan.state, "to": str(plan.to), "executed": applied is not None,
+            "partitions": rows}
+
+
+def render_reset(plan: ResetPlan, fmt: Format, applied: GroupLag | None = None) -> None:
+    """Old -> new per partition; after ``--execute`` also the committed offset read back from the broker."""
+    if fmt != "table":
+        data = reset_dict(plan, applied)
+        return emit_json(data["partitions"] if fmt == "jsonl" else data, fmt)
+    columns = ["GROUP", "TOPIC", "PARTITION", "CURRENT", "TARGET", "NEW"]
+    if applied is not None:
+        columns.append("COMMITTED NOW")
+    columns.append("NOTE")
+    now = {} if applied is None else {(p.topic, p.partition): p.committed for p in applied.partitions}
+    rows = []
+    for c in plan.changes:
+        row: list[object] = [plan.group, c.topic, c.partition, "-" if c.current is None else c.current,
+                             str(plan.to), c.new]
+        if applied is not None:
+            row.append(now.get((c.topic, c.partition)))
+        row.append(Text(c.note, "yellow") if c.clamped else "")
+        rows.append(row)
+    print_table(columns, rows)
+    if applied is None:
+        stderr.print(safe(f"dry run: nothing changed (group {plan.group} is {plan.state}); add --execute to apply"))
+        if not plan.resettable:
+            stderr.print(safe(f"note: --execute will be refused while the group is {plan.state} (it must be Empty or Dead)", "yellow"))
+    else:
+        stderr.print(safe(f"reset {len(plan.changes)} partition(s) of group {plan.group} to {plan.to}"))

@@ -1,4 +1,7 @@
-"""Parse the `--from` position strings users type into a :class:`~workbench.broker.Position`."""
+"""Parse the `--from` position strings users type into a :class:`~workbench.broker.Position`.
+
+Also the help for `offsets reset --to` (parsed by :func:`workbench.offsets.parse_reset_to`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from workbench.errors import UsageError
 POSITION_HELP = (
     "beginning | end | OFFSET (absolute, e.g. 1200) | -N (the last N events of each partition) "
     "| ISO-8601 time (e.g. 2026-11-27T08:00:00Z; without a zone it is UTC)"
+)
+RESET_TO_HELP = (
+    "earliest | latest | OFFSET (absolute, e.g. 1200) | ISO-8601 time (e.g. 2026-11-27T08:00:00Z; "
+    "without a zone it is UTC: the first offset at or after it) | shift:+N / shift:-N (from the committed offset)"
 )
 
 _ALIASES = {

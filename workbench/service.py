@@ -1,4 +1,4 @@
-"""The verbs shared by the CLI and the TUI: connect, browse, tail, publish, lag.
+"""The verbs shared by the CLI and the TUI: connect, browse, tail, publish, lag, offsets reset.
 
 Everything here speaks the adapter contract only; presentation is the caller's job.
 """

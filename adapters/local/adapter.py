@@ -199,6 +199,7 @@ class LocalAdapter(Adapter):
     options = (
         Option("path", str, None, help="the event log file (created when missing)"),
         Option("busy_timeout_ms", int, 5000, help="how long to wait for another writer's lock"),
+        Option("stable_window_ms", int, 30_000, help="a group that committed within this window is Stable, else Empty"),
     )
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -208,6 +209,8 @@ class LocalAdapter(Adapter):
             raise InvalidRequest(f"adapter {self.name!r}: option 'path' is required")
         if self.settings["busy_timeout_ms"] < 0:
             raise InvalidRequest(f"adapter {self.name!r}: option 'busy_timeout_ms' must be >= 0")
+        if self.settings["stable_window_ms"] < 0:
+            raise InvalidRequest(f"adapter {self.name!r}: option 'stable_window_ms' must be >= 0")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
@@ -223,7 +226,7 @@ class LocalAdapter(Adapter):
         return f"local:{self.settings['path']}"
 
     async def connect(self) -> LocalConnection:
-        store = Store(self.settings["path"], self.settings["busy_timeout_ms"])
+        store = Store(self.settings["path"], self.settings["busy_timeout_ms"], self.settings["stable_window_ms"])
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="workbench-local")
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)

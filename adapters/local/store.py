@@ -72,7 +72,7 @@ from workbench.broker import (
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x45564C47  # "EVLG": marks a file as a workbench event log
-STABLE_WINDOW_MS = 30_000  # a group that committed within this window is "Stable"
+STABLE_WINDOW_MS = 30_000  # default: a group that committed within this window is "Stable"
 MAX_TOPIC_NAME = 249
 WAL_AUTOCHECKPOINT_PAGES = 4000
 OFFSET_BITS = 40
@@ -245,8 +245,9 @@ def _transaction(con: sqlite3.Connection, mode: str = "DEFERRED") -> Iterator[No
 class Store:
     """One SQLite file. Methods block; they are thread-safe (one sqlite connection per thread)."""
 
-    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int, stable_window_ms: int = STABLE_WINDOW_MS) -> None:
         self.path = path
+        self.stable_window_ms = stable_window_ms
         self.file = os.path.expanduser(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
@@ -764,7 +765,10 @@ class Store:
             )
             .fetchall()
         )
-        return [GroupInfo(g, _group_state(updated, now), protocol="local") for g, updated in rows]
+        return [
+            GroupInfo(g, _group_state(updated, now, self.stable_window_ms), protocol="local")
+            for g, updated in rows
+        ]
 
     def lag(self, group_ids: Sequence[str] | None) -> list[GroupLag]:
         con = self.con()
@@ -790,7 +794,7 @@ class Store:
         return [
             GroupLag(
                 group_id=g,
-                state=_group_state(max(r[6] for r in by_group[g]), observed),
+                state=_group_state(max(r[6] for r in by_group[g]), observed, self.stable_window_ms),
                 partitions=tuple(
                     PartitionLag(topic, p, committed, start, end)
                     for _g, topic, p, committed, start, end, _u in by_group[g]
@@ -833,8 +837,8 @@ class Store:
             )
 
 
-def _group_state(updated: int, now: int) -> str:
-    return "Stable" if now - updated < STABLE_WINDOW_MS else "Empty"
+def _group_state(updated: int, now: int, window_ms: int = STABLE_WINDOW_MS) -> str:
+    return "Stable" if now - updated < window_ms else "Empty"
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
