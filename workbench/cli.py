@@ -378,6 +378,9 @@ def publish(
     count: Annotated[int, typer.Option("--count", "-c", min=1, help="Publish the --value N times.")] = 1,
     rate: Annotated[float | None, typer.Option("--rate", min=0.001, help="At most N events per second.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Every input line is a value, never an envelope.")] = False,
+    tombstones: Annotated[
+        bool, typer.Option("--tombstones", help='Allow "value": null (deletes the key on a compacted topic).')
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Publish events and confirm each one; exit 7 if any was not confirmed.
@@ -394,7 +397,7 @@ def publish(
     fmt = fmt_of(ctx, output_format)
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
-        events = _events_to_publish(file, value, key, header or [], partition, count, raw)
+        events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
@@ -410,7 +413,7 @@ def publish(
 
 def _events_to_publish(
     file: str | None, value: str | None, key: str | None, headers: list[str],
-    partition: int | None, count: int, raw: bool,
+    partition: int | None, count: int, raw: bool, tombstones: bool = False,
 ) -> list[tuple[str, OutgoingEvent]]:
     extra = tuple(_parse_header(h) for h in headers)
     if (file is None) == (value is None):
@@ -432,6 +435,11 @@ def _events_to_publish(
             event = parse_line(line, lineno, raw=raw, source=source)
         except InputError as exc:
             raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
+        if event.value is None and not tombstones:
+            raise BadInput(
+                f"{source}:{lineno}: field 'value' is null: a tombstone, which deletes the key on a compacted topic",
+                hint="pass --tombstones to publish null values",
+            )
         if (key_bytes is not None and event.key is None) or extra:
             key = event.key if event.key is not None else key_bytes
             event = OutgoingEvent(event.value, key, event.headers + extra, event.partition, event.timestamp)

@@ -117,9 +117,11 @@ def test_tail_jsonl_pipes_back_into_publish_exactly(wb, tmp_path):
         json.dumps({"value": None, "key": "tombstone"}),
     ]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
-    assert wb("publish", "src", "--file", str(tmp_path / "in.jsonl")).exit_code == 0
+    refused = wb("publish", "src", "--file", str(tmp_path / "in.jsonl"))
+    assert refused.exit_code == ExitCode.BAD_INPUT and "in.jsonl:3: field 'value' is null" in refused.stderr
+    assert wb("publish", "src", "--file", str(tmp_path / "in.jsonl"), "--tombstones").exit_code == 0
     copied = wb("tail", "src", "-o", "jsonl").stdout
-    assert wb("publish", "dst", "--file", "-", input=copied).exit_code == 0
+    assert wb("publish", "dst", "--file", "-", "--tombstones", input=copied).exit_code == 0
 
     def strip(text):
         return [{k: v for k, v in json.loads(x).items() if k not in ("topic", "offset", "timestamp")}
