@@ -242,6 +242,7 @@ class Option:
     default: Any = None
     secret: bool = False
     help: str = ""
+    positive: bool = False  # a number that must be > 0 (timeouts, sizes, counts)
 
 
 def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str) -> dict[str, Any]:
@@ -259,6 +260,8 @@ def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str
                 f"{where}: option {spec.name!r} must be {spec.type.__name__}, "
                 f"got {type(value).__name__}"
             )
+        if spec.positive and not value > 0:
+            raise InvalidRequest(f"{where}: option {spec.name!r} must be > 0, got {value}")
         result[spec.name] = value
     return result
 

@@ -56,10 +56,7 @@ class KafkaAdapter(Adapter):
     options = opts.OPTIONS
 
     def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        for key in ("timeout_s", "delivery_timeout_s"):
-            if not self.settings[key] > 0:
-                raise InvalidRequest(f"adapter 'kafka': option {key!r} must be > 0")
+        super().__init__(options)  # types and positive numbers checked there
         self._properties = opts.client_properties(self.settings)  # types checked here
         self._secrets = opts.secret_values(self.settings)
 

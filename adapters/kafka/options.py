@@ -50,8 +50,8 @@ OWN_OPTIONS = frozenset({"timeout_s", "delivery_timeout_s"})
 
 OPTIONS: tuple[Option, ...] = (
     Option("bootstrap.servers", str, DEFAULT_BOOTSTRAP, help="host:port[,host:port...]"),
-    Option("timeout_s", float, 10.0, help="connect / metadata / admin request timeout (seconds)"),
-    Option("delivery_timeout_s", float, 30.0, help="how long a published event may wait for its ack"),
+    Option("timeout_s", float, 10.0, positive=True, help="connect / metadata / admin request timeout (seconds)"),
+    Option("delivery_timeout_s", float, 30.0, positive=True, help="how long a published event may wait for its ack"),
     Option("security.protocol", str, None, help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
     Option("sasl.mechanism", str, None, help="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER ..."),
     Option("sasl.username", str, None, help="SASL user"),

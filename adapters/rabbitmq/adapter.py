@@ -25,7 +25,6 @@ from workbench.broker import (
     Adapter,
     BrokerError,
     Capabilities,
-    InvalidRequest,
     NotFound,
     Unreachable,
 )
@@ -60,13 +59,7 @@ class RabbitMQAdapter(Adapter):
     options = opts.OPTIONS
 
     def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        for key in ("timeout_s", "delivery_timeout_s"):
-            if not self.settings[key] > 0:
-                raise InvalidRequest(f"adapter 'rabbitmq': option {key!r} must be > 0")
-        for key in ("tap_max_length", "publish_window", "max_message_bytes"):
-            if self.settings[key] < 1:
-                raise InvalidRequest(f"adapter 'rabbitmq': option {key!r} must be >= 1")
+        super().__init__(options)  # types and positive numbers checked there
         self._endpoint, self._secrets = opts.endpoint(self.settings)
 
     @classmethod
