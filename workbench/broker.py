@@ -229,6 +229,13 @@ class GroupLag:
     def total(self) -> int:
         return sum(p.lag or 0 for p in self.partitions)
 
+    def by_topic(self) -> dict[str, int]:
+        """Lag rolled up per topic, in the order topics first appear."""
+        totals: dict[str, int] = {}
+        for p in self.partitions:
+            totals[p.topic] = totals.get(p.topic, 0) + (p.lag or 0)
+        return totals
+
 
 # --------------------------------------------------------------------------- options
 

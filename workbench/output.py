@@ -146,6 +146,7 @@ def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, An
         "group": group.group_id,
         "state": group.state,
         "total_lag": group.total,
+        "topic_lag": group.by_topic(),
         "observed_at": format_timestamp(group.observed_at),
         "partitions": [
             {"topic": p.topic, "partition": p.partition, "committed": p.committed, "start": p.start,
@@ -199,8 +200,9 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
                 row[6] = Text(f"{p.lag} (committed < log start: lost to retention)", "red")
             rows.append(row)
     print_table(columns, rows)
-    totals = ", ".join(f"{codecs.safe_text(g.group_id)}={g.total}" for g in groups)
-    stderr.print(Text(f"total lag: {totals}"))
+    for g in groups:
+        topics = ", ".join(f"{topic} {lag}" for topic, lag in g.by_topic().items())
+        stderr.print(safe(f"{g.group_id}: total lag {g.total} ({topics})"))
 
 
 def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:

@@ -199,6 +199,10 @@ def test_lag_figures_and_watch_verdicts(wb):
     assert wb("demo").exit_code == 0
     figures = {g["group"]: g for g in json.loads(wb("lag", "-o", "json").stdout)}
     assert figures["billing-service"]["total_lag"] == 0 and figures["shipping-service"]["total_lag"] > 0
+    analytics = figures["analytics"]  # rolled up per topic, adding up to the group's total
+    assert set(analytics["topic_lag"]) == {"orders", "payments", "inventory", "shipping"}
+    assert sum(analytics["topic_lag"].values()) == analytics["total_lag"]
+    assert analytics["topic_lag"]["orders"] == sum(p["lag"] for p in analytics["partitions"] if p["topic"] == "orders")
     assert "verdict" not in figures["billing-service"]  # one snapshot has no trend
 
     watched = wb("lag", "--watch", "--interval", "0.1", "--iterations", "2", "-o", "jsonl")
