@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, BinaryIO, NoReturn, TypeVar
 
 import typer
 
@@ -381,56 +383,88 @@ def publish(
     tombstones: Annotated[
         bool, typer.Option("--tombstones", help='Allow "value": null (deletes the key on a compacted topic).')
     ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Publish lines as they arrive (for a pipe that does not end, like tail --follow); "
+                     "a malformed line then stops the command after the events before it."),
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Publish events and confirm each one; exit 7 if any was not confirmed.
 
     Input lines: a JSON object with a "value" field is an envelope (key, headers, partition,
     timestamp); any other line is the value itself. `tail -o jsonl` output is valid input.
-    The whole input is checked before anything is published.
+    The whole input is checked before anything is published, unless --stream.
 
     Examples:
       workbench publish orders --value '{"orderId": 42}' --key 42 -H ce_type=OrderPlaced
       workbench tail orders -o jsonl | workbench publish orders-copy --file -
+      workbench tail orders --follow -o jsonl | workbench publish orders-copy --file - --stream
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
-        events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
+        if stream:
+            if file is None:
+                raise UsageError("--stream reads --file (or --file - for stdin)")
+            parse = _line_parser(file, key, header or [], raw, tombstones)
+            source = sys.stdin.buffer if file == "-" else _open_input(file)
+        else:
+            events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
 
+    stopped_by: list[WorkbenchError] = []  # a malformed line in --stream mode
+
     async def body() -> service.PublishReport:
         async with service.connect(target) as conn:
+            if stream:
+                batches = _stream_batches(source, parse, stopped_by)
+                return await service.publish_batches(conn, topic, batches, rate=rate)
             with _publish_progress(len(events)) as on_progress:
                 return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress)
 
     report = run(body)
-    _report_publish(topic, report, fmt)
+    problem = _report_publish(topic, report, fmt)
+    if stopped_by or problem:
+        fail(stopped_by[0] if stopped_by else problem)
 
 
 def _events_to_publish(
     file: str | None, value: str | None, key: str | None, headers: list[str],
     partition: int | None, count: int, raw: bool, tombstones: bool = False,
 ) -> list[tuple[str, OutgoingEvent]]:
-    extra = tuple(_parse_header(h) for h in headers)
     if (file is None) == (value is None):
         raise UsageError("give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl")
-    key_bytes = None if key is None else key.encode()
     if value is not None:
+        key_bytes = None if key is None else key.encode()
+        extra = tuple(_parse_header(h) for h in headers)
         event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
+    parse = _line_parser(file, key, headers, raw, tombstones)
+    events = [event for lineno, line in _read_lines(file) if (event := parse(lineno, line)) is not None]
+    if not events:
+        raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
+    return events
+
+
+def _line_parser(
+    file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
+) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
+    """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line."""
     from workbench.envelope import InputError, parse_line
 
     source = "stdin" if file == "-" else file
-    events = []
-    for lineno, line in _read_lines(file):
+    extra = tuple(_parse_header(h) for h in headers)
+    key_bytes = None if key is None else key.encode()
+
+    def parse(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
         if not line.strip():
-            continue
+            return None
         try:
             event = parse_line(line, lineno, raw=raw, source=source)
         except InputError as exc:
@@ -441,12 +475,65 @@ def _events_to_publish(
                 hint="pass --tombstones to publish null values",
             )
         if (key_bytes is not None and event.key is None) or extra:
-            key = event.key if event.key is not None else key_bytes
-            event = OutgoingEvent(event.value, key, event.headers + extra, event.partition, event.timestamp)
-        events.append((f"{source}:{lineno}", event))
-    if not events:
-        raise BadInput(f"{source}: no events (the input is empty)")
-    return events
+            event = OutgoingEvent(
+                event.value, event.key if event.key is not None else key_bytes,
+                event.headers + extra, event.partition, event.timestamp,
+            )
+        return f"{source}:{lineno}", event
+
+    return parse
+
+
+def _open_input(file: str) -> BinaryIO:
+    try:
+        return open(file, "rb")  # noqa: SIM115 - read line by line while publishing, closed at exit
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+async def _stream_batches(
+    source: BinaryIO,
+    parse: Callable[[int, str], tuple[str, OutgoingEvent] | None],
+    stopped_by: list[WorkbenchError],
+    batch_size: int = 1000,
+) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
+    """Batches of whatever lines have arrived (at most ``batch_size``), read by a thread.
+
+    The bounded queue holds the reader back when publishing is slower (backpressure); a
+    malformed line ends the stream and is left in ``stopped_by``.
+    """
+    lines: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=4 * batch_size)
+
+    def read() -> None:
+        for lineno, data in enumerate(source, start=1):
+            lines.put((lineno, data))
+        lines.put(None)
+
+    threading.Thread(target=read, name="publish-input", daemon=True).start()
+    while True:
+        try:  # a short timeout, so Ctrl-C is never stuck behind a quiet pipe
+            arrived = [await asyncio.to_thread(lines.get, timeout=0.2)]
+        except queue.Empty:
+            continue
+        while arrived[-1] is not None and len(arrived) < batch_size and not lines.empty():
+            arrived.append(lines.get_nowait())
+        batch = []
+        for item in arrived:
+            if item is None:
+                break
+            lineno, data = item
+            text = data.decode("utf-8", "surrogateescape").removesuffix("\n").removesuffix("\r")
+            try:
+                parsed = parse(lineno, text)
+            except WorkbenchError as exc:
+                stopped_by.append(exc)
+                break
+            if parsed is not None:
+                batch.append(parsed)
+        if batch:
+            yield batch
+        if arrived[-1] is None or stopped_by:
+            return
 
 
 def _read_lines(file: str) -> Iterator[tuple[int, str]]:
@@ -474,7 +561,8 @@ def _publish_progress(total: int) -> _scan_progress:
     return _scan_progress(total, counted=lambda report: report.confirmed + len(report.failures), minimum=1000)
 
 
-def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
+def _report_publish(topic: str, report: Any, fmt: output.Format) -> PublishFailed | None:
+    """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed."""
     failed = len(report.failures)
     if fmt == "table":
         where = ""
@@ -497,7 +585,8 @@ def _report_publish(topic: str, report: Any, fmt: output.Format) -> None:
     if failed > 20:
         output.stderr.print(f"... and {failed - 20} more failures")
     if failed or report.unsent:
-        fail(PublishFailed(f"{failed + report.unsent} of {report.total} event(s) were not confirmed"))
+        return PublishFailed(f"{failed + report.unsent} of {report.total} event(s) were not confirmed")
+    return None
 
 
 # --------------------------------------------------------------------------- groups and lag

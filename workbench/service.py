@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -164,6 +165,7 @@ class PublishReport:
     confirmed: int = 0
     failures: list[Failure] = field(default_factory=list)
     unsent: int = 0  # never handed to the broker because publishing stopped early
+    stopped: bool = False  # the broker rejected a whole batch: nothing after it was sent
     first: PublishResult | None = None  # where the first confirmed event landed
     seconds: float = 0.0
 
@@ -184,45 +186,54 @@ async def publish(
     """Publish ``(origin, event)`` pairs in batches, at most ``rate`` events/s, accounting for each one.
 
     A batch the broker rejects as a whole (e.g. the topic vanished) counts every event in it as
-    failed with that error, and publishing stops there; what was confirmed before stays confirmed.
+    failed with that error, and publishing stops there; what was confirmed before stays confirmed,
+    and what was never sent is counted as ``unsent``.
     """
-    report = PublishReport()
-    started = time.monotonic()
     if rate:
         batch_size = max(1, min(batch_size, int(rate / 10) or 1))
-    batch: list[tuple[str, OutgoingEvent]] = []
-
-    async def flush() -> bool:
-        try:
-            results = await conn.publish(topic, [e for _, e in batch])
-        except BrokerError as exc:
-            report.failures.extend(Failure(origin, exc) for origin, _ in batch)
-            return False
-        for (origin, _), result in zip(batch, results, strict=True):
-            if result.ok:
-                report.confirmed += 1
-                report.first = report.first or result
-            else:
-                assert result.error is not None
-                report.failures.append(Failure(origin, result.error))
-        if on_progress:
-            on_progress(report)
-        if rate:
-            ahead = (report.confirmed + len(report.failures)) / rate - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-        batch.clear()
-        return True
-
     items = iter(events)
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size and not await flush():
-            report.unsent = sum(1 for _ in items)
-            break
-    else:
-        if batch:
-            await flush()
+
+    async def batches() -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
+        while chunk := list(itertools.islice(items, batch_size)):
+            yield chunk
+
+    report = await publish_batches(conn, topic, batches(), rate=rate, on_progress=on_progress)
+    report.unsent = sum(1 for _ in items)
+    return report
+
+
+async def publish_batches(
+    conn: Connection,
+    topic: str,
+    batches: AsyncIterator[list[tuple[str, OutgoingEvent]]],
+    *,
+    rate: float | None = None,
+    on_progress: Callable[[PublishReport], None] | None = None,
+) -> PublishReport:
+    """Publish batches as they come (a pipe is read while it is published), accounting for each event."""
+    report = PublishReport()
+    started = time.monotonic()
+    async with aclosing(batches):  # type: ignore[type-var]
+        async for batch in batches:
+            try:
+                results = await conn.publish(topic, [e for _, e in batch])
+            except BrokerError as exc:
+                report.failures.extend(Failure(origin, exc) for origin, _ in batch)
+                report.stopped = True
+                break
+            for (origin, _), result in zip(batch, results, strict=True):
+                if result.ok:
+                    report.confirmed += 1
+                    report.first = report.first or result
+                else:
+                    assert result.error is not None
+                    report.failures.append(Failure(origin, result.error))
+            if on_progress:
+                on_progress(report)
+            if rate:
+                ahead = (report.confirmed + len(report.failures)) / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
     report.seconds = time.monotonic() - started
     return report
 
