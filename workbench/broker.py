@@ -289,6 +289,8 @@ class Capabilities:
     publish_timestamp: bool = False
     non_destructive_tap: bool = True  # reading never takes an event from a real consumer
     topic_admin: bool = False  # create_topic / delete_topic
+    # peek(): reading takes messages and puts them back: re-orders them and marks them redelivered
+    peek_requeue: bool = False
 
 
 class Connection(abc.ABC):
@@ -346,6 +348,15 @@ class Connection(abc.ABC):
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
         """Set a group's committed offsets, ``{(topic, partition): next offset to read}``."""
         raise Unsupported("this broker cannot set a group's offsets")
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        """Up to ``count`` messages from the head of a queue, taken and put back (requeued).
+
+        Not a read: a queue hands a message to one consumer, so the broker takes the messages
+        and requeues them. They move to the back of the queue (their order changes) and are
+        marked redelivered; a consumer may see them again. Raises NotFound for a missing queue.
+        """
+        raise Unsupported("this broker cannot peek a queue")
 
     async def create_topic(
         self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None

@@ -64,6 +64,11 @@ class TailFormat(StrEnum):
     raw = "raw"
 
 
+class PeekFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+
+
 @dataclass
 class Globals:
     profile: str | None
@@ -321,6 +326,55 @@ def tail(
     shown = run(body)
     if not follow and sys.stderr.isatty():
         output.stderr.print(f"{shown} event(s)")
+
+
+@app.command()
+def peek(
+    ctx: typer.Context,
+    queue: Annotated[str, typer.Argument(help="Queue to peek (a classic or quorum queue).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Take up to N messages.")] = 10,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    output_format: Annotated[
+        PeekFormat | None,
+        typer.Option("--output", "-o", help="table (safe one-line previews) or jsonl (exact envelope)."),
+    ] = None,
+) -> None:
+    """Show the messages at the head of a queue by taking them and putting them back (asks first).
+
+    A queue hands each message to one consumer, so this re-orders the queue and marks the
+    messages redelivered. Refused on read-only profiles.
+
+    Example: workbench peek billing --count 5 --yes
+    """
+    target = target_of(ctx)
+    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    try:
+        target.profile.ensure_writable(f"peek queue {queue!r} (requeues its messages)")
+    except WorkbenchError as exc:
+        fail(exc)
+    output.stderr.print(
+        output.safe(
+            f"peeking takes up to {count} messages from {queue!r} and puts them back: they move to the "
+            "back of the queue (its order changes) and are marked redelivered; consumers may see them again"
+        )
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(UsageError(f"peeking {queue!r} needs confirmation", hint="pass --yes in scripts"))
+        typer.confirm(f"Peek {queue!r} and requeue its messages?", abort=True, err=True)
+    from workbench import service
+
+    printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
+
+    async def body() -> int:
+        async with service.connect(target) as conn:
+            events = await conn.peek(queue, count)
+        printer.print_batch(events)
+        return len(events)
+
+    shown = run(body)
+    if sys.stderr.isatty():
+        output.stderr.print(f"{shown} message(s), requeued")
 
 
 def _compile_filter(text: str | None) -> Callable[[Any], bool] | None:

@@ -42,7 +42,7 @@ async def connect(target: Target) -> AsyncIterator[Connection]:
 
 
 class ReadOnlyConnection(Connection):
-    """Reads pass through; publish, commits and topic changes raise ReadOnlyError."""
+    """Reads pass through; publish, peek (it requeues), commits and topic changes raise ReadOnlyError."""
 
     def __init__(self, inner: Connection, profile: Profile) -> None:
         self.inner = inner
@@ -68,6 +68,10 @@ class ReadOnlyConnection(Connection):
 
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         self.profile.ensure_writable(f"publish to {topic!r}")
+        raise AssertionError("unreachable")
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        self.profile.ensure_writable(f"peek queue {topic!r} (requeues its messages)")
         raise AssertionError("unreachable")
 
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:

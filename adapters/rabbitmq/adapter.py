@@ -44,7 +44,8 @@ class RabbitMQAdapter(Adapter):
     name = "rabbitmq"
     description = "RabbitMQ: exchanges, queues and streams (AMQP 0-9-1 + management API)"
     # History, positions and topic admin apply to streams; exchanges are tapped live and classic
-    # or quorum queues are not read (that would take messages from their consumers).
+    # or quorum queues are not read (that would take messages from their consumers), only peeked
+    # on request (taken and requeued through the management API).
     capabilities = Capabilities(
         history=True,
         partitions=False,
@@ -55,6 +56,7 @@ class RabbitMQAdapter(Adapter):
         publish_timestamp=True,
         non_destructive_tap=True,
         topic_admin=True,
+        peek_requeue=True,
     )
     options = opts.OPTIONS
 

@@ -29,12 +29,15 @@ published timestamp loses its milliseconds (now when the event has none).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import decimal
 import json
 import struct
 import time
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from pamqp import commands as spec
@@ -320,6 +323,71 @@ def make_event(
         headers=tuple(headers),
         metadata=metadata,
     )
+
+
+#: how the management API shows a header value that is not UTF-8
+MANAGEMENT_BINARY = "Not UTF-8, base64 is: "
+#: the management API's property names -> pamqp's (the rest are the same)
+_MANAGEMENT_PROPERTIES = {"type": "message_type"}
+_PROPERTY_NAMES = frozenset(
+    {
+        "content_type", "content_encoding", "headers", "delivery_mode", "priority", "correlation_id",
+        "reply_to", "expiration", "message_id", "timestamp", "message_type", "user_id", "app_id",
+    }
+)  # fmt: skip
+
+
+def _management_value(value: Any) -> Any:
+    """A header value as the management API shows it, back to what AMQP carried where it can."""
+    if isinstance(value, str) and value.startswith(MANAGEMENT_BINARY):
+        try:
+            return bytearray(base64.b64decode(value[len(MANAGEMENT_BINARY) :], validate=True))
+        except (binascii.Error, ValueError):
+            return value
+    if isinstance(value, Mapping):
+        return {k: _management_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_management_value(v) for v in value]
+    return value
+
+
+def management_event(topic: str, offset: int, message: Mapping[str, Any]) -> Event:
+    """An Event from one message of the management API's ``POST .../get`` (base64 encoding).
+
+    Mapped as :func:`make_event` maps a delivery; the API shows binary header values as
+    ``Not UTF-8, base64 is: ...`` (decoded back here) and timestamps in seconds.
+    """
+    raw = message.get("properties") or {}
+    fields: dict[str, Any] = {}
+    for name, value in (raw.items() if isinstance(raw, Mapping) else ()):
+        name = _MANAGEMENT_PROPERTIES.get(name, name)
+        if name in _PROPERTY_NAMES and value is not None:
+            fields[name] = value
+    if isinstance(fields.get("headers"), Mapping):
+        fields["headers"] = _management_value(fields["headers"])
+    else:
+        fields.pop("headers", None)
+    stamp = fields.get("timestamp")
+    if isinstance(stamp, int) and not isinstance(stamp, bool):
+        fields["timestamp"] = dt.datetime.fromtimestamp(stamp, dt.UTC)
+    else:
+        fields.pop("timestamp", None)
+    payload = message.get("payload") or ""
+    if message.get("payload_encoding") == "base64":
+        body = base64.b64decode(payload)
+    else:
+        body = payload.encode("utf-8", "surrogatepass")
+    deliver = SimpleNamespace(
+        exchange=message.get("exchange") or "",
+        routing_key=message.get("routing_key") or "",
+        redelivered=bool(message.get("redelivered")),
+    )
+    event = make_event(topic, offset, deliver, spec.Basic.Properties(**fields), body)
+    event.metadata["message_count"] = message.get("message_count")  # left in the queue after it
+    size = message.get("payload_bytes")
+    if isinstance(size, int) and size > len(body):
+        event.metadata["truncated_from"] = size
+    return event
 
 
 def stream_offset(properties: spec.Basic.Properties) -> int | None:

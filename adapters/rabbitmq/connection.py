@@ -691,6 +691,27 @@ class RabbitMQConnection(Connection):
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"tapping {target.label}") from None
 
+    # ------------------------------------------------------------------ peek
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        """Up to ``count`` messages of a classic or quorum queue, through the management API.
+
+        The broker takes them and requeues them (``ack_requeue_true``): they move to the back of
+        the queue and are marked redelivered.
+        """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise InvalidRequest(f"{self._where}: peek count must be an int >= 1, got {count!r}")
+        target = await self._resolve(topic)
+        if target.kind != "queue":
+            raise Unsupported(
+                f"{self._where}: {target.label} cannot be peeked: only classic and quorum queues are",
+                hint=f"read it with `workbench tail {topic}`"
+                + (" --follow" if target.kind == "exchange" else ""),
+            )
+        mgmt = self._need_management(f"peeking queue {target.name!r}")
+        messages = await self._mgmt_call(mgmt.get_messages(target.name, count, self._max_bytes))
+        return [codec.management_event(target.name, i, m) for i, m in enumerate(messages)]
+
     # ------------------------------------------------------------------ publish
 
     async def _publish_channel(self) -> AbstractChannel:

@@ -74,8 +74,22 @@ class Management:
     # ------------------------------------------------------------------ requests
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False) -> Any:
+        return await self._request("GET", path, params=params, missing_ok=missing_ok)
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        return await self._request("POST", path, body=body)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        missing_ok: bool = False,
+    ) -> Any:
         try:
-            response = await self._client.get(path, params=params)
+            response = await self._client.request(method, path, params=params, json=body)
         except httpx.TimeoutException:
             raise Timeout(f"{self.where} did not answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
@@ -158,6 +172,11 @@ class Management:
 
     async def consumers(self) -> list[dict[str, Any]]:
         return await self.get(f"/api/consumers/{self._vq}") or []
+
+    async def get_messages(self, name: str, count: int, truncate: int) -> list[dict[str, Any]]:
+        """Up to ``count`` messages from the queue's head, requeued (moved to the back, redelivered)."""
+        body = {"count": count, "ackmode": "ack_requeue_true", "encoding": "base64", "truncate": truncate}
+        return await self.post(f"{self.queue_path(name)}/get", body) or []
 
 
 # --------------------------------------------------------------------------- objects -> TopicInfo

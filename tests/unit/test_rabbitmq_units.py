@@ -215,3 +215,18 @@ def test_tap_bindings_by_exchange_type():
         tap_bindings("", "direct", ["a"])
     with pytest.raises(Unsupported, match="x-consistent-hash"):
         tap_bindings("x", "x-consistent-hash", [])
+
+
+def test_management_event_maps_a_peeked_message_like_a_delivery():
+    event = codec.management_event("q", 0, {
+        "payload": "AP8=", "payload_encoding": "base64", "payload_bytes": 2, "redelivered": True,
+        "exchange": "", "routing_key": "q", "message_count": 4,
+        "properties": {"timestamp": 1700000000, "type": "t", "content_type": "x/y",
+                       "headers": {"a": "x", "b": "Not UTF-8, base64 is: /wA=", "n": 3}},
+    })
+    assert event.value == b"\x00\xff" and event.key is None
+    assert event.headers == (("a", b"x"), ("b", b"\xff\x00"), ("n", b"3"))
+    assert event.timestamp == 1700000000000
+    assert event.metadata["redelivered"] is True and event.metadata["message_count"] == 4
+    assert event.metadata["type"] == "t" and event.metadata["content_type"] == "x/y"
+    assert "truncated_from" not in event.metadata
