@@ -152,3 +152,13 @@ class LagTracker:
             at = at_a - (end_a - committed) * (at_b - at_a) / (end_b - end_a)
             return max(int(now - at), 0)
         return None
+
+
+def seconds_to_drain(backlog: int, in_rate: float | None, out_rate: float | None) -> float | None:
+    """How long until ``backlog`` is gone if events keep arriving at ``in_rate`` and being done at
+    ``out_rate`` (per second); None when it is not shrinking or a rate is unknown."""
+    if backlog <= 0:
+        return 0.0
+    if in_rate is None or out_rate is None or out_rate <= in_rate:
+        return None
+    return backlog / (out_rate - in_rate)

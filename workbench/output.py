@@ -18,7 +18,7 @@ from rich.text import Text
 from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.envelope import dumps_event, format_timestamp
-from workbench.lag import LagTracker
+from workbench.lag import LagTracker, seconds_to_drain
 
 if TYPE_CHECKING:
     from workbench.offsets import ResetPlan
@@ -141,12 +141,22 @@ class EventPrinter:
 # --------------------------------------------------------------------------- groups and lag
 
 
+def _drain(group: GroupLag) -> dict[str, Any]:
+    """Time-to-drain, where the broker gives in/out rates (RabbitMQ queues)."""
+    meta = group.metadata
+    if "in_rate" not in meta and "out_rate" not in meta:
+        return {}
+    return {"in_rate": meta.get("in_rate"), "out_rate": meta.get("out_rate"),
+            "seconds_to_drain": seconds_to_drain(group.total, meta.get("in_rate"), meta.get("out_rate"))}
+
+
 def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "group": group.group_id,
         "state": group.state,
         "total_lag": group.total,
         "topic_lag": group.by_topic(),
+        **_drain(group),
         "observed_at": format_timestamp(group.observed_at),
         "partitions": [
             {"topic": p.topic, "partition": p.partition, "committed": p.committed, "start": p.start,
@@ -202,6 +212,10 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
     print_table(columns, rows)
     for g in groups:
         topics = ", ".join(f"{topic} {lag}" for topic, lag in g.by_topic().items())
+        drain = _drain(g)
+        if drain:
+            eta = drain["seconds_to_drain"]
+            topics += "; drains in " + ("never at these rates" if eta is None else _duration(int(eta * 1000)))
         stderr.print(safe(f"{g.group_id}: total lag {g.total} ({topics})"))
 
 

@@ -940,6 +940,7 @@ def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupL
     consumed = stats.get("ack", 0) + stats.get("deliver_no_ack", 0) + stats.get("get_no_ack", 0)
     in_queue = depth(item)
     name = item["name"]
+    per_second = rates(item)
     return GroupLag(
         group_id=name,
         state="Stable" if consumers > 0 else "Empty",
@@ -951,7 +952,13 @@ def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupL
             "messages_unacknowledged": item.get("messages_unacknowledged"),
             "consumers": consumers,
             "consumer_capacity": item.get("consumer_capacity"),
-            "rates": rates(item),
+            "rates": per_second,
+            # the rates every broker can give lag.seconds_to_drain(): messages in, messages done
+            "in_rate": per_second.get("publish"),
+            "out_rate": (
+                sum(per_second[k] for k in ("ack", "deliver_no_ack") if k in per_second)
+                if any(k in per_second for k in ("ack", "deliver_no_ack")) else None
+            ),
             "head_message_timestamp": item.get("head_message_timestamp"),
             "mapping": "committed = messages consumed (statistics counters), end = committed + depth",
         },

@@ -116,3 +116,22 @@ def test_nothing_committed_is_ok_without_lag(tracker, clock):
     feed(tracker, clock, [(None, 10), (None, 20)])
     a = tracker.assess("g", "t", 0)
     assert (a.verdict, a.lag, a.time_lag_ms) == (Verdict.OK, None, None)
+
+
+@pytest.mark.parametrize(
+    ("backlog", "in_rate", "out_rate", "expected"),
+    [(0, 5.0, 1.0, 0.0), (100, 5.0, 15.0, 10.0), (100, 10.0, 10.0, None), (100, 20.0, 10.0, None), (100, None, 3.0, None)],
+)
+def test_seconds_to_drain(backlog, in_rate, out_rate, expected):
+    from workbench.lag import seconds_to_drain
+
+    assert seconds_to_drain(backlog, in_rate, out_rate) == expected
+
+
+def test_lag_output_carries_time_to_drain_when_the_broker_gives_rates():
+    from workbench.output import lag_dict
+
+    queue = GroupLag("billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0,
+                     metadata={"in_rate": 2.0, "out_rate": 7.0})
+    assert lag_dict(queue)["seconds_to_drain"] == 20.0
+    assert "seconds_to_drain" not in lag_dict(GroupLag("g", "Stable", (), 0))
