@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
@@ -46,9 +47,9 @@ def emit_json(data: Any, fmt: Format) -> None:
     """``json``: one document; ``jsonl``: one line per item of a list."""
     if fmt == "jsonl" and isinstance(data, list):
         for item in data:
-            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -67,6 +68,7 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
         "count": info.count,
         "config": dict(info.config),
         "internal": info.internal,
+        "metadata": dict(info.metadata),
     }
 
 
@@ -95,9 +97,36 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
         columns.append("SIZE")
         for row, p in zip(rows, info.partitions, strict=True):
             row.append(None if p.size_bytes is None else codecs.human_size(p.size_bytes))
-    print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {info.count} events"))
+    if info.partitions:
+        print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {info.count} events"))
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
+    if info.metadata:
+        stdout.print(details_tree(f"{info.kind} {info.name}", info.metadata))
+
+
+def details_tree(label: str, details: Mapping[str, Any]) -> Tree:
+    """What a broker says beyond partitions (bindings, rates, queue figures ...) as a safe tree;
+    empty lists and tables are left out."""
+    tree = Tree(safe(label, "bold"))
+
+    def add(node: Tree, key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            if value:
+                branch = node.add(safe(key))
+                for k, v in value.items():
+                    add(branch, str(k), v)
+        elif isinstance(value, list | tuple):
+            if value:
+                branch = node.add(safe(key))
+                for item in value:
+                    branch.add(safe(", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, Mapping) else item))
+        else:
+            node.add(safe(f"{key}: {value}"))
+
+    for key, value in details.items():
+        add(tree, key, value)
+    return tree
 
 
 # --------------------------------------------------------------------------- events
