@@ -168,7 +168,11 @@ class PartitionInfo:
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
-    """What a broker says about one topic, exchange, queue or stream."""
+    """What a broker says about one topic, exchange, queue or stream.
+
+    ``metadata["read_notice"]``, when present, is a sentence the app shows before reading: what
+    reading does to the broker (e.g. a temporary tap queue that makes unroutable messages routable).
+    """
 
     name: str
     kind: str = "topic"  # topic | exchange | queue | stream

@@ -313,6 +313,8 @@ def tail(
         shown = 0
         async with service.connect(target) as conn:
             info = await conn.describe_topic(topic)
+            if notice := info.metadata.get("read_notice"):
+                output.stderr.print(output.safe(f"note: {notice}", "yellow"))
             total = None if follow else service.expected_count(info, position, partition)
             with _scan_progress(total) as on_scanned:
                 async for batch in service.tail(

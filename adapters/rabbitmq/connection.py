@@ -391,13 +391,13 @@ class RabbitMQConnection(Connection):
                     {"routing_key": b.routing_key, "arguments": b.arguments or {}}
                     for b in tap_bindings(target.name, target.type, keys)
                 ]
-                meta["tap_note"] = (
+                meta["read_notice"] = (
                     "while a tap is bound, messages no other queue takes become routable "
                     "(a publisher's mandatory flag stops reporting them)"
                 )
             except Unsupported as exc:
                 meta["tap"] = None
-                meta["tap_note"] = str(exc)
+                meta["read_notice"] = str(exc)
         meta.update(self._warning_meta())
         return TopicInfo(
             name=target.name or "amq.default",

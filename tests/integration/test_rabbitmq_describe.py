@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import subprocess
 import sys
 
@@ -43,3 +44,22 @@ def test_describe_an_exchange_shows_its_bindings():
     assert "bindings" in shown.stdout and queue in shown.stdout and "orders.*" in shown.stdout
     bindings = json.loads(as_json.stdout)["metadata"]["bindings"]
     assert any(queue in json.dumps(b) and "orders.*" in json.dumps(b) for b in bindings)
+
+
+def test_tailing_an_exchange_says_what_the_tap_does():
+    require_rabbitmq()
+    exchange, queue = unique("it-rmq-note-x"), unique("it-rmq-note-q")
+    asyncio.run(_bound_pair(exchange, queue))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--broker", endpoints.RABBIT_AMQP_URL,
+         "tail", f"exchange:{exchange}", "--follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 30)  # the note comes before any event
+        note = proc.stderr.readline() if ready else ""
+    finally:
+        proc.kill()
+        proc.wait(10)
+        asyncio.run(_bound_pair(exchange, queue, delete=True))
+    assert note.startswith("note: while a tap is bound, messages no other queue takes become routable"), note
