@@ -732,14 +732,14 @@ def offsets_reset(
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
-    from workbench import offsets, plugins, service
+    from workbench import offsets, service
 
     try:
         if execute:  # before anything is read or computed
             target.profile.ensure_writable(f"change the offsets of group {group!r}")
         reset_to = offsets.parse_reset_to(to)
         selection = [offsets.parse_topic_partitions(t) for t in topic]
-        offsets.ensure_reset_supported(plugins.load(target.adapter).capabilities, target.adapter, execute=execute)
+        offsets.ensure_reset_supported(service.capabilities(target), target.adapter, execute=execute)
     except (WorkbenchError, BrokerError) as exc:
         fail(exc)
 

@@ -17,6 +17,7 @@ from typing import Any
 from workbench import plugins
 from workbench.broker import (
     BrokerError,
+    Capabilities,
     Connection,
     Event,
     GroupInfo,
@@ -27,6 +28,11 @@ from workbench.broker import (
     TopicInfo,
 )
 from workbench.config import Profile, Target
+
+
+def capabilities(target: Target) -> Capabilities:
+    """What the target's adapter can do (loads the adapter class, connects to nothing)."""
+    return plugins.load(target.adapter).capabilities
 
 
 @asynccontextmanager

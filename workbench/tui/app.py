@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from workbench import codecs, plugins, service
+from workbench import codecs, service
 from workbench.broker import BrokerError, Capabilities, Connection, NotFound, Position, TopicInfo, Unsupported
 from workbench.config import Target
 from workbench.errors import WorkbenchError
@@ -128,7 +128,7 @@ class WorkbenchApp(App[None]):
         try:
             self.conn = await stack.enter_async_context(service.connect(self.target))
             self._stack = stack
-            self.capabilities = plugins.load(self.target.adapter).capabilities
+            self.capabilities = service.capabilities(self.target)
             self.connection_state = "connected"
             self.refresh_bindings()
         except Exception as exc:
