@@ -425,10 +425,7 @@ class RabbitMQConnection(Connection):
             count = declared.message_count + (unacked if isinstance(unacked, int) else 0)
         meta["messages"] = count
         meta["offsets"] = "0..depth: the messages in the queue now (ready + unacknowledged)"
-        if self._mgmt is not None:
-            bindings = await self._mgmt_call(self._mgmt.queue_bindings(target.name))
-            meta["bindings"] = [binding_dict(b) for b in bindings]
-        meta.update(self._warning_meta())
+        meta.update(await self._queue_bindings_meta(target.name))
         return TopicInfo(
             name=target.name,
             kind="queue",
@@ -437,6 +434,14 @@ class RabbitMQConnection(Connection):
             internal=is_internal_name(target.name),
             metadata=meta,
         )
+
+    async def _queue_bindings_meta(self, name: str) -> dict[str, Any]:
+        """A queue's or stream's bindings (when the management API is there) and any warnings."""
+        meta: dict[str, Any] = {}
+        if self._mgmt is not None:
+            meta["bindings"] = [binding_dict(b) for b in await self._mgmt_call(self._mgmt.queue_bindings(name))]
+        meta.update(self._warning_meta())
+        return meta
 
     async def _describe_stream(self, target: Target) -> TopicInfo:
         declared = await self._passive_queue(target.name)
@@ -452,10 +457,7 @@ class RabbitMQConnection(Connection):
         item = dict(target.item or {"name": target.name, "type": "stream"})
         meta = queue_metadata(item)
         meta["offsets"] = "probed: the first delivery at 'first', the last one of the chunk at 'last'"
-        if self._mgmt is not None:
-            bindings = await self._mgmt_call(self._mgmt.queue_bindings(target.name))
-            meta["bindings"] = [binding_dict(b) for b in bindings]
-        meta.update(self._warning_meta())
+        meta.update(await self._queue_bindings_meta(target.name))
         return TopicInfo(
             name=target.name,
             kind="stream",

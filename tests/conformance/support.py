@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from workbench.broker import Connection, Event, OutgoingEvent, Position, PublishResult
 
@@ -86,3 +87,52 @@ def spread(
         for i in range(per_partition)
         for p in range(partitions)
     ]
+
+
+class Follower:
+    """A follow read running in its own task, collecting what it sees (bounded waits only)."""
+
+    def __init__(self, conn: Connection, topic: str, start: Position, *, wait: float = WAIT, **kw) -> None:
+        self.events: list[Event] = []
+        self.changed = asyncio.Event()
+        self.wait = wait
+        self._it = conn.read(topic, start, follow=True, **kw)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for batch in self._it:
+            self.events.extend(batch)
+            self.changed.set()
+
+    async def wait_for(self, predicate: Callable[[list[Event]], bool]) -> None:
+        async def loop() -> None:
+            while not predicate(self.events):
+                if self._task.done():
+                    self._task.result()  # re-raise what ended the read
+                    raise AssertionError("the follow read ended")
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(loop(), self.wait)
+
+    async def until_live(self, probe: Callable[[int], Awaitable[object]]) -> int:
+        """Call ``await probe(n)`` until the reader shows an event: then it is surely past its
+        start. Returns how many probes were sent."""
+        sent = 0
+
+        async def loop() -> None:
+            nonlocal sent
+            while not self.events:
+                await probe(sent)
+                sent += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), 0.25)
+
+        await asyncio.wait_for(loop(), self.wait)
+        return sent
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._it.aclose()

@@ -3,59 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from workbench.broker import Connection, Event, OutgoingEvent, Position
 
-from .support import WAIT, by_partition, publish_ok, read_all, spread, values
+from .support import WAIT, Follower, by_partition, publish_ok, read_all, spread, values
 
 
-class Follower:
-    """A follow read running in its own task, collecting what it sees."""
-
-    def __init__(self, conn: Connection, topic: str, start: Position, **kw) -> None:
-        self.events: list[Event] = []
-        self.changed = asyncio.Event()
-        self._it = conn.read(topic, start, follow=True, **kw)
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for batch in self._it:
-            self.events.extend(batch)
-            self.changed.set()
-
-    async def wait_for(self, predicate, timeout: float = WAIT) -> None:
-        async def loop() -> None:
-            while not predicate(self.events):
-                if self._task.done():
-                    self._task.result()  # re-raise what ended the read
-                    raise AssertionError("the follow read ended")
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
-
-    async def until_live(self, publisher: Connection, topic: str) -> None:
-        """Publish probe events until the reader shows one: then it is surely past its start."""
-        sent = 0
-
-        async def probe() -> None:
-            nonlocal sent
-            while not self.events:
-                await publish_ok(
-                    publisher, topic, [OutgoingEvent(value=b"probe-%d" % sent, partition=None)]
-                )
-                sent += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 0.25)
-
-        await asyncio.wait_for(probe(), WAIT)
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._it.aclose()
+def probe_into(publisher: Connection, topic: str):
+    """A probe for ``Follower.until_live``: one small event per call."""
+    return lambda n: publish_ok(publisher, topic, [OutgoingEvent(value=b"probe-%d" % n)])
 
 
 async def check_follow_from_end(harness, conn, publisher):
@@ -64,7 +20,7 @@ async def check_follow_from_end(harness, conn, publisher):
     await publish_ok(conn, topic, spread(n, 5, prefix="old"))
     follower = Follower(conn, topic, Position.end())
     try:
-        await follower.until_live(publisher, topic)
+        await follower.until_live(probe_into(publisher, topic))
         fresh = spread(n, 20, prefix="new")
         await publish_ok(publisher, topic, fresh)
         wanted = {e.value for e in fresh}
@@ -116,7 +72,7 @@ async def test_follow_from_an_offset_past_the_end_starts_at_the_end(harness, con
     (end,) = [p.end for p in (await conn.describe_topic(topic)).partitions]
     follower = Follower(conn, topic, Position.at_offset(end + 1000))
     try:
-        await follower.until_live(conn, topic)
+        await follower.until_live(probe_into(conn, topic))
     finally:
         await follower.close()
     # (Which probe comes first depends on when the read started; none may be skipped after it.)

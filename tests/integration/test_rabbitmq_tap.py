@@ -9,7 +9,6 @@ broker with other test runs. The "other side" (real publishers and consumers) is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import socket
 import subprocess
@@ -25,7 +24,6 @@ from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from workbench.broker import (
     AccessDenied,
-    Event,
     NotFound,
     OutgoingEvent,
     Position,
@@ -35,6 +33,8 @@ from workbench.broker import (
 )
 
 from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
+
+from tests.conformance.support import Follower
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -55,53 +55,6 @@ async def tap_queues(http: httpx.AsyncClient) -> dict[str, dict]:
     return {q["name"]: q for q in response.json() if q["name"].startswith(TAP_PREFIX)}
 
 
-class Tail:
-    """A follow read (a tap) running in its own task, collecting what it sees."""
-
-    def __init__(self, conn, topic: str) -> None:
-        self.events: list[Event] = []
-        self.changed = asyncio.Event()
-        self._it = conn.read(topic, Position.end(), follow=True)
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for batch in self._it:
-            self.events.extend(batch)
-            self.changed.set()
-
-    async def wait_for(self, predicate, timeout: float = WAIT) -> None:
-        async def loop() -> None:
-            while not predicate(self.events):
-                if self._task.done():
-                    self._task.result()
-                    raise AssertionError("the read ended")
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
-
-    async def until_live(self, publish) -> int:
-        """Call ``await publish(n)`` (a probe) until the tap shows one; returns how many were sent."""
-        sent = 0
-
-        async def probe() -> None:
-            nonlocal sent
-            while not self.events:
-                await publish(sent)
-                sent += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 0.2)
-
-        await asyncio.wait_for(probe(), WAIT)
-        return sent
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._it.aclose()
-
-
 # --------------------------------------------------------------------------- taps
 
 
@@ -111,7 +64,7 @@ async def test_tap_sees_everything_in_order_and_steals_nothing(conn, amqp, http)
     real = await ch.declare_queue(unique("it-rmq-real"), exclusive=True)  # a real consumer's queue
     await real.bind(exchange, "order.#")
     before = set(await tap_queues(http))
-    tail = Tail(conn, exchange.name)
+    tail = Follower(conn, exchange.name, Position.end(), wait=WAIT)
     try:
         probes = await tail.until_live(
             lambda n: exchange.publish(aio_pika.Message(b"probe-%d" % n), routing_key="order.probe")
@@ -161,7 +114,7 @@ async def test_tap_goes_with_the_connection(amqp, http):
     ch = await amqp.channel()
     exchange = await ch.declare_exchange(unique("it-rmq-fan"), aio_pika.ExchangeType.FANOUT, auto_delete=True)
     conn = await RabbitMQAdapter(options()).connect()
-    tail = Tail(conn, exchange.name)
+    tail = Follower(conn, exchange.name, Position.end(), wait=WAIT)
     try:
         await tail.until_live(lambda n: exchange.publish(aio_pika.Message(b"p%d" % n), routing_key=""))
         assert await tap_queues(http)
@@ -301,7 +254,7 @@ async def test_x_death_is_decoded(conn, amqp):
     ch = await amqp.channel()
     dlx = await ch.declare_exchange(unique("it-rmq-dlx"), aio_pika.ExchangeType.FANOUT, auto_delete=True)
     work = await ch.declare_queue(unique("it-rmq-work"), exclusive=True, arguments={"x-dead-letter-exchange": dlx.name})
-    tail = Tail(conn, dlx.name)
+    tail = Follower(conn, dlx.name, Position.end(), wait=WAIT)
     try:
         await tail.until_live(lambda n: dlx.publish(aio_pika.Message(b"probe-%d" % n), routing_key=""))
         await ch.default_exchange.publish(aio_pika.Message(b"poison", headers={"a": "1"}), routing_key=work.name)
