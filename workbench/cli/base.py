@@ -1,0 +1,193 @@
+"""What every verb shares: the root typer app, global options, errors to exit codes, progress.
+
+stdout carries data only; diagnostics, progress and errors go to stderr. Every error becomes a
+documented exit code through :func:`workbench.errors.exit_code_for`. Nothing here imports Textual
+or a broker client library: adapters are loaded by name, only when a verb connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from workbench import config, output
+from workbench.broker import BrokerError
+from workbench.errors import ExitCode, UsageError, WorkbenchError, exit_code_for
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="workbench",
+    help="A terminal workbench for event-driven systems: browse topics, tail events, inspect consumer "
+    "lag, publish test events. With no command it opens the workbench on the connected broker.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,  # unexpected errors are reported by fail(), never with locals
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+
+
+@dataclass
+class Globals:
+    profile: str | None
+    broker: str | None
+    output: TableOrJson
+
+    profile_from_env: bool = False
+
+    def target(self) -> config.Target:
+        if self.profile and self.broker and not self.profile_from_env:
+            raise UsageError("--profile and --broker are exclusive", hint="choose one way to connect")
+        chosen = config.url_profile(self.broker) if self.broker else config.load_config().profile(self.profile)
+        return config.resolve(chosen)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print an error the user can act on and exit with its code."""
+    code = exit_code_for(exc)
+    if code is ExitCode.INTERRUPTED:
+        output.stderr.print("interrupted")
+    elif code is ExitCode.ERROR and not isinstance(exc, WorkbenchError | BrokerError):
+        output.stderr.print(output.safe(f"error: unexpected {type(exc).__name__}: {exc}", "red"))
+        output.stderr.print("this is a bug in Event Workbench; please report it with the command you ran")
+    else:
+        for n, line in enumerate(str(exc).splitlines() or [""]):  # e.g. a filter and its caret line
+            output.stderr.print(output.safe(f"error: {line}" if n == 0 else f"  {line}", "red"))
+        hint = getattr(exc, "hint", None)
+        if hint:
+            output.stderr.print(output.safe(f"hint: {hint}", "yellow"))
+    raise typer.Exit(int(code))
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    """Run an async verb; every error becomes a message on stderr and an exit code."""
+    try:
+        return asyncio.run(body())
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except (WorkbenchError, BrokerError, KeyboardInterrupt) as exc:
+        fail(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, without a traceback full of locals
+        fail(exc)
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    return ctx.find_root().obj
+
+
+def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
+    return (local or globals_of(ctx).output).value  # type: ignore[return-value]
+
+
+def target_of(ctx: typer.Context) -> config.Target:
+    try:
+        return globals_of(ctx).target()
+    except (WorkbenchError, BrokerError) as exc:  # e.g. a malformed --broker URL
+        fail(exc)
+
+
+OutputOption = Annotated[
+    TableOrJson | None, typer.Option("--output", "-o", help="table (for people) or json/jsonl (for scripts).")
+]
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", envvar="WORKBENCH_PROFILE", help="Profile name from workbench.toml.")
+    ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", "-b", help="Connect without a profile: kafka://HOST:PORT, amqp://..., local:PATH."),
+    ] = None,
+    output_format: Annotated[
+        TableOrJson, typer.Option("--output", "-o", help="table, json or jsonl.")
+    ] = TableOrJson.table,
+) -> None:
+    source = ctx.get_parameter_source("profile")
+    from_env = source is not None and source.name == "ENVIRONMENT"  # WORKBENCH_PROFILE yields to --broker
+    ctx.obj = Globals(profile=profile, broker=broker, output=output_format, profile_from_env=from_env)
+    if ctx.invoked_subcommand is None:
+        overview(ctx)
+
+
+def overview(ctx: typer.Context) -> None:
+    """`workbench` alone: the full-screen workbench on the profile (Textual is imported only here).
+
+    When stdin or stdout is not a terminal (a script, a pipe) it prints where it is and the topics instead.
+    """
+    target = target_of(ctx)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from workbench.tui.app import run_app
+
+        run_app(target)
+        return
+    from workbench import service
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            output.stderr.print(output.safe(f"profile {target.profile.name}: {target.profile.shown_broker()}", "bold"))
+            output.render_topics(await conn.list_topics(), "table")
+    run(body)
+    output.stderr.print("next: workbench tail TOPIC --from -10 | workbench lag | workbench publish TOPIC --value TEXT")
+
+
+
+def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
+    if text is None:
+        return None
+    from workbench.filters import FilterError, compile_filter
+
+    try:
+        return compile_filter(text).matches
+    except FilterError as exc:
+        raise UsageError(f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section") from None
+
+
+class scan_progress:
+    """Progress on stderr while long work runs, only when stderr is a terminal.
+
+    The callback takes an increment (``counted`` None) or a report whose running total
+    ``counted(report)`` gives.
+    """
+
+    def __init__(self, total: int | None, *, counted: Callable[[Any], int] | None = None, minimum: int = 0) -> None:
+        self.progress = None
+        self.counted = counted
+        if sys.stderr.isatty() and (total is None or total >= minimum):
+            from rich.progress import Progress
+
+            self.progress = Progress(console=output.stderr, transient=True)
+            self.task = self.progress.add_task("working", total=total)
+
+    def __enter__(self) -> Callable[[Any], None] | None:
+        if self.progress is None:
+            return None
+        self.progress.start()
+        if self.counted is None:
+            return lambda n: self.progress.advance(self.task, n)  # type: ignore[union-attr]
+        return lambda report: self.progress.update(self.task, completed=self.counted(report))  # type: ignore[union-attr,misc]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+

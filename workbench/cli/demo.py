@@ -1,0 +1,43 @@
+"""demo: seed the order-platform scenario, or keep it live."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workbench import output
+from workbench.cli.base import app, run, target_of
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    live: Annotated[bool, typer.Option("--live", help="Keep producing and consuming until Ctrl-C.")] = False,
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second with --live.")] = 20.0,
+    orders: Annotated[int, typer.Option("--orders", min=1, help="Number of order sagas to seed.")] = 200,
+    force: Annotated[bool, typer.Option("--force", help="Seed again even if the demo topics already hold events.")] = False,
+) -> None:
+    """Seed an order-platform scenario: orders, payments, inventory, shipping; sagas; lagging groups.
+
+    Example: workbench demo && workbench lag
+    """
+    target = target_of(ctx)
+    from workbench import demo as scenario
+    from workbench import service
+
+    async def body() -> None:
+        target.profile.ensure_writable("seed the demo")
+        async with service.connect(target) as conn:
+            summary = await scenario.seed(conn, orders=orders, force=force)
+            for line in scenario.describe(summary).splitlines():
+                output.stderr.print(output.safe(line))
+            if live:
+                output.stderr.print("producing live events; Ctrl-C to stop")
+                await scenario.run_live(conn, rate=rate)
+    run(body)
+
+
+

@@ -1,0 +1,119 @@
+"""Consumer groups' lag (with --watch verdicts) and offsets reset."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from workbench import output
+from workbench.broker import BrokerError
+from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
+from workbench.errors import WorkbenchError
+from workbench.positions import RESET_TO_HELP
+
+offsets_app = typer.Typer(
+    help="A consumer group's committed offsets: reset them (a dry run unless --execute).\n\n"
+    "Example: workbench offsets reset billing-service --topic orders --to earliest",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+app.add_typer(offsets_app, name="offsets")
+
+
+
+@app.command()
+def lag(
+    ctx: typer.Context,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh, with verdicts and lag in time.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 5.0,
+    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")] = None,
+    output_format: OutputOption = None,
+) -> None:
+    """Consumer lag per group and partition: committed offset, end offset, lag.
+
+    "-" means the group never committed on that partition. With --watch the figures refresh and
+    each partition gets a verdict over the last 10 refreshes (Burrow's rules: OK, WARN lag growing,
+    STALL committed offset not moving, STOP no commits and no live member, REWIND offset went back)
+    and an estimated lag in time.
+
+    Examples: workbench lag --group billing-service; workbench lag --watch --interval 2
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    if watch and fmt == "json":
+        fmt = "jsonl"  # one parseable line per group and refresh, not a stream of documents
+    from workbench import service
+    from workbench.lag import LagTracker
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            if not watch:
+                output.render_lag(await service.lag(conn, group), fmt)
+                return
+            tracker = LagTracker()
+            refresh = 0
+            while iterations is None or refresh < iterations:
+                if refresh:
+                    await asyncio.sleep(interval)
+                found = await service.lag(conn, group)
+                tracker.observe(found)
+                refresh += 1
+                if fmt == "table":
+                    output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
+                output.render_lag(found, fmt, tracker)
+    run(body)
+
+
+@offsets_app.command("reset")
+def offsets_reset(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument(help="Consumer group.")],
+    topic: Annotated[
+        list[str],
+        typer.Option("--topic", "-t", help="TOPIC (every partition) or TOPIC:P[,P...] (repeatable)."),
+    ],
+    to: Annotated[str, typer.Option("--to", help=f"Where to move the group: {RESET_TO_HELP}.")],
+    execute: Annotated[bool, typer.Option("--execute", help="Commit the new offsets (default: show the plan only).")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Move a group's committed offsets; a dry run (old -> new per partition) unless --execute.
+
+    Targets outside a partition's [start, end] are clamped, and the clamping is shown. --execute is
+    refused on read-only profiles and unless the group is Empty or Dead (no live member that would
+    overwrite the change), checked again right before the commit; a group that `groups` does not list
+    but that has committed offsets counts as Empty. Afterwards the committed offsets are read back.
+
+    Examples:
+      workbench offsets reset billing-service --topic orders --to earliest
+      workbench offsets reset billing-service --topic orders:0,2 --to 1200 --execute
+      workbench offsets reset analytics --topic orders --topic payments --to 2026-11-27T08:00:00Z
+      workbench offsets reset analytics --topic payments --to shift:-10 -o json
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    from workbench import offsets, service
+
+    try:
+        if execute:  # before anything is read or computed
+            target.profile.ensure_writable(f"change the offsets of group {group!r}")
+        reset_to = offsets.parse_reset_to(to)
+        selection = [offsets.parse_topic_partitions(t) for t in topic]
+        offsets.ensure_reset_supported(service.capabilities(target), target.adapter, execute=execute)
+    except (WorkbenchError, BrokerError) as exc:
+        fail(exc)
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            plan = await offsets.plan_offsets_reset(conn, group, selection, reset_to)
+            if not execute:
+                output.render_reset(plan, fmt)
+                return
+            applied = await offsets.execute_offsets_reset(conn, plan)
+        output.render_reset(plan, fmt, applied)
+    run(body)
+
+
+

@@ -1,0 +1,52 @@
+"""What the workbench connects with: profiles (secrets masked) and installed adapters."""
+
+from __future__ import annotations
+
+import typer
+
+from workbench import config, output
+from workbench.cli.base import OutputOption, app, fail, fmt_of
+from workbench.errors import WorkbenchError
+
+
+@app.command()
+def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
+    """The profiles of workbench.toml, secrets masked.  Example: workbench profiles"""
+    try:
+        cfg = config.load_config()
+    except WorkbenchError as exc:
+        fail(exc)
+    found = list(cfg.profiles.values()) or [config.builtin_profile()]
+    default = cfg.default_profile or (found[0].name if len(found) == 1 else None)
+    rows = [
+        {"name": p.name, "default": p.name == default, "broker": p.shown_broker(),
+         "read_only": p.read_only, "production": p.production, "source": p.source}
+        for p in found
+    ]
+    fmt = fmt_of(ctx, output_format)
+    if fmt != "table":
+        output.emit_json(rows, fmt)
+        return
+    output.print_table(
+        ("PROFILE", "DEFAULT", "BROKER", "READ-ONLY", "SOURCE"),
+        ((r["name"], "*" if r["default"] else "", r["broker"], "yes" if r["read_only"] else "no", r["source"])
+         for r in rows),
+    )
+
+
+@app.command()
+def adapters(ctx: typer.Context, output_format: OutputOption = None) -> None:
+    """Installed broker adapters and the URL schemes they serve (none is imported).  Example: workbench adapters"""
+    from workbench import plugins
+
+    found = plugins.available()
+    fmt = fmt_of(ctx, output_format)
+    if fmt != "table":
+        output.emit_json([{"name": a.name, "schemes": list(a.schemes), "target": a.target,
+                           "distribution": a.distribution} for a in found], fmt)
+        return
+    output.print_table(("ADAPTER", "SCHEMES", "PROVIDED BY"),
+                        ((a.name, ", ".join(a.schemes), a.target) for a in found))
+
+
+

@@ -1,0 +1,247 @@
+"""publish: events from a value, a file or a pipe, every one confirmed or reported."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import typer
+
+from workbench import output
+from workbench.broker import OutgoingEvent
+from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
+from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
+
+# --------------------------------------------------------------------------- publish
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="Destination topic.")],
+    file: Annotated[
+        str | None, typer.Option("--file", "-F", help="One event per line (JSONL envelope or plain value); - for stdin.")
+    ] = None,
+    value: Annotated[str | None, typer.Option("--value", "-v", help="The value of a single event.")] = None,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Key (for --value, or for file events without one).")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="NAME=VALUE, added to every event (repeatable).")] = None,
+    partition: Annotated[int | None, typer.Option("--partition", "-P", min=0, help="Explicit partition for --value.")] = None,
+    count: Annotated[int, typer.Option("--count", "-c", min=1, help="Publish the --value N times.")] = 1,
+    rate: Annotated[float | None, typer.Option("--rate", min=0.001, help="At most N events per second.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Every input line is a value, never an envelope.")] = False,
+    tombstones: Annotated[
+        bool, typer.Option("--tombstones", help='Allow "value": null (deletes the key on a compacted topic).')
+    ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Publish lines as they arrive (for a pipe that does not end, like tail --follow); "
+                     "a malformed line then stops the command after the events before it."),
+    ] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Publish events and confirm each one; exit 7 if any was not confirmed.
+
+    Input lines: a JSON object with a "value" field is an envelope (key, headers, partition,
+    timestamp); any other line is the value itself. `tail -o jsonl` output is valid input.
+    The whole input is checked before anything is published, unless --stream.
+
+    Examples:
+      workbench publish orders --value '{"orderId": 42}' --key 42 -H ce_type=OrderPlaced
+      workbench tail orders -o jsonl | workbench publish orders-copy --file -
+      workbench tail orders --follow -o jsonl | workbench publish orders-copy --file - --stream
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    try:
+        target.profile.ensure_writable(f"publish to {topic!r}")
+        if stream:
+            if file is None:
+                raise UsageError("--stream reads --file (or --file - for stdin)")
+            parse = _line_parser(file, key, header or [], raw, tombstones)
+            source = sys.stdin.buffer if file == "-" else _open_input(file)
+        else:
+            events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+
+    stopped_by: list[WorkbenchError] = []  # a malformed line in --stream mode
+
+    async def body() -> service.PublishReport:
+        async with service.connect(target) as conn:
+            if stream:
+                batches = _stream_batches(source, parse, stopped_by)
+                return await service.publish_batches(conn, topic, batches, rate=rate)
+            with _publish_progress(len(events)) as on_progress:
+                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress)
+
+    report = run(body)
+    problem = _report_publish(topic, report, fmt)
+    if stopped_by or problem:
+        fail(stopped_by[0] if stopped_by else problem)
+
+
+
+def _events_to_publish(
+    file: str | None, value: str | None, key: str | None, headers: list[str],
+    partition: int | None, count: int, raw: bool, tombstones: bool = False,
+) -> list[tuple[str, OutgoingEvent]]:
+    if (file is None) == (value is None):
+        raise UsageError("give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl")
+    if value is not None:
+        key_bytes = None if key is None else key.encode()
+        extra = tuple(_parse_header(h) for h in headers)
+        event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
+        return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
+    if count != 1 or partition is not None:
+        raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
+    parse = _line_parser(file, key, headers, raw, tombstones)
+    events = [event for lineno, line in _read_lines(file) if (event := parse(lineno, line)) is not None]
+    if not events:
+        raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
+    return events
+
+
+def _line_parser(
+    file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
+) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
+    """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line."""
+    from workbench.envelope import InputError, parse_line
+
+    source = "stdin" if file == "-" else file
+    extra = tuple(_parse_header(h) for h in headers)
+    key_bytes = None if key is None else key.encode()
+
+    def parse(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
+        if not line.strip():
+            return None
+        try:
+            event = parse_line(line, lineno, raw=raw, source=source)
+        except InputError as exc:
+            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
+        if event.value is None and not tombstones:
+            raise BadInput(
+                f"{source}:{lineno}: field 'value' is null: a tombstone, which deletes the key on a compacted topic",
+                hint="pass --tombstones to publish null values",
+            )
+        if (key_bytes is not None and event.key is None) or extra:
+            event = OutgoingEvent(
+                event.value, event.key if event.key is not None else key_bytes,
+                event.headers + extra, event.partition, event.timestamp,
+            )
+        return f"{source}:{lineno}", event
+
+    return parse
+
+
+def _open_input(file: str) -> BinaryIO:
+    try:
+        return open(file, "rb")  # noqa: SIM115 - read line by line while publishing, closed at exit
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+async def _stream_batches(
+    source: BinaryIO,
+    parse: Callable[[int, str], tuple[str, OutgoingEvent] | None],
+    stopped_by: list[WorkbenchError],
+    batch_size: int = 1000,
+) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
+    """Batches of whatever lines have arrived (at most ``batch_size``), read by a thread.
+
+    The bounded queue holds the reader back when publishing is slower (backpressure); a
+    malformed line ends the stream and is left in ``stopped_by``.
+    """
+    lines: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=4 * batch_size)
+
+    def read() -> None:
+        for lineno, data in enumerate(source, start=1):
+            lines.put((lineno, data))
+        lines.put(None)
+
+    threading.Thread(target=read, name="publish-input", daemon=True).start()
+    while True:
+        try:  # a short timeout, so Ctrl-C is never stuck behind a quiet pipe
+            arrived = [await asyncio.to_thread(lines.get, timeout=0.2)]
+        except queue.Empty:
+            continue
+        while arrived[-1] is not None and len(arrived) < batch_size and not lines.empty():
+            arrived.append(lines.get_nowait())
+        batch = []
+        for item in arrived:
+            if item is None:
+                break
+            lineno, data = item
+            text = data.decode("utf-8", "surrogateescape").removesuffix("\n").removesuffix("\r")
+            try:
+                parsed = parse(lineno, text)
+            except WorkbenchError as exc:
+                stopped_by.append(exc)
+                break
+            if parsed is not None:
+                batch.append(parsed)
+        if batch:
+            yield batch
+        if arrived[-1] is None or stopped_by:
+            return
+
+
+def _read_lines(file: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines; bytes that are not UTF-8 survive as surrogates, so plain values stay exact."""
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
+        yield lineno, line[:-1] if line.endswith("\r") else line
+
+
+def _parse_header(text: str) -> tuple[str, bytes]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--header {text!r} is not NAME=VALUE")
+    return name, value.encode()
+
+
+def _publish_progress(total: int) -> scan_progress:
+    """Confirmed + failed / total on stderr for inputs of 1,000 events or more."""
+    return scan_progress(total, counted=lambda report: report.confirmed + len(report.failures), minimum=1000)
+
+
+def _report_publish(topic: str, report: Any, fmt: output.Format) -> PublishFailed | None:
+    """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed."""
+    failed = len(report.failures)
+    if fmt == "table":
+        where = ""
+        if report.total == 1 and report.first is not None:
+            where = f" at partition {report.first.partition}, offset {report.first.offset}"
+        speed = f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)" if report.total >= 1000 else ""
+        output.stdout.print(
+            output.safe(f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent -> {topic}{where}{speed}")
+        )
+    else:
+        output.emit_json(
+            {"topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
+             "seconds": round(report.seconds, 3),
+             "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
+                          for f in report.failures]},
+            fmt,
+        )
+    for f in report.failures[:20]:
+        output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
+    if failed > 20:
+        output.stderr.print(f"... and {failed - 20} more failures")
+    if failed or report.unsent:
+        return PublishFailed(f"{failed + report.unsent} of {report.total} event(s) were not confirmed")
+    return None
+
+
+

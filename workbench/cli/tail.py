@@ -1,0 +1,147 @@
+"""Read verbs: tail (positions, follow, filters, formats) and peek (RabbitMQ queues)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from workbench import output
+from workbench.cli.base import app, compile_filter, fail, fmt_of, run, scan_progress, target_of
+from workbench.errors import UsageError, WorkbenchError
+from workbench.positions import POSITION_HELP, parse_position
+
+
+class TailFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    raw = "raw"
+
+
+class PeekFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+
+# --------------------------------------------------------------------------- tail
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="Topic to read.")],
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning, or end with --follow."),
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", "-P", help="Only this partition (repeatable).")
+    ] = None,
+    max_events: Annotated[int | None, typer.Option("--max", "-n", min=1, help="Stop after N events.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new events.")] = False,
+    filter_expr: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only events matching this expression, e.g. 'value.status == \"failed\"'."),
+    ] = None,
+    output_format: Annotated[
+        TailFormat | None,
+        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl (exact envelope), raw (values)."),
+    ] = None,
+) -> None:
+    """Read events from a position, optionally following new ones. Never commits, never consumes.
+
+    Examples:
+      workbench tail orders --from -5
+      workbench tail payments --follow --filter 'type == "PaymentFailed"'
+      workbench tail orders --from beginning -o jsonl > orders.jsonl
+    """
+    target = target_of(ctx)
+    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    try:
+        if fmt == "raw" and sys.stdout.isatty():
+            raise UsageError(
+                "-o raw writes payload bytes unchanged, escape sequences included: not to a terminal",
+                hint="redirect it to a file or pipe, or use -o table (safe previews) or -o jsonl",
+            )
+        position = parse_position(start or ("end" if follow else "beginning"))
+        match = compile_filter(filter_expr)
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+
+    printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
+
+    async def body() -> int:
+        shown = 0
+        async with service.connect(target) as conn:
+            info = await conn.describe_topic(topic)
+            if notice := info.metadata.get("read_notice"):
+                output.stderr.print(output.safe(f"note: {notice}", "yellow"))
+            total = None if follow else service.expected_count(info, position, partition)
+            with scan_progress(total) as on_scanned:
+                async for batch in service.tail(
+                    conn, topic, position, partitions=partition, follow=follow,
+                    limit=max_events, match=match, on_scanned=on_scanned,
+                ):
+                    printer.print_batch(batch)
+                    shown += len(batch)
+        return shown
+
+    shown = run(body)
+    if not follow and sys.stderr.isatty():
+        output.stderr.print(f"{shown} event(s)")
+
+
+@app.command()
+def peek(
+    ctx: typer.Context,
+    queue: Annotated[str, typer.Argument(help="Queue to peek (a classic or quorum queue).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Take up to N messages.")] = 10,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    output_format: Annotated[
+        PeekFormat | None,
+        typer.Option("--output", "-o", help="table (safe one-line previews) or jsonl (exact envelope)."),
+    ] = None,
+) -> None:
+    """Show the messages at the head of a queue by taking them and putting them back (asks first).
+
+    A queue hands each message to one consumer, so this re-orders the queue and marks the
+    messages redelivered. Refused on read-only profiles.
+
+    Example: workbench peek billing --count 5 --yes
+    """
+    target = target_of(ctx)
+    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    try:
+        target.profile.ensure_writable(f"peek queue {queue!r} (requeues its messages)")
+    except WorkbenchError as exc:
+        fail(exc)
+    output.stderr.print(
+        output.safe(
+            f"peeking takes up to {count} messages from {queue!r} and puts them back: they move to the "
+            "back of the queue (its order changes) and are marked redelivered; consumers may see them again"
+        )
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(UsageError(f"peeking {queue!r} needs confirmation", hint="pass --yes in scripts"))
+        typer.confirm(f"Peek {queue!r} and requeue its messages?", abort=True, err=True)
+    from workbench import service
+
+    printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
+
+    async def body() -> int:
+        async with service.connect(target) as conn:
+            events = await conn.peek(queue, count)
+        printer.print_batch(events)
+        return len(events)
+
+    shown = run(body)
+    if sys.stderr.isatty():
+        output.stderr.print(f"{shown} message(s), requeued")
+
+
+
