@@ -76,6 +76,10 @@ class Config:
     profiles: Mapping[str, Profile]
     default_profile: str | None
     path: Path | None  # None: no file, the built-in default
+    # Tables that their own modules validate (with this file's path in every error):
+    sagas: Mapping[str, Any] = field(default_factory=dict)  # [sagas.NAME] -> workbench.sagas
+    correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.correlation
+    keys: Mapping[str, Any] = field(default_factory=dict)  # [keys] -> the TUI's key bindings
 
     def profile(self, name: str | None) -> Profile:
         chosen = name or self.default_profile
@@ -133,7 +137,7 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
-    known_top = {"default_profile", "profiles"}
+    known_top = {"default_profile", "profiles", "sagas", "correlation", "keys"}
     for key in data:
         if key not in known_top:
             raise ConfigError(f"{path}: unknown top-level key {key!r}", hint=f"expected: {', '.join(sorted(known_top))}")
@@ -147,7 +151,12 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             f"{path}: default_profile = {default!r} names no profile",
             hint=f"known profiles: {', '.join(sorted(profiles)) or 'none'}",
         )
-    return Config(profiles=profiles, default_profile=default, path=path)
+    tables = {}
+    for name in ("sagas", "correlation", "keys"):
+        tables[name] = data.get(name, {})
+        if not isinstance(tables[name], dict):
+            raise ConfigError(f"{path}: {name!r} must be a table ([{name}])")
+    return Config(profiles=profiles, default_profile=default, path=path, **tables)
 
 
 def _parse_profile(name: str, body: Any, path: Path) -> Profile:
