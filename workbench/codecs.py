@@ -422,12 +422,6 @@ def cloudevent_attributes(
 
 # --------------------------------------------------------------------------- correlation
 
-#: Header names tried first (case-insensitive), in this order.
-CORRELATION_HEADERS = ("correlation_id", "correlationid", "x-correlation-id")
-#: JSON members of the value tried last (also inside a structured CloudEvent's ``data``).
-CORRELATION_FIELDS = ("correlationId", "correlation_id")
-
-
 def _id_text(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -442,7 +436,8 @@ def correlation_id(event: Event, decoded_value: Decoded | None = None) -> str | 
     """The correlation id of an event, by this default rule order (first match wins):
 
     1. a header ``correlation_id``, ``correlationId`` or ``x-correlation-id`` (case-insensitive;
-       the last occurrence of the first name present, in that order);
+       the last occurrence of the first name present, in that order), then the AMQP
+       ``correlation_id`` property (``Event.metadata``);
     2. the CloudEvents extension attribute ``correlationid`` (binary or structured mode);
     3. the trace id of a valid W3C ``traceparent`` (CloudEvents extension, then plain header);
     4. a member ``correlationId`` / ``correlation_id`` of the JSON value, then of the ``data`` of
@@ -450,48 +445,10 @@ def correlation_id(event: Event, decoded_value: Decoded | None = None) -> str | 
 
     ``decoded_value`` is the value decoded with :func:`decode` (``auto``), when the caller has it
     already; otherwise the value is decoded here, and only when it is a JSON object and rules 1-3
-    need it. Numbers count (as their text); empty strings do not.
+    need it. Numbers count (as their text); empty strings do not. These are
+    :data:`workbench.correlation.DEFAULT_RULES`; a profile's ``[correlation]`` table may set others.
     """
-    found: dict[str, str] = {}
-    for name, value in event.headers:
-        lowered = name.lower()
-        if lowered in CORRELATION_HEADERS:
-            found[lowered] = _header_text(value)
-    for name in CORRELATION_HEADERS:
-        if found.get(name):
-            return found[name]
+    # workbench.correlation is built on this module, so it is imported when first used.
+    from workbench.correlation import DEFAULT_RULES
 
-    attributes, traceparent = _binary_attributes(event.headers)
-    payload: Any = None
-    if not attributes:  # maybe a structured CloudEvent, and rule 4 needs the payload anyway
-        if decoded_value is None and _maybe_json_object(event.value):
-            decoded_value = decode(event.value)
-        if decoded_value is not None and decoded_value.kind == "json":
-            payload = decoded_value.value
-        attributes = _structured_attributes(payload)
-    if attributes.get("correlationid"):
-        return attributes["correlationid"]
-    for candidate in (attributes.get("traceparent"), traceparent):
-        ids = parse_traceparent(candidate)
-        if ids is not None:
-            return ids[0]
-    if payload is None and decoded_value is None and _maybe_json_object(event.value):
-        decoded_value = decode(event.value)
-    if payload is None and decoded_value is not None and decoded_value.kind == "json":
-        payload = decoded_value.value
-    if isinstance(payload, dict):
-        containers = [payload]
-        if "specversion" in payload and isinstance(payload.get("data"), dict):
-            containers.append(payload["data"])
-        for container in containers:
-            for name in CORRELATION_FIELDS:
-                text = _id_text(container.get(name))
-                if text:
-                    return text
-    return None
-
-
-def _maybe_json_object(data: bytes | None) -> bool:
-    if not data:
-        return False
-    return data.lstrip(b" \t\r\n")[:1] == b"{"
+    return DEFAULT_RULES.correlation_id(event, decoded_value)
