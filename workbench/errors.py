@@ -52,6 +52,12 @@ class ResetRefused(WorkbenchError):
     exit_code = ExitCode.DENIED
 
 
+class CompensationRefused(WorkbenchError):
+    """A saga compensation refused for safety: past the pivot, still running, changed since the plan."""
+
+    exit_code = ExitCode.DENIED
+
+
 class BadInput(WorkbenchError):
     exit_code = ExitCode.BAD_INPUT
 

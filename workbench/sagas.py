@@ -1,0 +1,545 @@
+"""Saga definitions: the profile file's ``[sagas.NAME]`` tables, validated, with their templates.
+
+A saga lives on a few topics; its events are tied together by a correlation id. Its steps, in
+order, are *compensatable* (undone by publishing a compensating event), one *pivot* (the point of
+no return) and *retriable* steps after it (they must eventually succeed: retried, never undone)::
+
+    [sagas.order]
+    topics = ["orders", "payments", "inventory", "shipping"]
+    stuck_after = "15m"                     # RUNNING with no new event for this long: STUCK
+    correlation = ["header:correlation_id"] # optional: rules replacing the [correlation] table
+
+    [[sagas.order.steps]]
+    name = "payment"
+    kind = "compensatable"                  # compensatable | pivot | retriable
+    done_when = 'type == "PaymentProcessed"'
+    failed_when = 'type == "PaymentFailed"'
+    compensated_when = 'type == "PaymentRefunded"'   # default: type == compensation.type
+    [sagas.order.steps.compensation]
+    topic = "payments"
+    type = "PaymentRefunded"
+    key = "{order.key}"
+    headers = { reason = "saga compensation" }
+    payload = { paymentId = "{payment.value.paymentId}", amount = "{payment.value.amount}" }
+    confirmed_when = 'type == "RefundSettled"'       # optional: the event that confirms it took effect
+
+Matchers are filter expressions (:mod:`workbench.filters`, the language of ``--filter``).
+Templates are filled *only* from the saga's correlation id and the events observed for its steps:
+``{correlation_id}``, ``{saga}``, ``{STEP.FIELD[.member|[N]]...}`` with FIELD one of
+:data:`EVENT_FIELDS`; ``{{`` and ``}}`` are literal braces. A template that is one placeholder
+alone keeps the JSON type of what it refers to (a number stays a number in the payload). A
+template may refer to its own step and the steps before it, never to a later one (it may not
+have happened). Every error names the file, the saga, the step and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workbench import codecs
+from workbench.broker import Event
+from workbench.errors import ConfigError, UsageError
+
+StepKind = Literal["compensatable", "pivot", "retriable"]
+KINDS: tuple[StepKind, ...] = ("compensatable", "pivot", "retriable")
+EVENT_FIELDS = ("key", "value", "headers", "type", "id", "topic", "partition", "offset", "timestamp")
+DEFAULT_STUCK_AFTER = "15m"
+MAX_TEMPLATE = 2000  # characters of one template
+
+_SAGA_KEYS = {"topics", "steps", "stuck_after", "correlation", "description"}
+_STEP_KEYS = {"name", "kind", "done_when", "failed_when", "compensated_when", "compensation", "description"}
+_COMPENSATION_KEYS = {"topic", "type", "key", "headers", "payload", "confirmed_when", "source"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_RESERVED = {"correlation_id", "saga"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\Z")
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PATH_STEP = re.compile(r"\.([^.\[\]{}]+)|\[(\d+)\]")
+
+
+class TemplateError(ValueError):
+    """A template that cannot be parsed, or a placeholder the observed events cannot fill."""
+
+
+def parse_duration(text: str, what: str = "duration") -> int:
+    """``"15m"`` -> milliseconds. Units ms, s, m, h, d (no unit: seconds); UsageError otherwise."""
+    match = _DURATION.match(str(text).strip().lower())
+    if not match:
+        raise UsageError(f"{what} {text!r} is not a duration", hint="e.g. 90s, 15m, 2h, 1d")
+    ms = int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    if ms <= 0:
+        raise UsageError(f"{what} {text!r} must be more than zero")
+    return ms
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """One placeholder: ``root`` is ``correlation_id``, ``saga`` or a step name."""
+
+    root: str
+    path: tuple[str | int, ...] = ()  # the event field, then members and indexes
+
+    def __str__(self) -> str:
+        text = self.root
+        for part in self.path:
+            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        return "{" + text + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    text: str
+    parts: tuple[str | Ref, ...]
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Ref))
+
+    def render(self, context: TemplateContext) -> Any:
+        """The filled text; a template that is a single placeholder keeps the referred value's type."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], Ref):
+            return context.resolve(self.parts[0])
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = context.resolve(part)
+                out.append(value if isinstance(value, str) else _json_text(value))
+        return "".join(out)
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_template(text: str) -> Template:
+    """Split ``text`` into literals and placeholders; raises :class:`TemplateError`."""
+    if not isinstance(text, str):
+        raise TemplateError(f"a template must be text, got {type(text).__name__}")
+    if len(text) > MAX_TEMPLATE:
+        raise TemplateError(f"the template is too long ({len(text)} characters, at most {MAX_TEMPLATE})")
+    parts: list[str | Ref] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "{}" and text[i + 1 : i + 2] == ch:
+            literal.append(ch)
+            i += 2
+            continue
+        if ch == "}":
+            raise TemplateError(f"unmatched '}}' at column {i + 1} (write '}}}}' for a literal brace)")
+        if ch == "{":
+            end = text.find("}", i + 1)
+            if end < 0:
+                raise TemplateError(f"unclosed '{{' at column {i + 1} (write '{{{{' for a literal brace)")
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            parts.append(_parse_ref(text[i + 1 : end], i + 1))
+            i = end + 1
+            continue
+        literal.append(ch)
+        i += 1
+    if literal or not parts:
+        parts.append("".join(literal))
+    return Template(text, tuple(parts))
+
+
+def _parse_ref(inner: str, column: int) -> Ref:
+    inner = inner.strip()
+    root_match = re.match(r"[A-Za-z_][A-Za-z0-9_-]*", inner)
+    if not root_match:
+        raise TemplateError(f"placeholder at column {column} needs a name, e.g. {{correlation_id}} or {{STEP.value.id}}")
+    root, rest = root_match.group(0), inner[root_match.end() :]
+    path: list[str | int] = []
+    pos = 0
+    while pos < len(rest):
+        match = _PATH_STEP.match(rest, pos)
+        if not match:
+            raise TemplateError(f"placeholder {{{inner}}} at column {column}: cannot read {rest[pos:]!r} "
+                                f"(use .member or [index])")
+        path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if root in _RESERVED:
+        if path:
+            raise TemplateError(f"placeholder {{{inner}}}: {{{root}}} has no members")
+    elif not path or path[0] not in EVENT_FIELDS:
+        raise TemplateError(f"placeholder {{{inner}}} at column {column}: after the step name comes an event "
+                            f"field, one of {', '.join(EVENT_FIELDS)}")
+    return Ref(root, tuple(path))
+
+
+@dataclass
+class TemplateContext:
+    """What a template may use: the correlation id, the saga name, and each step's observed event."""
+
+    correlation_id: str
+    saga: str
+    events: Mapping[str, Event]  # step name -> the event that completed it
+
+    def resolve(self, ref: Ref) -> Any:
+        if ref.root == "correlation_id":
+            return self.correlation_id
+        if ref.root == "saga":
+            return self.saga
+        event = self.events.get(ref.root)
+        if event is None:
+            raise TemplateError(f"{ref}: step {ref.root!r} has no observed event")
+        value: Any = event_field(event, str(ref.path[0]))
+        for part in ref.path[1:]:
+            value = _member(value, part)
+            if value is _MISSING:
+                break
+        if value is _MISSING or value is None:
+            raise TemplateError(f"{ref}: the event of step {ref.root!r} at {event.topic}/{event.partition}/"
+                                f"{event.offset} has no such field")
+        return value
+
+
+_MISSING = object()
+
+
+def _member(container: Any, part: str | int) -> Any:
+    if isinstance(container, dict) and isinstance(part, str):
+        return container.get(part, _MISSING)
+    if isinstance(container, list) and isinstance(part, int):
+        return container[part] if part < len(container) else _MISSING
+    return _MISSING
+
+
+def event_field(event: Event, name: str) -> Any:
+    """One of :data:`EVENT_FIELDS` of an event, as templates and the saga view see it."""
+    if name == "key":
+        return None if event.key is None else event.key.decode("utf-8", "replace")
+    if name == "value":
+        decoded = codecs.decode(event.value)
+        return decoded.value if decoded.kind in ("json", "text") else None
+    if name == "headers":
+        return {k: bytes(v).decode("utf-8", "replace") for k, v in event.headers}
+    if name in ("type", "id"):
+        return event_attributes(event).get(name)
+    return getattr(event, name)
+
+
+def event_attributes(event: Event) -> dict[str, str]:
+    """The event's CloudEvents attributes (``type``, ``id`` ...), ``{}`` when it is not one."""
+    payload = None
+    if event.value and event.value.lstrip()[:1] == b"{" and not any(k.lower().startswith(("ce_", "ce-"))
+                                                                   for k, _ in event.headers):
+        decoded = codecs.decode(event.value)
+        payload = decoded.value if decoded.kind == "json" else None
+    return codecs.cloudevent_attributes(event.headers, payload)
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A compiled filter expression used as a step matcher."""
+
+    text: str
+    matches: Callable[[Event], bool] = field(repr=False, compare=False)
+
+    def __call__(self, event: Event) -> bool:
+        return self.matches(event)
+
+
+@dataclass(frozen=True)
+class Compensation:
+    topic: str
+    type: str
+    source: str
+    key: Template | None
+    headers: tuple[tuple[str, Template], ...]
+    payload: Any  # JSON-like tree whose strings are Templates
+    confirmed_when: Matcher | None
+
+
+@dataclass(frozen=True)
+class StepDef:
+    name: str
+    kind: StepKind
+    done_when: Matcher
+    failed_when: Matcher | None = None
+    compensated_when: Matcher | None = None
+    compensation: Compensation | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SagaDef:
+    name: str
+    topics: tuple[str, ...]
+    steps: tuple[StepDef, ...]
+    stuck_after_ms: int
+    source: str  # the profile file, or "built-in"
+    correlation: tuple[str, ...] | None = None  # rules replacing the [correlation] table
+    description: str = ""
+
+    @property
+    def pivot(self) -> StepDef:
+        return next(s for s in self.steps if s.kind == "pivot")
+
+    def step(self, name: str) -> StepDef:
+        return next(s for s in self.steps if s.name == name)
+
+    def correlator(self, default: Callable[[Event], str | None] | None = None) -> Callable[[Event], str | None]:
+        """How this saga finds an event's correlation id: its own rules, else ``default``."""
+        if self.correlation is not None:
+            from workbench import correlation
+
+            rules = correlation.CorrelationRules(
+                correlation=correlation.parse_rules(list(self.correlation), f"{self.source}: saga {self.name!r}"))
+            return rules.correlation_id
+        return default or _default_correlator()
+
+
+def _default_correlator() -> Callable[[Event], str | None]:
+    return lambda event: codecs.correlation_id(event)
+
+
+def parse_sagas(tables: Mapping[str, Any], source: str) -> dict[str, SagaDef]:
+    """Every ``[sagas.NAME]`` table, validated; raises ConfigError naming file, saga, step and field.
+
+    A non-table entry of ``[sagas]`` is a setting (``audit_log``), not a saga.
+    """
+    return {name: parse_saga(name, body, source) for name, body in tables.items() if name not in SETTINGS}
+
+
+SETTINGS = {"audit_log"}  # keys of [sagas] that are settings, not sagas
+
+
+def parse_saga(name: str, body: Any, source: str) -> SagaDef:
+    where = f"{source}: saga {name!r}"
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{where} must be a table ([sagas.{name}])")
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: a saga name is letters, digits, '_' and '-'")
+    _known_keys(body, _SAGA_KEYS, where)
+    topics = body.get("topics")
+    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
+        raise ConfigError(f"{where}, field 'topics': a non-empty list of topic names is required",
+                          hint='e.g. topics = ["orders", "payments"]')
+    stuck_text = body.get("stuck_after", DEFAULT_STUCK_AFTER)
+    try:
+        stuck_after = parse_duration(stuck_text if isinstance(stuck_text, str) else repr(stuck_text))
+    except UsageError as exc:
+        raise ConfigError(f"{where}, field 'stuck_after': {exc}", hint=exc.hint) from None
+    correlation = body.get("correlation")
+    if correlation is not None:
+        if not isinstance(correlation, list) or not correlation or not all(isinstance(r, str) for r in correlation):
+            raise ConfigError(f"{where}, field 'correlation': a non-empty list of rules is required",
+                              hint='e.g. correlation = ["header:correlation_id", "json:$.orderId"]')
+        correlation = tuple(correlation)
+    description = _optional_text(body, "description", where)
+    raw_steps = body.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise ConfigError(f"{where}, field 'steps': at least one step is required ([[sagas.{name}.steps]])")
+    steps: list[StepDef] = []
+    for index, raw in enumerate(raw_steps):
+        steps.append(_parse_step(index, raw, where, [s.name for s in steps]))
+    _check_order(steps, where)
+    saga = SagaDef(name, tuple(topics), tuple(steps), stuck_after, source, correlation, description)
+    if correlation is not None:
+        try:
+            saga.correlator()
+        except ImportError:  # pragma: no cover - the correlation module ships with the workbench
+            raise ConfigError(f"{where}, field 'correlation': correlation rules are not available") from None
+    return saga
+
+
+def _known_keys(body: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in body:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown field {key!r}", hint=f"expected: {', '.join(sorted(known))}")
+
+
+def _optional_text(body: Mapping[str, Any], key: str, where: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}, field {key!r}: must be text, got {type(value).__name__}")
+    return value
+
+
+def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -> StepDef:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{saga_where}, step {index + 1}: must be a table ([[sagas.NAME.steps]])")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"{saga_where}, step {index + 1}, field 'name': a name of letters, digits, '_' and '-' "
+                          f"is required")
+    where = f"{saga_where}, step {name!r}"
+    if name in _RESERVED:
+        raise ConfigError(f"{where}, field 'name': {name!r} is reserved for templates")
+    if name in earlier:
+        raise ConfigError(f"{where}, field 'name': a step of that name comes earlier")
+    _known_keys(raw, _STEP_KEYS, where)
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}, field 'kind': {kind!r} is not one of {', '.join(KINDS)}")
+    done_when = _matcher(raw, "done_when", where, required=True)
+    assert done_when is not None
+    failed_when = _matcher(raw, "failed_when", where)
+    compensated_when = _matcher(raw, "compensated_when", where)
+    compensation = None
+    if kind == "compensatable":
+        if "compensation" not in raw:
+            raise ConfigError(f"{where}, field 'compensation': a compensatable step needs a compensation table",
+                              hint=f"[sagas.NAME.steps.compensation] with topic, type, payload (or make it kind = "
+                                   f"\"retriable\")")
+        compensation = _parse_compensation(raw["compensation"], where, [*earlier, name])
+        if compensated_when is None:
+            compensated_when = _compile(f"type == {_json_text(compensation.type)}", f"{where}, field 'compensated_when'")
+    else:
+        for key in ("compensation", "compensated_when"):
+            if key in raw:
+                raise ConfigError(f"{where}, field {key!r}: only a compensatable step is undone ({name!r} is {kind})")
+    return StepDef(name, kind, done_when, failed_when, compensated_when, compensation,
+                   _optional_text(raw, "description", where))
+
+
+def _matcher(raw: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> Matcher | None:
+    if key not in raw:
+        if required:
+            raise ConfigError(f"{where}, field {key!r}: required (a filter expression, e.g. 'type == \"OrderPlaced\"')")
+        return None
+    text = raw[key]
+    if not isinstance(text, str):
+        raise ConfigError(f"{where}, field {key!r}: must be a filter expression (text), got {type(text).__name__}")
+    return _compile(text, f"{where}, field {key!r}")
+
+
+def _compile(text: str, where: str) -> Matcher:
+    from workbench.filters import FilterError, compile_filter
+
+    try:
+        compiled = compile_filter(text)
+    except FilterError as exc:
+        raise ConfigError(f"{where}: {exc}", hint="the language of --filter (see the README)") from None
+    return Matcher(text, compiled.matches)
+
+
+def _parse_compensation(raw: Any, step_where: str, visible: Sequence[str]) -> Compensation:
+    def at(key: str) -> str:
+        return f"{step_where}, field 'compensation.{key}'"
+
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{step_where}, field 'compensation': must be a table")
+    _known_keys(raw, _COMPENSATION_KEYS, f"{step_where}, field 'compensation'")
+    for key in ("topic", "type"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfigError(f"{at(key)}: required text (the {'destination' if key == 'topic' else 'event type'})")
+    source = raw.get("source", "/event-workbench/saga")
+    if not isinstance(source, str) or not source:
+        raise ConfigError(f"{at('source')}: must be text")
+    key = _template(raw["key"], at("key"), visible) if "key" in raw else None
+    headers_raw = raw.get("headers", {})
+    if not isinstance(headers_raw, Mapping):
+        raise ConfigError(f"{at('headers')}: must be a table of text values")
+    headers = tuple((str(k), _template(v, at(f"headers.{k}"), visible)) for k, v in headers_raw.items())
+    payload = _payload_tree(raw.get("payload", {}), step_where, "compensation.payload", visible)
+    confirmed = None
+    if "confirmed_when" in raw:
+        if not isinstance(raw["confirmed_when"], str):
+            raise ConfigError(f"{at('confirmed_when')}: must be a filter expression (text)")
+        confirmed = _compile(raw["confirmed_when"], at("confirmed_when"))
+    return Compensation(raw["topic"], raw["type"], source, key, headers, payload, confirmed)
+
+
+def _payload_tree(value: Any, step_where: str, path: str, visible: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return _template(value, f"{step_where}, field '{path}'", visible)
+    if isinstance(value, Mapping):
+        return {str(k): _payload_tree(v, step_where, f"{path}.{k}", visible) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_payload_tree(v, step_where, f"{path}[{i}]", visible) for i, v in enumerate(value)]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    raise ConfigError(f"{step_where}, field '{path}': {type(value).__name__} values cannot go into a JSON payload")
+
+
+def _template(value: Any, where: str, visible: Sequence[str]) -> Template:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be text (a template), got {type(value).__name__}")
+    try:
+        template = parse_template(value)
+    except TemplateError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    for ref in template.refs:
+        if ref.root not in _RESERVED and ref.root not in visible:
+            raise ConfigError(f"{where}: {ref} refers to no step at or before this one",
+                              hint=f"known here: correlation_id, saga, {', '.join(visible)}")
+    return template
+
+
+def _check_order(steps: Sequence[StepDef], where: str) -> None:
+    pivots = [s for s in steps if s.kind == "pivot"]
+    if len(pivots) != 1:
+        found = ", ".join(repr(p.name) for p in pivots) or "none"
+        raise ConfigError(f"{where}, field 'steps': exactly one step must be kind = \"pivot\" (found {found})",
+                          hint="the pivot is the step after which the saga only goes forward")
+    at = steps.index(pivots[0])
+    for i, step in enumerate(steps):
+        if step.kind == "compensatable" and i > at:
+            raise ConfigError(f"{where}, step {step.name!r}, field 'kind': a compensatable step must come before "
+                              f"the pivot {pivots[0].name!r}")
+        if step.kind == "retriable" and i < at:
+            raise ConfigError(f"{where}, step {step.name!r}, field 'kind': a retriable step must come after "
+                              f"the pivot {pivots[0].name!r}")
+
+
+# --------------------------------------------------------------------------- where definitions come from
+
+
+def definitions(config: Any) -> dict[str, SagaDef]:
+    """The sagas of a loaded :class:`workbench.config.Config`; the demo's order saga when it has none."""
+    tables = getattr(config, "sagas", None) or {}
+    path = getattr(config, "path", None)
+    found = parse_sagas(tables, str(path) if path else "profile file")
+    if found:
+        return found
+    return builtin_definitions()
+
+
+def builtin_definitions() -> dict[str, SagaDef]:
+    import tomllib
+
+    from workbench.demo import SAGA_TOML
+
+    return parse_sagas(tomllib.loads(SAGA_TOML)["sagas"], "built-in demo saga")
+
+
+def audit_log_setting(config: Any) -> str | None:
+    """``[sagas] audit_log = "PATH"``, relative to the profile file; None: the default place."""
+    tables = getattr(config, "sagas", None) or {}
+    value = tables.get("audit_log")
+    if value is None:
+        return None
+    path = getattr(config, "path", None)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: [sagas] audit_log must be a file path (text)")
+    from pathlib import Path
+
+    chosen = Path(value).expanduser()
+    if not chosen.is_absolute() and path is not None:
+        chosen = Path(path).parent / chosen
+    return str(chosen)
+
+
+def choose(defs: Mapping[str, SagaDef], name: str | None) -> list[SagaDef]:
+    """The saga named by ``--saga`` (all when None); UsageError naming the known ones."""
+    if name is None:
+        return list(defs.values())
+    if name not in defs:
+        raise UsageError(f"--saga {name!r}: no such saga", hint=f"known sagas: {', '.join(sorted(defs)) or 'none'}")
+    return [defs[name]]
