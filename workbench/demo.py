@@ -37,12 +37,14 @@ TOPICS: Mapping[str, int] = {"orders": 3, "payments": 3, "inventory": 2, "shippi
 SOURCES = {"orders": "/orders-service", "payments": "/payments-service",
            "inventory": "/inventory-service", "shipping": "/shipping-service"}
 GROUPS = ("billing-service", "inventory-service", "shipping-service", "analytics", "fraud-check")
-OUTCOMES = ("completed", "compensated", "failed_uncompensated", "refunded_cancelled", "running")
+OUTCOMES = ("completed", "compensated", "failed_uncompensated", "refunded_cancelled", "refund_pending",
+            "half_compensated", "failed_past_pivot", "stuck", "running")
 FAILED_FILTER = 'type == "PaymentFailed"'
 
 WINDOW_MS = 2 * 3600 * 1000  # seeded history: the last two hours
 RECENT_MS = 120_000  # running sagas started within the last two minutes
 SAGA_MAX_MS = 20_000  # longer than any planned saga, so none ends in the future
+STUCK_AFTER, STUCK_MS = "15m", 15 * 60_000  # a saga with no new event for this long is stuck
 BATCH = 500
 LIVE_MIX = {"completed": 80, "compensated": 8, "failed_uncompensated": 4, "refunded_cancelled": 8}
 MEAN_STEPS = 4.7  # events per saga in LIVE_MIX
@@ -59,6 +61,62 @@ METHODS, CARRIERS = ("card", "paypal", "apple_pay", "sepa_debit"), ("DHL", "UPS"
 WAREHOUSES = ("WH-BER-1", "WH-AMS-2", "WH-MAD-1")
 Ends = dict[tuple[str, int], int]  # (topic, partition) -> end offset
 _CE_NAMESPACE = uuid.UUID("9b0c6d7e-3f4a-5b21-8c9d-0e1f2a3b4c5d")
+
+# The order saga as a profile file would define it; it applies when the profile file defines none
+# (workbench.sagas.definitions). Inventory is the pivot: once stock is reserved the order only goes
+# forward, so a failed shipment is retried, not compensated (unless --override).
+SAGA_TOML = f"""
+[sagas.order]
+description = "The demo's order saga: order, payment, stock, shipping, completion"
+topics = ["orders", "payments", "inventory", "shipping"]
+stuck_after = "{STUCK_AFTER}"
+
+[[sagas.order.steps]]
+name = "order"
+kind = "compensatable"
+done_when = 'type == "OrderPlaced"'
+compensated_when = 'type == "OrderCancelled"'
+[sagas.order.steps.compensation]
+topic = "orders"
+type = "OrderCancelled"
+source = "/orders-service"
+key = "{{order.key}}"
+payload = {{ orderId = "{{order.value.orderId}}", customerId = "{{order.value.customerId}}", \
+amount = "{{order.value.amount}}", currency = "{{order.value.currency}}", reason = "saga compensation", \
+correlationId = "{{correlation_id}}" }}
+
+[[sagas.order.steps]]
+name = "payment"
+kind = "compensatable"
+done_when = 'type == "PaymentProcessed"'
+failed_when = 'type == "PaymentFailed"'
+compensated_when = 'type == "PaymentRefunded"'
+[sagas.order.steps.compensation]
+topic = "payments"
+type = "PaymentRefunded"
+source = "/payments-service"
+key = "{{order.key}}"
+payload = {{ orderId = "{{order.value.orderId}}", customerId = "{{order.value.customerId}}", \
+paymentId = "{{payment.value.paymentId}}", amount = "{{payment.value.amount}}", \
+currency = "{{payment.value.currency}}", reason = "saga compensation", correlationId = "{{correlation_id}}" }}
+
+[[sagas.order.steps]]
+name = "inventory"
+kind = "pivot"
+done_when = 'type == "InventoryReserved"'
+failed_when = 'type == "InventoryOutOfStock"'
+
+[[sagas.order.steps]]
+name = "shipping"
+kind = "retriable"
+done_when = 'type == "ShipmentScheduled"'
+failed_when = 'type == "ShipmentFailed"'
+
+[[sagas.order.steps]]
+name = "completion"
+kind = "retriable"
+done_when = 'type == "OrderCompleted"'
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +186,7 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
         return steps
     emit((80, 1500), "payments", "PaymentProcessed", paymentId=payment_id, method=method, **money)
     warehouse = rng.choice(WAREHOUSES)
-    if outcome == "refunded_cancelled":
+    if outcome in ("refunded_cancelled", "refund_pending", "half_compensated"):
         sku = rng.choice(items)["sku"]
         emit((20, 800), "inventory", "InventoryOutOfStock", sku=sku, warehouse=warehouse,
              reason="out_of_stock")
@@ -136,9 +194,13 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
              reason="inventory out of stock")
         emit((100, 1500), "orders", "OrderCancelled", **money, reason=f"out of stock: {sku}",
              refunded=True)
-        return steps
+        return steps[: {"refund_pending": 3, "half_compensated": 4}.get(outcome, 5)]
     emit((20, 800), "inventory", "InventoryReserved", reservationId=f"RES-{rng.getrandbits(32):08X}",
          warehouse=warehouse, items=[{"sku": i["sku"], "qty": i["qty"]} for i in items])
+    if outcome == "failed_past_pivot":  # stock is reserved: the saga must go forward
+        emit((1000, 8000), "shipping", "ShipmentFailed", carrier=rng.choice(CARRIERS), warehouse=warehouse,
+             reason=rng.choice(("carrier_rejected", "address_invalid")))
+        return steps
     emit((1000, 8000), "shipping", "ShipmentScheduled", shipmentId=f"SHP-{rng.getrandbits(32):08X}",
          carrier=rng.choice(CARRIERS), warehouse=warehouse, serviceLevel=rng.choice(("standard", "express")))
     emit((100, 2000), "orders", "OrderCompleted", **money)
@@ -148,36 +210,51 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
 def _outcome_plan(rng: random.Random, n: int) -> list[str]:
     """Fixed shares (so every scenario has each kind), shuffled; the running ones come last."""
     quotas = {"failed_uncompensated": max(1, round(n * 0.04)), "compensated": round(n * 0.08),
-              "refunded_cancelled": round(n * 0.05)}
+              "refunded_cancelled": round(n * 0.05), "refund_pending": max(1, round(n * 0.01)),
+              "half_compensated": max(1, n // 200), "failed_past_pivot": max(1, round(n * 0.01))}
     running = min(n - 1, 3, max(1, n // 100))
-    settled = [o for o, k in quotas.items() for _ in range(k)][: n - running]
-    settled += ["completed"] * (n - running - len(settled))
+    stuck = min(n - running - 1, max(1, n // 200))
+    settled = [o for o, k in quotas.items() for _ in range(k)][: max(n - running - stuck, 0)]
+    settled += ["completed"] * (n - running - stuck - len(settled))
     rng.shuffle(settled)
-    return settled + ["running"] * running
+    return settled + ["stuck"] * stuck + ["running"] * running
 
 
 def plan_scenario(rng: random.Random, orders: int, window_ms: int = WINDOW_MS) -> list[Step]:
     """All the steps of ``orders`` sagas over the last ``window_ms``, sorted by time (<= 0)."""
     outcomes = _outcome_plan(rng, orders)
-    running = outcomes.count("running")
-    starts = sorted(rng.randint(-window_ms, -SAGA_MAX_MS) for _ in range(orders - running))
+    running, stuck = outcomes.count("running"), outcomes.count("stuck")
+    starts = sorted(rng.randint(-window_ms, -SAGA_MAX_MS) for _ in range(orders - running - stuck))
+    stalled = -(STUCK_MS + SAGA_MAX_MS) if window_ms > 2 * (STUCK_MS + SAGA_MAX_MS) else -SAGA_MAX_MS
+    starts += sorted(rng.randint(-window_ms, stalled) for _ in range(stuck))  # silent for long
     starts += sorted(rng.randint(-min(window_ms, RECENT_MS), -SAGA_MAX_MS) for _ in range(running))
     steps: list[Step] = []
     for start, outcome in zip(starts, outcomes, strict=True):
-        if outcome == "running":
+        if outcome == "stuck":
+            steps += plan_saga(rng, start, "completed")[:2]  # paid, then nothing
+        elif outcome == "running":
             steps += plan_saga(rng, start, "completed")[: rng.randint(1, 4)]
         else:
             steps += plan_saga(rng, start, outcome)
     return sorted(steps, key=lambda s: s.at)  # stable: ties keep the planning order
 
 
-def outcome_of(types: set[str]) -> str:
-    """Where a saga stands, from the set of event types seen for its correlation id."""
+def outcome_of(types: set[str], stalled: bool = False) -> str:
+    """Where a saga stands, from the set of event types seen for its correlation id and whether it
+    has been silent for longer than :data:`STUCK_MS` (``stalled``)."""
     if "OrderCompleted" in types:
         return "completed"
     if "OrderCancelled" in types:
         return "refunded_cancelled" if "PaymentRefunded" in types else "compensated"
-    return "failed_uncompensated" if "PaymentFailed" in types else "running"
+    if "PaymentFailed" in types:
+        return "failed_uncompensated"
+    if "ShipmentFailed" in types:
+        return "failed_past_pivot"
+    if "PaymentRefunded" in types:
+        return "half_compensated"
+    if "InventoryOutOfStock" in types:
+        return "refund_pending"
+    return "stuck" if stalled else "running"
 
 
 # --------------------------------------------------------------------------- events on the wire
@@ -306,13 +383,17 @@ async def summarize(conn: Connection, *, already_seeded: bool = False, published
     """What the demo topics and groups hold now: counts, sagas by outcome (read back), lags."""
     counts = {t: (await conn.describe_topic(t)).count for t in TOPICS}
     types: dict[str, set[str]] = defaultdict(set)
-    for topic in ("orders", "payments", "inventory"):
+    last: dict[str, int] = defaultdict(int)  # correlation id -> its newest event (ms)
+    for topic in TOPICS:
         async for batch in conn.read(topic, Position.beginning(), batch_size=5000):
             for event in batch:
                 headers = dict(event.headers)
                 if "correlation_id" in headers and "ce_type" in headers:
-                    types[headers["correlation_id"].decode()].add(headers["ce_type"].decode())
-    outcomes = {corr: outcome_of(seen) for corr, seen in types.items()}
+                    corr = headers["correlation_id"].decode()
+                    types[corr].add(headers["ce_type"].decode())
+                    last[corr] = max(last[corr], event.timestamp or 0)
+    newest = max(last.values(), default=0)  # the demo's "now": the same answer on every run
+    outcomes = {corr: outcome_of(seen, newest - last[corr] > STUCK_MS) for corr, seen in types.items()}
     by_outcome = Counter(outcomes.values())
     try:
         lags = {g.group_id: g.total for g in await conn.lag(None)}
@@ -334,6 +415,7 @@ def describe(summary: DemoSummary) -> str:
              "group lag: " + ", ".join(f"{g} {n}" for g, n in summary.groups.items()), summary.hint]
     if summary.failed_example:
         lines.append(f"a saga that failed half-way, not compensated: correlation id {summary.failed_example}")
+        lines.append("sagas: workbench saga list --state failed, then workbench saga compensate ID")
     return "\n".join(lines)
 
 

@@ -138,9 +138,17 @@ async def test_saga_outcomes(seeded):
     refund = {"InventoryOutOfStock", "PaymentRefunded", "OrderCancelled"}
     refunded = [c for c, seen in types.items() if refund <= seen]
     assert len(refunded) == summary.sagas["refunded_cancelled"] >= 1
-    final = {"OrderCompleted", "OrderCancelled", "PaymentFailed"}
-    running = [c for c, seen in types.items() if not seen & final]
-    assert len(running) == summary.sagas["running"] >= 1
+    open_refunds = [c for c, seen in types.items() if "InventoryOutOfStock" in seen and "OrderCancelled" not in seen]
+    half = [c for c in open_refunds if "PaymentRefunded" in types[c]]
+    assert len(half) == summary.sagas["half_compensated"] >= 1
+    assert len(open_refunds) - len(half) == summary.sagas["refund_pending"] >= 1
+    past_pivot = [c for c, seen in types.items() if "ShipmentFailed" in seen]
+    assert len(past_pivot) == summary.sagas["failed_past_pivot"] >= 1
+    assert all(sagas[c] >= {("inventory", "InventoryReserved"), ("shipping", "ShipmentFailed")} for c in past_pivot)
+    final = {"OrderCompleted", "OrderCancelled", "PaymentFailed", "InventoryOutOfStock", "ShipmentFailed"}
+    unfinished = [c for c, seen in types.items() if not seen & final]
+    assert len(unfinished) == summary.sagas["running"] + summary.sagas["stuck"]
+    assert summary.sagas["running"] >= 1 and summary.sagas["stuck"] >= 1
     orders = await read_all(conn, "orders")
     cancelled = [json.loads(e.value) for e in orders if header(e, "ce_type") == "OrderCancelled"]
     assert cancelled and all(body["reason"] for body in cancelled)
