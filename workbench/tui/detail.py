@@ -23,6 +23,7 @@ SHOW_LIMIT = 256 * 1024  # bytes of a value shown as text
 JSON_LIMIT = 1024 * 1024  # values larger than this are not parsed and pretty-printed
 HEX_LIMIT = 16 * 1024  # bytes of a binary value shown as a hex dump
 LINE_LIMIT = 2000  # lines of pretty JSON or text
+HEADER_LIMIT = 500  # headers listed (an event with 10,000 headers would take seconds to lay out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +135,16 @@ def metadata(event: Event) -> Table:
 
 
 def headers(event: Event) -> Table | Text:
+    """The first :data:`HEADER_LIMIT` headers, and how many more there are."""
     if not event.headers:
         return Text("no headers", style="dim")
-    return _rows(_table(f"Headers ({len(event.headers)})"),
-                 ((name[:200], codecs.preview(value, 300)) for name, value in event.headers))
+    shown = event.headers[:HEADER_LIMIT]
+    table = _rows(_table(f"Headers ({len(event.headers):,})"),
+                  ((name[:200], codecs.preview(value, 300)) for name, value in shown))
+    if len(event.headers) > len(shown):
+        table.add_row(Text("…", style="dim"), Text(f"{len(event.headers) - len(shown):,} more headers not shown "
+                                                   f"(tail -o jsonl has them all)", style="dim italic"))
+    return table
 
 
 def _json_object(value: bytes | None) -> object:
