@@ -122,6 +122,20 @@ class LocalConnection(Connection):
         """
         return await self._call(self._store.truncate, topic, partition, before_offset)
 
+    async def local_restore(
+        self,
+        topic: str,
+        partitions: int,
+        events: Sequence[Event] = (),
+        *,
+        starts: Mapping[int, int] | None = None,
+        ends: Mapping[int, int] | None = None,
+    ) -> None:
+        """LOCAL-ONLY, not part of the contract: write events read elsewhere at their original
+        partitions, offsets and timestamps (captures for offline use; see Store.restore)."""
+        await self._call(self._store.restore, topic, partitions, list(events), starts, ends)
+        self._wake_followers()
+
     # ------------------------------------------------------------------ events
 
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:

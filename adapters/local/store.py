@@ -515,6 +515,59 @@ class Store:
                 con.execute("UPDATE partitions SET start_offset = ? WHERE id = ?", (new_start, pid))
             return new_start
 
+    def restore(
+        self,
+        topic: str,
+        partitions: int,
+        events: Sequence[Event],
+        starts: Mapping[int, int] | None,
+        ends: Mapping[int, int] | None,
+    ) -> None:
+        """Local-only (captures): write events at their ORIGINAL offsets and timestamps.
+
+        The topic is created with ``partitions`` when missing. ``starts`` moves an empty
+        partition's start (and end) to an offset; each event must come after the partition's
+        end and becomes its last; ``ends`` then moves the end forward (e.g. to where the source
+        ended, past a gap). All in one transaction.
+        """
+        where = self.where
+        con = self.con()
+        if con.execute("SELECT 1 FROM topics WHERE name = ?", (topic,)).fetchone() is None:
+            self.create_topic(topic, partitions, None)
+        with _transaction(con, "IMMEDIATE"):
+            topic_id, count = self._topic(con, topic)
+            parts = {r[0]: [r[1], r[2], r[3], r[4]] for r in con.execute(_SELECT_PARTITIONS, (topic_id,))}
+            for p, start in (starts or {}).items():
+                if p not in parts:
+                    raise self._no_partition(topic, p, count)
+                _pid, lo, hi, _ = parts[p]
+                if lo != hi or start < hi:
+                    raise InvalidRequest(f"{where}: topic {topic!r} partition {p}: cannot start at {start} (holds {lo}..{hi})")
+                parts[p][1] = parts[p][2] = start
+            rows = []
+            for e in events:
+                if e.partition not in parts:
+                    raise self._no_partition(topic, e.partition, count)
+                part = parts[e.partition]
+                if not part[2] <= e.offset <= OFFSET_MASK:
+                    raise InvalidRequest(
+                        f"{where}: topic {topic!r} partition {e.partition}: offset {e.offset} is before the end {part[2]}"
+                    )
+                ts = now_ms() if e.timestamp is None else e.timestamp
+                part[3] = ts if part[3] is None else max(part[3], ts)
+                headers = encode_headers(e.headers) if e.headers else None
+                rows.append(((part[0] << OFFSET_BITS) | e.offset, ts, part[3], e.key, e.value, headers))
+                part[2] = e.offset + 1
+            for p, end in (ends or {}).items():
+                if p not in parts:
+                    raise self._no_partition(topic, p, count)
+                parts[p][2] = max(parts[p][2], end)
+            con.executemany(_INSERT_EVENT, rows)
+            con.executemany(
+                "UPDATE partitions SET start_offset = ?, next_offset = ?, max_ts = ? WHERE id = ?",
+                [(lo, hi, top, pid) for pid, lo, hi, top in parts.values()],
+            )
+
     # ------------------------------------------------------------------ publish
 
     def _round_robin_counter(self, topic: str) -> Iterator[int]:

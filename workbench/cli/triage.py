@@ -1,0 +1,336 @@
+"""Incident triage: trace a correlation id, capture events to a file, replay them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from workbench import codecs, config, output
+from workbench.cli.base import (
+    OutputOption,
+    app,
+    compile_filter,
+    fail,
+    fmt_of,
+    run,
+    scan_progress,
+    target_of,
+)
+from workbench.envelope import format_timestamp
+from workbench.errors import UsageError, WorkbenchError
+from workbench.positions import POSITION_HELP, parse_position
+from workbench.trace import DEFAULT_SINCE, SINCE_HELP, parse_since
+
+# --------------------------------------------------------------------------- trace
+
+
+@app.command()
+def trace(
+    ctx: typer.Context,
+    correlation_id: Annotated[str, typer.Argument(metavar="ID", help="The correlation id to follow.")],
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Only this topic (repeatable); PROFILE:TOPIC for a profile of --across."),
+    ] = None,
+    since: Annotated[str, typer.Option("--since", help=f"Scan from: {SINCE_HELP}.")] = DEFAULT_SINCE,
+    across: Annotated[
+        list[str] | None, typer.Option("--across", help="Also scan this profile of the profile file (repeatable).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Also keep the events found in a capture file (FILE.db) for offline use.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --to file if it exists.")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Every event carrying a correlation id, across topics (and profiles), in time order.
+
+    The id is read by the profile file's [correlation] rules (default: correlation_id header,
+    the AMQP correlation_id, CloudEvents correlationid, traceparent, then correlationId in the
+    JSON value). Each topic is scanned from --since to its end; topics the broker cannot read
+    back (e.g. a RabbitMQ exchange: trace the stream bound to it) are listed as skipped.
+
+    Examples:
+      workbench trace 7f3c0e1a --since 2h
+      workbench -p kafka trace order-42 --across rabbit --topic orders --topic rabbit:audit-stream
+      workbench trace order-42 --since beginning --to incident-42.db
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    try:
+        start = parse_since(since)
+        if not correlation_id.strip():
+            raise UsageError("the correlation id is empty")
+        plan = _trace_plan(target, across or [], topic)
+        destination = _destination(to, force)
+        rules = _rules()
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+    from workbench.trace import Trace, scan
+
+    async def body() -> Trace:
+        result = Trace(correlation_id)
+        with scan_progress(None) as on_scanned:
+            for each, topics in plan:
+                async with service.connect(each) as conn:
+                    await scan(conn, correlation_id, start, profile=each.profile.name, topics=topics,
+                               rules=rules, on_scanned=on_scanned, trace=result)
+        if destination is not None and result.hops:
+            from workbench.capture import capture_events, open_capture
+
+            async with open_capture(destination, force=force) as sink:
+                await capture_events(sink, [(h.profile, h.event) for h in result.hops])
+        return result
+
+    result = run(body)
+    _render_trace(result, fmt, several=len(plan) > 1)
+    for skipped in result.skipped:
+        output.stderr.print(output.safe(f"skipped {skipped.profile}:{skipped.topic}: {skipped.reason}", "yellow"))
+    if not result.hops:
+        output.stderr.print(output.safe(
+            f"no event carries correlation id {correlation_id!r} ({result.scanned} event(s) scanned in "
+            f"{result.topics} topic(s) since {start})"
+        ))
+    elif destination is not None:
+        output.stderr.print(output.safe(f"{len(result.hops)} event(s) kept in {destination} (open it with --broker local:{destination})"))
+
+
+def _rules():
+    from workbench.correlation import rules_from_config
+
+    return rules_from_config(config.load_config())
+
+
+def _trace_plan(
+    target: config.Target, across: list[str], topics: list[str] | None
+) -> list[tuple[config.Target, list[str] | None]]:
+    """Which profile scans which topics (None: all of its topics)."""
+    targets = [target]
+    if across:
+        loaded = config.load_config()
+        for name in dict.fromkeys(across):
+            if name != target.profile.name:
+                targets.append(config.resolve(loaded.profile(name)))
+    names = {t.profile.name for t in targets[1:]}
+    if not topics:
+        return [(t, None) for t in targets]
+    chosen: dict[str, list[str]] = {t.profile.name: [] for t in targets}
+    for item in topics:
+        prefix, sep, rest = item.partition(":")
+        if sep and prefix in names and rest:
+            chosen[prefix].append(rest)
+        else:
+            chosen[target.profile.name].append(item)
+    return [(t, chosen[t.profile.name]) for t in targets if chosen[t.profile.name]]
+
+
+def _destination(to: str | None, force: bool):
+    if to is None:
+        return None
+    from workbench.capture import check_destination
+
+    return check_destination(to, force)
+
+
+def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
+    from workbench.trace import format_gap, hop_dict
+
+    if fmt != "table":
+        hops = [hop_dict(h) for h in result.hops]
+        if fmt == "jsonl":
+            output.emit_json(hops, "jsonl")
+            return
+        output.emit_json(
+            {"correlation_id": result.correlation_id, "hops": hops, "scanned": result.scanned, "topics": result.topics,
+             "skipped": [{"profile": s.profile, "topic": s.topic, "reason": s.reason} for s in result.skipped]},
+            "json",
+        )
+        return
+    if not result.hops:
+        return
+    columns = ["TIME", "GAP", *(["PROFILE"] if several else []), "TOPIC", "P/OFFSET", "TYPE", "SOURCE", "KEY"]
+    rows = [
+        [format_timestamp(h.event.timestamp) or "-", format_gap(h.gap_ms), *([h.profile] if several else []),
+         h.event.topic, f"{h.event.partition}/{h.event.offset}", h.type or "-", h.source or "-",
+         "-" if h.event.key is None else codecs.preview(h.event.key, 30)]
+        for h in result.hops
+    ]
+    span = result.hops[-1].event.timestamp, result.hops[0].event.timestamp
+    total = format_gap(span[0] - span[1]) if None not in span else "-"
+    title = output.safe(f"{result.correlation_id}: {len(result.hops)} event(s), {total} from first to last", "bold")
+    output.print_table(columns, rows, title=title)
+
+
+# --------------------------------------------------------------------------- capture
+
+
+@app.command()
+def capture(
+    ctx: typer.Context,
+    topics: Annotated[list[str], typer.Argument(metavar="TOPIC...", help="Topics (or RabbitMQ streams) to copy.")],
+    to: Annotated[str, typer.Option("--to", help="The capture file to write (FILE.db).")],
+    since: Annotated[str | None, typer.Option("--since", help=f"Copy from: {SINCE_HELP}.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help=f"Copy from a position: {POSITION_HELP}.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Copy events to a file that the whole workbench opens offline (--broker local:FILE.db).
+
+    Exact bytes, headers, original partitions/offsets and timestamps, plus a snapshot of the
+    consumer groups' committed offsets (so `lag` offline shows the lag at capture time). Default:
+    from the beginning. The file appears only once complete (never half-written).
+
+    Examples:
+      workbench capture orders payments --since 1h --to incident.db
+      workbench --broker local:incident.db tail orders
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    try:
+        if since is not None and start is not None:
+            raise UsageError("--since and --from are exclusive", hint="choose one")
+        position = parse_since(since) if since is not None else parse_position(start or "beginning")
+        from workbench.capture import check_destination
+
+        destination = check_destination(to, force)
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+    from workbench.capture import CaptureReport, open_capture
+    from workbench.capture import capture as copy_topics
+
+    async def body() -> CaptureReport:
+        async with service.connect(target) as source:
+            with scan_progress(None) as on_scanned:
+                async with open_capture(destination, force=force) as sink:
+                    return await copy_topics(source, sink, topics, position, on_scanned=on_scanned)
+
+    report = run(body)
+    if fmt == "table":
+        per_topic = ", ".join(f"{t} {n}" for t, n in report.events.items())
+        output.stdout.print(output.safe(
+            f"{report.total} event(s) ({per_topic}); lag snapshot of {len(report.groups)} group(s) -> {destination}"
+        ))
+    else:
+        output.emit_json({"file": str(destination), "events": report.events, "total": report.total,
+                          "groups": report.groups, "lag_note": report.lag_note}, "json")
+    if report.lag_note:
+        output.stderr.print(output.safe(f"note: {report.lag_note}", "yellow"))
+    if sys.stderr.isatty():
+        output.stderr.print(output.safe(f"open it offline: workbench --broker local:{destination} tail {topics[0]}"))
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A topic of the profile, or a capture file (FILE.db).")],
+    to: Annotated[str, typer.Option("--to", help="Destination topic (on the profile's broker).")],
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", "-t", help="From a capture file: only this topic (repeatable).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning.")] = None,
+    filter_expr: Annotated[
+        str | None, typer.Option("--filter", help="Only events matching this expression (as for tail).")
+    ] = None,
+    max_events: Annotated[int | None, typer.Option("--max", "-n", min=1, help="At most N events.")] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Publish (without it: a dry run that shows what would be).")] = False,
+    output_format: OutputOption = None,
+) -> None:
+    """Re-publish events, e.g. from a dead-letter topic, keeping keys, values and headers.
+
+    Dead-letter headers are stripped (__connect.errors.*, kafka_dlt-*, x-death, x-first-death-*,
+    x-last-death-*) and workbench-replayed-from (topic/partition/offset) and workbench-replayed-at
+    are added. A dry run unless --execute; --execute is refused on read-only profiles; each
+    event is confirmed (exit 7 if any is not).
+
+    Examples:
+      workbench replay orders.DLT --to orders --filter 'headers["kafka_dlt-exception-message"] != null'
+      workbench replay incident.db --topic orders --to orders-replay --execute
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    from workbench.capture import is_capture_file, local_target
+
+    try:
+        if execute:
+            target.profile.ensure_writable(f"replay to {to!r}")
+        position = parse_position(start or "beginning")
+        match = compile_filter(filter_expr)
+        from_file = is_capture_file(source)
+        if from_file:
+            from pathlib import Path
+
+            if not Path(source).expanduser().is_file():
+                raise UsageError(f"no capture file {source!r}", hint="give an existing FILE.db, or a topic of the profile")
+            reader = local_target(Path(source).expanduser(), name=source)
+        else:
+            if topic:
+                raise UsageError("--topic selects topics of a capture file", hint="the SOURCE topic is the one replayed")
+            reader = target
+    except WorkbenchError as exc:
+        fail(exc)
+    from workbench import service
+    from workbench.replay import Replayed, replayed
+
+    async def collect() -> list[Replayed]:
+        found: list[Replayed] = []
+        async with service.connect(reader) as conn:
+            names = topic or ([t.name for t in await conn.list_topics() if not t.internal] if from_file else [source])
+            for name in names:
+                remaining = None if max_events is None else max_events - len(found)
+                if remaining == 0:
+                    break
+                async for batch in service.tail(conn, name, position, limit=remaining, match=match):
+                    found.extend(replayed(e) for e in batch)
+        return found
+
+    async def body() -> tuple[list[Replayed], service.PublishReport | None]:
+        items = await collect()
+        if not execute or not items:
+            return items, None
+        async with service.connect(target) as conn:
+            with scan_progress(len(items), counted=lambda r: r.confirmed + len(r.failures), minimum=1000) as progress:
+                report = await service.publish(conn, to, [(r.origin, r.event) for r in items], on_progress=progress)
+        return items, report
+
+    items, report = run(body)
+    if not items:
+        output.stderr.print(output.safe(f"nothing to replay from {source}"))
+        return
+    if report is None:
+        _render_dry_run(items, to, fmt)
+        output.stderr.print(output.safe(
+            f"dry run: {len(items)} event(s) would be published to {to!r}; add --execute to publish", "yellow"
+        ))
+        return
+    from workbench.cli.publish import _report_publish
+
+    problem = _report_publish(to, report, fmt)
+    if problem:
+        fail(problem)
+
+
+def _render_dry_run(items, to: str, fmt: output.Format) -> None:
+    if fmt != "table":
+        from workbench.broker import Event
+        from workbench.envelope import event_to_envelope
+
+        def envelope(r) -> dict:
+            doc = event_to_envelope(Event(to, 0, 0, None, r.event.key, r.event.value, r.event.headers))
+            for name in ("partition", "offset", "timestamp"):  # left to the destination broker
+                del doc[name]
+            return {"replayed_from": r.origin, **doc, "stripped": list(r.stripped)}
+
+        output.emit_json([envelope(r) for r in items], fmt)
+        return
+    output.print_table(
+        ["FROM", "KEY", "STRIPPED", "VALUE"],
+        [[r.origin, "-" if r.event.key is None else codecs.preview(r.event.key, 30),
+          ", ".join(r.stripped) or "-", codecs.preview(r.event.value, 80)] for r in items],
+        title=output.safe(f"would publish to {to}", "bold"),
+    )

@@ -1,0 +1,240 @@
+"""Trace: every event carrying one correlation id, across topics and profiles, in time order.
+
+A trace is a bounded scan (from ``--since``, up to the ends seen when each read began) of each
+topic, keeping the events whose correlation id, by the profile file's rules, is the one asked
+for. Topics a broker cannot read back (a RabbitMQ exchange tap, a classic queue) are reported as
+skipped with the broker's reason, never silently left out. The CLI and the TUI share this module.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from workbench import codecs
+from workbench.broker import BrokerError, Connection, Event, NotFound, Position
+from workbench.correlation import DEFAULT_RULES, CorrelationRules
+from workbench.errors import UsageError
+
+__all__ = [
+    "DEFAULT_SINCE",
+    "SINCE_HELP",
+    "Hop",
+    "Skipped",
+    "Trace",
+    "format_gap",
+    "order_hops",
+    "parse_since",
+    "scan",
+]
+
+DEFAULT_SINCE = "24h"
+SINCE_HELP = "a duration back from now (30s, 15m, 24h, 7d), an ISO-8601 time (UTC without a zone), or 'beginning'"
+_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\Z")
+
+
+def parse_since(text: str, now_ms: int | None = None) -> Position:
+    """Where a bounded scan starts: ``24h`` back from now, an ISO time, or ``beginning``."""
+    word = text.strip().lower()
+    if word in ("beginning", "all", "earliest"):
+        return Position.beginning()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    match = _DURATION.match(word)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)
+        millis = int(amount) if unit == "ms" else int(amount * _UNITS[unit])
+        if millis <= 0:
+            raise UsageError(f"--since {text!r} is an empty window", hint=f"expected {SINCE_HELP}")
+        return Position.at_time(max(now_ms - millis, 0))
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a duration or a time", hint=f"expected {SINCE_HELP}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Position.at_time(int(moment.timestamp() * 1000))
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One event of a trace, with what the trace shows about it."""
+
+    event: Event
+    profile: str
+    type: str | None
+    source: str | None
+    causation: str | None
+    gap_ms: int | None  # since the previous hop (None for the first, or without timestamps)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A topic the trace could not read, and the broker's reason."""
+
+    profile: str
+    topic: str
+    reason: str
+
+
+@dataclass
+class Trace:
+    correlation_id: str
+    hops: list[Hop] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    scanned: int = 0  # events read, matching or not
+    topics: int = 0  # topics read
+
+
+# --------------------------------------------------------------------------- matching
+
+
+class _Matcher:
+    """Whether an event carries the id. A byte pre-check skips events that cannot (most of them):
+    every rule reads the id out of the headers, the value or the broker properties as it is
+    written there, unless JSON may spell it differently (numbers, escapes), when no pre-check is made."""
+
+    def __init__(self, correlation_id: str, rules: CorrelationRules) -> None:
+        self.wanted = correlation_id
+        self.rules = rules
+        self.needle: bytes | None = None
+        if correlation_id.isascii() and correlation_id.isprintable() and not set(correlation_id) & set('"\\/'):
+            try:
+                float(correlation_id)
+            except ValueError:
+                self.needle = correlation_id.encode()
+
+    def __call__(self, event: Event) -> bool:
+        needle = self.needle
+        if needle is not None and not (
+            (event.value is not None and needle in event.value)
+            or any(needle in value for _, value in event.headers)
+            or (event.metadata and any(isinstance(v, str) and self.wanted in v for v in event.metadata.values()))
+        ):
+            return False
+        return self.rules.correlation_id(event) == self.wanted
+
+
+async def scan(
+    conn: Connection,
+    correlation_id: str,
+    start: Position,
+    *,
+    profile: str = "",
+    topics: Sequence[str] | None = None,
+    rules: CorrelationRules = DEFAULT_RULES,
+    on_scanned: Callable[[int], None] | None = None,
+    trace: Trace | None = None,
+) -> Trace:
+    """Add to ``trace`` the events of ``topics`` (all non-internal ones when None) carrying the id.
+
+    A topic named explicitly that does not exist raises NotFound; any topic the broker refuses
+    to read (Unsupported, AccessDenied ...) is added to ``trace.skipped`` with the reason.
+    """
+    trace = trace or Trace(correlation_id)
+    matches = _Matcher(correlation_id, rules)
+    if topics is None:
+        infos = await conn.list_topics()
+        names = [t.name for t in infos if not t.internal]
+    else:
+        names = list(dict.fromkeys(topics))
+    found: list[tuple[str, Event]] = []
+    for name in names:
+        try:
+            async with aclosing(conn.read(name, start)) as batches:  # type: ignore[type-var]
+                async for batch in batches:
+                    trace.scanned += len(batch)
+                    if on_scanned is not None:
+                        on_scanned(len(batch))
+                    found.extend((profile, e) for e in batch if matches(e))
+            trace.topics += 1
+        except NotFound:
+            if topics is not None:
+                raise
+            trace.skipped.append(Skipped(profile, name, "deleted while the trace ran"))
+        except BrokerError as exc:
+            trace.skipped.append(Skipped(profile, name, str(exc)))
+    trace.hops = order_hops([*((h.profile, h.event) for h in trace.hops), *found], rules)
+    return trace
+
+
+# --------------------------------------------------------------------------- order and gaps
+
+
+def order_hops(events: Sequence[tuple[str, Event]], rules: CorrelationRules = DEFAULT_RULES) -> list[Hop]:
+    """``(profile, event)`` pairs as hops in time order (events without a timestamp last), with gaps.
+
+    Ties keep a stable order: profile, topic, partition, offset.
+    """
+
+    def order(item: tuple[str, Event]) -> tuple:
+        profile, e = item
+        return (e.timestamp is None, e.timestamp or 0, profile, e.topic, e.partition, e.offset)
+
+    hops: list[Hop] = []
+    previous: int | None = None
+    for profile, event in sorted(events, key=order):
+        decoded = _small_json(event)
+        attributes = codecs.cloudevent_attributes(event.headers, decoded.value if decoded else None)
+        gap = None if previous is None or event.timestamp is None else event.timestamp - previous
+        hops.append(
+            Hop(
+                event=event,
+                profile=profile,
+                type=attributes.get("type") or _metadata_text(event, "type"),
+                source=attributes.get("source") or _metadata_text(event, "app_id"),
+                causation=rules.causation_id(event, decoded),
+                gap_ms=gap,
+            )
+        )
+        if event.timestamp is not None:
+            previous = event.timestamp
+    return hops
+
+
+def _small_json(event: Event) -> codecs.Decoded | None:
+    value = event.value
+    if not value or len(value) > 1_000_000 or value.lstrip(b" \t\r\n")[:1] != b"{":
+        return None
+    return codecs.decode(value)
+
+
+def _metadata_text(event: Event, name: str) -> str | None:
+    value = event.metadata.get(name) if event.metadata else None
+    return value if isinstance(value, str) and value else None
+
+
+def format_gap(ms: int | None) -> str:
+    """``+1.2 s``, ``+350 ms``, ``+4 min 10 s``, ``+2 h 5 min``; ``-`` for none."""
+    if ms is None:
+        return "-"
+    sign = "+" if ms >= 0 else "-"
+    ms = abs(ms)
+    if ms < 1000:
+        return f"{sign}{ms} ms"
+    if ms < 60_000:
+        return f"{sign}{ms / 1000:.1f} s"
+    seconds = ms // 1000
+    if seconds < 3600:
+        return f"{sign}{seconds // 60} min {seconds % 60} s"
+    if seconds < 86_400:
+        return f"{sign}{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{sign}{seconds // 86_400} d {seconds % 86_400 // 3600} h"
+
+
+def hop_dict(hop: Hop) -> dict:
+    """A hop for JSON output: where, when, the gap, and the exact event envelope."""
+    from workbench.envelope import event_to_envelope
+
+    return {
+        "profile": hop.profile,
+        "gap_ms": hop.gap_ms,
+        "type": hop.type,
+        "source": hop.source,
+        "causation_id": hop.causation,
+        **event_to_envelope(hop.event),
+    }
