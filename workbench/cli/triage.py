@@ -85,7 +85,7 @@ def trace(
         return result
 
     result = run(body)
-    _render_trace(result, fmt, several=len(plan) > 1)
+    _render_trace(result, fmt, several=bool(across))
     for skipped in result.skipped:
         output.stderr.print(output.safe(f"skipped {skipped.profile}:{skipped.topic}: {skipped.reason}", "yellow"))
     if not result.hops:
@@ -158,8 +158,8 @@ def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
         for h in result.hops
     ]
     span = result.hops[-1].event.timestamp, result.hops[0].event.timestamp
-    total = format_gap(span[0] - span[1]) if None not in span else "-"
-    title = output.safe(f"{result.correlation_id}: {len(result.hops)} event(s), {total} from first to last", "bold")
+    spread = f", {format_gap(span[0] - span[1])} from first to last" if len(result.hops) > 1 and None not in span else ""
+    title = output.safe(f"{result.correlation_id}: {len(result.hops)} event(s){spread}", "bold")
     output.print_table(columns, rows, title=title)
 
 
