@@ -44,6 +44,11 @@ SinceOption = Annotated[
 ]
 
 
+def interactive() -> bool:
+    """Whether someone can type the id back (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _now() -> int:
     return time.time_ns() // 1_000_000
 
@@ -253,7 +258,7 @@ def saga_compensate(
     if execute:
         try:  # before anything is read
             profile.ensure_writable(f"publish compensations for saga {correlation_id!r}")
-            if not yes and not sys.stdin.isatty():
+            if not yes and not interactive():
                 raise UsageError("--execute without a terminal needs --yes (nobody can type the id back)",
                                  hint="check the dry run first, then add --yes")
         except WorkbenchError as exc:
@@ -310,8 +315,8 @@ def saga_compensate(
 
 def _print_plan(planned: Any, fmt: str, *, dry_run: bool) -> None:
     if fmt != "table":
-        if dry_run or not planned.events:
-            output.emit_json({"dry_run": dry_run, **planned.as_dict()}, fmt if fmt == "json" else "json")
+        if dry_run:  # an execution's report carries its plan
+            output.emit_json({"dry_run": True, **planned.as_dict()}, "json")
         return
     head = f"saga {planned.saga} {planned.correlation_id} ({planned.state}): "
     head += f"{len(planned.events)} compensating event(s), newest step first" if planned.events else "nothing to publish"
