@@ -19,6 +19,8 @@ RESET_TO_HELP = (
     "without a zone it is UTC: the first offset at or after it) | shift:+N / shift:-N (from the committed offset)"
 )
 
+MAX_OFFSET = 2**63 - 1  # Kafka's offsets are signed 64-bit
+
 _ALIASES = {
     "beginning": Position.beginning(),
     "earliest": Position.beginning(),
@@ -33,18 +35,38 @@ def parse_position(text: str) -> Position:
     word = text.strip().lower()
     if word in _ALIASES:
         return _ALIASES[word]
-    if word.isdigit():
-        return Position.at_offset(int(word))
-    if word.startswith("-") and word[1:].isdigit():
-        n = int(word[1:])
+    if _is_number(word):
+        return Position.at_offset(_bounded(word, text))
+    if word.startswith("-") and _is_number(word[1:]):
+        n = _bounded(word[1:], text)
         if n == 0:
             raise UsageError("--from -0 selects nothing", hint="use -N with N >= 1, or 'end'")
         return Position.last(n)
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"--from {text!r} is not a position", hint=f"expected {POSITION_HELP}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return Position.at_time(int(moment.timestamp() * 1000))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = int(moment.timestamp() * 1000)
+        datetime.fromtimestamp(ms / 1000, UTC)  # shown back in UTC: must stay within years 1-9999
+        return Position.at_time(ms)
+    except (ValueError, OverflowError):
+        raise UsageError(f"--from {_shown(text)} is not a position", hint=f"expected {POSITION_HELP}") from None
+
+
+def _shown(text: str) -> str:
+    """The user's text in a message: quoted, and cut when it is long."""
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _is_number(word: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``²`` and other scripts' digits."""
+    return word.isascii() and word.isdigit()
+
+
+def _bounded(digits: str, text: str) -> int:
+    """An offset or count that fits a broker's 64-bit offsets."""
+    if len(digits) > 19 or int(digits) > MAX_OFFSET:
+        raise UsageError(f"--from {_shown(text)} is out of range", hint=f"offsets go up to {MAX_OFFSET}")
+    return int(digits)
 
