@@ -11,12 +11,14 @@ library run it in threads. Class-level :class:`Capabilities` tell the UI what to
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 Headers = tuple[tuple[str, bytes], ...]
+#: Told of a follow read's outage (the error) and of its recovery (None); see Connection.read.
+OutageCallback = Callable[["BrokerError | None"], None]
 
 
 # --------------------------------------------------------------------------- errors
@@ -241,6 +243,27 @@ class GroupLag:
         return totals
 
 
+class Outage:
+    """For adapters: a follow read's outage as its ``on_outage`` hears of it, once as it begins
+    and once as it ends, however many errors and retries come in between."""
+
+    def __init__(self, notify: OutageCallback | None) -> None:
+        self._notify = notify
+        self.active = False
+
+    def begin(self, error: BrokerError) -> None:
+        if not self.active:
+            self.active = True
+            if self._notify is not None:
+                self._notify(error)
+
+    def end(self) -> None:
+        if self.active:
+            self.active = False
+            if self._notify is not None:
+                self._notify(None)
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -329,6 +352,7 @@ class Connection(abc.ABC):
         partitions: Sequence[int] | None = None,
         follow: bool = False,
         batch_size: int = 1000,
+        on_outage: OutageCallback | None = None,
     ) -> AsyncIterator[list[Event]]:
         """Batches of events from ``start``, ordered per partition.
 
@@ -336,6 +360,10 @@ class Connection(abc.ABC):
         for new events. It fetches only when the next batch is asked for (backpressure), never
         commits, and frees what it holds when closed (``aclose()``). A missing topic raises
         :class:`NotFound`, when called or at the first batch.
+
+        A follow read outlives a broker outage where the adapter can resume it with no gap and no
+        duplicate: it calls ``on_outage(error)`` when it loses the broker (and keeps retrying),
+        then ``on_outage(None)`` once it reads again. Where it cannot, the read raises the error.
         """
 
     @abc.abstractmethod

@@ -22,6 +22,7 @@ from workbench.broker import (
     Event,
     GroupInfo,
     GroupLag,
+    OutageCallback,
     OutgoingEvent,
     Position,
     PublishResult,
@@ -120,13 +121,17 @@ async def tail(
     limit: int | None = None,
     match: Callable[[Event], bool] | None = None,
     on_scanned: Callable[[int], None] | None = None,
+    on_outage: OutageCallback | None = None,
 ) -> AsyncIterator[list[Event]]:
     """Batches of the events that pass ``match``, at most ``limit`` of them.
 
-    ``on_scanned`` is told how many events were read before filtering (for progress).
+    ``on_scanned`` is told how many events were read before filtering (for progress);
+    ``on_outage`` when a follow read loses its broker and when it reads again (see Connection.read).
     """
     remaining = limit
-    async with aclosing(_read_ahead(conn.read(topic, start, partitions=partitions, follow=follow))) as batches:
+    extra: dict[str, Any] = {} if on_outage is None else {"on_outage": on_outage}
+    reader = conn.read(topic, start, partitions=partitions, follow=follow, **extra)
+    async with aclosing(_read_ahead(reader)) as batches:
         async for batch in batches:
             if on_scanned:
                 on_scanned(len(batch))

@@ -79,6 +79,8 @@ from workbench.broker import (
     GroupMember,
     InvalidRequest,
     NotFound,
+    Outage,
+    OutageCallback,
     OutgoingEvent,
     PartitionInfo,
     PartitionLag,
@@ -86,6 +88,7 @@ from workbench.broker import (
     PublishResult,
     Timeout,
     TopicInfo,
+    Unreachable,
 )
 
 from .errors import kafka_error, map_error
@@ -98,6 +101,7 @@ POLL_EVERY = 1000  # serve delivery reports every N produced events
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
 METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
 IDLE_CHECK_S = 10.0  # a follow read idle this long checks that its topic still exists
+OUTAGE_PROBE_S = 1.0  # while the broker is away, a follow read looks this often whether it is back
 SOLO_RETRY_LIMIT = 10_000  # events re-sent one by one after the broker refused their batch
 
 #: Errors after which a ListOffsets request is worth repeating (leader moving, topic just made).
@@ -473,9 +477,10 @@ class KafkaConnection(Connection):
         partitions: Sequence[int] | None = None,
         follow: bool = False,
         batch_size: int = 1000,
+        on_outage: OutageCallback | None = None,
     ) -> AsyncIterator[list[Event]]:
         parts = None if partitions is None else list(partitions)
-        return self._read(topic, start, parts, follow, batch_size)
+        return self._read(topic, start, parts, follow, batch_size, on_outage)
 
     async def _read(
         self,
@@ -484,6 +489,7 @@ class KafkaConnection(Connection):
         partitions: list[int] | None,
         follow: bool,
         batch_size: int,
+        on_outage: OutageCallback | None,
     ) -> AsyncIterator[list[Event]]:
         # An async generator: nothing below runs before the first batch is asked for.
         self._check_open()
@@ -493,6 +499,7 @@ class KafkaConnection(Connection):
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-kafka-read")
         loop = asyncio.get_running_loop()
         self._readers[reader] = executor
+        outage = Outage(on_outage)
         try:
             await loop.run_in_executor(executor, reader.open)
             idle_since = time.monotonic()
@@ -502,12 +509,25 @@ class KafkaConnection(Connection):
                 batch = await loop.run_in_executor(executor, reader.next_batch)
                 if batch is None:
                     return
+                if lost := reader.take_lost():
+                    outage.begin(self._error(lost, f"reading {topic!r}"))
+                    idle_since = time.monotonic() - IDLE_CHECK_S + OUTAGE_PROBE_S
                 if batch:
+                    outage.end()
                     yield batch
                     idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > IDLE_CHECK_S:
+                elif time.monotonic() - idle_since > (OUTAGE_PROBE_S if outage.active else IDLE_CHECK_S):
                     # librdkafka says nothing when an assigned topic is deleted: look now and then.
-                    await self._describe_topics([topic])
+                    # While the broker is away (librdkafka reconnects by itself), the same request
+                    # tells when it is back; only a follow read waits for that.
+                    try:
+                        await self._describe_topics([topic])
+                    except (Unreachable, Timeout) as exc:
+                        if not follow:
+                            raise
+                        outage.begin(exc)
+                    else:
+                        outage.end()
                     idle_since = time.monotonic()
         finally:
             self._readers.pop(reader, None)

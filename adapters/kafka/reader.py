@@ -16,7 +16,9 @@ larger. EOF events matter when the last offsets before the end hold no deliverab
 
 Broker restarts during a follow read: librdkafka reconnects and continues from its own fetch
 position; the reader never seeks after the initial assign(). As a guard, any record at an offset
-below the next expected one is dropped, so a reset can never deliver a duplicate.
+below the next expected one is dropped, so a reset can never deliver a duplicate. The consumer's
+error callback notes when every broker is down (:meth:`PartitionReader.take_lost`), so the read
+can say so (``workbench.broker.Outage``) instead of just going quiet.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ class PartitionReader:
         self.where = where
         self._scrub = scrub
         self._conf = dict(conf)
+        self._log_error = self._conf.get("error_cb")
+        self._conf["error_cb"] = self._on_error
+        self._lost: KafkaError | None = None
         self._consumer: Consumer | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -120,6 +125,18 @@ class PartitionReader:
         self.pending: set[int] = set(start)
         if self.end is not None:
             self.pending = {p for p in start if start[p] < self.end[p]}
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback (served inside consume(), on the reader's thread)."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._lost = err
+        if self._log_error is not None:
+            self._log_error(err)
+
+    def take_lost(self) -> KafkaError | None:
+        """The "all brokers down" error seen since the last call, if any."""
+        lost, self._lost = self._lost, None
+        return lost
 
     @property
     def done(self) -> bool:

@@ -27,6 +27,7 @@ from workbench.broker import (
     GroupLag,
     InvalidRequest,
     Option,
+    OutageCallback,
     OutgoingEvent,
     Position,
     PublishResult,
@@ -151,6 +152,7 @@ class LocalConnection(Connection):
         partitions: Sequence[int] | None = None,
         follow: bool = False,
         batch_size: int = 1000,
+        on_outage: OutageCallback | None = None,  # a local file has no outage to report
     ) -> AsyncIterator[list[Event]]:
         parts = None if partitions is None else list(partitions)
         return self._read(topic, start, parts, follow, batch_size)

@@ -97,6 +97,7 @@ class RabbitMQAdapter(Adapter):
             settings=self.settings,
             rtt_s=rtt,
             scrub=self._scrub,
+            reconnect=lambda: self._connect_amqp(context),
         )
 
     async def _connect_amqp(self, context: ssl.SSLContext | None) -> aio_pika.abc.AbstractConnection:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,8 @@ from workbench.broker import (
     GroupMember,
     InvalidRequest,
     NotFound,
+    Outage,
+    OutageCallback,
     OutgoingEvent,
     PartitionInfo,
     PartitionLag,
@@ -85,6 +87,7 @@ from .reader import (
     PROBE_BUSY_S,
     PROBE_EMPTY_WAIT_S,
     PROBE_GAP_S,
+    StreamPlan,
     needs_end,
     plan_stream_read,
     probe_offsets,
@@ -98,6 +101,8 @@ log = logging.getLogger("adapters.rabbitmq")
 #: What _passive_queue() says of another connection's exclusive queue.
 LOCKED = spec.Queue.DeclareOk(queue="", message_count=0, consumer_count=0)
 RESOLVE_TTL_S = 5.0  # how long publish() trusts what a name is
+RECOVER_FIRST_S = 0.5  # a follow read that lost the broker tries to reconnect after this long,
+RECOVER_MAX_S = 2.0  # then every 1 s, 2 s, 2 s ... until the broker is back
 MAX_NAME_BYTES = 255
 DEFAULT_EXCHANGE_NAMES = ("", "amq.default")
 #: Stream arguments create_topic() accepts in ``config`` (strings converted to the broker's types).
@@ -137,10 +142,13 @@ class RabbitMQConnection(Connection):
         settings: Mapping[str, Any],
         rtt_s: float,
         scrub: Any,
+        reconnect: Callable[[], Awaitable[aio_pika.abc.AbstractConnection]] | None = None,
     ) -> None:
         self._ep = endpoint
         self._where = endpoint.where
         self._amqp = amqp
+        self._reconnect = reconnect
+        self._recover_lock = asyncio.Lock()
         self._mgmt = management
         self.warnings: tuple[str, ...] = tuple(warnings)
         self._timeout = settings["timeout_s"]
@@ -173,6 +181,56 @@ class RabbitMQConnection(Connection):
             raise BrokerError(f"{self._where}: the connection is closed")
         if self._amqp.is_closed:
             raise Unreachable(f"{self._where}: the AMQP connection was lost", hint="connect again")
+
+    async def _recover(self) -> None:
+        """Open a new AMQP connection after the broker was lost (follow reads resume on it; the
+        publisher's channel is opened again when needed). Raises while the broker stays away."""
+        async with self._recover_lock:
+            if self._closed or self._reconnect is None:
+                raise BrokerError(f"{self._where}: the connection is closed")
+            if await self._alive():
+                return  # another read recovered it already
+            old, self._amqp = self._amqp, await self._reconnect()  # type: ignore[misc]
+            self._publisher = None
+            try:
+                await asyncio.wait_for(old.close(), self._timeout)
+            except Exception:  # noqa: BLE001 - it is gone already
+                pass
+
+    async def _alive(self) -> bool:
+        """Whether the AMQP connection still works: it opens a channel. (aio-pika may not mark
+        a connection closed when the broker shuts down, and the broker closes channels first.)"""
+        if self._amqp.is_closed:
+            return False
+        try:
+            channel = await self._channel()
+        except BrokerError:
+            return False
+        await _close_channel(channel, self._timeout)
+        return True
+
+    async def _resume(self, error: BrokerError, outage: Outage) -> None:
+        """After a follow read lost the broker: report it, reconnect until the broker is back."""
+        outage.begin(error)
+        delay = RECOVER_FIRST_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._recover()
+                return
+            except BrokerError:
+                if self._closed:
+                    raise
+            delay = min(delay * 2, RECOVER_MAX_S)
+
+    async def _lost(self, exc: BaseException, follow: bool) -> BrokerError | None:
+        """The error when a follow read may resume after it (the connection failed, not just the
+        read's channel), else None. The broker closes channels before the connection when it
+        shuts down, so a closed channel is checked by opening another one."""
+        if not follow or self._closed or self._reconnect is None or await self._alive():
+            return None
+        said = exc if isinstance(exc, BrokerError) else map_error(exc, f"{self._where}: reading", self._scrub)
+        return Unreachable(str(said), hint="the read reconnects by itself")
 
     def _error(self, exc: BaseException, what: str) -> BrokerError:
         if self._closed:
@@ -579,8 +637,10 @@ class RabbitMQConnection(Connection):
         partitions: Sequence[int] | None = None,
         follow: bool = False,
         batch_size: int = 1000,
+        on_outage: OutageCallback | None = None,
     ) -> AsyncIterator[list[Event]]:
-        return self._read(topic, start, None if partitions is None else list(partitions), follow, batch_size)
+        parts = None if partitions is None else list(partitions)
+        return self._read(topic, start, parts, follow, batch_size, Outage(on_outage))
 
     async def _read(
         self,
@@ -589,6 +649,7 @@ class RabbitMQConnection(Connection):
         partitions: list[int] | None,
         follow: bool,
         batch_size: int,
+        outage: Outage,
     ) -> AsyncIterator[list[Event]]:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidRequest(f"{self._where}: batch_size must be an int >= 1, got {batch_size!r}")
@@ -600,7 +661,7 @@ class RabbitMQConnection(Connection):
             if not partitions:
                 return
         if target.kind == "exchange":
-            async with aclosing(self._read_exchange(target, start, follow, batch_size)) as batches:
+            async with aclosing(self._read_exchange(target, start, follow, batch_size, outage)) as batches:
                 async for batch in batches:
                     yield batch
             return
@@ -612,40 +673,57 @@ class RabbitMQConnection(Connection):
                 "messages from its consumers",
                 hint="tap the exchange that feeds it (tail --follow), or use a stream",
             )
-        async with aclosing(self._read_stream(target, start, follow, batch_size)) as batches:
+        async with aclosing(self._read_stream(target, start, follow, batch_size, outage)) as batches:
             async for batch in batches:
                 yield batch
 
     async def _read_stream(
-        self, target: Target, start: Position, follow: bool, batch_size: int
+        self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
     ) -> AsyncIterator[list[Event]]:
+        """A stream read; a follow read that loses the broker reconnects and attaches again
+        right after the last event it delivered (no gap, no duplicate). One that delivered
+        nothing yet attaches as it first did (from ``end``: at the end as it is then)."""
         end = await self._stream_end(target.name) if needs_end(start.kind, follow) else None
         plan = plan_stream_read(start.kind, start.value, follow, end)
-        if plan is None:
-            return
         what = f"{self._where}: stream {target.name!r}"
-        batches = read_stream(
-            self._channel,
-            target.name,
-            plan,
-            follow=follow,
-            batch_size=batch_size,
-            idle_timeout=self._timeout,
-            close_timeout=self._timeout,
-            what=what,
-        )
-        try:
-            async with aclosing(batches):  # closing this read closes the consumer's channel at once
-                async for batch in batches:
-                    yield batch
-        except BrokerError as exc:
-            raise self._error(exc, "reading") from None
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"reading stream {target.name!r}") from None
+        recovered_at: float | None = None
+        while plan is not None:
+            batches = read_stream(
+                self._channel,
+                target.name,
+                plan,
+                follow=follow,
+                batch_size=batch_size,
+                idle_timeout=self._timeout,
+                close_timeout=self._timeout,
+                what=what,
+            )
+            try:
+                async with aclosing(batches):  # closing this read closes the consumer's channel at once
+                    async for batch in batches:
+                        yield batch
+                        after = batch[-1].offset + 1
+                        plan = StreamPlan(after, first=after)
+                return
+            except Exception as exc:  # noqa: BLE001
+                lost = await self._lost(exc, follow)
+                error = lost or self._error(exc, f"reading stream {target.name!r}")
+                # A restarted broker recovers its streams a moment after it accepts connections.
+                settling = recovered_at is not None and time.monotonic() - recovered_at < self._timeout
+                if lost is None and not (settling and isinstance(error, NotFound)):
+                    raise error from None
+            if lost is None:
+                await asyncio.sleep(RECOVER_FIRST_S)
+                continue
+            await self._resume(lost, outage)
+            recovered_at = time.monotonic()
+            outage.end()
 
     async def _read_exchange(
-        self, target: Target, start: Position, follow: bool, batch_size: int
+        self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
     ) -> AsyncIterator[list[Event]]:
+        """A tap. It does not outlive the broker (``outage`` stays unused): a new tap would miss
+        what was routed while none existed, so the read ends with the error instead."""
         if target.name in DEFAULT_EXCHANGE_NAMES:
             tap_bindings(target.name, "direct", ())  # raises Unsupported, with the alternatives
         if start.kind != "end":
@@ -896,6 +974,13 @@ class RabbitMQConnection(Connection):
                     )
                 items.append(item)
         return [_queue_lag(item, observed, _consumer_count(item, consumers)) for item in items]
+
+
+async def _close_channel(channel: AbstractChannel, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(channel.close(), timeout)
+    except Exception:  # noqa: BLE001 - the channel is of no more use either way
+        pass
 
 
 def _routing_key(key: bytes, i: int, where: str) -> str:

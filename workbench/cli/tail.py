@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from workbench import output
+from workbench.broker import BrokerError
 from workbench.cli.base import app, compile_filter, fail, fmt_of, run, scan_progress, target_of
 from workbench.errors import UsageError, WorkbenchError
 from workbench.positions import POSITION_HELP, parse_position
@@ -84,7 +85,7 @@ def tail(
             with scan_progress(total) as on_scanned:
                 async for batch in service.tail(
                     conn, topic, position, partitions=partition, follow=follow,
-                    limit=max_events, match=match, on_scanned=on_scanned,
+                    limit=max_events, match=match, on_scanned=on_scanned, on_outage=report_outage,
                 ):
                     printer.print_batch(batch)
                     shown += len(batch)
@@ -93,6 +94,14 @@ def tail(
     shown = run(body)
     if not follow and sys.stderr.isatty():
         output.stderr.print(f"{shown} event(s)")
+
+
+def report_outage(error: BrokerError | None) -> None:
+    """A follow read lost its broker (and keeps retrying), or reads again: say so on stderr."""
+    if error is None:
+        output.stderr.print("resumed", style="green")
+    else:
+        output.stderr.print(output.safe(f"broker unreachable, retrying... ({error})", "yellow"))
 
 
 @app.command()
