@@ -36,7 +36,6 @@ order, like Kafka's time index). Headers are stored in a compact binary form, se
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import operator
@@ -123,7 +122,7 @@ _INSERT_EVENT = (
     'INSERT INTO events (id, ts, max_ts, "key", value, headers) VALUES (?, ?, ?, ?, ?, ?)'
 )
 _SELECT_RANGE = (
-    'SELECT id, ts, "key", value, headers FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?'
+    'SELECT id, ts, "key", value, headers, max_ts FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?'
 )
 _SELECT_PARTITIONS = (
     'SELECT "partition", id, start_offset, next_offset, max_ts FROM partitions '
@@ -133,7 +132,6 @@ _SELECT_PARTITIONS = (
 _SELECT_OFFSETS = 'SELECT topic_id, "partition", start_offset, next_offset FROM partitions'
 
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
-_TIMESTAMP = operator.attrgetter("timestamp")  # never None here: the column is NOT NULL
 
 
 def now_ms() -> int:
@@ -170,19 +168,33 @@ def encode_headers(headers: Sequence[tuple[str, bytes]]) -> bytes | None:
     return out
 
 
+#: Header names seen by :func:`decode_headers`, raw bytes -> str: a stream repeats the same few
+#: names in every event, and a dict look-up costs less than decoding them again. Bounded.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 1024
+
+
 def decode_headers(blob: bytes | None) -> tuple[tuple[str, bytes], ...]:
+    """The inverse of :func:`encode_headers` (it runs once per header of every event read: kept tight)."""
     if not blob:
         return ()
     out = []
+    append = out.append
+    names = _NAMES
     i, n = 0, len(blob)
     unpack = _HEADER.unpack_from
     while i < n:
         name_len, value_len = unpack(blob, i)
         i += 8
-        name = blob[i : i + name_len].decode("utf-8", "surrogatepass")
-        i += name_len
-        out.append((name, blob[i : i + value_len]))
-        i += value_len
+        j = i + name_len
+        raw = blob[i:j]
+        name = names.get(raw)
+        if name is None:
+            name = raw.decode("utf-8", "surrogatepass")
+            if len(names) < _NAMES_MAX:
+                names[raw] = name
+        i = j + value_len
+        append((name, blob[j:i]))
     return tuple(out)
 
 
@@ -771,7 +783,9 @@ class Store:
             topic = cur.topic
             mask = OFFSET_MASK
             decode = decode_headers
-            lists = []
+            events: list[Event] = []
+            times: list[int] = []  # max_ts of each event, for the interleave
+            shared = 0
             for i, part in enumerate(pending):
                 p = part.partition
                 base = part.pid << OFFSET_BITS
@@ -782,19 +796,21 @@ class Store:
                 if not rows:
                     self._skip_gap(con, cur, part)
                     continue
-                lists.append(
-                    [
-                        Event(topic, p, rid & mask, ts, k, v, decode(h) if h else (), _NO_METADATA)
-                        for rid, ts, k, v, h in rows
-                    ]
-                )
+                shared += 1
+                events += [
+                    Event(topic, p, rid & mask, ts, k, v, decode(h) if h else (), _NO_METADATA)
+                    for rid, ts, k, v, h, _top in rows
+                ]
+                if len(pending) > 1:
+                    times += [row[5] for row in rows]
                 part.pos = (rows[-1][0] & OFFSET_MASK) + 1
-        if not lists:
-            return []
-        if len(lists) == 1:
-            return lists[0]
-        # Interleave by timestamp; heapq.merge keeps each partition's own (offset) order.
-        return list(heapq.merge(*lists, key=_TIMESTAMP))
+        if shared < 2:
+            return events
+        # Interleave by time, keeping each partition's own (offset) order: max_ts never decreases
+        # within a partition, and a stable sort on it (Timsort merges the partitions' runs in C)
+        # keeps equal keys in place. Equals a merge by timestamp when timestamps are in order.
+        order = sorted(range(len(events)), key=times.__getitem__)
+        return [events[i] for i in order]
 
     def _skip_gap(self, con: sqlite3.Connection, cur: ReadCursor, part: _Part) -> None:
         """No events in [pos, end): the topic was deleted or the range truncated meanwhile."""
