@@ -345,6 +345,7 @@ def _timestamp_field(raw: Any, where: _Line) -> int | None:
 
 
 _FIELD_SET = frozenset(ENVELOPE_FIELDS)
+_KEY_VALUE = frozenset(("key", "value"))
 
 
 def _envelope(obj: dict[str, Any], where: _Line) -> OutgoingEvent:
@@ -372,17 +373,20 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
     text = _strip_terminator(line)
     if raw or not text.lstrip(" \t\r\n").startswith("{"):
         return OutgoingEvent(value=_payload_bytes(text))
-    where = _Line(source, lineno)
     try:
         obj = _loads(text)
     except json.JSONDecodeError as exc:
-        raise where.error(
+        raise _Line(source, lineno).error(
             f"not valid JSON: {exc.msg} (column {exc.colno}); use --raw to send lines as they are"
         ) from None
     except ValueError as exc:
-        raise where.error(f"not valid JSON: {exc}") from None
+        raise _Line(source, lineno).error(f"not valid JSON: {exc}") from None
     except RecursionError:
-        raise where.error("not valid JSON: nested too deeply") from None
-    if not isinstance(obj, dict) or "value" not in obj:
+        raise _Line(source, lineno).error("not valid JSON: nested too deeply") from None
+    if type(obj) is not dict or "value" not in obj:
         return OutgoingEvent(value=_payload_bytes(text))
-    return _envelope(obj, where)
+    if obj.keys() <= _KEY_VALUE:  # the common envelope: ASCII key and value, nothing else to check
+        value, key = obj["value"], obj.get("key")
+        if type(value) is str and value.isascii() and (key is None or (type(key) is str and key.isascii())):
+            return OutgoingEvent(value.encode(), None if key is None else key.encode())
+    return _envelope(obj, _Line(source, lineno))

@@ -26,7 +26,9 @@ from workbench.broker import (
     OutgoingEvent,
     Position,
     PublishResult,
+    Timeout,
     TopicInfo,
+    Unreachable,
 )
 from workbench.config import Profile, Target
 
@@ -175,6 +177,12 @@ class Failure:
     error: BrokerError
 
 
+#: ``on_results(first, results)``: one batch's results; ``first`` is its first event's position.
+ResultsCallback = Callable[[int, Sequence[PublishResult]], None]
+#: Errors that say the broker stopped answering: publishing more would only wait out the timeout.
+_BROKER_GONE = (Unreachable, Timeout)
+
+
 @dataclass
 class PublishReport:
     confirmed: int = 0
@@ -183,6 +191,7 @@ class PublishReport:
     stopped: bool = False  # the broker rejected a whole batch: nothing after it was sent
     first: PublishResult | None = None  # where the first confirmed event landed
     seconds: float = 0.0
+    skipped: int = 0  # left out because an earlier run had them confirmed (publish --journal)
 
     @property
     def total(self) -> int:
@@ -197,12 +206,16 @@ async def publish(
     batch_size: int = 5000,
     rate: float | None = None,
     on_progress: Callable[[PublishReport], None] | None = None,
+    on_results: ResultsCallback | None = None,
 ) -> PublishReport:
     """Publish ``(origin, event)`` pairs in batches, at most ``rate`` events/s, accounting for each one.
 
     A batch the broker rejects as a whole (e.g. the topic vanished) counts every event in it as
-    failed with that error, and publishing stops there; what was confirmed before stays confirmed,
-    and what was never sent is counted as ``unsent``.
+    failed with that error, and publishing stops there; so does a batch in which the broker
+    stopped answering (Unreachable, Timeout: the next batches would only wait out their timeout
+    too). What was confirmed before stays confirmed, and what was never sent is counted as
+    ``unsent``. ``on_results(first, results)`` hears each batch's results, ``first`` being the
+    position of the batch's first event in ``events`` (a journal records the confirmed ones).
     """
     if rate:
         batch_size = max(1, min(batch_size, int(rate / 10) or 1))
@@ -212,7 +225,7 @@ async def publish(
         while chunk := list(itertools.islice(items, batch_size)):
             yield chunk
 
-    report = await publish_batches(conn, topic, batches(), rate=rate, on_progress=on_progress)
+    report = await publish_batches(conn, topic, batches(), rate=rate, on_progress=on_progress, on_results=on_results)
     report.unsent = sum(1 for _ in items)
     return report
 
@@ -224,10 +237,12 @@ async def publish_batches(
     *,
     rate: float | None = None,
     on_progress: Callable[[PublishReport], None] | None = None,
+    on_results: ResultsCallback | None = None,
 ) -> PublishReport:
     """Publish batches as they come (a pipe is read while it is published), accounting for each event."""
     report = PublishReport()
     started = time.monotonic()
+    sent = 0
     async with aclosing(batches):  # type: ignore[type-var]
         async for batch in batches:
             try:
@@ -236,13 +251,20 @@ async def publish_batches(
                 report.failures.extend(Failure(origin, exc) for origin, _ in batch)
                 report.stopped = True
                 break
-            for (origin, _), result in zip(batch, results, strict=True):
-                if result.ok:
-                    report.confirmed += 1
-                    report.first = report.first or result
-                else:
-                    assert result.error is not None
-                    report.failures.append(Failure(origin, result.error))
+            if on_results:
+                on_results(sent, results)
+            sent += len(batch)
+            confirmed = sum(1 for result in results if result.error is None)
+            report.confirmed += confirmed
+            if report.first is None and confirmed:
+                report.first = next(result for result in results if result.error is None)
+            if confirmed < len(results):
+                for (origin, _), result in zip(batch, results, strict=True):
+                    if result.error is not None:
+                        report.failures.append(Failure(origin, result.error))
+                if any(isinstance(r.error, _BROKER_GONE) for r in results):
+                    report.stopped = True
+                    break
             if on_progress:
                 on_progress(report)
             if rate:

@@ -6,7 +6,7 @@ import asyncio
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -16,6 +16,7 @@ from workbench import output
 from workbench.broker import OutgoingEvent
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
+from workbench.journal import Journal, input_digest
 
 # --------------------------------------------------------------------------- publish
 
@@ -42,6 +43,11 @@ def publish(
         typer.Option("--stream", help="Publish lines as they arrive (for a pipe that does not end, like tail --follow); "
                      "a malformed line then stops the command after the events before it."),
     ] = False,
+    journal: Annotated[
+        str | None,
+        typer.Option("--journal", "-J", help="Record the input lines the broker confirmed in this file; a re-run with "
+                     "the same journal and input skips them (resume after a failure without sending them twice)."),
+    ] = None,
     output_format: OutputOption = None,
 ) -> None:
     """Publish events and confirm each one; exit 7 if any was not confirmed.
@@ -49,21 +55,40 @@ def publish(
     Input lines: a JSON object with a "value" field is an envelope (key, headers, partition,
     timestamp); any other line is the value itself. `tail -o jsonl` output is valid input.
     The whole input is checked before anything is published, unless --stream.
+    With --journal, confirmed lines are recorded as they are confirmed and a re-run skips them.
 
     Examples:
       workbench publish orders --value '{"orderId": 42}' --key 42 -H ce_type=OrderPlaced
       workbench tail orders -o jsonl | workbench publish orders-copy --file -
       workbench tail orders --follow -o jsonl | workbench publish orders-copy --file - --stream
+      workbench publish orders --file big.jsonl --journal big.journal   # again after a failure: the rest
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
+    book: Journal | None = None
+    linenos: list[int] = []
+    skipped = 0
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
         if stream:
             if file is None:
                 raise UsageError("--stream reads --file (or --file - for stdin)")
+            if journal is not None:
+                raise UsageError("--journal needs the whole input first: it does not go with --stream")
             parse = _line_parser(file, key, header or [], raw, tombstones)
             source = sys.stdin.buffer if file == "-" else _open_input(file)
+        elif journal is not None:
+            if file is None:
+                raise UsageError("--journal records input lines: it goes with --file")
+            data = _read_input(file)
+            events, linenos = _parse_input(data, file, key, header or [], raw, tombstones)
+            book = Journal.open(
+                journal, topic=topic, broker=target.profile.shown_broker(), lines=len(events),
+                digest=input_digest(data, key, header or [], raw, tombstones),
+            )
+            before = len(events)
+            events, linenos = _not_yet_confirmed(events, linenos, book)
+            skipped = before - len(events)
         else:
             events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
     except WorkbenchError as exc:
@@ -72,18 +97,44 @@ def publish(
 
     stopped_by: list[WorkbenchError] = []  # a malformed line in --stream mode
 
+    def record(first: int, results: Any) -> None:
+        assert book is not None
+        book.record(linenos[first + r.index] for r in results if r.error is None)
+
     async def body() -> service.PublishReport:
         async with service.connect(target) as conn:
             if stream:
                 batches = _stream_batches(source, parse, stopped_by)
                 return await service.publish_batches(conn, topic, batches, rate=rate)
+            if not events:
+                return service.PublishReport()
             with _publish_progress(len(events)) as on_progress:
-                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress)
+                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress,
+                                             on_results=record if book is not None else None)
 
-    report = run(body)
+    try:
+        report = run(body)
+    finally:
+        if book is not None:
+            book.close()
+    report.skipped = skipped
     problem = _report_publish(topic, report, fmt)
     if stopped_by or problem:
         fail(stopped_by[0] if stopped_by else problem)
+
+
+def _not_yet_confirmed(
+    events: list[tuple[str, OutgoingEvent]], linenos: list[int], book: Journal
+) -> tuple[list[tuple[str, OutgoingEvent]], list[int]]:
+    """The events whose lines the journal has not recorded as confirmed; says what it skips."""
+    if not book.confirmed:
+        return events, linenos
+    keep = [i for i, lineno in enumerate(linenos) if lineno not in book.confirmed]
+    skipped = len(events) - len(keep)
+    output.stderr.print(output.safe(
+        f"journal {book.path}: {skipped} event(s) already confirmed are skipped, {len(keep)} left to publish"
+    ))
+    return [events[i] for i in keep], [linenos[i] for i in keep]
 
 
 
@@ -100,11 +151,60 @@ def _events_to_publish(
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
-    parse = _line_parser(file, key, headers, raw, tombstones)
-    events = [event for lineno, line in _read_lines(file) if (event := parse(lineno, line)) is not None]
+    return _parse_input(_read_input(file), file, key, headers, raw, tombstones)[0]
+
+
+def _parse_input(
+    data: bytes, file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
+) -> tuple[list[tuple[str, OutgoingEvent]], list[int]]:
+    """Every line checked before anything is sent: ``(origin, event)`` pairs and their line numbers.
+
+    One tight loop (this is the hot path of a large publish); blank lines are skipped; bytes that
+    are not UTF-8 survive as surrogates, so plain values stay exact.
+    """
+    from workbench.envelope import InputError, parse_line
+
+    source = "stdin" if file == "-" else file
+    extra = tuple(_parse_header(h) for h in headers)
+    key_bytes = None if key is None else key.encode()
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    events: list[tuple[str, OutgoingEvent]] = []
+    linenos: list[int] = []
+    add_event, add_lineno = events.append, linenos.append
+    for lineno, line in enumerate(lines, start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line or line.isspace():
+            continue
+        try:
+            event = parse_line(line, lineno, raw=raw, source=source)
+        except InputError as exc:
+            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
+        if event.value is None and not tombstones:
+            raise _tombstone_refused(source, lineno)
+        if extra or (key_bytes is not None and event.key is None):
+            event = _with_defaults(event, key_bytes, extra)
+        add_event((f"{source}:{lineno}", event))
+        add_lineno(lineno)
     if not events:
-        raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
-    return events
+        raise BadInput(f"{source}: no events (the input is empty)")
+    return events, linenos
+
+
+def _with_defaults(event: OutgoingEvent, key: bytes | None, extra: tuple[tuple[str, bytes], ...]) -> OutgoingEvent:
+    """--key for events without one, --header added to every event."""
+    return OutgoingEvent(
+        event.value, event.key if event.key is not None else key, event.headers + extra, event.partition, event.timestamp
+    )
+
+
+def _tombstone_refused(source: str, lineno: int) -> BadInput:
+    return BadInput(
+        f"{source}:{lineno}: field 'value' is null: a tombstone, which deletes the key on a compacted topic",
+        hint="pass --tombstones to publish null values",
+    )
 
 
 def _line_parser(
@@ -125,15 +225,9 @@ def _line_parser(
         except InputError as exc:
             raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
         if event.value is None and not tombstones:
-            raise BadInput(
-                f"{source}:{lineno}: field 'value' is null: a tombstone, which deletes the key on a compacted topic",
-                hint="pass --tombstones to publish null values",
-            )
-        if (key_bytes is not None and event.key is None) or extra:
-            event = OutgoingEvent(
-                event.value, event.key if event.key is not None else key_bytes,
-                event.headers + extra, event.partition, event.timestamp,
-            )
+            raise _tombstone_refused(source, lineno)
+        if extra or (key_bytes is not None and event.key is None):
+            event = _with_defaults(event, key_bytes, extra)
         return f"{source}:{lineno}", event
 
     return parse
@@ -191,17 +285,11 @@ async def _stream_batches(
             return
 
 
-def _read_lines(file: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines; bytes that are not UTF-8 survive as surrogates, so plain values stay exact."""
+def _read_input(file: str) -> bytes:
     try:
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
-    lines = data.decode("utf-8", "surrogateescape").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for lineno, line in enumerate(lines, start=1):
-        yield lineno, line[:-1] if line.endswith("\r") else line
 
 
 def _parse_header(text: str) -> tuple[str, bytes]:
@@ -224,13 +312,14 @@ def _report_publish(topic: str, report: Any, fmt: output.Format) -> PublishFaile
         if report.total == 1 and report.first is not None:
             where = f" at partition {report.first.partition}, offset {report.first.offset}"
         speed = f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)" if report.total >= 1000 else ""
-        output.stdout.print(
-            output.safe(f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent -> {topic}{where}{speed}")
-        )
+        skipped = f", {report.skipped} skipped (confirmed before, per the journal)" if report.skipped else ""
+        output.stdout.print(output.safe(
+            f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent{skipped} -> {topic}{where}{speed}"
+        ))
     else:
         output.emit_json(
             {"topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
-             "seconds": round(report.seconds, 3),
+             "skipped": report.skipped, "seconds": round(report.seconds, 3),
              "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
                           for f in report.failures]},
             fmt,
