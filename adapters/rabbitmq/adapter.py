@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -140,13 +141,37 @@ class RabbitMQAdapter(Adapter):
                 hint="check ca_file / cert_file / key_file, and that the port speaks TLS",
             ) from None
         except (ConnectionRefusedError, amqp.AMQPConnectionError, OSError) as exc:
-            detail = self._scrub(reply_text(exc))
-            if isinstance(exc, ConnectionRefusedError) or "refused" in detail.lower() or "111" in detail:
-                detail = "connection refused"
-            raise Unreachable(
-                f"{ep.where} did not answer within {timeout:g} s ({detail})",
+            raise self._connect_failure(exc) from None
+
+    def _connect_failure(self, exc: BaseException) -> Unreachable:
+        """Why the AMQP connection could not be made, in words (aiormq wraps the cause)."""
+        ep = self._endpoint
+        cause = exc.__cause__ or exc.__context__ or exc
+        detail = self._scrub(reply_text(exc))
+        if isinstance(cause, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+            return Unreachable(
+                f"{ep.where}: TLS handshake failed: {self._scrub(str(cause))}",
+                hint="check ca_file / cert_file / key_file, and that the port speaks TLS (amqps:// is usually 5671)",
+            )
+        if isinstance(cause, socket.gaierror):
+            return Unreachable(
+                f"{ep.where}: cannot resolve the host name {ep.host!r} ({self._scrub(str(cause.strerror or cause))})",
+                hint="check the host in the URL",
+            )
+        if isinstance(cause, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
+            return Unreachable(
+                f"{ep.where} refused the connection: nothing listens on that port",
                 hint="is the broker running, and are host and port right?",
-            ) from None
+            )
+        if isinstance(cause, asyncio.IncompleteReadError):
+            return Unreachable(
+                f"{ep.where} closed the connection during the AMQP handshake ({detail})",
+                hint="is this an AMQP port? (RabbitMQ listens on 5672, or 5671 for amqps)",
+            )
+        return Unreachable(
+            f"{ep.where}: cannot connect ({detail})",
+            hint="is the broker running, and are host and port right? (timeout_s sets the wait)",
+        )
 
     async def _vhost_error(self, detail: str) -> BrokerError:
         ep = self._endpoint
