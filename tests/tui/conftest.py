@@ -42,6 +42,16 @@ def target(isolated_home) -> Target:
     return make_target()
 
 
+@pytest.fixture
+def counts(target) -> dict[str, int]:
+    """How many events each demo topic holds (the demo decides; tests do not hard-code it)."""
+    async def figures() -> dict[str, int]:
+        async with service.connect(target) as conn:
+            return {t.name: t.count for t in await conn.list_topics()}
+
+    return asyncio.run(figures())
+
+
 def make_app(target: Target, **kwargs) -> WorkbenchApp:
     """The app with a frozen clock: events/s is the same on every run."""
     return WorkbenchApp(target, clock=lambda: 0.0, **kwargs)

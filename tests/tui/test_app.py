@@ -21,14 +21,14 @@ async def topic_figures(target, name):
         return await conn.describe_topic(name)
 
 
-async def test_topics_are_listed_and_filtered_by_typing(target):
+async def test_topics_are_listed_and_filtered_by_typing(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: app.topics, "the topic list")
         shown = rendered(app.query_one("#topics", OptionList))
         for name in ("inventory", "orders", "payments", "shipping"):
             assert name in shown
-        assert "117" in shown  # orders holds 117 events with this seed
+        assert f"orders  {counts['orders']}" in shown
         await pilot.press("f", "p", "a", "y")
         await settle(pilot, lambda: app.query_one(OptionList).option_count == 1, "the filtered list")
         assert "payments" in rendered(app.query_one("#topics", OptionList))
@@ -93,52 +93,54 @@ async def test_hostile_payloads_are_shown_inert(target):
         assert "[bold red]markup[/]" in shown and "\\x1b[31m" in shown
 
 
-async def test_a_filter_with_a_syntax_error_is_shown_inline_and_the_app_keeps_going(target):
+async def test_a_filter_with_a_syntax_error_is_shown_inline_and_the_app_keeps_going(target, counts):
+    orders = counts["orders"]
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await open_events(pilot, "orders", 117)
+        await open_events(pilot, "orders", orders)
         await pilot.press("slash")
         await enter_text(pilot, "type == ")
         error = app.query_one("#filter-error", Static)
         await settle(pilot, lambda: error.display, "the inline filter error")
         assert "column 9: invalid syntax" in rendered(error)
-        assert app.is_running and app.stream.pump.active and len(app.stream.buffer) == 117
+        assert app.is_running and app.stream.pump.active and len(app.stream.buffer) == orders
         await enter_text(pilot, 'type == "OrderCancelled"')
         await settle(pilot, lambda: not error.display, "the error to go")
-        await settle(pilot, lambda: app.stream.pump.scanned == 117, "the filtered read")
-        assert 0 < len(app.stream.buffer) < 117
+        await settle(pilot, lambda: app.stream.pump.scanned == orders, "the filtered read")
+        assert 0 < len(app.stream.buffer) < orders
         assert all(line.strip() == "" or "OrderCancelled" in line for line in app.stream.event_list.visible_text())
         assert "matched" in rendered(app.query_one("#status"))
 
 
-async def test_pause_stops_new_rows_and_resume_catches_up(target):
+async def test_pause_stops_new_rows_and_resume_catches_up(target, counts):
+    orders = counts["orders"]
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await open_events(pilot, "orders", 117)
+        await open_events(pilot, "orders", orders)
         stream = app.stream
         before = stream.event_list.visible_text()
         await pilot.press("space")
         assert stream.pump.paused
         await publish(target, "orders", [OutgoingEvent(value=b'{"n": %d}' % i, key=b"k") for i in range(5)])
         await settle(pilot, lambda: stream.pump.held > 0, "the pump to hold the new batch")
-        assert len(stream.buffer) == 117 and stream.event_list.visible_text() == before
+        assert len(stream.buffer) == orders and stream.event_list.visible_text() == before
         assert "paused" in rendered(app.query_one("#status"))
         await pilot.press("space")
-        await settle(pilot, lambda: len(stream.buffer) == 122, "the pump to catch up")
+        await settle(pilot, lambda: len(stream.buffer) == orders + 5, "the pump to catch up")
         assert '{"n":4}' in stream.event_list.visible_text()[-1]
 
 
-async def test_n_new_instead_of_jumping_when_scrolled_away(target):
+async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await open_events(pilot, "orders", 117)
+        await open_events(pilot, "orders", counts["orders"])
         events = app.stream.event_list
         await pilot.press("g")
         assert not events.following and events.scroll_y == 0
         top = events.visible_text()[0]
         await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         indicator = app.query_one("#new-indicator", Static)
-        await settle(pilot, lambda: len(app.stream.buffer) == 124 and indicator.display, "the N new indicator")
+        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.display, "the N new indicator")
         assert "7 new events" in rendered(indicator)
         assert events.visible_text()[0] == top and events.scroll_y == 0  # no jump
         await pilot.press("G")
@@ -146,10 +148,10 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target):
         assert events.following and "new" in events.visible_text()[-1]
 
 
-async def test_enter_opens_the_detail_pane_with_pretty_json(target):
+async def test_enter_opens_the_detail_pane_with_pretty_json(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await open_events(pilot, "orders", 117)
+        await open_events(pilot, "orders", counts["orders"])
         selected = app.stream.buffer[-2]
         await pilot.press("up", "enter")
         await settle(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
@@ -217,24 +219,45 @@ async def test_help_screen_and_quit(target):
     assert app.conn is None  # the connection was closed
 
 
-async def test_an_unreachable_broker_is_a_notification_not_a_traceback(tmp_path):
+async def test_an_unreachable_broker_says_reconnecting_and_the_app_recovers_when_it_is_back(isolated_home):
     from workbench import config
 
-    bad = config.resolve(config.url_profile(f"local:{tmp_path}/no/such/dir/events.db"))
-    app = make_app(bad)
+    # the local adapter's "broker" is unreachable while its directory is missing
+    bad = config.resolve(config.url_profile("local:later/events.db"))
+    app = make_app(bad, retry_delays=(0.05, 0.1))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.connection_state == "not connected", "the failed connection")
+        await settle(pilot, lambda: app.connection_state == "reconnecting" and app.attempt >= 2,
+                     "the retries with backoff")
         notes = list(app._notifications)
-        assert notes and notes[0].severity == "error" and "press r to retry" in notes[0].message
-        assert "not connected" in rendered(app.query_one("#status"))
+        assert len(notes) == 1 and notes[0].severity == "error"  # one notification, not one per retry
+        assert "does not exist" in notes[0].message and "r retries now" in notes[0].message
+        status = rendered(app.query_one("#status"))
+        assert "reconnecting (attempt" in status and "local:later/events.db: directory" in status
+        (isolated_home / "later").mkdir()
+        await settle(pilot, lambda: app.connection_state == "connected", "the reconnect")
+        await settle(pilot, lambda: "● connected" in rendered(app.query_one("#status")), "the status line")
+        assert any(n.title == "Reconnected" for n in app._notifications)
         await pilot.press("ctrl+c")
         await settle(pilot, lambda: not app.is_running, "ctrl+c to quit")
 
 
-async def test_a_deleted_topic_stops_the_read_with_a_notification(target):
+async def test_a_bad_profile_is_not_retried(isolated_home):
+    from workbench import config
+
+    bad = config.resolve(config.url_profile("local:events.db"))
+    bad = config.Target(bad.profile, "no-such-adapter", bad.options)
+    app = make_app(bad, retry_delays=(0.05,))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.connection_state == "not connected", "the failed connection")
+        assert app.attempt == 0 and "not connected (r retries)" in rendered(app.query_one("#status"))
+        notes = list(app._notifications)
+        assert notes and notes[0].severity == "error" and "Traceback" not in notes[0].message
+
+
+async def test_a_deleted_topic_stops_the_read_with_a_notification(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await open_events(pilot, "shipping", 49)
+        await open_events(pilot, "shipping", counts["shipping"])
         async with service.connect(target) as conn:
             await conn.delete_topic("shipping")
         await settle(pilot, lambda: app.stream.pump.state == "failed", "the read to fail")
@@ -243,16 +266,16 @@ async def test_a_deleted_topic_stops_the_read_with_a_notification(target):
         assert note.severity == "error" and "Could not read 'shipping'" in note.title
         assert "deleted" in note.message and "press r" in note.message
         assert "stopped by an error" in rendered(app.query_one("#status"))
-        assert app.is_running and len(app.stream.buffer) == 49  # what was read stays
+        assert app.is_running and len(app.stream.buffer) == counts["shipping"]  # what was read stays
 
 
-async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target):
+async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target, counts):
     app = make_app(target, capacity=50)
     async with app.run_test(size=SIZE) as pilot:
         await open_topic(pilot, "orders")
         await pilot.press("e")
-        await settle(pilot, lambda: app.stream.buffer.received == 117, "all of orders")
-        await settle(pilot, lambda: "dropped 67" in rendered(app.query_one("#status")), "the drop count")
+        await settle(pilot, lambda: app.stream.buffer.received == counts["orders"], "all of orders")
+        await settle(pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")), "the drop count")
         assert "buffered 50/50" in rendered(app.query_one("#status"))
         await pilot.press("g")  # the top is the oldest event still kept
         first = app.stream.buffer[0]

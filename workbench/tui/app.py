@@ -7,33 +7,57 @@ Every failure becomes a notification that says what happened and what to do.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from workbench import codecs, service
-from workbench.broker import BrokerError, Capabilities, Connection, NotFound, Position, TopicInfo, Unsupported
-from workbench.config import Target
+from workbench import codecs, config, service
+from workbench.broker import (
+    BrokerError,
+    Capabilities,
+    Connection,
+    Event,
+    NotFound,
+    Position,
+    Timeout,
+    TopicInfo,
+    Unreachable,
+    Unsupported,
+)
+from workbench.config import Config, Target
+from workbench.envelope import dumps_event
 from workbench.errors import WorkbenchError
 from workbench.stream import DEFAULT_CAPACITY
+from workbench.tui import drafts, keys
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.help import HelpScreen
-from workbench.tui.screens.lag import LagScreen
+from workbench.tui.screens.lag import LagHistory, LagScreen
 from workbench.tui.screens.position import PositionDialog
+from workbench.tui.screens.profiles import ProfilePicker
+from workbench.tui.screens.publish import PublishDialog
+from workbench.tui.screens.save import SaveDialog, write_jsonl
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 from workbench.tui.widgets.stream_view import StreamView
 from workbench.tui.widgets.topic_view import TopicView
 
 DEFAULT_POSITION = Position.last(200)
+#: Seconds between reconnection attempts after the broker is lost (the last one repeats).
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+THEMES = ("textual-dark", "textual-light")
 
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (NotFound, "it may have been deleted: press r to reload the topic list"),
@@ -51,6 +75,11 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
             "this is a bug in Event Workbench: please report it with what you did")
 
 
+def is_loss(exc: BaseException) -> bool:
+    """The broker went away (or never answered): worth retrying with backoff."""
+    return isinstance(exc, Unreachable | Timeout | ConnectionError)
+
+
 class Sidebar(Vertical):
     """The topic filter box above the topic list."""
 
@@ -63,32 +92,47 @@ class Sidebar(Vertical):
 class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Event Workbench"
+    #: Every app action has an id (its name in keys.ACTIONS): the [keys] table of the profile file
+    #: rebinds it through Textual's keymap.
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("e", "events", "Events"),
-        Binding("o", "events_from", "From…"),
-        Binding("l", "lag", "Lag"),
-        Binding("f", "find_topic", "Find topic"),
-        Binding("r", "reload", "Reload"),
+        *(Binding(a.key, a.name, a.label, show=a.show, id=a.name) for a in keys.ACTIONS),
     ]
 
     def __init__(self, target: Target, *, capacity: int = DEFAULT_CAPACITY,
                  clock: Callable[[], float] = time.monotonic, lag_interval: float = 5.0,
-                 default_position: Position = DEFAULT_POSITION) -> None:
+                 default_position: Position = DEFAULT_POSITION, settings: Config | None = None,
+                 keymap: Mapping[str, str] | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
+                 health_interval: float = 10.0, now: Callable[[], float] = time.time,
+                 make_id: Callable[[], str] = drafts.new_id) -> None:
+        """``settings``: the profile file (profiles to switch to); ``keymap``: validated ``[keys]``
+        overrides (keys.keymap); ``now``/``make_id``: wall clock and ids for templates and file names."""
         super().__init__()
         self.target = target
         self.capacity = capacity
         self.clock = clock
         self.lag_interval = lag_interval
         self.default_position = default_position
+        self.settings = settings
+        self.keys = keys.effective(keymap or {})
+        self.retry_delays = retry_delays
+        self.health_interval = health_interval
+        self.now = now
+        self.make_id = make_id
         self.conn: Connection | None = None
         self.capabilities = Capabilities()
         self.connection_state = "connecting"
+        self.last_error: BaseException | None = None
+        self.attempt = 0
+        self.retry_at: float | None = None
         self.topics: list[TopicInfo] = []
         self.topic: str | None = None
+        self.lag_history = LagHistory()
         self._stack: AsyncExitStack | None = None
+        self._resume: tuple[str, Position] | None = None  # the read to start again after a reconnect
+        self.saved: Path | None = None  # the last file events were saved to
+        if keymap:
+            self.set_keymap(dict(keymap))
 
     # ------------------------------------------------------------------ layout
 
@@ -116,29 +160,93 @@ class WorkbenchApp(App[None]):
         self.query_one("#topics", OptionList).focus()
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status, name="status")
+        self.set_interval(self.health_interval, self._check_health, name="health")
         self.run_worker(self._connect(), group="connect", exclusive=True)
 
     # ------------------------------------------------------------------ connection
 
-    async def _connect(self) -> None:
+    async def _connect(self, lost: BaseException | None = None) -> None:
+        """Connect; while the broker is unreachable, retry with backoff (r retries at once).
+        ``lost``: the error that said the broker went away (then the first try waits too)."""
         await self._release()
-        self.connection_state = "connecting"
+        attempt = 0
+        if lost is not None:
+            await self._pause_before_retry(lost, 0)
+            attempt = 1
+        while True:
+            if attempt == 0:
+                self.connection_state = "connecting"
+                self.refresh_status()
+            stack = AsyncExitStack()
+            try:
+                conn = await stack.enter_async_context(service.connect(self.target))
+                break
+            except Exception as exc:
+                await stack.aclose()
+                if not is_loss(exc):  # a bad profile, access denied...: retrying will not help
+                    self.connection_state = "not connected"
+                    self.last_error = exc
+                    self.report(exc, "connect")
+                    self.refresh_status()
+                    return
+                if attempt == 0:
+                    self.report(exc, "connect", "retrying with backoff (the status line says when); check that "
+                                "the broker is up and the profile is right; r retries now")
+                await self._pause_before_retry(exc, attempt)
+                attempt += 1
+        self.conn, self._stack = conn, stack
+        self.capabilities = service.capabilities(self.target)
+        self.connection_state = "connected"
+        self.last_error = self.retry_at = None
+        self.refresh_bindings()
         self.refresh_status()
-        stack = AsyncExitStack()
-        try:
-            self.conn = await stack.enter_async_context(service.connect(self.target))
-            self._stack = stack
-            self.capabilities = service.capabilities(self.target)
-            self.connection_state = "connected"
-            self.refresh_bindings()
-        except Exception as exc:
-            await stack.aclose()
-            self.connection_state = "not connected"
-            self.report(exc, "connect")
-            self.refresh_status()
-            return
-        self.refresh_status()
+        if attempt > 0:
+            self.notify("Connected to the broker again.", title="Reconnected", markup=False)
         await self._load_topics()
+        resume, self._resume = self._resume, None
+        if resume is not None and resume[0] == self.topic:
+            await self.stream.start(conn, *resume)
+            self.refresh_status()
+
+    async def _pause_before_retry(self, exc: BaseException, attempt: int) -> None:
+        delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+        self.connection_state = "reconnecting"
+        self.last_error = exc
+        self.attempt = attempt + 1
+        self.retry_at = time.monotonic() + delay
+        self.refresh_status()
+        await asyncio.sleep(delay)
+
+    def broker_lost(self, exc: BaseException) -> None:
+        """Something said the broker is gone: reconnect in a worker (once, whoever noticed first)."""
+        if self.connection_state != "connected":
+            return
+        stream = self.stream
+        if stream.topic is not None and stream.position is not None:
+            self._resume = (stream.topic, stream.position)  # read it again once connected
+        self.connection_state = "reconnecting"
+        self.last_error = exc
+        what, _ = describe_error(exc)
+        self.notify(codecs.safe_text(what[:400]) + "\nReconnecting with backoff (see the status line); "
+                    "r retries now.", title="Lost the broker", severity="error", timeout=10, markup=False)
+        self.refresh_status()
+        self.run_worker(self._connect(lost=exc), group="connect", exclusive=True)
+
+    def _check_health(self) -> None:
+        """A cheap call now and then, so a lost broker is noticed even when nothing is being read."""
+        if self.conn is not None and self.connection_state == "connected":
+            self.run_worker(self._probe(self.conn), group="health", exclusive=True)
+
+    async def _probe(self, conn: Connection) -> None:
+        try:
+            topics = await conn.list_topics()
+        except Exception as exc:
+            if is_loss(exc) and conn is self.conn:
+                self.broker_lost(exc)
+            return
+        if conn is self.conn and [t.name for t in topics] != [t.name for t in self.topics]:
+            self.topics = topics  # topics came or went
+            self._fill_topics()
 
     async def _release(self) -> None:
         """Stop reading and close the connection (idempotent)."""
@@ -155,8 +263,9 @@ class WorkbenchApp(App[None]):
     async def on_unmount(self) -> None:
         await self._release()
 
-    def report(self, exc: BaseException, doing: str) -> None:
-        what, hint = describe_error(exc)
+    def report(self, exc: BaseException, doing: str, hint: str | None = None) -> None:
+        what, known = describe_error(exc)
+        hint = hint or known
         message = "\n".join(codecs.safe_text(part[:400]) for part in (what, hint) if part)
         self.notify(message, title=codecs.safe_text(f"Could not {doing}"), severity="error", timeout=10,
                     markup=False)
@@ -169,7 +278,10 @@ class WorkbenchApp(App[None]):
         try:
             self.topics = await self.conn.list_topics()
         except Exception as exc:
-            self.report(exc, "list the topics")
+            if is_loss(exc):
+                self.broker_lost(exc)
+            else:
+                self.report(exc, "list the topics")
             return
         self._fill_topics()
 
@@ -226,7 +338,10 @@ class WorkbenchApp(App[None]):
                 except Unsupported:
                     groups = None
         except Exception as exc:
-            self.report(exc, f"describe {name!r}")
+            if is_loss(exc):
+                self.broker_lost(exc)
+            else:
+                self.report(exc, f"describe {name!r}")
             return
         self.query_one(TopicView).show(info, groups)
 
@@ -280,7 +395,10 @@ class WorkbenchApp(App[None]):
         self.refresh_status()
 
     def on_stream_view_failed(self, message: StreamView.Failed) -> None:
-        self.report(message.error, f"read {message.topic!r}")
+        if is_loss(message.error):
+            self.broker_lost(message.error)
+        else:
+            self.report(message.error, f"read {message.topic!r}")
         self.refresh_status()
 
     def on_event_list_selected(self, message: EventList.Selected) -> None:
@@ -288,22 +406,75 @@ class WorkbenchApp(App[None]):
 
     # ------------------------------------------------------------------ which keys apply
 
-    _MAIN_ONLY = frozenset({"events", "events_from", "find_topic", "reload", "lag"})
+    #: Actions of the main screen (not over the detail, lag or a dialog).
+    _MAIN_ONLY = frozenset({"events", "events_from", "find_topic", "reload", "lag", "publish", "save_events",
+                            "switch_profile"})
+    _NEED_CONN = frozenset({"events", "events_from", "lag", "publish"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer shows only the keys that apply now."""
         if action in self._MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        if action in ("events", "events_from") and (self.topic is None or self.conn is None):
+        if action in self._NEED_CONN and self.conn is None:
             return False
-        if action == "lag" and self.conn is None:
+        if action in ("events", "events_from") and self.topic is None:
+            return False
+        if action == "save_events" and not len(self.stream.buffer):
+            return False
+        if action in ("copy_value", "copy_envelope") and self.selected_event() is None:
             return False
         return True
+
+    # ------------------------------------------------------------------ command palette
+
+    def palette_entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """(title, help, callback) of every action, for the command palette (ctrl+p)."""
+        entries: list[tuple[str, str, Callable[[], object]]] = []
+        for action in keys.ACTIONS:
+            shown = keys.display(self.keys[action.name])
+            entries.append((f"{action.label} ({shown})", action.help,
+                            lambda name=action.name: self.run_action(name)))
+        entries += [
+            ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
+             self._palette_pause),
+            ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
+             self._palette_filter),
+            ("Events from the beginning", "Read the chosen topic from its first event, then follow",
+             lambda: self._palette_from(Position.beginning())),
+            ("Events from now on", "Only new events of the chosen topic", lambda: self._palette_from(Position.end())),
+        ]
+        return entries
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, callback in self.palette_entries():
+            yield SystemCommand(title, help_text, callback)
+
+    def _palette_pause(self) -> None:
+        if self.stream.pump is None:
+            self.notify("Nothing is being read: choose a topic and press e first.", severity="warning",
+                        markup=False)
+            return
+        self.stream.action_toggle_pause()
+
+    async def _palette_filter(self) -> None:
+        if not self._need_topic():
+            return
+        self.query_one(TabbedContent).active = "tab-events"
+        await self._ensure_stream()
+        self.stream.action_focus_filter()
+
+    async def _palette_from(self, position: Position) -> None:
+        if not self._need_topic():
+            return
+        self.query_one(TabbedContent).active = "tab-events"
+        await self._ensure_stream(position)
+        self.stream.event_list.focus()
 
     # ------------------------------------------------------------------ other keys
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.keys))
 
     def action_lag(self) -> None:
         if self.conn is None:
@@ -311,7 +482,7 @@ class WorkbenchApp(App[None]):
             return
         conn = self.conn
         fetch = (lambda: service.lag(conn)) if self.capabilities.consumer_groups else None
-        self.push_screen(LagScreen(fetch, interval=self.lag_interval))
+        self.push_screen(LagScreen(fetch, interval=self.lag_interval, history=self.lag_history))
 
     def action_find_topic(self) -> None:
         self.query_one("#topic-filter", Input).focus()
@@ -323,6 +494,123 @@ class WorkbenchApp(App[None]):
         self.run_worker(self._load_topics(), group="topics", exclusive=True)
         if self.topic is not None:
             self.run_worker(self._load_topic(self.topic), group="topic", exclusive=True)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES[1] if self.theme != THEMES[1] else THEMES[0]
+        self.notify(f"Theme: {self.theme} ({keys.display(self.keys['toggle_theme'])} toggles)", timeout=3,
+                    markup=False)
+
+    def action_publish(self) -> None:
+        profile = self.target.profile
+        if profile.read_only:
+            self.notify(f"Profile {codecs.safe_text(profile.name)!r} is read-only, so publishing is refused. "
+                        f"Switch to a writable profile ({keys.display(self.keys['switch_profile'])}) or remove "
+                        f"read_only = true from it ({codecs.safe_text(profile.source)}).",
+                        title="Publish refused", severity="warning", timeout=10, markup=False)
+            return
+        if self.conn is None:
+            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+            return
+        self.push_screen(PublishDialog(lambda: self.conn, profile, topic=self.topic or "",
+                                       kinds={t.name: t.kind for t in self.topics}, now=self.now,
+                                       make_id=self.make_id))
+
+    def action_switch_profile(self) -> None:
+        settings = self.settings
+        if settings is None or not settings.profiles:
+            self.notify("No profile file with profiles: add [profiles.NAME] tables to workbench.toml "
+                        "(README: Connecting), then start the workbench again.", title="Switch profile",
+                        severity="warning", timeout=10, markup=False)
+            return
+
+        def chosen(name: str | None) -> None:
+            if name is not None and name != self.target.profile.name:
+                self.switch_profile(name)
+
+        self.push_screen(ProfilePicker(list(settings.profiles.values()), self.target.profile.name,
+                                       str(settings.path)), chosen)
+
+    def switch_profile(self, name: str) -> None:
+        """Leave the current broker and connect to profile ``name`` (no restart)."""
+        assert self.settings is not None
+        try:
+            target = config.resolve(self.settings.profile(name))
+        except (WorkbenchError, BrokerError) as exc:  # e.g. a ${SECRET} that is not set
+            self.report(exc, f"switch to profile {name!r}")
+            return
+        self.target = target
+        self.topic, self.topics, self._resume = None, [], None
+        self.lag_history = LagHistory()
+        profile = target.profile
+        self.sub_title = codecs.safe_text(f"{profile.name} · {profile.shown_broker()}")
+        self.query_one(TopicView).reset()
+        self.query_one(TabbedContent).active = "tab-topic"
+        self._fill_topics()
+        self.notify(codecs.safe_text(f"Connecting to profile {profile.name} ({profile.shown_broker()})"),
+                    title="Switch profile", markup=False)
+        self.run_worker(self._switch(), group="connect", exclusive=True)
+
+    async def _switch(self) -> None:
+        await self.stream.close()
+        await self._connect()
+
+    # ------------------------------------------------------------------ the selected event: copy, save
+
+    def selected_event(self) -> Event | None:
+        """The event of the detail screen, or the one under the cursor of the event list."""
+        if isinstance(self.screen, DetailScreen):
+            return self.screen.event
+        if len(self.screen_stack) > 1 or self.query_one(TabbedContent).active != "tab-events":
+            return None
+        return self.stream.event_list.selected
+
+    def action_copy_value(self) -> None:
+        event = self.selected_event()
+        if event is None:
+            return
+        if event.value is None:
+            self.notify("The event has no value (null): nothing copied.", severity="warning", markup=False)
+            return
+        try:
+            self.copy_to_clipboard(event.value.decode("utf-8"))
+            what = "the value"
+        except UnicodeDecodeError:
+            self.copy_to_clipboard(base64.b64encode(event.value).decode("ascii"))
+            what = "the binary value, as base64,"
+        self.notify(f"Copied {what} ({codecs.human_size(len(event.value))}) to the clipboard.", timeout=3,
+                    markup=False)
+
+    def action_copy_envelope(self) -> None:
+        event = self.selected_event()
+        if event is not None:
+            self.copy_to_clipboard(dumps_event(event))
+            self.notify("Copied the event as a JSON envelope (workbench publish --file reads it).", timeout=3,
+                        markup=False)
+
+    def action_save_events(self) -> None:
+        stream = self.stream
+        events = list(stream.buffer)  # what is shown: the filter's matches, up to the buffer's size
+        if not events or stream.topic is None:
+            self.notify("No events to save: open a topic's events (e) first.", severity="warning", markup=False)
+            return
+        stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%d-%H%M%S")
+        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in stream.topic)[:80]
+        what = f"of {stream.topic}" + (" (filtered)" if stream.filter_text else "")
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(self._save(path, events), group="save")
+
+        self.push_screen(SaveDialog(len(events), f"{safe_name}-{stamp}.jsonl", what), chosen)
+
+    async def _save(self, path: Path, events: list[Event]) -> None:
+        try:
+            count = await asyncio.to_thread(write_jsonl, path, events)
+        except WorkbenchError as exc:
+            self.report(exc, "save the events")
+            return
+        self.notify(codecs.safe_text(f"Saved {count:,} events to {path}"), title="Saved", markup=False)
+        self.saved = path
 
     # ------------------------------------------------------------------ status line
 
@@ -336,6 +624,15 @@ class WorkbenchApp(App[None]):
             text.append("● connected", "green")
         elif self.connection_state == "connecting":
             text.append("○ connecting…", "yellow")
+        elif self.connection_state == "reconnecting":
+            text.append(f"⟳ reconnecting (attempt {self.attempt}", "bold yellow")
+            if self.retry_at is not None:
+                text.append(f", next in {max(self.retry_at - time.monotonic(), 0):.0f} s", "bold yellow")
+            text.append("; r retries now)", "bold yellow")
+            if self.last_error is not None:
+                text.append(": " + codecs.safe_text(describe_error(self.last_error)[0][:200]), "yellow")
+            status.show(text)
+            return
         else:
             text.append("✗ not connected (r retries)", "red")
         stream = self.stream
@@ -352,6 +649,10 @@ class WorkbenchApp(App[None]):
         status.show(text)
 
 
-def run_app(target: Target) -> None:
-    """Open the workbench on ``target`` (blocks until the user quits)."""
-    WorkbenchApp(target).run()
+def run_app(target: Target, settings: Config | None = None) -> None:
+    """Open the workbench on ``target`` (blocks until the user quits). The ``[keys]`` table of the
+    profile file is checked first: a mistake there stops here with a ConfigError naming the field."""
+    if settings is None:
+        settings = config.load_config()
+    keymap = keys.keymap(settings.keys, settings.path)
+    WorkbenchApp(target, settings=settings, keymap=keymap).run()

@@ -1,6 +1,8 @@
-"""The help screen: every key, by where it applies."""
+"""The help screen: every key, by where it applies, with the keys the profile file configured."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -9,20 +11,15 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Everywhere", (
-        ("?", "this help"),
-        ("q, ctrl+c", "quit"),
-        ("l", "consumer lag view"),
-        ("r", "reload the topic list (and reconnect after an error)"),
-        ("tab / shift+tab", "move between the topic list, filters and views"),
-        ("ctrl+p", "command palette"),
-    )),
+from workbench.tui import keys
+
+Section = tuple[str, tuple[tuple[str, str], ...]]
+
+#: Keys of the views and dialogs (fixed); the app's own actions come from keys.ACTIONS.
+VIEW_KEYS: tuple[Section, ...] = (
     ("Topic list", (
         ("type", "filter the topics (in the box above the list)"),
         ("up/down, enter", "choose a topic: its partitions and groups"),
-        ("e", "events of the topic: the last 200 per partition, then follow"),
-        ("o", "events from a position: beginning, end, an offset, -N, a time"),
     )),
     ("Events", (
         ("space", "pause / resume reading"),
@@ -34,20 +31,38 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Lag view", (
         ("up/down", "choose a group: its partitions below"),
-        ("r", "refresh now (it also refreshes by itself)"),
+        ("r", "refresh now (it also refreshes by itself; the interval is in the title)"),
         ("s", "sort by lag or by name"),
         ("escape", "back"),
+    )),
+    ("Publish dialog", (
+        ("tab / shift+tab", "topic, key, copies, template, headers, value, buttons"),
+        ("ctrl+t", "next template (empty JSON object, CloudEvent with a fresh id and time)"),
+        ("ctrl+s", "publish (a confirmation first on a production profile)"),
+        ("escape", "close"),
+    )),
+    ("Dialogs", (
+        ("enter / escape", "accept / cancel"),
+        ("y / n", "answer a confirmation"),
     )),
 )
 
 
-def keys_table() -> Table:
+def sections(bound: Mapping[str, str]) -> tuple[Section, ...]:
+    """Everything the help screen lists; ``bound``: action -> key in force (keys.effective)."""
+    everywhere = tuple((keys.display(bound[a.name]), a.help[:1].lower() + a.help[1:]) for a in keys.ACTIONS)
+    extra = (("ctrl+p", "command palette: every action by name"), ("ctrl+c", "quit"),
+             ("tab / shift+tab", "move between the topic list, filters and views"))
+    return (("Everywhere (change them in [keys] of the profile file)", everywhere + extra), *VIEW_KEYS)
+
+
+def keys_table(bound: Mapping[str, str] | None = None) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
-    for section, keys in KEYS:
+    for section, rows in sections(bound or keys.effective({})):
         table.add_row(Text(section, style="bold underline"), Text(""))
-        for key, what in keys:
+        for key, what in rows:
             table.add_row(Text(key), Text(what))
         table.add_row(Text(""), Text(""))
     return table
@@ -56,7 +71,11 @@ def keys_table() -> Table:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
 
+    def __init__(self, bound: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.bound = dict(bound or keys.effective({}))
+
     def compose(self):
         with VerticalScroll(id="help"):
             yield Static(Text("Event Workbench — keys", style="bold"))
-            yield Static(keys_table())
+            yield Static(keys_table(self.bound))

@@ -1,8 +1,11 @@
-"""The lag view: consumer groups with state and total lag, per-partition drill-down, auto-refresh."""
+"""The lag view: consumer groups with state, total lag, its trend over the session (a sparkline),
+the verdict with the rule that fired (workbench/lag.py), per-partition drill-down, auto-refresh."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -12,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench import codecs
 from workbench.broker import GroupLag
+from workbench.lag import Assessment, LagTracker, Verdict
 
 Fetch = Callable[[], Awaitable[list[GroupLag]]]
 
@@ -24,6 +28,66 @@ def _num(value: int | None, style: str = "") -> Text:
     return Text("-" if value is None else f"{value:,}", style=style)
 
 
+BARS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 16  # refreshes shown in the trend column
+VERDICT_STYLES = {Verdict.UNKNOWN: "dim", Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.REWIND: "bold red",
+                  Verdict.STALL: "bold red", Verdict.STOP: "bold red"}
+
+
+def sparkline(values: Iterable[int], width: int = SPARK_POINTS) -> str:
+    """The last ``width`` values as one line of bars, from 0 (lowest bar) to the largest value."""
+    shown = list(values)[-width:]
+    top = max(shown, default=0)
+    return "".join(BARS[0] if top <= 0 else BARS[round(v / top * (len(BARS) - 1))] for v in shown)
+
+
+def time_lag(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def verdict_text(assessment: Assessment | None, with_rule: bool = True) -> Text:
+    if assessment is None:
+        return Text("-", style="dim")
+    text = Text(assessment.label, style=VERDICT_STYLES[assessment.verdict])
+    if with_rule:
+        text.append(f" · {assessment.rule}", style="")
+    return text
+
+
+class LagHistory:
+    """What the lag view remembers over the session (the app keeps it while it stays connected):
+    the verdict tracker and each group's total lag at every refresh."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, points: int = 120) -> None:
+        self.tracker = LagTracker(clock=clock)
+        self.totals: dict[str, deque[int]] = {}
+        self.points = points
+
+    def observe(self, groups: Sequence[GroupLag]) -> None:
+        self.tracker.observe(groups)
+        for g in groups:
+            self.totals.setdefault(g.group_id, deque(maxlen=self.points)).append(g.total)
+
+    def assess(self, group: str) -> Assessment | None:
+        try:
+            return self.tracker.assess_group(group)
+        except KeyError:  # a group with no partition
+            return None
+
+    def assess_partition(self, group: str, topic: str, partition: int) -> Assessment | None:
+        try:
+            return self.tracker.assess(group, topic, partition)
+        except KeyError:
+            return None
+
+
 class LagScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -31,11 +95,13 @@ class LagScreen(Screen[None]):
         Binding("s", "sort", "Sort by lag/name"),
     ]
 
-    def __init__(self, fetch: Fetch | None, *, interval: float = 5.0) -> None:
-        """``fetch``: None when the broker reports no consumer groups."""
+    def __init__(self, fetch: Fetch | None, *, interval: float = 5.0, history: LagHistory | None = None) -> None:
+        """``fetch``: None when the broker reports no consumer groups; ``history``: kept by the app
+        so that trends and verdicts go on across visits of this view."""
         super().__init__()
         self.fetch = fetch
         self.interval = interval
+        self.history = history or LagHistory()
         self.groups: list[GroupLag] = []
         self.by_lag = True
         self.loaded = 0  # completed refreshes
@@ -52,12 +118,14 @@ class LagScreen(Screen[None]):
 
     def on_mount(self) -> None:
         groups = self.query_one("#lag-groups", DataTable)
-        for label, key in (("GROUP", "group"), ("STATE", "state"), ("PARTITIONS", "partitions"),
-                           ("TOTAL LAG", "lag"), ("NOTE", "note")):
+        for label, key in (("GROUP", "group"), ("STATE", "state"), ("PARTS", "partitions"),
+                           ("TOTAL LAG", "lag"), ("TIME LAG", "time_lag"), ("TREND", "trend"),
+                           ("VERDICT · RULE", "verdict"), ("NOTE", "note")):
             groups.add_column(label, key=key)
         parts = self.query_one("#lag-partitions", DataTable)
         for label, key in (("TOPIC", "topic"), ("PARTITION", "partition"), ("COMMITTED", "committed"),
-                           ("END", "end"), ("LAG", "lag"), ("NOTE", "note")):
+                           ("END", "end"), ("LAG", "lag"), ("TIME LAG", "time_lag"), ("VERDICT · RULE", "verdict"),
+                           ("NOTE", "note")):
             parts.add_column(label, key=key)
         self._title()
         if self.fetch is None:
@@ -73,7 +141,8 @@ class LagScreen(Screen[None]):
             text.append("\nThis broker does not report consumer groups.", style="dim")
         else:
             order = "lag" if self.by_lag else "name"
-            text.append(f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}", style="dim")
+            text.append(f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}"
+                        "  ·  trend: total lag per refresh", style="dim")
             if self.failed:
                 text.append(f"\nlast refresh failed: {codecs.safe_text(self.failed)}", style="red")
         self.query_one("#lag-title", Static).update(text)
@@ -92,6 +161,7 @@ class LagScreen(Screen[None]):
         try:
             self.groups = await self.fetch()
             self.failed = None
+            self.history.observe(self.groups)
         except Exception as exc:  # shown in the title; the next refresh tries again
             self.failed = f"{type(exc).__name__}: {exc}"
             self.app.notify(f"Could not read consumer lag: {exc}. Retrying every {self.interval:g} s.",
@@ -113,8 +183,11 @@ class LagScreen(Screen[None]):
             lost = sum(1 for p in g.partitions if p.lost_to_retention)
             note = _text(f"{lost} partition(s) lost to retention", "red") if lost else Text("")
             style = "bold" if g.total else ""
+            assessment = self.history.assess(g.group_id)
+            trend = Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan")
             table.add_row(_text(g.group_id), _text(g.state), _num(len(g.partitions)), _num(g.total, style),
-                          note, key=g.group_id)
+                          Text(time_lag(assessment.time_lag_ms if assessment else None)), trend,
+                          verdict_text(assessment), note, key=g.group_id)
         if not self.groups:
             self.query_one("#lag-partitions-title", Static).update(Text("No consumer groups.", style="dim"))
         if keep is not None and keep in {g.group_id for g in self.groups}:
@@ -142,7 +215,10 @@ class LagScreen(Screen[None]):
         self.query_one("#lag-partitions-title", Static).update(title)
         for p in group.partitions:
             note = _text("committed < log start: lost to retention", "red") if p.lost_to_retention else Text("")
-            table.add_row(_text(p.topic), _num(p.partition), _num(p.committed), _num(p.end), _num(p.lag), note)
+            assessment = self.history.assess_partition(group.group_id, p.topic, p.partition)
+            table.add_row(_text(p.topic), _num(p.partition), _num(p.committed), _num(p.end), _num(p.lag),
+                          Text(time_lag(assessment.time_lag_ms if assessment else None)), verdict_text(assessment),
+                          note)
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         if message.data_table.id == "lag-groups":

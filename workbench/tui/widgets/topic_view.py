@@ -45,6 +45,16 @@ class TopicView(VerticalScroll):
         for widget in (partitions, groups):
             widget.display = False
 
+    def reset(self) -> None:
+        """Back to "select a topic" (another profile was chosen)."""
+        self.query_one("#topic-title", Static).update(
+            Text("Select a topic in the list (type to filter it, enter to open).", style="dim"))
+        self.query_one("#groups-title", Static).update("")
+        self.query_one("#topic-config", Static).update("")
+        for table in self.query(DataTable):
+            table.clear()
+            table.display = False
+
     def show(self, info: TopicInfo, groups: Sequence[GroupLag] | None) -> None:
         """``groups``: None when the broker reports no consumer groups."""
         title = Text()

@@ -1,0 +1,105 @@
+"""The [keys] table and the publish dialog's drafts, without an app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench import config
+from workbench.errors import ConfigError, UsageError
+from workbench.tui import drafts, keys
+
+FILE = Path("workbench.toml")
+
+
+def error_of(raw) -> str:
+    with pytest.raises(ConfigError) as caught:
+        keys.keymap(raw, FILE)
+    return str(caught.value)
+
+
+def test_overrides_are_normalised_to_textual_key_names():
+    assert keys.keymap({"publish": "P", "lag": "L", "help": "?", "switch_profile": "ctrl+k"}, FILE) == {
+        "publish": "P", "lag": "L", "help": "question_mark", "switch_profile": "ctrl+k"}
+    assert keys.keymap({}, FILE) == {}
+    bound = keys.effective({"lag": "L"})
+    assert bound["lag"] == "L" and bound["publish"] == "p"
+    assert keys.display("question_mark") == "?" and keys.display("ctrl+k") == "ctrl+k"
+
+
+def test_an_unknown_action_names_the_file_and_the_field():
+    message = error_of({"pubish": "p"})
+    assert message == "workbench.toml: [keys] field 'pubish': unknown action"
+
+
+def test_an_empty_key_is_refused():
+    assert error_of({"lag": "  "}) == "workbench.toml: [keys] field 'lag': empty key"
+
+
+def test_a_key_bound_twice_is_refused_naming_both_actions():
+    assert "key 'l' is bound twice (lag and publish)" in error_of({"publish": "l"})
+    assert "field 'lag': key 'x' is bound twice (events and lag)" in error_of({"lag": "x", "events": "x"})
+
+
+def test_keys_that_are_not_keys_or_are_reserved_are_refused():
+    assert "'hyper+q' is not a key" in error_of({"lag": "hyper+q"})
+    assert "is not a key" in error_of({"lag": "two words"})
+    assert "must be a string" in error_of({"lag": 3})
+    assert "reserved for the command palette" in error_of({"lag": "ctrl+p"})
+    assert "reserved for pause/resume" in error_of({"lag": "space"})
+
+
+def test_the_profile_file_keys_table_reaches_the_validation(tmp_path):
+    path = tmp_path / "workbench.toml"
+    path.write_text('[profiles.dev]\nbroker = "local:events.db"\n[keys]\nlag = ""\n')
+    settings = config.load_config(path)
+    with pytest.raises(ConfigError, match=r"workbench.toml: \[keys\] field 'lag': empty key"):
+        keys.keymap(settings.keys, settings.path)
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def test_json_errors_say_the_line_and_column():
+    assert drafts.check_json('{"a": 1}').ok
+    bad = drafts.check_json('{\n  "a": 1\n  "b": 2\n}')
+    assert not bad.ok and (bad.line, bad.column) == (3, 3)
+    assert bad.message == "line 3, column 3: Expecting ',' delimiter"
+    assert "empty" in drafts.check_json("  ").message
+
+
+def test_headers_are_name_value_lines():
+    assert drafts.parse_headers("a=1\n\n# comment\n b = x=y\n") == (("a", b"1"), ("b", b" x=y"))
+    with pytest.raises(UsageError, match="headers, line 2: 'nope' is not NAME=VALUE"):
+        drafts.parse_headers("a=1\nnope")
+
+
+def test_build_makes_n_copies_and_refuses_bad_fields():
+    events = drafts.build("orders", "k1", "h=v", '{"n": 1}', "3")
+    assert [origin for origin, _ in events] == ["copy 1", "copy 2", "copy 3"]
+    event = events[0][1]
+    assert (event.key, event.value, event.headers) == (b"k1", b'{"n": 1}', (("h", b"v"),))
+    assert drafts.build("orders", "", "", "{}", "1")[0][1].key is None
+    for args, message in ((("", "", "", "{}", "1"), "topic: empty"),
+                          (("t", "", "", "{", "1"), "value: line 1, column 2"),
+                          (("t", "", "", "{}", "0"), "copies: 0 is out of range"),
+                          (("t", "", "", "{}", "x"), "copies: 'x' is not a whole number"),
+                          (("t", "", "", "{}", "10001"), "out of range")):
+        with pytest.raises(UsageError, match=message):
+            drafts.build(*args)
+
+
+def test_the_cloudevent_template_has_fresh_ids_and_time():
+    ids = iter(["id-1", "corr-1", "id-2", "corr-2"])
+    first = drafts.template("cloudevent", now=1_800_000_000.5, make_id=lambda: next(ids))
+    headers = dict((k, v.decode()) for k, v in drafts.parse_headers(first.headers))
+    assert headers == {"ce_specversion": "1.0", "ce_id": "id-1", "ce_time": "2027-01-15T08:00:00.500Z",
+                       "ce_type": "com.example.SomethingHappened", "ce_source": "/event-workbench",
+                       "content-type": "application/json", "correlation_id": "corr-1"}
+    assert json.loads(first.value) == {"message": "hello"}
+    second = drafts.template("cloudevent", now=1_800_000_001, make_id=lambda: next(ids))
+    assert "ce_id=id-2" in second.headers and "correlation_id=corr-2" in second.headers
+    assert drafts.template("empty", now=0) == drafts.Template("empty", "Empty JSON object", "", "{}")
+    assert len(drafts.new_id()) == 36 and drafts.new_id() != drafts.new_id()

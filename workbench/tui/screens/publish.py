@@ -1,0 +1,245 @@
+"""The publish dialog: topic, key, headers, a JSON value checked as you type, templates, N copies.
+
+Publishing goes through :func:`workbench.service.publish` in a worker (the UI never waits on the
+broker), and the dialog stays open to show where each copy landed, or the exact error. On a profile
+marked ``production = true`` a confirmation comes first. (Read-only profiles never get here: the app
+refuses before opening it, and the connection itself refuses too.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
+
+from workbench import codecs, service
+from workbench.broker import Connection, OutgoingEvent, PublishResult
+from workbench.config import Profile
+from workbench.errors import UsageError
+from workbench.tui import drafts
+from workbench.tui.screens.confirm import ConfirmDialog
+
+SHOWN_RESULTS = 50  # result lines shown; the summary counts them all
+
+
+class _Recorder:
+    """Passes ``publish`` through and keeps every result, so the dialog can say where each copy landed
+    (the report of service.publish counts them but keeps only the first)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.results: list[PublishResult] = []
+
+    async def publish(self, topic: str, events: list[OutgoingEvent]) -> list[PublishResult]:
+        results = await self.conn.publish(topic, events)
+        self.results.extend(results)
+        return results
+
+
+class PublishDialog(ModalScreen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "publish", "Publish", priority=True),
+        Binding("ctrl+t", "next_template", "Next template", priority=True),
+        Binding("escape", "close", "Close"),
+    ]
+
+    def __init__(self, connection: Callable[[], Connection | None], profile: Profile, *, topic: str = "",
+                 kinds: Mapping[str, str] | None = None, now: Callable[[], float],
+                 make_id: Callable[[], str] = drafts.new_id) -> None:
+        """``connection``: the app's current connection (it changes when the app reconnects);
+        ``kinds``: topic name -> kind, so the key is labelled a routing key for an exchange."""
+        super().__init__()
+        self.connection = connection
+        self.profile = profile
+        self.initial_topic = topic
+        self.kinds = dict(kinds or {})
+        self.now = now
+        self.make_id = make_id
+        self.template_name = drafts.TEMPLATE_LABELS[0][0]
+        self.published = 0  # completed publish runs (tests wait on it)
+        self.last_report: service.PublishReport | None = None
+
+    def compose(self):
+        with Vertical(id="publish-dialog"):
+            title = Text("Publish", style="bold")
+            title.append(f"  ·  profile {codecs.safe_text(self.profile.name)}", style="bold")
+            if self.profile.production:
+                title.append("  PRODUCTION", style="bold reverse red")
+            yield Static(title, id="publish-title")
+            with Horizontal(classes="publish-row"):
+                with Vertical(id="publish-topic-box"):
+                    yield Label("Topic (exchange, queue or stream)")
+                    yield Input(self.initial_topic, placeholder="topic", id="publish-topic")
+                with Vertical(id="publish-key-box"):
+                    yield Label("Key", id="publish-key-label")
+                    yield Input(placeholder="none", id="publish-key")
+                with Vertical(id="publish-copies-box"):
+                    yield Label("Copies")
+                    yield Input("1", id="publish-copies", restrict=r"[0-9]*", max_length=5)
+                with Vertical(id="publish-template-box"):
+                    yield Label("Template (ctrl+t)")
+                    yield Select([(label, name) for name, label in drafts.TEMPLATE_LABELS],
+                                 value=self.template_name, allow_blank=False, id="publish-template")
+            yield Label("Headers: NAME=VALUE, one per line")
+            yield TextArea(id="publish-headers", soft_wrap=False)
+            yield Label("Value (JSON)")
+            yield TextArea(id="publish-value", language=None, soft_wrap=True)
+            yield Static(id="publish-check")
+            with Horizontal(classes="publish-row", id="publish-buttons"):
+                yield Button("Publish (ctrl+s)", variant="primary", id="publish-send")
+                yield Button("Close (escape)", id="publish-close")
+            with VerticalScroll(id="publish-result-box"):
+                yield Static(id="publish-result")
+
+    def on_mount(self) -> None:
+        self._apply_template(self.template_name)
+        self._label_key()
+        self.query_one("#publish-result-box").display = False
+        self.query_one("#publish-value" if self.initial_topic else "#publish-topic").focus()
+
+    # ------------------------------------------------------------------ editing
+
+    def _apply_template(self, name: str) -> None:
+        self.template_name = name
+        chosen = drafts.template(name, now=self.now(), make_id=self.make_id)
+        self.query_one("#publish-headers", TextArea).load_text(chosen.headers)
+        self.query_one("#publish-value", TextArea).load_text(chosen.value)
+        self._check()
+
+    def action_next_template(self) -> None:
+        names = [name for name, _ in drafts.TEMPLATE_LABELS]
+        following = names[(names.index(self.template_name) + 1) % len(names)]
+        self.query_one("#publish-template", Select).value = following  # Select.Changed applies it
+
+    def on_select_changed(self, message: Select.Changed) -> None:
+        if message.select.id == "publish-template" and isinstance(message.value, str):
+            self._apply_template(message.value)
+
+    def on_text_area_changed(self, message: TextArea.Changed) -> None:
+        if message.text_area.id == "publish-value":
+            self._check()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "publish-topic":
+            self._label_key()
+
+    def _label_key(self) -> None:
+        topic = self.query_one("#publish-topic", Input).value.strip()
+        routing = self.kinds.get(topic) == "exchange" or topic.startswith("exchange:")
+        self.query_one("#publish-key-label", Label).update("Routing key" if routing else "Key")
+
+    def _check(self) -> drafts.JsonCheck:
+        checked = drafts.check_json(self.query_one("#publish-value", TextArea).text)
+        text = Text("✓ " if checked.ok else "✗ ", style="green" if checked.ok else "bold red")
+        text.append(checked.message, style="" if checked.ok else "red")
+        shown = self.query_one("#publish-check", Static)
+        shown.update(text)
+        shown.set_class(not checked.ok, "-invalid")
+        return checked
+
+    # ------------------------------------------------------------------ publishing
+
+    def on_button_pressed(self, message: Button.Pressed) -> None:
+        if message.button.id == "publish-send":
+            self.action_publish()
+        elif message.button.id == "publish-close":
+            self.action_close()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def _events(self) -> tuple[str, list[tuple[str, OutgoingEvent]]] | None:
+        topic = self.query_one("#publish-topic", Input).value.strip()
+        try:
+            events = drafts.build(topic, self.query_one("#publish-key", Input).value,
+                                  self.query_one("#publish-headers", TextArea).text,
+                                  self.query_one("#publish-value", TextArea).text,
+                                  self.query_one("#publish-copies", Input).value)
+        except UsageError as exc:
+            self._show_result(Text("✗ not published: " + codecs.safe_text(str(exc)), style="bold red"))
+            return None
+        return topic, events
+
+    def action_publish(self) -> None:
+        built = self._events()
+        if built is None:
+            return
+        topic, events = built
+        if not self.profile.production:
+            self._start(topic, events)
+            return
+        question = Text(f"Publish {len(events):,} event{'s' * (len(events) != 1)} to ")
+        question.append(codecs.safe_text(topic), style="bold")
+        question.append(" on the production profile ")
+        question.append(codecs.safe_text(self.profile.name), style="bold red")
+        question.append("?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(topic, events)
+            else:
+                self._show_result(Text("Not published (declined).", style="yellow"))
+
+        self.app.push_screen(ConfirmDialog(question, title="Production profile"), answered)
+
+    def _start(self, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
+        conn = self.connection()
+        if conn is None:
+            self._show_result(Text("✗ not connected to the broker: wait for the reconnect (status line) "
+                                   "or press r in the main view", style="bold red"))
+            return
+        self._show_result(Text(f"publishing {len(events):,}…", style="yellow"))
+        self.run_worker(self._publish(conn, topic, events), group="publish", exclusive=True)
+
+    async def _publish(self, conn: Connection, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
+        recorder = _Recorder(conn)
+        try:
+            report = await service.publish(recorder, topic, events)  # type: ignore[arg-type]
+        except Exception as exc:  # e.g. ReadOnlyError from the connection itself
+            from workbench.tui.app import describe_error
+
+            what, hint = describe_error(exc)
+            self._show_result(Text(f"✗ not published: {codecs.safe_text(what)}\n{codecs.safe_text(hint)}",
+                                   style="bold red"))
+            self.published += 1
+            return
+        self.last_report = report
+        self._show_result(result_text(report, recorder.results, topic))
+        severity = "information" if not report.failures else "error"
+        self.app.notify(f"{report.confirmed:,} of {report.total:,} published to {codecs.safe_text(topic)}",
+                        title="Publish", severity=severity, markup=False)
+        self.published += 1
+
+    def _show_result(self, text: Text) -> None:
+        self.query_one("#publish-result", Static).update(text)
+        self.query_one("#publish-result-box").display = True
+
+
+def result_text(report: service.PublishReport, results: list[PublishResult], topic: str) -> Text:
+    """A summary line, then one line per event: where it landed, or its error."""
+    ok = not report.failures and not report.unsent
+    text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
+    text.append(f"{report.confirmed:,} of {report.total:,} confirmed on {codecs.safe_text(topic)}"
+                f" in {report.seconds:.2f} s", style="bold")
+    for n, result in enumerate(results[:SHOWN_RESULTS], 1):
+        text.append(f"\ncopy {n}: ")
+        if result.ok:
+            where = f"partition {result.partition}"
+            where += f" · offset {result.offset}" if result.offset is not None else " · confirmed (no offset)"
+            text.append(where, style="green")
+        else:
+            text.append(codecs.safe_text(str(result.error))[:300], style="red")
+    if len(results) > SHOWN_RESULTS:
+        text.append(f"\n… and {len(results) - SHOWN_RESULTS:,} more", style="dim")
+    if report.stopped and report.failures:  # the broker refused a whole batch: no result per event
+        text.append("\nthe broker refused the whole batch: ")
+        text.append(codecs.safe_text(str(report.failures[-1].error))[:300], style="red")
+    if report.failures:
+        hint = report.failures[0].error.hint
+        if hint:
+            text.append("\n" + codecs.safe_text(hint), style="yellow")
+    return text
