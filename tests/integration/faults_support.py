@@ -9,6 +9,7 @@ so each fault test file restarts a broker at most once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -54,6 +55,18 @@ def eventually(check: Callable[[], Any], what: str, timeout: float) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.05)
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float) -> Any:
+    """Poll ``await check()`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 class Workbench:
