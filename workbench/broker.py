@@ -11,6 +11,7 @@ library run it in threads. Class-level :class:`Capabilities` tell the UI what to
 from __future__ import annotations
 
 import abc
+import difflib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -277,6 +278,8 @@ class Option:
     secret: bool = False
     help: str = ""
     positive: bool = False  # a number that must be > 0 (timeouts, sizes, counts)
+    #: Told each time the option is set to anything but its default (e.g. TLS verification turned off).
+    warning: str = ""
 
 
 def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str) -> dict[str, Any]:
@@ -414,6 +417,22 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
         """Options for a quick-connect URL such as ``kafka://host:9092`` or ``local:PATH``."""
+
+    @classmethod
+    def option_warnings(cls, options: Mapping[str, Any]) -> list[str]:
+        """What to tell the user each time these options are used, never a value: names this adapter
+        does not know (tolerated, ignored: probably typos) and options set against their ``warning``."""
+        specs = {spec.name: spec for spec in cls.options}
+        warnings = []
+        for name, value in options.items():
+            spec = specs.get(name)
+            if spec is None:
+                close = difflib.get_close_matches(str(name), sorted(specs), n=1)
+                warnings.append(f"option {name!r} is not an option of adapter {cls.name!r}: ignored"
+                                + (f" (did you mean {close[0]!r}?)" if close else ""))
+            elif spec.warning and value is not None and value != spec.default:
+                warnings.append(spec.warning)
+        return warnings
 
     @abc.abstractmethod
     def describe(self) -> str:

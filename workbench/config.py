@@ -12,10 +12,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.broker import InvalidRequest, check_options
 from workbench.errors import ConfigError, ReadOnlyError
 
 APP_NAME = "event-workbench"
@@ -55,6 +56,7 @@ class Profile:
     production: bool = False
     description: str = ""
     source: str = "built-in default"
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # about the file it came from
 
     def shown_broker(self) -> str:
         """Where this profile points, secrets masked."""
@@ -76,6 +78,7 @@ class Config:
     profiles: Mapping[str, Profile]
     default_profile: str | None
     path: Path | None  # None: no file, the built-in default
+    warnings: tuple[str, ...] = ()  # e.g. a password in a file other users can read
     # Tables that their own modules validate (with this file's path in every error):
     sagas: Mapping[str, Any] = field(default_factory=dict)  # [sagas.NAME] -> workbench.sagas
     correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.correlation
@@ -133,7 +136,65 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(data, path)
+    parsed = parse_config(data, path)
+    warnings = tuple(file_warnings(path, data))
+    if not warnings:
+        return parsed
+    profiles = {name: replace(p, warnings=warnings) for name, p in parsed.profiles.items()}
+    return replace(parsed, profiles=profiles, warnings=warnings)
+
+
+def file_warnings(path: Path, data: Mapping[str, Any]) -> list[str]:
+    """A file that other users can read must not hold a literal secret (``${ENV}`` is fine)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return []
+    if os.name != "posix" or not mode & 0o077:
+        return []
+    profiles = data.get("profiles")
+    found = [
+        f"[profiles.{name}] {key}"
+        for name, body in (profiles.items() if isinstance(profiles, dict) else ())
+        if isinstance(body, dict)
+        for key in _literal_secrets(body)
+    ]
+    if not found:
+        return []
+    return [
+        f"{path} holds a password or secret ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}) and other "
+        f"users can read it (mode {mode:o}): run `chmod 600 {path}`, or use ${{ENV}} references instead"
+    ]
+
+
+def _literal_secrets(body: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Names of the fields of a profile that hold a secret written in the file, not read from the environment."""
+    found = []
+    for key, value in body.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found += _literal_secrets(value, f"{name}.")
+        elif isinstance(value, str) and (_is_literal(value) if is_secret_name(key) else _url_has_literal_secret(value)):
+            found.append(name)
+    return found
+
+
+def _is_literal(value: str) -> bool:
+    return bool(_ENV_REF.sub("", value).strip())
+
+
+def _url_has_literal_secret(url: str) -> bool:
+    """A password in the userinfo, or a secret-named query value, that is not only ``${ENV}``."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return False
+    authority = rest.split("?", 1)[0]
+    if "@" in authority:
+        _, colon, password = authority[: authority.rfind("@")].partition(":")
+        if colon and _is_literal(password):
+            return True
+    query = rest.partition("?")[2]
+    return any(is_secret_name(k) and _is_literal(v) for k, _, v in (p.partition("=") for p in query.split("&") if p))
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
@@ -188,6 +249,9 @@ class Target:
     profile: Profile
     adapter: str
     options: Mapping[str, Any] = field(repr=False)  # secrets expanded: never shown
+    #: To tell the user each time the profile is used: a readable file with a password, options the
+    #: adapter does not know (ignored), TLS verification turned off. Never a secret value.
+    warnings: tuple[str, ...] = ()
 
 
 def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Target:
@@ -206,6 +270,12 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
         adapter = adapter or plugins.adapter_for_scheme(scheme)
         options = {**plugins.load(adapter).options_from_url(url), **options}
     assert adapter is not None
+    adapter_class = plugins.load(adapter)
+    try:  # types checked here too, so that an error names the file and the profile
+        check_options(adapter_class.options, options, where=where)
+    except InvalidRequest as exc:
+        raise ConfigError(str(exc)) from None
+    warnings = profile.warnings + tuple(f"profile {profile.name!r}: {w}" for w in adapter_class.option_warnings(options))
     if adapter == DEFAULT_ADAPTER:
         path = options.get("path")
         if not path:
@@ -214,7 +284,7 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
             options["path"] = str(Path(profile.source).parent / path)  # beside the profile file
         else:
             options["path"] = str(Path(path).expanduser())
-    return Target(profile=profile, adapter=adapter, options=options)
+    return Target(profile=profile, adapter=adapter, options=options, warnings=warnings)
 
 
 def _expand(value: Any, environ: Mapping[str, str], where: str) -> Any:

@@ -64,6 +64,10 @@ class KafkaAdapter(Adapter):
     def options_from_url(cls, url: str) -> dict[str, Any]:
         return opts.options_from_url(url)
 
+    @classmethod
+    def option_warnings(cls, options: Mapping[str, Any]) -> list[str]:
+        return opts.option_warnings(options)
+
     def describe(self) -> str:
         return opts.describe(self.settings)
 
@@ -80,6 +84,7 @@ class KafkaAdapter(Adapter):
             "allow.auto.create.topics": False,
             "error_cb": _log_error,
             "logger": log,
+            **opts.TLS_DEFAULTS,  # verify the broker's certificate and host name unless told otherwise
         }
         conf.update(self._properties)
         conf["bootstrap.servers"] = opts.url_host_list(self.settings)

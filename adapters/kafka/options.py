@@ -12,10 +12,17 @@ Profile options
 
 Secrets (:data:`SECRET_PROPERTIES`, and any property whose name says password/secret/token/key
 material) are never shown by :func:`describe` and are scrubbed from error messages.
+
+TLS: the broker's certificate and host name are verified (:data:`TLS_DEFAULTS`, librdkafka's own
+defaults made explicit). Turning that off takes an explicit property
+(``enable.ssl.certificate.verification = false`` or ``ssl.endpoint.identification.algorithm =
+"none"``), and :func:`option_warnings` says so each time the profile is used, as it does for a key
+that is neither an option nor a librdkafka property (ignored, probably a typo).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -63,6 +70,43 @@ OPTIONS: tuple[Option, ...] = (
     Option("sasl.oauthbearer.client.secret", str, None, secret=True, help="OIDC client secret"),
     Option("client.id", str, None, help="client id shown to the broker (default event-workbench)"),
 )
+
+
+#: Verify the broker's certificate and that it names the host connected to. Profile properties
+#: override these (and :func:`option_warnings` then warns).
+TLS_DEFAULTS: dict[str, Any] = {
+    "enable.ssl.certificate.verification": True,
+    "ssl.endpoint.identification.algorithm": "https",
+}
+
+
+def option_warnings(options: Mapping[str, Any]) -> list[str]:
+    """Keys that are ignored (probably typos) and TLS verification turned off; never a value."""
+    warnings = []
+    known = sorted({o.name for o in OPTIONS} | OWN_OPTIONS)
+    for name in options:
+        if isinstance(name, str) and name not in known and not is_client_property(name):
+            close = difflib.get_close_matches(name, known, n=1)
+            warnings.append(
+                f"option {name!r} is neither a Kafka adapter option nor a librdkafka property (those have a "
+                f"dot): ignored{f' (did you mean {close[0]!r}?)' if close else ''}"
+            )
+    if _is_false(options.get("enable.ssl.certificate.verification")):
+        warnings.append(
+            "TLS certificate verification is off (enable.ssl.certificate.verification = false): "
+            "anyone on the network path can pose as the broker"
+        )
+    algorithm = options.get("ssl.endpoint.identification.algorithm")
+    if isinstance(algorithm, str) and algorithm.strip().lower() == "none":
+        warnings.append(
+            "TLS host name verification is off (ssl.endpoint.identification.algorithm = none): "
+            "any certificate the CA signed is accepted for this broker"
+        )
+    return warnings
+
+
+def _is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"))
 
 
 def is_secret(name: str) -> bool:

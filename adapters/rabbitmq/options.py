@@ -5,6 +5,10 @@ The AMQP URL carries user, password, host, port and vhost (the path: ``amqp://ho
 moves a password out of the URL into the secret ``password`` option, so a profile shown with
 its options never shows it.
 
+TLS (``amqps://`` and an ``https`` management API) verifies the broker's certificate and host
+name against the system CAs or ``ca_file``; ``tls_verify = false`` turns that off, and the
+option's ``warning`` is shown each time the profile is used.
+
 The management HTTP API URL defaults to ``http://HOST:15672`` for ``amqp://`` and to
 ``https://HOST:15671`` for ``amqps://`` (a password is never sent in clear by guess); its user
 and password default to the AMQP ones.
@@ -49,6 +53,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout_s", float, 10.0, positive=True, help="connect / request timeout (seconds)"),
     Option("delivery_timeout_s", float, 30.0, positive=True, help="how long a published event may wait for its confirm"),
     Option("ca_file", str, None, help="CA certificate(s) to verify the broker (PEM), for amqps and https"),
+    Option(
+        "tls_verify",
+        bool,
+        True,
+        help="verify the broker's TLS certificate and host name (amqps, https); false warns each time",
+        warning="TLS verification is off (tls_verify = false): the broker's certificate and host name are not "
+        "checked, so anyone on the network path can pose as the broker",
+    ),
     Option("cert_file", str, None, help="client certificate (mutual TLS, PEM)"),
     Option("key_file", str, None, help="client private key (mutual TLS, PEM)"),
     Option("connection_name", str, "event-workbench", help="connection name shown in the management UI"),
@@ -250,9 +262,13 @@ def endpoint(settings: Mapping[str, Any]) -> tuple[Endpoint, Secrets]:
 
 
 def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext:
-    """A verifying client context (the system CAs, or ``ca_file``), with a client cert if given."""
+    """A verifying client context (the system CAs, or ``ca_file``), with a client cert if given;
+    one that verifies nothing only with ``tls_verify = false``."""
     try:
         context = ssl.create_default_context(cafile=settings.get("ca_file") or None)
+        if settings.get("tls_verify") is False:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         if settings.get("cert_file"):
             context.load_cert_chain(settings["cert_file"], settings.get("key_file") or None)
     except (OSError, ssl.SSLError) as exc:

@@ -97,10 +97,15 @@ def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
 
 
 def target_of(ctx: typer.Context) -> config.Target:
+    """The target of the verb; its warnings (TLS verification off, a readable file holding a password,
+    ignored options) go to stderr every time."""
     try:
-        return globals_of(ctx).target()
+        target = globals_of(ctx).target()
     except (WorkbenchError, BrokerError) as exc:  # e.g. a malformed --broker URL
         fail(exc)
+    for warning in target.warnings:
+        output.stderr.print(output.safe(f"warning: {warning}", "yellow"))
+    return target
 
 
 OutputOption = Annotated[

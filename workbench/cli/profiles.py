@@ -16,6 +16,8 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
         cfg = config.load_config()
     except WorkbenchError as exc:
         fail(exc)
+    for warning in cfg.warnings:
+        output.stderr.print(output.safe(f"warning: {warning}", "yellow"))
     found = list(cfg.profiles.values()) or [config.builtin_profile()]
     default = cfg.default_profile or (found[0].name if len(found) == 1 else None)
     rows = [
