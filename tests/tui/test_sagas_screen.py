@@ -103,3 +103,16 @@ async def test_past_the_pivot_the_dialog_refuses_and_offers_no_input(target):
         await settle(pilot, lambda: isinstance(app.screen, CompensateDialog), "the compensation dialog")
         assert "past its pivot" in rendered(app.screen.query_one("#compensate-plan", Static))
         assert not app.screen.query_one("#compensate-confirm", Input).display
+
+
+async def test_the_s_key_and_the_command_palette_open_the_saga_view(target):
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await pilot.press("S")
+        await settle(pilot, lambda: isinstance(app.screen, SagaScreen) and app.screen.loaded, "the saga view")
+        assert len(app.screen.instances) == ORDERS
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, SagaScreen), "the main screen")
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert any(title.startswith("Sagas (S)") for title in titles)

@@ -96,6 +96,7 @@ class WorkbenchApp(App[None]):
     #: rebinds it through Textual's keymap.
     BINDINGS = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("S", "sagas", "Sagas", show=False),
         *(Binding(a.key, a.name, a.label, show=a.show, id=a.name) for a in keys.ACTIONS),
     ]
 
@@ -435,6 +436,8 @@ class WorkbenchApp(App[None]):
             entries.append((f"{action.label} ({shown})", action.help,
                             lambda name=action.name: self.run_action(name)))
         entries += [
+            ("Sagas (S)", "Saga instances by state (failed, stuck…); compensate one after a dry run",
+             lambda: self.run_action("sagas")),
             ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
              self._palette_pause),
             ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
@@ -483,6 +486,15 @@ class WorkbenchApp(App[None]):
         conn = self.conn
         fetch = (lambda: service.lag(conn)) if self.capabilities.consumer_groups else None
         self.push_screen(LagScreen(fetch, interval=self.lag_interval, history=self.lag_history))
+
+    def action_sagas(self) -> None:
+        """The saga view (workbench.tui.screens.sagas): instances, steps, compensation."""
+        if self.conn is None:
+            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+            return
+        from workbench.tui.screens.sagas import SagaScreen
+
+        self.push_screen(SagaScreen(self.conn, self.target))
 
     def action_find_topic(self) -> None:
         self.query_one("#topic-filter", Input).focus()
