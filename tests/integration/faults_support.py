@@ -10,6 +10,7 @@ so each fault test file restarts a broker at most once.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -58,10 +59,13 @@ def eventually(check: Callable[[], Any], what: str, timeout: float) -> Any:
 
 
 async def until(check: Callable[[], Any], what: str, timeout: float) -> Any:
-    """Poll ``await check()`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``check()`` (awaited if it is a coroutine function) until it returns something truthy;
+    fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:
