@@ -336,7 +336,7 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
         result.confirmed = False
     topics = list(dict.fromkeys([*definition.topics, *(e.topic for e, _ in items.values())]))
     matchers: dict[str, Matcher] = {}
-    for step_name, (item, _) in items.items():
+    for step_name in items:
         step = definition.step(step_name)
         assert step.compensation is not None and step.compensated_when is not None
         matchers[step_name] = step.compensation.confirmed_when or step.compensated_when
@@ -376,7 +376,7 @@ def default_audit_path() -> Path:
 def who() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # no user name in this environment
+    except Exception:  # noqa: BLE001 - no user name in this environment (getpass raises several kinds)
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
 

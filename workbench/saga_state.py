@@ -110,7 +110,8 @@ def fingerprint(saga: str, correlation_id: str, events: Iterable[Observed]) -> s
     """A short digest of the positions of a saga's observed events."""
     digest = hashlib.sha256(f"{saga}\0{correlation_id}".encode())
     for position in sorted({(e.topic, e.partition, e.offset) for e in events}):
-        digest.update(("\0%s/%d/%d" % position).encode())
+        topic, partition, offset = position
+        digest.update(f"\0{topic}/{partition}/{offset}".encode())
     return digest.hexdigest()[:16]
 
 

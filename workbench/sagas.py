@@ -395,8 +395,8 @@ def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -
     if kind == "compensatable":
         if "compensation" not in raw:
             raise ConfigError(f"{where}, field 'compensation': a compensatable step needs a compensation table",
-                              hint=f"[sagas.NAME.steps.compensation] with topic, type, payload (or make it kind = "
-                                   f"\"retriable\")")
+                              hint="[sagas.NAME.steps.compensation] with topic, type, payload (or make it kind = "
+                                   "\"retriable\")")
         compensation = _parse_compensation(raw["compensation"], where, [*earlier, name])
         if compensated_when is None:
             compensated_when = _compile(f"type == {_json_text(compensation.type)}", f"{where}, field 'compensated_when'")

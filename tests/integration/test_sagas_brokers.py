@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import textwrap
 import time
 import uuid
 
@@ -78,7 +77,7 @@ def broker(request, isolated_home):
             for name in names.values():
                 try:
                     await conn.delete_topic(name)
-                except Exception:  # noqa: BLE001 - best-effort cleanup
+                except Exception:  # noqa: BLE001, S110 - best-effort cleanup
                     pass
 
     asyncio.run(setup())

@@ -121,7 +121,7 @@ class SagaScreen(Screen[None]):
                 found += await compensation.observe(self.conn, definition, self.context.correlate_for(definition),
                                                     now=self.context.now())
             self.instances, self.failed = found, None
-        except Exception as exc:  # shown in the title; r tries again
+        except Exception as exc:  # noqa: BLE001 - shown in the title; r tries again
             self.failed = f"{type(exc).__name__}: {exc}"
         self.loaded += 1
         self._fill()
@@ -162,7 +162,7 @@ class SagaScreen(Screen[None]):
             return None
         try:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # no valid cursor yet
+        except Exception:  # noqa: BLE001 - no valid cursor yet
             return None
         return next((i for i in self.instances if f"{i.saga}\0{i.correlation_id}" == key), None)
 
@@ -295,7 +295,7 @@ class CompensateDialog(ModalScreen[None]):
                 self.conn, self.definition, self.plan, self.context.correlate_for(self.definition),
                 self.context.audit, profile=profile.name, broker=profile.shown_broker(), reason="from the workbench",
                 wait_s=10.0)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - refused or failed: shown, and already in the audit log
             text.append(codecs.safe_text(f"Not done: {exc} (recorded in the audit log)"), style="red")
         else:
             run = self.result
