@@ -140,7 +140,8 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
         top = events.visible_text()[0]
         await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         indicator = app.query_one("#new-indicator", Static)
-        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.display, "the N new indicator")
+        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.display,
+                     "the N new indicator")
         assert "7 new events" in rendered(indicator)
         assert events.visible_text()[0] == top and events.scroll_y == 0  # no jump
         await pilot.press("G")
@@ -275,7 +276,8 @@ async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target, coun
         await open_topic(pilot, "orders")
         await pilot.press("e")
         await settle(pilot, lambda: app.stream.buffer.received == counts["orders"], "all of orders")
-        await settle(pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")), "the drop count")
+        await settle(pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")),
+                     "the drop count")
         assert "buffered 50/50" in rendered(app.query_one("#status"))
         await pilot.press("g")  # the top is the oldest event still kept
         first = app.stream.buffer[0]
