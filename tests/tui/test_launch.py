@@ -53,3 +53,23 @@ def test_workbench_alone_opens_the_tui_and_q_quits(target):
             proc.kill()
             proc.wait()
         os.close(leader)
+
+
+def test_a_mistake_in_the_keys_table_stops_the_start_naming_the_file_and_field(target, isolated_home):
+    (isolated_home / "workbench.toml").write_text('[profiles.demo]\nbroker = "local:events.db"\n\n[keys]\nlag = "p"\n')
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench"], stdin=follower, stdout=follower, stderr=follower,
+                            env={**os.environ, "TERM": "xterm-256color"}, close_fds=True)
+    os.close(follower)
+    try:
+        shown = read_until(leader, b"\0never", timeout=30).decode(errors="replace")
+        assert proc.wait(timeout=30) == 3  # ExitCode.CONFIG
+        flat = " ".join(shown.split())
+        assert "workbench.toml: [keys] field 'lag': key 'p' is bound twice (lag and publish)" in flat, shown
+        assert "Traceback" not in shown
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
