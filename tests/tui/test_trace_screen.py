@@ -9,7 +9,7 @@ from workbench.broker import Position
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.trace import TraceScreen
 
-from .conftest import SIZE, enter_text, make_app, rendered, settle
+from .conftest import SIZE, enter_text, make_app, open_events, rendered, settle
 
 
 async def failed_payment(target):
@@ -73,3 +73,22 @@ async def test_typing_an_id_searches_and_bad_input_says_why(target):
         shown = rendered(status)
         assert "0 event(s) carry \\x1b[31mno-such-id" in shown and "\x1b" not in shown
         assert screen.query_one("#trace-hops", DataTable).row_count == 0
+
+
+async def test_T_traces_the_selected_events_correlation_id(target, counts):
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_events(pilot, "payments", counts["payments"])
+        await pilot.press("up")
+        await settle(pilot, lambda: app.stream.event_list.selected is not None, "a selected event")
+        wanted = codecs.correlation_id(app.stream.event_list.selected)
+        assert wanted
+        await pilot.press("T")
+        await settle(pilot, lambda: isinstance(app.screen, TraceScreen) and app.screen.searches == 1, "the trace")
+        screen = app.screen
+        assert screen.query_one("#trace-id", Input).value == wanted
+        assert screen.result is not None and screen.result.correlation_id == wanted
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, TraceScreen), "back to the events")
+        titles = [title for title, _, _ in app.palette_entries()]
+        assert "Trace a correlation id (T)" in titles

@@ -49,6 +49,7 @@ from workbench.tui.screens.position import PositionDialog
 from workbench.tui.screens.profiles import ProfilePicker
 from workbench.tui.screens.publish import PublishDialog
 from workbench.tui.screens.save import SaveDialog, write_jsonl
+from workbench.tui.screens.trace import TraceScreen
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 from workbench.tui.widgets.stream_view import StreamView
@@ -98,6 +99,7 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("S", "sagas", "Sagas", show=False),
         *(Binding(a.key, a.name, a.label, show=a.show, id=a.name) for a in keys.ACTIONS),
+        Binding("T", "trace", "Trace", show=False),
     ]
 
     def __init__(self, target: Target, *, capacity: int = DEFAULT_CAPACITY,
@@ -438,6 +440,8 @@ class WorkbenchApp(App[None]):
         entries += [
             ("Sagas (S)", "Saga instances by state (failed, stuck…); compensate one after a dry run",
              lambda: self.run_action("sagas")),
+            ("Trace a correlation id (T)", "Every event carrying the selected event's (or a typed) correlation id, "
+             "across topics, in time order", lambda: self.run_action("trace")),
             ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
              self._palette_pause),
             ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
@@ -486,6 +490,23 @@ class WorkbenchApp(App[None]):
         conn = self.conn
         fetch = (lambda: service.lag(conn)) if self.capabilities.consumer_groups else None
         self.push_screen(LagScreen(fetch, interval=self.lag_interval, history=self.lag_history))
+
+    def action_trace(self) -> None:
+        """The trace view, on the selected event's correlation id when there is one."""
+        if self.conn is None:
+            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+            return
+        from workbench.correlation import rules_from_config
+
+        try:
+            rules = rules_from_config(self.settings)
+        except WorkbenchError as exc:
+            self.notify(codecs.safe_text(str(exc)), severity="error", markup=False)
+            return
+        event = self.selected_event()
+        wanted = rules.correlation_id(event) if event is not None else None
+        self.push_screen(TraceScreen(lambda: self.conn, correlation_id=wanted, rules=rules,
+                                     profile=self.target.profile.name))
 
     def action_sagas(self) -> None:
         """The saga view (workbench.tui.screens.sagas): instances, steps, compensation."""
