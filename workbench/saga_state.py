@@ -27,6 +27,9 @@ State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED",
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")
 Role = Literal["done", "failed", "compensated"]
 ROLES: tuple[Role, ...] = ("done", "failed", "compensated")
+#: A matcher using only these names answers the same for every event of one (type, topic): its
+#: answer is computed once per pair, on a stand-in event (matching is most of a scan's time).
+_BY_TYPE = frozenset({"type", "topic", "true", "false", "null"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,18 @@ class Collector:
         self._by_id: dict[str, list[Observed]] = defaultdict(list)
         self._matchers = [(step, role, matcher) for step in definition.steps
                           for role, matcher in _matchers_of(step) if matcher is not None]
+        self._by_type: dict[tuple[str | None, str], list[tuple[StepDef, Role]]] = {}
+
+    def _hits(self, event: Event, type_: str | None) -> list[tuple[StepDef, Role]]:
+        key = (type_, event.topic)
+        cached = self._by_type.get(key)
+        if cached is None:
+            stand_in = Event(event.topic, 0, 0, None, None, None, () if type_ is None else (("ce_type", type_.encode()),))
+            cached = self._by_type[key] = [(step, role) for step, role, matcher in self._matchers
+                                           if matcher.names <= _BY_TYPE and matcher(stand_in)]
+        rest = [(step, role) for step, role, matcher in self._matchers
+                if not matcher.names <= _BY_TYPE and matcher(event)]
+        return cached + rest if rest else cached
 
     def add(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -154,11 +169,11 @@ class Collector:
             corr = self.correlate(event)
             if corr is None or (self.only is not None and corr != self.only):
                 continue
-            hits = [(step, role) for step, role, matcher in self._matchers if matcher(event)]
+            attributes = event_attributes(event)
+            hits = self._hits(event, attributes.get("type"))
             if not hits:
                 continue
             self.matched += 1
-            attributes = event_attributes(event)
             for step, role in hits:
                 self._by_id[corr].append(Observed(step.name, role, event.topic, event.partition, event.offset,
                                                   event.timestamp, attributes.get("type"), attributes.get("id"),

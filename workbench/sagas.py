@@ -249,6 +249,7 @@ class Matcher:
 
     text: str
     matches: Callable[[Event], bool] = field(repr=False, compare=False)
+    names: frozenset[str] = frozenset()  # the names the expression uses (see filters.NAMES)
 
     def __call__(self, event: Event) -> bool:
         return self.matches(event)
@@ -426,7 +427,7 @@ def _compile(text: str, where: str) -> Matcher:
         compiled = compile_filter(text)
     except FilterError as exc:
         raise ConfigError(f"{where}: {exc}", hint="the language of --filter (see the README)") from None
-    return Matcher(text, compiled.matches)
+    return Matcher(text, compiled.matches, compiled.names)
 
 
 def _parse_compensation(raw: Any, step_where: str, visible: Sequence[str]) -> Compensation:

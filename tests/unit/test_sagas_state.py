@@ -143,3 +143,21 @@ def test_audit_log_appends_and_filters(tmp_path):
     (record,) = log.records("c1")
     assert record["who"].count("@") == 1 and record["reason"] == "why" and record["plan"][0]["step"] == "order"
     assert len(log.records()) == 2
+
+
+def test_matchers_on_values_are_evaluated_per_event_and_type_only_ones_per_type():
+    definition = sagas.parse_saga("pay", {"topics": ["p"], "steps": [
+        {"name": "charge", "kind": "pivot", "done_when": 'type == "Charged" and topic == "p"',
+         "failed_when": 'type == "Declined" and value.amount > 10'},
+        {"name": "ship", "kind": "retriable", "done_when": 'type == "Shipped"'}]}, "test")
+
+    def event(offset: int, type_: str, amount: float, topic: str = "p") -> Event:
+        return Event(topic, 0, offset, T0 + offset, None, json.dumps({"amount": amount}).encode(),
+                     (("ce_type", type_.encode()), ("correlation_id", f"c{offset}".encode())))
+
+    collector = saga_state.Collector(definition, sagas.SagaDef.correlator(definition))
+    collector.add([event(0, "Declined", 5), event(1, "Declined", 20), event(2, "Charged", 1),
+                   event(3, "Charged", 1, topic="q"), event(4, "Shipped", 0)])
+    states = {i.correlation_id: (i.state, [s.status for s in i.steps]) for i in collector.instances(T0)}
+    assert states == {"c1": ("FAILED", ["failed", "pending"]), "c2": ("RUNNING", ["done", "pending"]),
+                      "c4": ("COMPLETED", ["pending", "done"])}
