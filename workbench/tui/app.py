@@ -440,8 +440,8 @@ class WorkbenchApp(App[None]):
         entries += [
             ("Sagas (S)", "Saga instances by state (failed, stuck…); compensate one after a dry run",
              lambda: self.run_action("sagas")),
-            ("Trace a correlation id (T)", "Every event carrying the selected event's (or a typed) correlation id, "
-             "across topics, in time order", lambda: self.run_action("trace")),
+            ("Trace a correlation id (T)", "Every event carrying a correlation id, across topics, in time order",
+             lambda: self.run_action("trace")),
             ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
              self._palette_pause),
             ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
