@@ -124,11 +124,14 @@ async def tail(
     match: Callable[[Event], bool] | None = None,
     on_scanned: Callable[[int], None] | None = None,
     on_outage: OutageCallback | None = None,
+    on_dropped: Callable[[int], None] | None = None,
 ) -> AsyncIterator[list[Event]]:
     """Batches of the events that pass ``match``, at most ``limit`` of them.
 
     ``on_scanned`` is told how many events were read before filtering (for progress);
-    ``on_outage`` when a follow read loses its broker and when it reads again (see Connection.read).
+    ``on_outage`` when a follow read loses its broker and when it reads again (see Connection.read);
+    ``on_dropped`` the running total of events the broker side dropped before a batch (a capped
+    RabbitMQ tap marks it on the batch's first event, ``metadata["dropped_before"]``).
     """
     remaining = limit
     extra: dict[str, Any] = {} if on_outage is None else {"on_outage": on_outage}
@@ -137,6 +140,8 @@ async def tail(
         async for batch in batches:
             if on_scanned:
                 on_scanned(len(batch))
+            if on_dropped and batch and (dropped := batch[0].metadata.get("dropped_before")):
+                on_dropped(dropped)
             if match is not None:
                 batch = [e for e in batch if match(e)]
             if remaining is not None:

@@ -761,6 +761,7 @@ class RabbitMQConnection(Connection):
             close_timeout=self._timeout,
             what=f"{self._where}: tap on {target.label}",
             on_queue=track,
+            routed=self._routed_into if self._mgmt is not None else None,
         )
         try:
             async with aclosing(batches):  # closing this read removes the tap at once
@@ -770,6 +771,13 @@ class RabbitMQConnection(Connection):
             raise self._error(exc, "tapping") from None
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"tapping {target.label}") from None
+
+    async def _routed_into(self, queue: str) -> int | None:
+        """How many messages were routed into a queue (the management statistics: seconds old)."""
+        assert self._mgmt is not None
+        item = await self._mgmt.get(self._mgmt.queue_path(queue), {"columns": "message_stats"}, missing_ok=True)
+        stats = (item or {}).get("message_stats") or {}
+        return stats.get("publish") if isinstance(stats.get("publish"), int) else None
 
     # ------------------------------------------------------------------ peek
 

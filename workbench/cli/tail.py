@@ -86,6 +86,7 @@ def tail(
                 async for batch in service.tail(
                     conn, topic, position, partitions=partition, follow=follow,
                     limit=max_events, match=match, on_scanned=on_scanned, on_outage=report_outage,
+                    on_dropped=report_dropped,
                 ):
                     printer.print_batch(batch)
                     shown += len(batch)
@@ -102,6 +103,14 @@ def report_outage(error: BrokerError | None) -> None:
         output.stderr.print("resumed", style="green")
     else:
         output.stderr.print(output.safe(f"broker unreachable, retrying... ({error})", "yellow"))
+
+
+def report_dropped(total: int) -> None:
+    """The broker side dropped events this read was too slow to take (e.g. a capped tap queue)."""
+    output.stderr.print(
+        output.safe(f"warning: at least {total} event(s) dropped so far by the broker-side tap's cap: "
+                    "this read is slower than the publishers", "yellow")
+    )
 
 
 @app.command()
