@@ -318,3 +318,70 @@ async def test_files_that_are_not_event_logs_are_unreachable(tmp_path):
         with pytest.raises(Unreachable, match=re.escape(str(path))):
             await LocalAdapter({"path": str(path)}).connect()
     assert text.read_bytes() == b"not a database\n" * 100  # left as it was
+
+
+async def test_two_workbench_publish_commands_into_one_file(tmp_path):
+    """Two ``workbench publish --stream`` processes (the CLI, end to end) write into one file at
+    once: every event is there, once, at unique and contiguous offsets per partition.
+
+    Both get a first chunk and are seen to have published it; then both get the rest at the same
+    time. So in every partition the two processes' events alternate at least twice, whatever the
+    scheduling: A1 B1 (A2|B2 interleaved) or B1 A1 ...
+    """
+    from tests.integration.faults_support import Workbench, until
+
+    db = tmp_path / "shared.db"
+    topic, first, total = "orders", 2_000, 30_000
+    async with await LocalAdapter({"path": str(db)}).connect() as conn:
+        await conn.create_topic(topic, PARTITIONS)
+
+        async def count() -> int:
+            return (await conn.describe_topic(topic)).count
+
+        def lines(name: str, start: int, stop: int) -> bytes:
+            return "".join(
+                json.dumps({"key": f"k{i % 17}", "value": f"{name}-{i}"}) + "\n" for i in range(start, stop)
+            ).encode()
+
+        procs = {
+            name: Workbench("-b", f"local:{db}", "publish", topic, "--file", "-", "--stream", stdin=subprocess.PIPE)
+            for name in "ab"
+        }
+        try:
+            for n, (name, proc) in enumerate(procs.items(), start=1):
+                proc.proc.stdin.write(lines(name, 0, first))
+                proc.proc.stdin.flush()
+                await until(lambda n=n: count_at_least(count, n * first), f"{name}'s first chunk", 60)
+
+            def feed(proc: Workbench, name: str) -> None:
+                proc.proc.stdin.write(lines(name, first, total))
+                proc.proc.stdin.close()
+
+            await asyncio.gather(*(asyncio.to_thread(feed, p, name) for name, p in procs.items()))
+            for name, proc in procs.items():
+                assert await asyncio.to_thread(proc.wait, 120) == 0, proc.stderr_text()
+                summary = b"".join(proc.out).decode()
+                assert f"{total} confirmed, 0 failed" in summary, (summary, proc.stderr_text())
+        finally:
+            for proc in procs.values():
+                proc.close()
+
+        info = await conn.describe_topic(topic)
+        events = []
+        async for batch in conn.read(topic, Position.beginning()):
+            events.extend(batch)
+    assert info.count == len(events) == 2 * total
+    assert sorted(e.value for e in events) == sorted(f"{name}-{i}".encode() for name in "ab" for i in range(total))
+    for part in info.partitions:
+        mine = [e for e in events if e.partition == part.partition]
+        assert [e.offset for e in mine] == list(range(part.start, part.end)), f"partition {part.partition}: gaps or repeats"
+        writers = [e.value[:1] for e in mine]
+        runs = 1 + sum(1 for x, y in zip(writers, writers[1:]) if x != y)
+        assert runs >= 3, f"partition {part.partition}: the two writers did not alternate ({runs} runs)"
+        for name in (b"a", b"b"):  # each process's own events keep their order
+            order = [int(e.value[2:]) for e in mine if e.value[:1] == name]
+            assert order == sorted(order)
+
+
+async def count_at_least(count, n: int) -> bool:
+    return await count() >= n
