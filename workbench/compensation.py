@@ -72,13 +72,28 @@ async def _scan(conn: Connection, topic: str, start: Position, sink: Callable[[l
     except NotFound as exc:
         if definition is None:
             raise
-        raise NotFound(f"saga {definition.name!r} ({definition.source}) lives on topic {topic!r}: {exc}",
-                       hint="create the topic, or fix the saga's topics (`workbench demo` seeds the demo's)") from exc
+        raise _missing(definition, topic, exc) from exc
 
 
-async def expected_events(conn: Connection, topics: Iterable[str]) -> int:
-    """How many events a full scan of ``topics`` reads (for progress bars)."""
-    return sum([(await conn.describe_topic(t)).count for t in topics])
+async def expected_events(conn: Connection, definitions: Iterable[SagaDef]) -> int:
+    """How many events a full scan of the sagas' topics reads (for progress bars); a missing topic
+    raises NotFound naming the saga."""
+    total, seen = 0, set()
+    for definition in definitions:
+        for topic in definition.topics:
+            if topic in seen:
+                continue
+            seen.add(topic)
+            try:
+                total += (await conn.describe_topic(topic)).count
+            except NotFound as exc:
+                raise _missing(definition, topic, exc) from exc
+    return total
+
+
+def _missing(definition: SagaDef, topic: str, exc: NotFound) -> NotFound:
+    return NotFound(f"saga {definition.name!r} ({definition.source}) lives on topic {topic!r}: {exc}",
+                    hint="create the topic, or fix the saga's topics (`workbench demo` seeds the demo's)")
 
 
 async def find_instance(conn: Connection, definitions: Sequence[SagaDef], correlate_for: Callable[[SagaDef], Correlate],

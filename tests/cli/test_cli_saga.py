@@ -217,3 +217,17 @@ def test_the_audit_log_can_live_where_the_profile_file_says(seeded, isolated_hom
     seeded("saga", "compensate", corr, "--execute", "--yes")
     records = compensation.AuditLog(isolated_home / "ops" / "audit.jsonl").records(corr)
     assert [r["outcome"] for r in records] == ["refused"]
+
+
+def test_a_saga_on_a_missing_topic_names_saga_and_topic(seeded, isolated_home):
+    (isolated_home / "workbench.toml").write_text(textwrap.dedent("""
+        [sagas.ghost]
+        topics = ["no-such-topic"]
+        [[sagas.ghost.steps]]
+        name = "only"
+        kind = "pivot"
+        done_when = 'type == "X"'
+    """))
+    result = seeded("saga", "list")
+    assert result.exit_code == 5, result.output
+    assert "saga 'ghost'" in result.stderr and "'no-such-topic'" in result.stderr

@@ -161,3 +161,15 @@ def test_matchers_on_values_are_evaluated_per_event_and_type_only_ones_per_type(
     states = {i.correlation_id: (i.state, [s.status for s in i.steps]) for i in collector.instances(T0)}
     assert states == {"c1": ("FAILED", ["failed", "pending"]), "c2": ("RUNNING", ["done", "pending"]),
                       "c4": ("COMPLETED", ["pending", "done"])}
+
+
+def test_a_saga_s_own_correlation_rules_group_its_events():
+    definition = sagas.parse_saga("pay", {"topics": ["p"], "correlation": ["json:$.orderId"], "steps": [
+        {"name": "charge", "kind": "pivot", "done_when": 'type == "Charged"'}]}, "test")
+    charged = Event("p", 0, 0, T0, None, b'{"orderId": "ORD-9"}', (("ce_type", b"Charged"), ("correlation_id", b"x")))
+    collector = saga_state.Collector(definition, definition.correlator())
+    collector.add([charged])
+    assert [i.correlation_id for i in collector.instances(T0)] == ["ORD-9"]
+    with pytest.raises(Exception, match="saga 'pay'"):
+        sagas.parse_saga("pay", {"topics": ["p"], "correlation": ["nonsense:rule"], "steps": [
+            {"name": "charge", "kind": "pivot", "done_when": "true"}]}, "test")

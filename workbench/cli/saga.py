@@ -133,8 +133,7 @@ def saga_list(
 
     async def body() -> None:
         async with service.connect(setup.target) as conn:
-            topics = {t for d in setup.chosen for t in d.topics}
-            total = None if setup.since_ms is not None else await compensation.expected_events(conn, topics)
+            total = None if setup.since_ms is not None else await compensation.expected_events(conn, setup.chosen)
             found = []
             with scan_progress(total, minimum=20_000) as progress:
                 for definition in setup.chosen:
