@@ -187,3 +187,26 @@ def test_filling_from_any_event_gives_a_value_or_a_template_error(value, key, pa
         template.render(sagas.TemplateContext("c", "s", {"order": event}))
     except sagas.TemplateError:
         pass
+
+
+toml_values = st.recursive(st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(["saga", "order", "payment", "payment.compensation", "inventory"]),
+       field=st.sampled_from(["topics", "steps", "stuck_after", "correlation", "name", "kind", "done_when",
+                              "failed_when", "compensated_when", "compensation", "topic", "type", "key", "headers",
+                              "payload", "confirmed_when", "other"]),
+       value=toml_values)
+def test_any_value_anywhere_is_accepted_or_a_config_error(where, field, value):
+    tables = demo_tables()
+    body = tables["order"]
+    target = {"saga": body, "order": step(body, "order"), "payment": step(body, "payment"),
+              "payment.compensation": step(body, "payment")["compensation"], "inventory": step(body, "inventory")}[where]
+    target[field] = value
+    try:
+        parse(tables)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{SOURCE}: saga 'order'")
