@@ -53,6 +53,7 @@ RESERVED: Mapping[str, str] = {
     "escape": "back/cancel", "enter": "open/apply", "space": "pause/resume", "slash": "the event filter",
     "up": "moving the cursor", "down": "moving the cursor", "pageup": "paging", "pagedown": "paging",
     "home": "top", "end": "bottom", "g": "top of the events", "G": "bottom of the events",
+    "S": "the saga view", "T": "the trace view",
 }
 
 _MODIFIERS = ("ctrl", "shift", "alt", "meta", "super")
