@@ -124,6 +124,7 @@ async def tail(
     match: Callable[[Event], bool] | None = None,
     on_scanned: Callable[[int], None] | None = None,
     on_outage: OutageCallback | None = None,
+    batch_size: int | None = None,
     on_dropped: Callable[[int], None] | None = None,
 ) -> AsyncIterator[list[Event]]:
     """Batches of the events that pass ``match``, at most ``limit`` of them.
@@ -135,6 +136,8 @@ async def tail(
     """
     remaining = limit
     extra: dict[str, Any] = {} if on_outage is None else {"on_outage": on_outage}
+    if batch_size is not None:  # else the adapter's default
+        extra["batch_size"] = batch_size
     reader = conn.read(topic, start, partitions=partitions, follow=follow, **extra)
     async with aclosing(_read_ahead(reader)) as batches:
         async for batch in batches:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from workbench.broker import Connection, Event, NotFound, Position
-from workbench.stream import Pump, RingBuffer
+from workbench.stream import DEFAULT_BATCH, Pump, RingBuffer
 
 
 class FakeClock:
@@ -34,6 +34,7 @@ class FakeConnection(Connection):
         self.on_pull = on_pull
         self.pulls = 0
         self.closed = False
+        self.batch_sizes: list[int] = []  # what each read() was asked for
 
     async def close(self) -> None: ...
     async def list_topics(self): return []
@@ -41,6 +42,7 @@ class FakeConnection(Connection):
     async def publish(self, topic, events): return []
 
     def read(self, topic, start, *, partitions=None, follow=False, batch_size=1000):
+        self.batch_sizes.append(batch_size)
         return self._read()
 
     async def _read(self):
@@ -142,6 +144,16 @@ async def test_pump_reads_everything_then_notifies_once_at_the_end():
     assert len(buf) == 20 and pump.scanned == 20
     assert seen[-1] == 20  # the final notification sees everything
     assert conn.closed
+
+
+async def test_the_pump_asks_the_adapter_for_big_batches_or_its_default():
+    """A turn of the UI's event loop takes in about one batch: big ones keep a fast topic up."""
+    conn = FakeConnection([events(3)])
+    await Pump(RingBuffer(10), conn, "t", Position.beginning(), follow=False).start().wait()
+    assert conn.batch_sizes == [DEFAULT_BATCH] and DEFAULT_BATCH >= 5000
+    conn = FakeConnection([events(3)])
+    await Pump(RingBuffer(10), conn, "t", Position.beginning(), follow=False, batch_size=None).start().wait()
+    assert conn.batch_sizes == [1000]  # the adapter's own default
 
 
 async def test_many_batches_are_coalesced_into_few_notifications():
