@@ -198,6 +198,8 @@ async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
         if pump is None or not pump.active:
             phase.notes.append(f"the read ended: {stream.state_text()} {getattr(pump, 'error', None)!r}")
         phase.notes.extend(f"notification: {n.title}: {n.message}" for n in app._notifications)
+        await stream.stop()
+        await pilot.pause()
     return phase
 
 
