@@ -740,12 +740,14 @@ class Store:
 
     def _seek_time(self, con: sqlite3.Connection, pid: int, lo: int, hi: int, ts: int) -> int:
         """The first offset in [lo, hi) whose timestamp is >= ts, else hi."""
-        probe = "SELECT max_ts FROM events WHERE id = ?"
+        # The first event at or after an offset: a capture file keeps the source's offsets, gaps
+        # included (compaction, transaction markers), so an offset may have no event.
+        probe = "SELECT max_ts FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT 1"
         a, b = lo, hi  # binary search over the monotonic max_ts: first offset with max_ts >= ts
         while a < b:
             mid = (a + b) // 2
-            found = con.execute(probe, (_event_id(pid, mid),)).fetchone()
-            if found is None or found[0] < ts:  # (None: cannot happen; move on rather than loop)
+            found = con.execute(probe, (_event_id(pid, mid), _event_id(pid, hi))).fetchone()
+            if found is None or found[0] < ts:
                 a = mid + 1
             else:
                 b = mid
