@@ -500,6 +500,7 @@ class KafkaConnection(Connection):
         loop = asyncio.get_running_loop()
         self._readers[reader] = executor
         outage = Outage(on_outage)
+        lost: KafkaError | None = None  # librdkafka said every broker is down: look whether so
         try:
             await loop.run_in_executor(executor, reader.open)
             idle_since = time.monotonic()
@@ -509,25 +510,26 @@ class KafkaConnection(Connection):
                 batch = await loop.run_in_executor(executor, reader.next_batch)
                 if batch is None:
                     return
-                if lost := reader.take_lost():
-                    outage.begin(self._error(lost, f"reading {topic!r}"))
-                    idle_since = time.monotonic() - IDLE_CHECK_S + OUTAGE_PROBE_S
+                lost = reader.take_lost() or lost
                 if batch:
                     outage.end()
+                    lost = None
                     yield batch
                     idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > (OUTAGE_PROBE_S if outage.active else IDLE_CHECK_S):
+                elif lost or time.monotonic() - idle_since > (OUTAGE_PROBE_S if outage.active else IDLE_CHECK_S):
                     # librdkafka says nothing when an assigned topic is deleted: look now and then.
-                    # While the broker is away (librdkafka reconnects by itself), the same request
-                    # tells when it is back; only a follow read waits for that.
+                    # The same request tells whether the broker is away (librdkafka reconnects by
+                    # itself: a follow read waits, and looks more often) and when it is back. A
+                    # "brokers down" report is confirmed this way first: it may be an old one.
                     try:
                         await self._describe_topics([topic])
                     except (Unreachable, Timeout) as exc:
                         if not follow:
                             raise
-                        outage.begin(exc)
+                        outage.begin(self._error(lost, f"reading {topic!r}") if lost else exc)
                     else:
                         outage.end()
+                    lost = None
                     idle_since = time.monotonic()
         finally:
             self._readers.pop(reader, None)

@@ -108,8 +108,9 @@ async def test_kafka_tail_follow_survives_a_restart():
         assert tail.interrupt() == 130
     finally:
         tail.close()
-    check_exactly(tail.records(), expected)
+    checked = check_exactly(tail.records(), expected)
     assert tail.stderr_text().count("broker unreachable") == 1, tail.stderr_text()
+    print(f"\nKafka restart under tail --follow: {checked} events checked, 0 lost, 0 duplicated")
 
 
 async def stream_back(conn, stream: str) -> bool:
@@ -155,5 +156,6 @@ async def test_rabbitmq_stream_tail_follow_survives_a_restart():
         assert tail.interrupt() == 130
     finally:
         tail.close()
-    check_exactly(tail.records(), expected)
+    checked = check_exactly(tail.records(), expected)
     assert tail.stderr_text().count("broker unreachable") == 1, tail.stderr_text()
+    print(f"\nRabbitMQ restart under tail --follow (stream): {checked} events checked, 0 lost, 0 duplicated")
