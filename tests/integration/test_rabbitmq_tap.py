@@ -281,7 +281,7 @@ async def test_x_death_is_decoded(conn, amqp):
 
 async def test_unreachable_in_bounded_time():
     started = time.monotonic()
-    with pytest.raises(Unreachable, match=r"RabbitMQ AMQP at 127\.0\.0\.1:1 did not answer within 2 s"):
+    with pytest.raises(Unreachable, match=r"RabbitMQ AMQP at 127\.0\.0\.1:1 refused the connection"):
         await RabbitMQAdapter({"url": "amqp://guest:guest@127.0.0.1:1/", "timeout_s": 2}).connect()
     assert time.monotonic() - started < 5
 
