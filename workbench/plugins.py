@@ -6,6 +6,7 @@ Group ``workbench.adapters`` names adapters; group ``workbench.schemes`` maps th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
@@ -27,14 +28,21 @@ class AdapterEntry:
     schemes: tuple[str, ...]
 
 
+@functools.cache
+def _group(name: str) -> tuple[EntryPoint, ...]:
+    """The entry points of a group, read once per process: scanning every installed distribution's
+    metadata takes tens of milliseconds, and resolving a profile then connecting asks several times."""
+    return tuple(entry_points(group=name))
+
+
 def _adapter_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ADAPTERS_GROUP)}
+    return {ep.name: ep for ep in _group(ADAPTERS_GROUP)}
 
 
 def available() -> list[AdapterEntry]:
     """Every installed adapter, sorted by name. Imports none of them."""
     schemes: dict[str, list[str]] = {}
-    for ep in entry_points(group=SCHEMES_GROUP):
+    for ep in _group(SCHEMES_GROUP):
         schemes.setdefault(ep.value, []).append(ep.name)
     return [
         AdapterEntry(
@@ -50,10 +58,10 @@ def available() -> list[AdapterEntry]:
 def adapter_for_scheme(scheme: str) -> str:
     """The adapter name that serves a ``--broker`` URL scheme."""
     by_value = {ep.value: ep.name for ep in _adapter_points().values()}
-    for ep in entry_points(group=SCHEMES_GROUP):
+    for ep in _group(SCHEMES_GROUP):
         if ep.name == scheme.lower() and ep.value in by_value:
             return by_value[ep.value]
-    known = sorted({ep.name for ep in entry_points(group=SCHEMES_GROUP)})
+    known = sorted({ep.name for ep in _group(SCHEMES_GROUP)})
     raise ConfigError(
         f"no adapter serves URLs starting with '{scheme}:'",
         hint=f"known schemes: {', '.join(known) or 'none'} (see `workbench adapters`)",
