@@ -6,6 +6,8 @@ the SVG files under tests/tui/__snapshots__/.
 
 from __future__ import annotations
 
+from textual.widgets import TextArea
+
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.publish import PublishDialog
@@ -55,5 +57,8 @@ def test_publish_dialog_with_the_cloudevent_template(target, snap_compare):
         await settle(pilot, lambda: isinstance(app.screen, PublishDialog), "the publish dialog")
         await pilot.press("ctrl+t")
         await settle(pilot, lambda: "ce_id" in app.screen.query_one("#publish-headers").text, "the template")
+        for area in app.screen.query(TextArea):  # a blinking cursor would be on or off by chance
+            area.cursor_blink = False
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

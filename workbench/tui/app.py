@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import App, SystemCommand
@@ -38,22 +40,16 @@ from workbench.broker import (
     Unsupported,
 )
 from workbench.config import Config, Target
-from workbench.envelope import dumps_event
 from workbench.errors import WorkbenchError
 from workbench.stream import DEFAULT_CAPACITY
 from workbench.tui import drafts, keys
-from workbench.tui.screens.detail import DetailScreen
-from workbench.tui.screens.help import HelpScreen
-from workbench.tui.screens.lag import LagHistory, LagScreen
-from workbench.tui.screens.position import PositionDialog
-from workbench.tui.screens.profiles import ProfilePicker
-from workbench.tui.screens.publish import PublishDialog
-from workbench.tui.screens.save import SaveDialog, write_jsonl
-from workbench.tui.screens.trace import TraceScreen
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 from workbench.tui.widgets.stream_view import StreamView
 from workbench.tui.widgets.topic_view import TopicView
+
+if TYPE_CHECKING:  # the screens and dialogs are imported when first opened (start-up time)
+    from workbench.tui.screens.lag import LagHistory
 
 DEFAULT_POSITION = Position.last(200)
 #: Seconds between reconnection attempts after the broker is lost (the last one repeats).
@@ -130,7 +126,7 @@ class WorkbenchApp(App[None]):
         self.retry_at: float | None = None
         self.topics: list[TopicInfo] = []
         self.topic: str | None = None
-        self.lag_history = LagHistory()
+        self.lag_history: LagHistory | None = None  # made when the lag view first opens
         self._stack: AsyncExitStack | None = None
         self._resume: tuple[str, Position] | None = None  # the read to start again after a reconnect
         self.saved: Path | None = None  # the last file events were saved to
@@ -164,7 +160,12 @@ class WorkbenchApp(App[None]):
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status, name="status")
         self.set_interval(self.health_interval, self._check_health, name="health")
-        self.run_worker(self._connect(), group="connect", exclusive=True)
+        # The first frame comes first: loading the adapter, connecting and listing topics wait for it.
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        if self.conn is None and self.connection_state == "connecting":
+            self.run_worker(self._connect(), group="connect", exclusive=True)
 
     # ------------------------------------------------------------------ connection
 
@@ -378,6 +379,8 @@ class WorkbenchApp(App[None]):
                 await self._ensure_stream(position)
                 self.stream.event_list.focus()
 
+        from workbench.tui.screens.position import PositionDialog
+
         self.push_screen(PositionDialog(self.topic, str(self.default_position)), chosen)
 
     async def _ensure_stream(self, position: Position | None = None) -> None:
@@ -405,6 +408,8 @@ class WorkbenchApp(App[None]):
         self.refresh_status()
 
     def on_event_list_selected(self, message: EventList.Selected) -> None:
+        from workbench.tui.screens.detail import DetailScreen
+
         self.push_screen(DetailScreen(message.event))
 
     # ------------------------------------------------------------------ which keys apply
@@ -481,6 +486,8 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------------ other keys
 
     def action_help(self) -> None:
+        from workbench.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.keys))
 
     def action_lag(self) -> None:
@@ -489,6 +496,10 @@ class WorkbenchApp(App[None]):
             return
         conn = self.conn
         fetch = (lambda: service.lag(conn)) if self.capabilities.consumer_groups else None
+        from workbench.tui.screens.lag import LagHistory, LagScreen
+
+        if self.lag_history is None:
+            self.lag_history = LagHistory()
         self.push_screen(LagScreen(fetch, interval=self.lag_interval, history=self.lag_history))
 
     def action_trace(self) -> None:
@@ -505,6 +516,8 @@ class WorkbenchApp(App[None]):
             return
         event = self.selected_event()
         wanted = rules.correlation_id(event) if event is not None else None
+        from workbench.tui.screens.trace import TraceScreen
+
         self.push_screen(TraceScreen(lambda: self.conn, correlation_id=wanted, rules=rules,
                                      profile=self.target.profile.name))
 
@@ -544,6 +557,8 @@ class WorkbenchApp(App[None]):
         if self.conn is None:
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
             return
+        from workbench.tui.screens.publish import PublishDialog
+
         self.push_screen(PublishDialog(lambda: self.conn, profile, topic=self.topic or "",
                                        kinds={t.name: t.kind for t in self.topics}, now=self.now,
                                        make_id=self.make_id))
@@ -560,6 +575,8 @@ class WorkbenchApp(App[None]):
             if name is not None and name != self.target.profile.name:
                 self.switch_profile(name)
 
+        from workbench.tui.screens.profiles import ProfilePicker
+
         self.push_screen(ProfilePicker(list(settings.profiles.values()), self.target.profile.name,
                                        str(settings.path)), chosen)
 
@@ -573,7 +590,7 @@ class WorkbenchApp(App[None]):
             return
         self.target = target
         self.topic, self.topics, self._resume = None, [], None
-        self.lag_history = LagHistory()
+        self.lag_history = None
         profile = target.profile
         self.sub_title = codecs.safe_text(f"{profile.name} · {profile.shown_broker()}")
         self.query_one(TopicView).reset()
@@ -591,9 +608,10 @@ class WorkbenchApp(App[None]):
 
     def selected_event(self) -> Event | None:
         """The event of the detail screen, or the one under the cursor of the event list."""
-        if isinstance(self.screen, DetailScreen):
-            return self.screen.event
-        if len(self.screen_stack) > 1 or self.query_one(TabbedContent).active != "tab-events":
+        if len(self.screen_stack) > 1:  # only the detail screen has an event (no import needed to tell)
+            shown = getattr(self.screen, "event", None)
+            return shown if isinstance(shown, Event) else None
+        if self.query_one(TabbedContent).active != "tab-events":
             return None
         return self.stream.event_list.selected
 
@@ -616,6 +634,8 @@ class WorkbenchApp(App[None]):
     def action_copy_envelope(self) -> None:
         event = self.selected_event()
         if event is not None:
+            from workbench.envelope import dumps_event
+
             self.copy_to_clipboard(dumps_event(event))
             self.notify("Copied the event as a JSON envelope (workbench publish --file reads it).", timeout=3,
                         markup=False)
@@ -634,10 +654,14 @@ class WorkbenchApp(App[None]):
             if path is not None:
                 self.run_worker(self._save(path, events), group="save")
 
+        from workbench.tui.screens.save import SaveDialog
+
         self.push_screen(SaveDialog(len(events), f"{safe_name}-{stamp}.jsonl", what), chosen)
 
     async def _save(self, path: Path, events: list[Event]) -> None:
         try:
+            from workbench.tui.screens.save import write_jsonl
+
             count = await asyncio.to_thread(write_jsonl, path, events)
         except WorkbenchError as exc:
             self.report(exc, "save the events")
@@ -688,4 +712,8 @@ def run_app(target: Target, settings: Config | None = None) -> None:
     if settings is None:
         settings = config.load_config()
     keymap = keys.keymap(settings.keys, settings.path)
-    WorkbenchApp(target, settings=settings, keymap=keymap).run()
+    app = WorkbenchApp(target, settings=settings, keymap=keymap)
+    # Modules and the app live as long as the process: the garbage collector need not walk them
+    # again, so a full collection while events stream in costs milliseconds, not a frame or more.
+    gc.freeze()
+    app.run()
