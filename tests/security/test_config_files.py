@@ -63,7 +63,7 @@ def test_a_missing_environment_variable_names_file_profile_field_and_variable(cl
     [
         ('adapter = "local"\npath = "a.db"\npth = "b.db"', "option 'pth' is not an option of adapter 'local': ignored (did you mean 'path'?)"),
         ('broker = "amqp://127.0.0.1:1/"\ntimeout = 1', "option 'timeout' is not an option of adapter 'rabbitmq': ignored (did you mean 'timeout_s'?)"),
-        ('broker = "kafka://127.0.0.1:1"\ntimout_s = 1', "option 'timout_s' is neither a Kafka adapter option nor a librdkafka property"),
+        ('broker = "kafka://127.0.0.1:1?timeout_s=1"\ntimout_s = 1', "option 'timout_s' is neither a Kafka adapter option nor a librdkafka property"),
     ],
 )
 def test_unknown_adapter_options_are_warned_about_every_time(cli, profile, says):
