@@ -49,6 +49,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -434,7 +435,7 @@ class Store:
                     sorted(parts.get(topic_id, ()), key=operator.attrgetter("partition"))
                 ),
                 config=json.loads(config),
-                metadata={"created": created},
+                metadata={"created": _iso(created)},
             )
             for topic_id, name, config, created in topics
         ]
@@ -915,3 +916,10 @@ def _group_state(updated: int, now: int, window_ms: int = STABLE_WINDOW_MS) -> s
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _iso(ms: int | None) -> str | None:
+    """A creation time as people read it (ISO-8601 UTC), not milliseconds."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
