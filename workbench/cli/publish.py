@@ -162,11 +162,7 @@ def _parse_input(
     One tight loop (this is the hot path of a large publish); blank lines are skipped; bytes that
     are not UTF-8 survive as surrogates, so plain values stay exact.
     """
-    from workbench.envelope import InputError, parse_line
-
-    source = "stdin" if file == "-" else file
-    extra = tuple(_parse_header(h) for h in headers)
-    key_bytes = None if key is None else key.encode()
+    parse = _line_parser(file, key, headers, raw, tombstones)
     lines = data.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -174,22 +170,12 @@ def _parse_input(
     linenos: list[int] = []
     add_event, add_lineno = events.append, linenos.append
     for lineno, line in enumerate(lines, start=1):
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line or line.isspace():
-            continue
-        try:
-            event = parse_line(line, lineno, raw=raw, source=source)
-        except InputError as exc:
-            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
-        if event.value is None and not tombstones:
-            raise _tombstone_refused(source, lineno)
-        if extra or (key_bytes is not None and event.key is None):
-            event = _with_defaults(event, key_bytes, extra)
-        add_event((f"{source}:{lineno}", event))
-        add_lineno(lineno)
+        parsed = parse(lineno, line[:-1] if line.endswith("\r") else line)
+        if parsed is not None:
+            add_event(parsed)
+            add_lineno(lineno)
     if not events:
-        raise BadInput(f"{source}: no events (the input is empty)")
+        raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
     return events, linenos
 
 
@@ -218,7 +204,7 @@ def _line_parser(
     key_bytes = None if key is None else key.encode()
 
     def parse(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
-        if not line.strip():
+        if not line or line.isspace():
             return None
         try:
             event = parse_line(line, lineno, raw=raw, source=source)
