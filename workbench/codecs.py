@@ -387,7 +387,7 @@ def _structured_attributes(value_json: Any) -> dict[str, str]:
     for name, value in value_json.items():
         if name in ("data", "data_base64"):
             continue
-        text = value if isinstance(value, str) else _id_text(value)
+        text = value if isinstance(value, str) else id_text(value)
         if text is not None:
             attributes[name.lower()] = text
     return attributes
@@ -422,7 +422,8 @@ def cloudevent_attributes(
 
 # --------------------------------------------------------------------------- correlation
 
-def _id_text(value: Any) -> str | None:
+def id_text(value: Any) -> str | None:
+    """An id as text: strings (not empty) and numbers; anything else (a bool, an object) is no id."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):

@@ -75,9 +75,9 @@ class Rule:
         if self.kind == "header":
             return view.header(self.name)
         if self.kind == "property":
-            return _id_text(view.event.metadata.get(self.name)) if view.event.metadata else None
+            return codecs.id_text(view.event.metadata.get(self.name)) if view.event.metadata else None
         if self.kind == "ce":
-            return _id_text(view.attributes().get(self.name))
+            return codecs.id_text(view.attributes().get(self.name))
         if self.kind == "traceparent":
             for candidate in (view.attributes().get("traceparent"), view.traceparent_header()):
                 ids = codecs.parse_traceparent(candidate)
@@ -85,7 +85,7 @@ class Rule:
                     return ids[0]
             return None
         root = view.payload() if self.kind == "json" else view.data()
-        return _id_text(_walk(root, self.path))
+        return codecs.id_text(_walk(root, self.path))
 
 
 def parse_rule(spec: Any, where: str = "rule") -> Rule:
@@ -306,13 +306,3 @@ def _walk(root: Any, path: Iterable[str | int]) -> Any:
         else:
             return None
     return node
-
-
-def _id_text(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, (int, float)):
-        return str(value)
-    return None
