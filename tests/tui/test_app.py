@@ -140,13 +140,15 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
         top = events.visible_text()[0]
         await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         indicator = app.query_one("#new-indicator", Static)
-        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.display,
+        assert "browsing" in rendered(indicator)
+        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
                      "the N new indicator")
         assert "7 new events" in rendered(indicator)
         assert events.visible_text()[0] == top and events.scroll_y == 0  # no jump
         await pilot.press("G")
-        await settle(pilot, lambda: not indicator.display, "following again")
+        await settle(pilot, lambda: not indicator.has_class("-new"), "following again")
         assert events.following and "new" in events.visible_text()[-1]
+        assert "following the newest events" in rendered(indicator) and "new event" not in rendered(indicator)
 
 
 async def test_enter_opens_the_detail_pane_with_pretty_json(target, counts):

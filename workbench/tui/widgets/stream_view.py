@@ -64,7 +64,6 @@ class StreamView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#filter-error").display = False
-        self.query_one("#new-indicator").display = False
         self._refresh_labels()
 
     @property
@@ -138,13 +137,21 @@ class StreamView(Vertical):
         self.query_one("#stream-title", Line).show(title)
         events = self.event_list
         self.query_one("#columns", Line).show(rows.header_row(events.scrollable_content_region.width))
+        # Always one line, whatever it says: showing and hiding it would lay the screen out again
+        # each time the user leaves or rejoins the bottom while events stream in.
         indicator = self.query_one("#new-indicator", Line)
+        indicator.show(self._where_text(events))
+        indicator.set_class(events.new_count > 0, "-new")  # colours only: no layout
+
+    def _where_text(self, events: EventList) -> Text:
         new = events.new_count
-        if indicator.display != (new > 0):
-            indicator.display = new > 0
         if new:
-            indicator.show(Text(f"▼ {new:,} new event{'s' if new != 1 else ''}  ·  G / end to follow",
-                                  no_wrap=True))
+            return Text(f"▼ {new:,} new event{'s' if new != 1 else ''}  ·  G / end to follow", no_wrap=True)
+        if self.topic is None or not len(self.buffer):
+            return Text("", no_wrap=True)
+        if events.following:
+            return Text("▼ following the newest events  ·  up / g to browse", style="dim", no_wrap=True)
+        return Text("▲ browsing  ·  G / end to follow", style="dim", no_wrap=True)
 
     def on_resize(self) -> None:
         self._refresh_labels()
