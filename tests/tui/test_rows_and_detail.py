@@ -8,6 +8,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.syntax import Syntax
 
+from workbench import codecs
 from workbench.broker import Event
 from workbench.tui import detail, rows
 
@@ -44,6 +45,20 @@ def test_binary_mode_headers_are_used_without_decoding_the_value():
 def test_a_cut_value_keeps_its_size_when_there_is_room():
     shown = rows.value_preview(b'{"a": "' + b"x" * 10_000 + b'"}', 60)
     assert len(shown) == 60 and shown.endswith("… (10.0 kB)")
+
+
+def test_a_row_looks_at_a_prefix_of_the_value_only():
+    # The first 600 bytes are pretty-printed JSON, then the document breaks: parsed whole it is
+    # text (newlines escaped); a row looks at a few times its width and shows it compacted, cut.
+    pretty = json.dumps({"orderId": "ORD-1", "lines": [{"sku": f"S{i}", "qty": i} for i in range(40)]}, indent=2)
+    value = pretty.encode()[:600] + b"\x00 not json after all " + b"y" * 5000
+    shown = rows.value_preview(value, 60)
+    assert shown.startswith('{"orderId":"ORD-1","lines":[{"sku":"S0","qty":0}')
+    assert shown.endswith(f"… ({len(value) / 1000:.1f} kB)") and len(shown) == 60
+    whole = codecs.preview(value, 60)  # the default window takes it all in: not JSON, so text
+    assert whole.startswith('{\\n  "orderId"')
+    hostile = rows.value_preview(b'{"a": "\x1b[2J[bold]x\xe2\x80\xae"}' + b" " * 1000, 60)
+    assert "\x1b" not in hostile and "\u202e" not in hostile and "\\x1b[2J[bold]x\\u202e" in hostile
 
 
 def test_pretty_json_is_highlighted_and_control_characters_are_escaped():

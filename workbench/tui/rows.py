@@ -49,6 +49,8 @@ WIDE = (
     Column("CORRELATION", 36, "yellow"),
 )
 VALUE_MIN = 20  # the value column gets what is left, at least this much
+#: Bytes of a value looked at per cell of its column: room for UTF-8 and pretty-printed JSON.
+PREVIEW_BYTES_PER_CELL = 4
 GAP = " "
 
 
@@ -162,8 +164,9 @@ def event_row(event: Event, width: int, base: Style | None = None) -> Text:
 
 def value_preview(value: bytes | None, room: int) -> str:
     """:func:`codecs.preview` fitted into ``room`` characters, keeping its ``… (size)`` suffix when
-    there is room for it (else the caller cuts it with an ellipsis)."""
-    shown = codecs.preview(value, room)
+    there is room for it (else the caller cuts it with an ellipsis). Only the first few times
+    ``room`` bytes are looked at: a screenful of rows is built many times a second."""
+    shown = codecs.preview(value, room, window=room * PREVIEW_BYTES_PER_CELL + 64)
     if len(shown) > room >= 40:
         body, mark, size = shown.rpartition("… (")
         if mark:
