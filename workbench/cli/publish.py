@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import queue
 import sys
 import threading
@@ -169,11 +170,17 @@ def _parse_input(
     events: list[tuple[str, OutgoingEvent]] = []
     linenos: list[int] = []
     add_event, add_lineno = events.append, linenos.append
-    for lineno, line in enumerate(lines, start=1):
-        parsed = parse(lineno, line[:-1] if line.endswith("\r") else line)
-        if parsed is not None:
-            add_event(parsed)
-            add_lineno(lineno)
+    collecting = gc.isenabled()
+    gc.disable()  # hundreds of thousands of new objects, no cycles: the cyclic GC would rescan them all
+    try:
+        for lineno, line in enumerate(lines, start=1):
+            parsed = parse(lineno, line[:-1] if line.endswith("\r") else line)
+            if parsed is not None:
+                add_event(parsed)
+                add_lineno(lineno)
+    finally:
+        if collecting:
+            gc.enable()
     if not events:
         raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
     return events, linenos
