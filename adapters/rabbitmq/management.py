@@ -101,6 +101,12 @@ class Management:
                 return None
             raise NotFound(f"{self.where}: {path} not found")
         if status == 401:
+            reason = _reason(response)
+            if reason and "login failed" not in reason.lower():  # e.g. "Not administrator user"
+                raise AccessDenied(
+                    f"{self.where}: user {self.user!r} may not read {path}: {reason}",
+                    hint="the user needs the 'monitoring' or 'management' tag and permissions on the vhost",
+                )
             raise AccessDenied(f"{self.where}: authentication failed for user {self.user!r}")
         if status == 403:
             raise AccessDenied(
@@ -149,7 +155,10 @@ class Management:
         return f"/api/exchanges/{self._vq}/{quote(name or 'amq.default', safe='')}"
 
     async def vhost_exists(self) -> bool:
-        return await self.get(f"/api/vhosts/{self._vq}", {"columns": "name"}, missing_ok=True) is not None
+        """Whether the user sees the vhost. The listing, not /api/vhosts/NAME: that one is for
+        administrators only, and a monitoring user must not look like a wrong password."""
+        visible = await self.get("/api/vhosts", {"columns": "name"})
+        return any(isinstance(v, dict) and v.get("name") == self.vhost for v in visible or ())
 
     async def queues(self) -> list[dict[str, Any]]:
         return await self.paged(self.queues_path(), QUEUE_COLUMNS)
@@ -298,3 +307,13 @@ def binding_dict(b: Mapping[str, Any]) -> dict[str, Any]:
         "routing_key": b.get("routing_key", ""),
         "arguments": dict(b.get("arguments") or {}),
     }
+
+
+def _reason(response: httpx.Response) -> str | None:
+    """The management API's ``reason`` for a refusal, when it gives one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return reason if isinstance(reason, str) else None
