@@ -34,6 +34,13 @@ def test_an_unknown_action_names_the_file_and_the_field():
     assert message == "workbench.toml: [keys] field 'pubish': unknown action"
 
 
+def test_the_saga_and_trace_views_are_ordinary_actions():
+    assert keys.keymap({"sagas": "ctrl+g", "trace": "y"}, FILE) == {"sagas": "ctrl+g", "trace": "y"}
+    assert keys.effective({})["sagas"] == "S" and keys.effective({})["trace"] == "T"
+    assert "key 'S' is bound twice (lag and sagas)" in error_of({"lag": "S"})
+    assert keys.keymap({"lag": "S", "sagas": "ctrl+g"}, FILE) == {"lag": "S", "sagas": "ctrl+g"}
+
+
 def test_an_empty_key_is_refused():
     assert error_of({"lag": "  "}) == "workbench.toml: [keys] field 'lag': empty key"
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, Static
 
 from workbench import compensation, service
+from workbench.tui import keys
+from workbench.tui.screens.help import sections as help_sections
+from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.sagas import CompensateDialog, SagaScreen
+from workbench.tui.screens.trace import TraceScreen
 
 from .conftest import NOW_MS, ORDERS, SIZE, enter_text, make_app, rendered, settle
 
@@ -116,3 +120,24 @@ async def test_the_s_key_and_the_command_palette_open_the_saga_view(target):
         await settle(pilot, lambda: not isinstance(app.screen, SagaScreen), "the main screen")
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert any(title.startswith("Sagas (S)") for title in titles)
+
+
+async def test_the_saga_and_trace_keys_are_rebound_from_the_keys_table(target):
+    keymap = keys.keymap({"sagas": "ctrl+g", "trace": "ctrl+y", "lag": "S"}, "workbench.toml")
+    app = make_app(target, keymap=keymap)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await pilot.press("S")  # now the lag view's key
+        await settle(pilot, lambda: isinstance(app.screen, LagScreen), "the lag view on S")
+        await pilot.press("escape")
+        await settle(pilot, lambda: len(app.screen_stack) == 1, "the main screen")
+        await pilot.press("ctrl+g")
+        await settle(pilot, lambda: isinstance(app.screen, SagaScreen) and app.screen.loaded, "the saga view on ctrl+g")
+        await pilot.press("escape")
+        await settle(pilot, lambda: len(app.screen_stack) == 1, "the main screen")
+        await pilot.press("ctrl+y")
+        await settle(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace view on ctrl+y")
+        titles = [title for title, _, _ in app.palette_entries()]
+        assert "Sagas (ctrl+g)" in titles and "Trace (ctrl+y)" in titles and "Lag (S)" in titles
+        assert ("ctrl+g", "saga instances by state (failed, stuck…); compensate one after a dry run") in \
+            help_sections(app.keys)[0][1]

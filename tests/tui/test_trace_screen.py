@@ -91,4 +91,4 @@ async def test_T_traces_the_selected_events_correlation_id(target, counts):
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, TraceScreen), "back to the events")
         titles = [title for title, _, _ in app.palette_entries()]
-        assert "Trace a correlation id (T)" in titles
+        assert "Trace (T)" in titles

@@ -93,9 +93,7 @@ class WorkbenchApp(App[None]):
     #: rebinds it through Textual's keymap.
     BINDINGS = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("S", "sagas", "Sagas", show=False),
         *(Binding(a.key, a.name, a.label, show=a.show, id=a.name) for a in keys.ACTIONS),
-        Binding("T", "trace", "Trace", show=False),
     ]
 
     def __init__(self, target: Target, *, capacity: int = DEFAULT_CAPACITY,
@@ -443,10 +441,6 @@ class WorkbenchApp(App[None]):
             entries.append((f"{action.label} ({shown})", action.help,
                             lambda name=action.name: self.run_action(name)))
         entries += [
-            ("Sagas (S)", "Saga instances by state (failed, stuck…); compensate one after a dry run",
-             lambda: self.run_action("sagas")),
-            ("Trace a correlation id (T)", "Every event carrying a correlation id, across topics, in time order",
-             lambda: self.run_action("trace")),
             ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
              self._palette_pause),
             ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",

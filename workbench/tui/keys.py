@@ -42,6 +42,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("copy_envelope", "C", "Copy envelope", "Copy the selected event as a JSON envelope", show=False),
     Action("reload", "r", "Reload", "Reload the topic list (reconnects after an error)"),
     Action("switch_profile", "P", "Profile", "Switch to another profile of the profile file", show=False),
+    Action("sagas", "S", "Sagas", "Saga instances by state (failed, stuck…); compensate one after a dry run",
+           show=False),
+    Action("trace", "T", "Trace", "Every event carrying a correlation id (the selected event's), across topics, "
+           "in time order", show=False),
     Action("toggle_theme", "t", "Theme", "Toggle the light and the dark theme", show=False),
     Action("quit", "q", "Quit", "Quit the workbench"),
 )
@@ -53,7 +57,6 @@ RESERVED: Mapping[str, str] = {
     "escape": "back/cancel", "enter": "open/apply", "space": "pause/resume", "slash": "the event filter",
     "up": "moving the cursor", "down": "moving the cursor", "pageup": "paging", "pagedown": "paging",
     "home": "top", "end": "bottom", "g": "top of the events", "G": "bottom of the events",
-    "S": "the saga view", "T": "the trace view",
 }
 
 _MODIFIERS = ("ctrl", "shift", "alt", "meta", "super")

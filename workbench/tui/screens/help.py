@@ -51,8 +51,7 @@ VIEW_KEYS: tuple[Section, ...] = (
 def sections(bound: Mapping[str, str]) -> tuple[Section, ...]:
     """Everything the help screen lists; ``bound``: action -> key in force (keys.effective)."""
     everywhere = tuple((keys.display(bound[a.name]), a.help[:1].lower() + a.help[1:]) for a in keys.ACTIONS)
-    extra = (("S", "saga view"), ("T", "trace view: the selected event's correlation id across topics"),
-             ("ctrl+p", "command palette: every action by name"), ("ctrl+c", "quit"),
+    extra = (("ctrl+p", "command palette: every action by name"), ("ctrl+c", "quit"),
              ("tab / shift+tab", "move between the topic list, filters and views"))
     return (("Everywhere (change them in [keys] of the profile file)", everywhere + extra), *VIEW_KEYS)
 
