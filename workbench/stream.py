@@ -26,7 +26,9 @@ from workbench.broker import Connection, Event, Position
 Clock = Callable[[], float]
 
 DEFAULT_CAPACITY = 10_000
-DEFAULT_INTERVAL = 0.075  # seconds between two notifications, at most
+#: Seconds between two notifications, at most: each one repaints the stream view, so while events
+#: stream in the screen is painted about ten times a second and key presses get the rest of the time.
+DEFAULT_INTERVAL = 0.1
 #: Events asked of the adapter at once. The pump takes in about one batch per turn of the event
 #: loop, and a turn that paints the screen can last 100 ms on a loaded 2-core machine: batches
 #: of 5,000 keep that at 50,000 events/s, and a read that has caught up gets smaller ones anyway.

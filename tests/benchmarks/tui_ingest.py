@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -142,6 +143,7 @@ async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
 
     target = config.resolve(config.url_profile(url))
     app = WorkbenchApp(target, capacity=capacity)
+    gc.freeze()  # as workbench.tui.app.run_app does before the app runs
     async with app.run_test(size=(160, 48)) as pilot, service.connect(target) as probe:
         await wait_for_traffic(probe, 0)
         while app.conn is None:

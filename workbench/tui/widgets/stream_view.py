@@ -34,7 +34,7 @@ class StreamView(Vertical):
     ]
 
     class Updated(Message):
-        """The pump has appended events or changed state (at most every ~75 ms)."""
+        """The pump has appended events or changed state (at most every ~100 ms)."""
 
     class Failed(Message):
         """The read ended with an error (shown once by the app)."""
