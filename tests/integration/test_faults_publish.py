@@ -162,8 +162,11 @@ def test_kafka_stopped_during_publish_then_rerun(tmp_path):
         pytest.fail(f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
                     pytrace=False)
     topic = f"it-fault-pub-{uuid.uuid4().hex[:8]}"
-    # A client for this alone: one kept open through the outage would log its reconnects to stderr.
-    AdminClient({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP}).create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    # A client for this alone (its futures die with it), closed before the outage: one kept open
+    # through it would log its reconnects to stderr.
+    admin = AdminClient({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    del admin
 
     def read_back() -> list[str]:
         consumer = Consumer({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP, "group.id": f"it-{uuid.uuid4()}",
@@ -188,7 +191,8 @@ def test_kafka_stopped_during_publish_then_rerun(tmp_path):
     try:
         fault_and_rerun(url, topic, "kafka", tmp_path, read_back)
     finally:
-        AdminClient({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP}).delete_topics([topic], operation_timeout=30)
+        admin = AdminClient({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP})
+        admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
 
 
 @pytest.mark.rabbitmq
