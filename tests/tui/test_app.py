@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from textual.widgets import DataTable, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static, TabbedContent
 
 from workbench import service
 from workbench.broker import OutgoingEvent, Position
@@ -12,6 +12,7 @@ from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.position import PositionDialog
+from workbench.tui.widgets.stream_view import StreamView
 
 from .conftest import SIZE, enter_text, make_app, open_events, open_topic, publish, rendered, settle
 
@@ -220,6 +221,17 @@ async def test_help_screen_and_quit(target):
         await pilot.press("q")
         await settle(pilot, lambda: not app.is_running, "the app to quit")
     assert app.conn is None  # the connection was closed
+
+
+async def test_a_tab_activation_still_queued_when_the_views_are_gone_does_nothing(target):
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_topic(pilot, "orders")
+        tabs = app.query_one(TabbedContent)
+        activated = TabbedContent.TabActivated(tabs, tabs.get_tab("tab-events"))
+        await app.query_one("#body").remove()  # as at exit: the views go before the app's queue is empty
+        await app.on_tabbed_content_tab_activated(activated)  # no NoMatches(StreamView)
+        assert app.conn is not None and not app.query(StreamView)
 
 
 async def test_an_unreachable_broker_says_reconnecting_and_the_app_recovers_when_it_is_back(isolated_home):

@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane
 from textual.widgets.option_list import Option
@@ -392,8 +393,12 @@ class WorkbenchApp(App[None]):
         self.refresh_status()
 
     async def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
-        if message.pane.id == "tab-events" and self.topic is not None and self.conn is not None:
+        if message.pane.id != "tab-events" or self.topic is None or self.conn is None:
+            return
+        try:
             await self._ensure_stream()
+        except NoMatches:  # an activation still queued when the app quit: the view is gone already
+            return
 
     def on_stream_view_updated(self) -> None:
         self.refresh_status()
