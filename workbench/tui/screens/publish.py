@@ -8,7 +8,7 @@ refuses before opening it, and the connection itself refuses too.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -24,20 +24,6 @@ from workbench.tui import drafts
 from workbench.tui.screens.confirm import ConfirmDialog
 
 SHOWN_RESULTS = 50  # result lines shown; the summary counts them all
-
-
-class _Recorder:
-    """Passes ``publish`` through and keeps every result, so the dialog can say where each copy landed
-    (the report of service.publish counts them but keeps only the first)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.results: list[PublishResult] = []
-
-    async def publish(self, topic: str, events: list[OutgoingEvent]) -> list[PublishResult]:
-        results = await self.conn.publish(topic, events)
-        self.results.extend(results)
-        return results
 
 
 class PublishDialog(ModalScreen[None]):
@@ -196,9 +182,13 @@ class PublishDialog(ModalScreen[None]):
         self.run_worker(self._publish(conn, topic, events), group="publish", exclusive=True)
 
     async def _publish(self, conn: Connection, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
-        recorder = _Recorder(conn)
+        results: list[PublishResult] = []  # where each copy landed (the report keeps only the first)
+
+        def heard(_first: int, batch: Sequence[PublishResult]) -> None:
+            results.extend(batch)
+
         try:
-            report = await service.publish(recorder, topic, events)  # type: ignore[arg-type]
+            report = await service.publish(conn, topic, events, on_results=heard)
         except Exception as exc:  # e.g. ReadOnlyError from the connection itself
             from workbench.tui.app import describe_error
 
@@ -208,7 +198,7 @@ class PublishDialog(ModalScreen[None]):
             self.published += 1
             return
         self.last_report = report
-        self._show_result(result_text(report, recorder.results, topic))
+        self._show_result(result_text(report, results, topic))
         severity = "information" if not report.failures else "error"
         self.app.notify(f"{report.confirmed:,} of {report.total:,} published to {codecs.safe_text(topic)}",
                         title="Publish", severity=severity, markup=False)
