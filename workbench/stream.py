@@ -9,6 +9,9 @@ Pure asyncio, no Textual: the TUI's stream view reads the buffer; a CLI could to
   It asks the adapter for the next batch only after the previous one is appended (the adapter
   fetches on demand: backpressure), and stops asking while paused. Its ``notify`` callback is
   called at most once per ``interval`` however many batches arrive (plus once when it ends).
+  When the adapter loses the broker during the read and keeps retrying (``on_outage`` of
+  :meth:`Connection.read`), the pump says so (``outage``) and simply goes on once it reads again:
+  no gap, no duplicate, no new read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from workbench import service
-from workbench.broker import Connection, Event, Position
+from workbench.broker import BrokerError, Connection, Event, Position
 
 Clock = Callable[[], float]
 
@@ -155,7 +158,9 @@ class Pump:
 
     ``notify()`` is called (in the event loop) when there is something new to show: at most once
     per ``interval`` seconds of ``clock`` while batches arrive, and once more when the read ends
-    (done, failed or stopped). ``error`` holds what ended a failed read.
+    (done, failed or stopped). ``error`` holds what ended a failed read. ``outage`` is the error of
+    a broker outage the adapter is riding out (None once it reads again; ``outages`` counts them);
+    both changes are notified at once.
     """
 
     def __init__(
@@ -189,6 +194,8 @@ class Pump:
         self.scanned = 0  # events read from the adapter, before the filter
         self.held = 0  # events read but not appended yet because the pump is paused
         self.notifications = 0
+        self.outage: BrokerError | None = None
+        self.outages = 0
         self._task: asyncio.Task[None] | None = None
         self._gate = asyncio.Event()
         self._gate.set()
@@ -255,11 +262,19 @@ class Pump:
     def _count_scanned(self, n: int) -> None:
         self.scanned += n
 
+    def _on_outage(self, error: BrokerError | None) -> None:
+        """The adapter lost the broker and keeps retrying (``error``), or reads again (None)."""
+        if error is not None and self.outage is None:
+            self.outages += 1
+        self.outage = error
+        self._cancel_pending()
+        self._notify_now()
+
     async def _run(self) -> None:
         try:
             batches = service.tail(self.conn, self.topic, self.position, partitions=self.partitions,
                                    follow=self.follow, match=self.match, on_scanned=self._count_scanned,
-                                   batch_size=self.batch_size)
+                                   on_outage=self._on_outage, batch_size=self.batch_size)
             async with contextlib.aclosing(batches):
                 async for batch in batches:
                     if not self._gate.is_set():
@@ -278,6 +293,7 @@ class Pump:
             self.state = "failed"
         finally:
             self.held = 0
+            self.outage = None  # the read is over: it is not waiting for the broker any more
             self._cancel_pending()
             self._notify_now()
 

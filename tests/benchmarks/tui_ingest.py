@@ -22,7 +22,6 @@ import contextlib
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -14,7 +14,16 @@ from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.position import PositionDialog
 from workbench.tui.widgets.stream_view import StreamView
 
-from .conftest import SIZE, enter_text, make_app, open_events, open_topic, publish, rendered, settle
+from .conftest import (
+    SIZE,
+    enter_text,
+    make_app,
+    open_events,
+    open_topic,
+    publish,
+    rendered,
+    settle,
+)
 
 
 async def topic_figures(target, name):

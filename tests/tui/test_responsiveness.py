@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workbench.broker import OutgoingEvent
+from workbench.broker import Connection, OutgoingEvent, Unreachable
 
 from .conftest import SIZE, make_app, open_events, publish, rendered, settle
 
@@ -61,3 +61,56 @@ def test_importing_the_app_leaves_the_screens_and_dialogs_for_later():
             "print('adapters.local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "False False"], out
+
+
+class Relay(Connection):
+    """The app's real connection, with a hand on the ``on_outage`` callback its reads are given
+    (a broker outage is the adapter's to detect; here the test says when one starts and ends)."""
+
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+        self.on_outage = None
+        self.reads = 0
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def list_topics(self):
+        return await self.inner.list_topics()
+
+    async def describe_topic(self, name):
+        return await self.inner.describe_topic(name)
+
+    async def publish(self, topic, events):
+        return await self.inner.publish(topic, events)
+
+    def read(self, topic, start, *, on_outage=None, **kwargs):
+        self.reads += 1
+        self.on_outage = on_outage
+        return self.inner.read(topic, start, **kwargs)
+
+
+async def test_a_broker_outage_the_read_rides_out_says_reconnecting_and_resumes_the_same_read(target, counts):
+    orders = counts["orders"]
+    app = make_app(target, health_interval=0.05)  # the periodic check runs often: it must hold back
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        relay = app.conn = Relay(app.conn)
+        await open_events(pilot, "orders", orders)
+        pump, status = app.stream.pump, app.query_one("#status")
+        relay.on_outage(Unreachable("localhost:9092: connection refused"))
+        await settle(pilot, lambda: "reconnecting (the read goes on where it was)" in rendered(status), "reconnecting")
+        assert "connection refused" in rendered(status)
+        assert "reconnecting" in rendered(app.query_one("#stream-title"))
+        note = list(app._notifications)[-1]
+        assert note.title == "Lost the broker" and "goes on where it was" in note.message
+        app.broker_lost(Unreachable("a lag refresh failed too"))  # does not start over
+        assert app.connection_state == "connected" and app.conn is relay and app.stream.pump is pump
+        relay.on_outage(None)
+        await publish(target, "orders", [OutgoingEvent(value=b'{"after":%d}' % i, key=b"k") for i in range(5)])
+        await settle(pilot, lambda: len(app.stream.buffer) == orders + 5, "the events after the outage")
+        assert app.stream.pump is pump and pump.active and relay.reads == 1  # the same read, no restart
+        assert app.stream.buffer.received == orders + 5 and app.stream.buffer.dropped == 0  # no gap, no repeat
+        assert "● connected" in rendered(status)
+        assert list(app._notifications)[-1].title == "Reconnected"
+        assert not [w for w in app.workers if w.group == "connect"]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from workbench.broker import Connection, Event, NotFound, Position
+from workbench.broker import Connection, Event, NotFound, Position, Unreachable
 from workbench.stream import DEFAULT_BATCH, Pump, RingBuffer
 
 
@@ -35,14 +35,16 @@ class FakeConnection(Connection):
         self.pulls = 0
         self.closed = False
         self.batch_sizes: list[int] = []  # what each read() was asked for
+        self.on_outage = None  # what the last read() was given, to report an outage through
 
     async def close(self) -> None: ...
     async def list_topics(self): return []
     async def describe_topic(self, name): raise NotFound(name)
     async def publish(self, topic, events): return []
 
-    def read(self, topic, start, *, partitions=None, follow=False, batch_size=1000):
+    def read(self, topic, start, *, partitions=None, follow=False, batch_size=1000, on_outage=None):
         self.batch_sizes.append(batch_size)
+        self.on_outage = on_outage
         return self._read()
 
     async def _read(self):
@@ -248,3 +250,23 @@ async def test_drops_are_counted_while_pumping_into_a_small_buffer():
     await pump.wait()
     assert (len(buf), buf.received, buf.dropped) == (10, 21, 11)
     assert [e.offset for e in buf] == list(range(11, 21))
+
+
+async def test_an_outage_the_adapter_rides_out_is_shown_and_the_same_read_goes_on():
+    conn = FakeConnection([events(3)], follow_forever=True)
+    buffer = RingBuffer(100)
+    shown: list[object] = []
+    pump = Pump(buffer, conn, "t", Position.beginning(), notify=lambda: shown.append(pump.outage), interval=60)
+    pump.start()
+    await until(lambda: len(buffer) == 3, "the first batch")
+    lost = Unreachable("localhost:9092: broker down")
+    conn.on_outage(lost)  # as an adapter does from inside its read, then keeps retrying
+    assert pump.outage is lost and pump.outages == 1 and pump.active and shown[-1] is lost  # told at once
+    conn.on_outage(None)
+    assert pump.outage is None and shown[-1] is None
+    conn.queue.put_nowait(events(2, start=3))
+    await until(lambda: len(buffer) == 5, "the batch after the outage")
+    assert [e.offset for e in buffer] == [0, 1, 2, 3, 4] and len(conn.batch_sizes) == 1  # one read, no gap
+    assert pump.state == "running" and pump.outages == 1
+    await pump.stop()
+    assert pump.outage is None and conn.closed

@@ -220,9 +220,18 @@ class WorkbenchApp(App[None]):
         self.refresh_status()
         await asyncio.sleep(delay)
 
+    def read_rides_out_outage(self) -> bool:
+        """The open read lost the broker and its adapter is retrying (it resumes with no gap)."""
+        try:
+            pump = self.stream.pump
+        except NoMatches:  # at exit
+            return False
+        return pump is not None and pump.active and pump.outage is not None
+
     def broker_lost(self, exc: BaseException) -> None:
-        """Something said the broker is gone: reconnect in a worker (once, whoever noticed first)."""
-        if self.connection_state != "connected":
+        """Something said the broker is gone: reconnect in a worker (once, whoever noticed first).
+        Not while the open read is riding the outage out: starting over would close it."""
+        if self.connection_state != "connected" or self.read_rides_out_outage():
             return
         stream = self.stream
         if stream.topic is not None and stream.position is not None:
@@ -237,7 +246,7 @@ class WorkbenchApp(App[None]):
 
     def _check_health(self) -> None:
         """A cheap call now and then, so a lost broker is noticed even when nothing is being read."""
-        if self.conn is not None and self.connection_state == "connected":
+        if self.conn is not None and self.connection_state == "connected" and not self.read_rides_out_outage():
             self.run_worker(self._probe(self.conn), group="health", exclusive=True)
 
     async def _probe(self, conn: Connection) -> None:
@@ -401,6 +410,18 @@ class WorkbenchApp(App[None]):
             return
 
     def on_stream_view_updated(self) -> None:
+        self.refresh_status()
+
+    def on_stream_view_outage(self, message: StreamView.Outage) -> None:
+        topic = codecs.safe_text(message.topic)
+        if message.error is not None:
+            what, _ = describe_error(message.error)
+            self.notify(codecs.safe_text(what[:400]) + f"\nThe read of {topic} goes on where it was once the broker "
+                        "is back (the status line says when).", title="Lost the broker", severity="warning",
+                        timeout=10, markup=False)
+        else:
+            self.notify(f"Reading {topic} again, from where it was: no event missed.", title="Reconnected",
+                        markup=False)
         self.refresh_status()
 
     def on_stream_view_failed(self, message: StreamView.Failed) -> None:
@@ -676,7 +697,11 @@ class WorkbenchApp(App[None]):
         except Exception:  # not mounted yet, or shutting down
             return
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.connection_state == "connected":
+        stream = self.stream
+        if self.connection_state == "connected" and stream.pump is not None and stream.pump.outage is not None:
+            text.append("⟳ reconnecting (the read goes on where it was)", "bold yellow")
+            text.append(": " + codecs.safe_text(describe_error(stream.pump.outage)[0][:200]), "yellow")
+        elif self.connection_state == "connected":
             text.append("● connected", "green")
         elif self.connection_state == "connecting":
             text.append("○ connecting…", "yellow")
@@ -691,7 +716,6 @@ class WorkbenchApp(App[None]):
             return
         else:
             text.append("✗ not connected (r retries)", "red")
-        stream = self.stream
         buffer = stream.buffer
         if stream.topic is not None:
             text.append("  │  ")

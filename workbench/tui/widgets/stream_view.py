@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from workbench import codecs
-from workbench.broker import Connection, Position
+from workbench.broker import BrokerError, Connection, Position
 from workbench.filters import FilterError, compile_filter
 from workbench.stream import DEFAULT_CAPACITY, Pump, RingBuffer
 from workbench.tui import rows
@@ -36,6 +36,15 @@ class StreamView(Vertical):
     class Updated(Message):
         """The pump has appended events or changed state (at most every ~100 ms)."""
 
+    class Outage(Message):
+        """The read lost the broker and the adapter keeps retrying (``error``), or it reads again
+        (``error`` None): the same read goes on, with no gap."""
+
+        def __init__(self, error: BrokerError | None, topic: str) -> None:
+            super().__init__()
+            self.error = error
+            self.topic = topic
+
     class Failed(Message):
         """The read ended with an error (shown once by the app)."""
 
@@ -53,6 +62,7 @@ class StreamView(Vertical):
         self.topic: str | None = None
         self.position: Position | None = None
         self.filter_text: str | None = None
+        self._outage: BrokerError | None = None  # the outage last told to the app
 
     def compose(self):
         yield Line(id="stream-title")
@@ -81,6 +91,7 @@ class StreamView(Vertical):
         await self.stop()
         assert self.conn is not None and self.topic is not None and self.position is not None
         match = compile_filter(self.filter_text).matches if self.filter_text else None
+        self._outage = None
         self.buffer.clear()
         self.event_list.reset()
         self.pump = Pump(self.buffer, self.conn, self.topic, self.position, follow=True, match=match,
@@ -105,6 +116,9 @@ class StreamView(Vertical):
         self.event_list.sync()
         self._refresh_labels()
         pump = self.pump
+        if pump is not None and pump.outage is not self._outage:
+            self._outage = pump.outage
+            self.post_message(self.Outage(pump.outage, pump.topic))
         if pump is not None and pump.state == "failed" and pump.error is not None:
             error, pump.error = pump.error, None
             self.post_message(self.Failed(error, pump.topic))
@@ -119,6 +133,8 @@ class StreamView(Vertical):
         pump = self.pump
         if pump is None:
             return "not reading"
+        if pump.outage is not None:
+            return "reconnecting (the read goes on where it was)"
         if pump.state == "paused":
             return f"paused ({pump.held} waiting)" if pump.held else "paused"
         return {"running": "following", "done": "end of the read", "failed": "stopped by an error",
