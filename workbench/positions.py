@@ -5,6 +5,8 @@ Also the help for `offsets reset --to` (parsed by :func:`workbench.offsets.parse
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime
 
 from workbench.broker import Position
@@ -70,3 +72,38 @@ def _bounded(digits: str, text: str) -> int:
         raise UsageError(f"--from {_shown(text)} is out of range", hint=f"offsets go up to {MAX_OFFSET}")
     return int(digits)
 
+
+# --------------------------------------------------------------------------- durations and --since
+
+DEFAULT_SINCE = "24h"
+SINCE_HELP = "a duration back from now (30s, 15m, 24h, 7d), an ISO-8601 time (UTC without a zone), or 'beginning'"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\Z")
+_UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration(text: str, what: str = "duration") -> int:
+    """``"15m"`` -> milliseconds. Units ms, s, m, h, d, w (no unit: seconds); UsageError otherwise."""
+    match = _DURATION.match(str(text).strip().lower())
+    if not match:
+        raise UsageError(f"{what} {text!r} is not a duration", hint="e.g. 90s, 15m, 2h, 1d")
+    ms = int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    if ms <= 0:
+        raise UsageError(f"{what} {text!r} must be more than zero")
+    return ms
+
+
+def parse_since(text: str, now_ms: int | None = None) -> Position:
+    """Where a bounded scan starts: ``24h`` back from now, an ISO time, or ``beginning``."""
+    word = text.strip().lower()
+    if word in ("beginning", "all", "earliest"):
+        return Position.beginning()
+    if _DURATION.match(word):
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        return Position.at_time(max(now_ms - parse_duration(word, "--since"), 0))
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a duration or a time", hint=f"expected {SINCE_HELP}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Position.at_time(int(moment.timestamp() * 1000))

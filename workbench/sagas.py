@@ -42,6 +42,7 @@ from typing import Any, Literal
 from workbench import codecs
 from workbench.broker import Event
 from workbench.errors import ConfigError, UsageError
+from workbench.positions import parse_duration
 
 StepKind = Literal["compensatable", "pivot", "retriable"]
 KINDS: tuple[StepKind, ...] = ("compensatable", "pivot", "retriable")
@@ -54,24 +55,11 @@ _STEP_KEYS = {"name", "kind", "done_when", "failed_when", "compensated_when", "c
 _COMPENSATION_KEYS = {"topic", "type", "key", "headers", "payload", "confirmed_when", "source"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _RESERVED = {"correlation_id", "saga"}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\Z")
-_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PATH_STEP = re.compile(r"\.([^.\[\]{}]+)|\[(\d+)\]")
 
 
 class TemplateError(ValueError):
     """A template that cannot be parsed, or a placeholder the observed events cannot fill."""
-
-
-def parse_duration(text: str, what: str = "duration") -> int:
-    """``"15m"`` -> milliseconds. Units ms, s, m, h, d (no unit: seconds); UsageError otherwise."""
-    match = _DURATION.match(str(text).strip().lower())
-    if not match:
-        raise UsageError(f"{what} {text!r} is not a duration", hint="e.g. 90s, 15m, 2h, 1d")
-    ms = int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
-    if ms <= 0:
-        raise UsageError(f"{what} {text!r} must be more than zero")
-    return ms
 
 
 # --------------------------------------------------------------------------- templates

@@ -8,57 +8,22 @@ skipped with the broker's reason, never silently left out. The CLI and the TUI s
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from workbench import codecs
 from workbench.broker import BrokerError, Connection, Event, NotFound, Position
 from workbench.correlation import DEFAULT_RULES, CorrelationRules
-from workbench.errors import UsageError
 
 __all__ = [
-    "DEFAULT_SINCE",
-    "SINCE_HELP",
     "Hop",
     "Skipped",
     "Trace",
     "format_gap",
     "order_hops",
-    "parse_since",
     "scan",
 ]
-
-DEFAULT_SINCE = "24h"
-SINCE_HELP = "a duration back from now (30s, 15m, 24h, 7d), an ISO-8601 time (UTC without a zone), or 'beginning'"
-_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\Z")
-
-
-def parse_since(text: str, now_ms: int | None = None) -> Position:
-    """Where a bounded scan starts: ``24h`` back from now, an ISO time, or ``beginning``."""
-    word = text.strip().lower()
-    if word in ("beginning", "all", "earliest"):
-        return Position.beginning()
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    match = _DURATION.match(word)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2)
-        millis = int(amount) if unit == "ms" else int(amount * _UNITS[unit])
-        if millis <= 0:
-            raise UsageError(f"--since {text!r} is an empty window", hint=f"expected {SINCE_HELP}")
-        return Position.at_time(max(now_ms - millis, 0))
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"--since {text!r} is not a duration or a time", hint=f"expected {SINCE_HELP}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return Position.at_time(int(moment.timestamp() * 1000))
-
 
 @dataclass(frozen=True)
 class Hop:

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from workbench.broker import Event, Position
 from workbench.correlation import CorrelationRules, parse_rules
 from workbench.errors import UsageError
+from workbench.positions import parse_since
 from workbench.replay import REPLAYED_AT, REPLAYED_FROM, is_dead_letter_header, replayed
-from workbench.trace import _Matcher, format_gap, order_hops, parse_since
+from workbench.trace import _Matcher, format_gap, order_hops
 
 NOW = 1_800_000_000_000
 

@@ -20,8 +20,7 @@ from workbench.cli.base import (
 )
 from workbench.envelope import format_timestamp
 from workbench.errors import UsageError, WorkbenchError
-from workbench.positions import POSITION_HELP, parse_position
-from workbench.trace import DEFAULT_SINCE, SINCE_HELP, parse_since
+from workbench.positions import DEFAULT_SINCE, POSITION_HELP, SINCE_HELP, parse_position, parse_since
 
 # --------------------------------------------------------------------------- trace
 

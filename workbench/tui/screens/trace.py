@@ -20,7 +20,8 @@ from workbench.broker import Connection
 from workbench.correlation import DEFAULT_RULES, CorrelationRules
 from workbench.envelope import format_timestamp
 from workbench.errors import UsageError
-from workbench.trace import DEFAULT_SINCE, Trace, format_gap, parse_since, scan
+from workbench.positions import DEFAULT_SINCE, parse_since
+from workbench.trace import Trace, format_gap, scan
 from workbench.tui.screens.detail import DetailScreen
 
 
