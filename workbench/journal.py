@@ -86,6 +86,12 @@ class Journal:
                 confirmed.update(_parse_ranges(record))
             except ValueError:
                 raise BadInput(f"journal {path}:{number}: malformed record {record[:60]!r}") from None
+        if not complete:  # cut the torn line away, or the next record would be glued onto it
+            try:
+                with open(path, "r+b") as f:
+                    f.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
+            except OSError as exc:
+                raise BadInput(f"journal {path}: cannot write it: {exc.strerror or exc}") from None
         return cls(path, header, confirmed)
 
     def record(self, linenos: Iterable[int]) -> None:

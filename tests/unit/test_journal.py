@@ -32,6 +32,17 @@ def test_a_torn_last_record_counts_as_not_confirmed(tmp_path):
     assert opened(path).confirmed == {1, 2}
 
 
+def test_a_run_after_a_torn_record_leaves_a_journal_the_next_run_reads(tmp_path):
+    path = tmp_path / "j"
+    opened(path).record([1, 2])
+    with open(path, "a") as f:
+        f.write("c 3-")  # killed while writing
+    second = opened(path)
+    second.record([3, 4])
+    second.close()
+    assert opened(path).confirmed == {1, 2, 3, 4}
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [({"topic": "payments"}, "topic"), ({"broker": "local:y.db"}, "broker"),
