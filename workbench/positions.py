@@ -44,15 +44,23 @@ def parse_position(text: str) -> Position:
         if n == 0:
             raise UsageError("--from -0 selects nothing", hint="use -N with N >= 1, or 'end'")
         return Position.last(n)
+    ms = _iso_ms(text)
+    if ms is None:
+        raise UsageError(f"--from {_shown(text)} is not a position", hint=f"expected {POSITION_HELP}")
+    return Position.at_time(ms)
+
+
+def _iso_ms(text: str) -> int | None:
+    """Milliseconds of an ISO-8601 time (UTC without a zone), None when it is not one we can show."""
     try:
         moment = datetime.fromisoformat(text.strip())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         ms = int(moment.timestamp() * 1000)
         datetime.fromtimestamp(ms / 1000, UTC)  # shown back in UTC: must stay within years 1-9999
-        return Position.at_time(ms)
+        return ms
     except (ValueError, OverflowError):
-        raise UsageError(f"--from {_shown(text)} is not a position", hint=f"expected {POSITION_HELP}") from None
+        return None
 
 
 def _shown(text: str) -> str:
@@ -85,7 +93,9 @@ def parse_duration(text: str, what: str = "duration") -> int:
     """``"15m"`` -> milliseconds. Units ms, s, m, h, d, w (no unit: seconds); UsageError otherwise."""
     match = _DURATION.match(str(text).strip().lower())
     if not match:
-        raise UsageError(f"{what} {text!r} is not a duration", hint="e.g. 90s, 15m, 2h, 1d")
+        raise UsageError(f"{what} {_shown(text)} is not a duration", hint="e.g. 90s, 15m, 2h, 1d")
+    if len(match.group(1)) > 15:  # a float would overflow, or lose the digits
+        raise UsageError(f"{what} {_shown(text)} is too long", hint="e.g. 90s, 15m, 2h, 1d")
     ms = int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
     if ms <= 0:
         raise UsageError(f"{what} {text!r} must be more than zero")
@@ -100,10 +110,7 @@ def parse_since(text: str, now_ms: int | None = None) -> Position:
     if _DURATION.match(word):
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         return Position.at_time(max(now_ms - parse_duration(word, "--since"), 0))
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"--since {text!r} is not a duration or a time", hint=f"expected {SINCE_HELP}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return Position.at_time(int(moment.timestamp() * 1000))
+    ms = _iso_ms(text)
+    if ms is None:
+        raise UsageError(f"--since {_shown(text)} is not a duration or a time", hint=f"expected {SINCE_HELP}")
+    return Position.at_time(ms)
