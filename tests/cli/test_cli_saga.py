@@ -90,6 +90,8 @@ def test_failed_to_compensated_once_with_an_audit_trail(seeded):
     second = seeded("saga", "compensate", corr, "--execute", "--yes", "-o", "json")
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["events"] == [] and counts(seeded) == after
+    third = seeded("saga", "compensate", corr, "--execute", "--yes")
+    assert third.exit_code == 0 and third.stdout.count("nothing to publish") == 1, third.output  # said once
 
     history = seeded("saga", "history", corr, "-o", "json")
     records = json.loads(history.stdout)

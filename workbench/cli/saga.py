@@ -279,13 +279,12 @@ def saga_compensate(
                         broker=profile.shown_broker(), reason=reason, override=override, state=instance.state,
                         fingerprint=instance.fingerprint))
                 raise
-            if not execute or not planned.events:
-                _print_plan(planned, fmt, dry_run=not execute)
-                if not execute:
-                    output.stderr.print(f"dry run: nothing published; add --execute to publish "
-                                        f"{len(planned.events)} event(s)")
-                    return
-            if fmt == "table":
+            if not execute:
+                _print_plan(planned, fmt, dry_run=True)
+                output.stderr.print(f"dry run: nothing published; add --execute to publish "
+                                    f"{len(planned.events)} event(s)")
+                return
+            if fmt == "table" or not planned.events:
                 _print_plan(planned, fmt, dry_run=False)
             if not yes and planned.events:
                 typed = typer.prompt(f"publish {len(planned.events)} compensation(s)? type the correlation id "
