@@ -16,7 +16,7 @@ from .conftest import NOW_MS, ORDERS, SIZE, enter_text, make_app, rendered, sett
 
 async def open_sagas(pilot, app, target) -> SagaScreen:
     await settle(pilot, lambda: app.conn is not None, "the connection")
-    screen = SagaScreen(app.conn, target, now=lambda: NOW_MS)
+    screen = SagaScreen(lambda: app.conn, target, now=lambda: NOW_MS)
     await app.push_screen(screen)
     await settle(pilot, lambda: screen.loaded, "the saga instances")
     return screen

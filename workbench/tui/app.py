@@ -451,9 +451,12 @@ class WorkbenchApp(App[None]):
             return False
         if action in ("events", "events_from") and self.topic is None:
             return False
-        if action == "save_events" and not len(self.stream.buffer):
-            return False
-        if action in ("copy_value", "copy_envelope") and self.selected_event() is None:
+        try:
+            if action == "save_events" and not len(self.stream.buffer):
+                return False
+            if action in ("copy_value", "copy_envelope") and self.selected_event() is None:
+                return False
+        except NoMatches:  # asked while the views are gone (at exit)
             return False
         return True
 
@@ -548,7 +551,7 @@ class WorkbenchApp(App[None]):
             return
         from workbench.tui.screens.sagas import SagaScreen
 
-        self.push_screen(SagaScreen(self.conn, self.target))
+        self.push_screen(SagaScreen(lambda: self.conn, self.target))
 
     def action_find_topic(self) -> None:
         self.query_one("#topic-filter", Input).focus()

@@ -77,9 +77,10 @@ class SagaScreen(Screen[None]):
         Binding("r", "refresh", "Refresh"),
     ]
 
-    def __init__(self, conn: Connection, target: Target, *, now: Callable[[], int] | None = None) -> None:
+    def __init__(self, connection: Callable[[], Connection | None], target: Target, *,
+                 now: Callable[[], int] | None = None) -> None:
         super().__init__()
-        self.conn = conn
+        self.connection = connection  # the app's current one: a reconnect replaces it
         self.target = target
         self.now = now
         self.context: SagaContext | None = None
@@ -116,13 +117,20 @@ class SagaScreen(Screen[None]):
         try:
             if self.context is None:
                 self.context = SagaContext(self.target, self.now)
+            conn = self.connection()
+            if conn is None:
+                raise ConnectionError("not connected: the workbench is reconnecting")
             found: list[SagaInstance] = []
             for definition in self.context.definitions:
-                found += await compensation.observe(self.conn, definition, self.context.correlate_for(definition),
+                found += await compensation.observe(conn, definition, self.context.correlate_for(definition),
                                                     now=self.context.now())
             self.instances, self.failed = found, None
         except Exception as exc:  # noqa: BLE001 - shown in the title; r tries again
             self.failed = f"{type(exc).__name__}: {exc}"
+            from workbench.tui.app import is_loss  # loaded already: the app is running
+
+            if is_loss(exc):
+                self.app.broker_lost(exc)  # type: ignore[attr-defined]
         self.loaded += 1
         self._fill()
         self._title()
@@ -199,7 +207,7 @@ class SagaScreen(Screen[None]):
             self.notify("Choose a saga instance first.", severity="warning", markup=False)
             return
         definition = next(d for d in self.context.definitions if d.name == chosen.saga)
-        self.app.push_screen(CompensateDialog(self.conn, self.context, definition, chosen),
+        self.app.push_screen(CompensateDialog(self.connection, self.context, definition, chosen),
                              lambda _: self.action_refresh())
 
 
@@ -214,9 +222,10 @@ class CompensateDialog(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, conn: Connection, context: SagaContext, definition: Any, instance: SagaInstance) -> None:
+    def __init__(self, connection: Callable[[], Connection | None], context: SagaContext, definition: Any,
+                 instance: SagaInstance) -> None:
         super().__init__()
-        self.conn = conn
+        self.connection = connection
         self.context = context
         self.definition = definition
         self.instance = instance
@@ -291,8 +300,11 @@ class CompensateDialog(ModalScreen[None]):
         profile = self.context.target.profile
         text = Text()
         try:
+            conn = self.connection()
+            if conn is None:
+                raise ConnectionError("not connected: the workbench is reconnecting; try again")
             self.result = await compensation.execute_and_record(
-                self.conn, self.definition, self.plan, self.context.correlate_for(self.definition),
+                conn, self.definition, self.plan, self.context.correlate_for(self.definition),
                 self.context.audit, profile=profile.name, broker=profile.shown_broker(), reason="from the workbench",
                 wait_s=10.0)
         except Exception as exc:  # noqa: BLE001 - refused or failed: shown, and already in the audit log
