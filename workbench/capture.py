@@ -198,5 +198,4 @@ def check_destination(path: str, force: bool) -> Path:
 
 def is_capture_file(source: str) -> bool:
     """Whether a replay SOURCE names a capture file rather than a topic of the profile."""
-    path = Path(source).expanduser()
-    return path.is_file() or source.endswith(".db")
+    return Path(source).expanduser().is_file()  # a topic may well be called "orders.db"

@@ -248,6 +248,8 @@ def test_replay_refusals_and_errors(dlt: Workbench, isolated: Path, tmp_path: Pa
     assert bad.exit_code == 2 and "^" in bad.stderr and "--filter" in bad.stderr
     missing = dlt("replay", str(tmp_path / "nowhere.db"), "--to", "orders")
     assert missing.exit_code == 2 and "no capture file" in missing.stderr
+    dotted = dlt("replay", "orders.db", "--to", "orders")  # no such file: a topic name like any other
+    assert dotted.exit_code == 5 and "topic 'orders.db' does not exist" in dotted.stderr
     gone = dlt("replay", "orders.DLT", "--to", "no-such-topic", "--execute")
     assert gone.exit_code == 7 and "not confirmed" in gone.stderr
     isolated.write_text(f'[profiles.ro]\nadapter = "local"\npath = "{dlt.db}"\nread_only = true\n')

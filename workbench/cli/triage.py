@@ -261,11 +261,11 @@ def replay(
         position = parse_position(start or "beginning")
         match = compile_filter(filter_expr)
         from_file = is_capture_file(source)
+        if not from_file and "/" in source:  # a path: topic names have no "/"
+            raise UsageError(f"no capture file {source!r}", hint="give an existing FILE.db, or a topic of the profile")
         if from_file:
             from pathlib import Path
 
-            if not Path(source).expanduser().is_file():
-                raise UsageError(f"no capture file {source!r}", hint="give an existing FILE.db, or a topic of the profile")
             reader = local_target(Path(source).expanduser(), name=source)
         else:
             if topic:
