@@ -321,15 +321,22 @@ async def execute(conn: Connection, definition: SagaDef, planned: Plan, correlat
     return run
 
 
+_ID_HEADERS = ("ce_id", "ce-id", "cloudevents:id", "cloudevents_id")  # binary mode, as each broker spells it
+
+
+def has_event_id(event: Event, event_id: str) -> bool:
+    """Whether the event's CloudEvents id header is ``event_id`` (our compensations are binary mode)."""
+    wanted = event_id.encode()
+    return any(k.lower() in _ID_HEADERS and bytes(v) == wanted for k, v in event.headers)
+
+
 async def find_event_id(conn: Connection, topic: str, event_id: str, *, since_ms: int | None) -> str | None:
     """The position of an event whose CloudEvents id is ``event_id`` on ``topic``, if any (bounded scan)."""
-    wanted = event_id.encode()
     found: list[str] = []
 
     def sink(batch: list[Event]) -> None:
         for event in batch:
-            if not found and any(k.lower() in ("ce_id", "ce-id", "cloudevents:id", "cloudevents_id") and bytes(v) == wanted
-                                 for k, v in event.headers):
+            if not found and has_event_id(event, event_id):
                 found.append(f"{event.topic}/{event.partition}/{event.offset}")
 
     start = Position.beginning() if since_ms is None or since_ms <= 0 else Position.at_time(since_ms)
@@ -365,8 +372,7 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
                 for step_name, (item, result) in items.items():
                     if result.confirmed or not matchers[step_name](event):
                         continue
-                    own = any(k.lower() == "ce_id" and bytes(v) == item.event_id.encode() for k, v in event.headers)
-                    if item.confirm_by == "confirmed_when" and own:
+                    if item.confirm_by == "confirmed_when" and has_event_id(event, item.event_id):
                         continue
                     result.confirmed, result.confirmed_by = True, f"{event.topic}/{event.partition}/{event.offset}"
 
