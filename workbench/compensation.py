@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench.broker import BrokerError, Connection, Event, NotFound, OutgoingEvent, Position
+from workbench.broker import BrokerError, Connection, Event, NotFound, OutgoingEvent, Position, Unsupported
 from workbench.errors import CompensationRefused, ExitCode, WorkbenchError
 from workbench.saga_state import Collector, SagaInstance
 from workbench.sagas import SagaDef, Template, TemplateContext, TemplateError
@@ -295,8 +295,19 @@ async def execute(conn: Connection, definition: SagaDef, planned: Plan, correlat
             f"saga {planned.saga!r} {planned.correlation_id!r} changed since the plan (new or vanished events): "
             f"nothing was published", hint="look at it again (saga show) and plan again")
     started = again[0].started or 0
+    published_before = {}  # every destination checked before anything is published
+    for item in planned.events:
+        try:
+            published_before[item.event_id] = await find_event_id(
+                conn, item.topic, item.event_id, since_ms=started - SCAN_MARGIN_MS)
+        except Unsupported as exc:
+            raise CompensationRefused(
+                f"step {item.step!r}: {item.topic!r} cannot be read back ({exc}), so whether its compensation "
+                f"was published already cannot be checked: nothing was published",
+                hint="compensate to a topic the workbench can read (on RabbitMQ: a stream, not an exchange)",
+            ) from None
     for item, result in zip(planned.events, run.results, strict=True):
-        earlier = await find_event_id(conn, item.topic, item.event_id, since_ms=started - SCAN_MARGIN_MS)
+        earlier = published_before[item.event_id]
         if earlier is not None:
             result.status, result.position = "already published", earlier
             continue
