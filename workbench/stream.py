@@ -196,6 +196,7 @@ class Pump:
         self.notifications = 0
         self.outage: BrokerError | None = None
         self.outages = 0
+        self.broker_dropped = 0  # dropped before they reached us (a capped RabbitMQ tap): at least this many
         self._task: asyncio.Task[None] | None = None
         self._gate = asyncio.Event()
         self._gate.set()
@@ -262,6 +263,9 @@ class Pump:
     def _count_scanned(self, n: int) -> None:
         self.scanned += n
 
+    def _on_broker_dropped(self, total: int) -> None:
+        self.broker_dropped = max(self.broker_dropped, total)
+
     def _on_outage(self, error: BrokerError | None) -> None:
         """The adapter lost the broker and keeps retrying (``error``), or reads again (None)."""
         if error is not None and self.outage is None:
@@ -274,7 +278,8 @@ class Pump:
         try:
             batches = service.tail(self.conn, self.topic, self.position, partitions=self.partitions,
                                    follow=self.follow, match=self.match, on_scanned=self._count_scanned,
-                                   on_outage=self._on_outage, batch_size=self.batch_size)
+                                   on_outage=self._on_outage, batch_size=self.batch_size,
+                                   on_dropped=self._on_broker_dropped)
             async with contextlib.aclosing(batches):
                 async for batch in batches:
                     if not self._gate.is_set():

@@ -252,6 +252,19 @@ async def test_drops_are_counted_while_pumping_into_a_small_buffer():
     assert [e.offset for e in buf] == list(range(11, 21))
 
 
+async def test_events_the_broker_dropped_before_they_reached_us_are_counted_too():
+    import dataclasses
+
+    def marked(batch, total):  # a capped RabbitMQ tap marks the running total on a batch's first event
+        return [dataclasses.replace(batch[0], metadata={"dropped_before": total}), *batch[1:]]
+
+    conn = FakeConnection([marked(events(3), 5), events(3, start=3), marked(events(3, start=6), 12)])
+    pump = Pump(RingBuffer(100), conn, "t", Position.beginning(), follow=False)
+    pump.start()
+    await pump.wait()
+    assert pump.broker_dropped == 12 and pump.buffer.dropped == 0
+
+
 async def test_an_outage_the_adapter_rides_out_is_shown_and_the_same_read_goes_on():
     conn = FakeConnection([events(3)], follow_forever=True)
     buffer = RingBuffer(100)

@@ -727,6 +727,8 @@ class WorkbenchApp(App[None]):
             text.append(f"  │  {buffer.rate():,.0f} events/s  │  buffered {len(buffer):,}/{buffer.capacity:,}")
             text.append("  │  dropped ")
             text.append(f"{buffer.dropped:,}", "bold red" if buffer.dropped else "")
+            if stream.pump is not None and stream.pump.broker_dropped:
+                text.append(f" (+ at least {stream.pump.broker_dropped:,} by the broker)", "bold red")
             if stream.filter_text and stream.pump is not None:
                 text.append(f"  │  matched {buffer.received:,} of {stream.pump.scanned:,}")
         status.show(text)
