@@ -397,6 +397,26 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
 # --------------------------------------------------------------------------- audit log
 
 
+@dataclass(frozen=True)
+class SagaSettings:
+    """What every saga verb (CLI or TUI) takes from the profile file: definitions, rules, audit log."""
+
+    definitions: Mapping[str, SagaDef]
+    rules: Any  # workbench.correlation.CorrelationRules
+    audit: AuditLog
+
+    @classmethod
+    def load(cls, settings: Any) -> SagaSettings:
+        """From a loaded :class:`workbench.config.Config`; ConfigError names what is wrong."""
+        from workbench import correlation, sagas
+
+        return cls(sagas.definitions(settings), correlation.rules_from_config(settings),
+                   AuditLog(sagas.audit_log_setting(settings)))
+
+    def correlate_for(self, definition: SagaDef) -> Correlate:
+        return definition.correlator(self.rules.correlation_id)
+
+
 def default_audit_path() -> Path:
     from platformdirs import user_data_path
 

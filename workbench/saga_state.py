@@ -25,6 +25,10 @@ from workbench.sagas import SagaDef, StepDef, event_attributes
 
 State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK"]
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")
+# How CLI tables and the TUI show them (Rich styles), one place for both.
+STATE_STYLES = {"FAILED": "bold red", "STUCK": "red", "COMPENSATING": "yellow", "COMPENSATED": "yellow",
+                "COMPLETED": "green"}
+STEP_MARKS = {"done": "✓", "failed": "✗", "compensated": "↺", "pending": "·"}
 Role = Literal["done", "failed", "compensated"]
 ROLES: tuple[Role, ...] = ("done", "failed", "compensated")
 #: A matcher using only these names answers the same for every event of one (type, topic): its

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.text import Text
 
 from workbench import config, output
-from workbench.broker import BrokerError, Event
+from workbench.broker import BrokerError
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
 from workbench.errors import CompensationRefused, ExitCode, UsageError, WorkbenchError
 
@@ -25,9 +24,6 @@ saga_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(saga_app, name="saga")
-
-_MARKS = {"done": "✓", "failed": "✗", "compensated": "↺", "pending": "·"}
-
 
 class StateChoice(StrEnum):
     running = "running"
@@ -57,26 +53,17 @@ class _Setup:
     """What every saga verb needs: the target, the saga definitions, correlation rules, the window."""
 
     def __init__(self, ctx: typer.Context, saga: str | None, since: str | None) -> None:
-        from workbench import correlation, sagas
+        from workbench import compensation, sagas
+        from workbench.positions import parse_duration
 
         try:
             self.target = target_of(ctx)
-            self.config = config.load_config()
-            self.all = sagas.definitions(self.config)
-            self.chosen = sagas.choose(self.all, saga)
-            self.rules = correlation.rules_from_config(self.config)
+            self.sagas = compensation.SagaSettings.load(config.load_config())
+            self.chosen = sagas.choose(self.sagas.definitions, saga)
             self.now = _now()
-            self.since_ms = None if since is None else self.now - sagas.parse_duration(since, "--since")
+            self.since_ms = None if since is None else self.now - parse_duration(since, "--since")
         except (WorkbenchError, BrokerError) as exc:
             fail(exc)
-
-    def correlate_for(self, definition: Any) -> Callable[[Event], str | None]:
-        return definition.correlator(self.rules.correlation_id)
-
-    def audit(self) -> Any:
-        from workbench import compensation, sagas
-
-        return compensation.AuditLog(sagas.audit_log_setting(self.config))
 
 
 def _time(ms: int | None) -> str:
@@ -87,12 +74,14 @@ def _time(ms: int | None) -> str:
 
 
 def _steps_text(instance: Any) -> Text:
+    from workbench.saga_state import STEP_MARKS
+
     text = Text()
     for n, step in enumerate(instance.steps):
         if n:
             text.append(" ")
         style = {"failed": "red", "compensated": "yellow", "done": "green"}.get(step.status, "dim")
-        text.append(output.safe(f"{step.name}{_MARKS[step.status]}", style))
+        text.append(output.safe(f"{step.name}{STEP_MARKS[step.status]}", style))
     return text
 
 
@@ -129,7 +118,7 @@ def saga_list(
     setup = _Setup(ctx, saga, since)
     fmt = fmt_of(ctx, output_format)
     from workbench import compensation, service
-    from workbench.saga_state import count_by_state
+    from workbench.saga_state import STATE_STYLES, count_by_state
 
     async def body() -> None:
         async with service.connect(setup.target) as conn:
@@ -137,7 +126,7 @@ def saga_list(
             found = []
             with scan_progress(total, minimum=20_000) as progress:
                 for definition in setup.chosen:
-                    found += await compensation.observe(conn, definition, setup.correlate_for(definition),
+                    found += await compensation.observe(conn, definition, setup.sagas.correlate_for(definition),
                                                         now=setup.now, since_ms=setup.since_ms, on_scanned=progress)
         counts = count_by_state(found)
         shown = [i for i in found if state is None or i.state == state.value.upper()]
@@ -146,18 +135,13 @@ def saga_list(
         else:
             output.print_table(
                 ("SAGA", "CORRELATION ID", "STATE", "STEPS", "STARTED", "LAST EVENT"),
-                [(i.saga, i.correlation_id, output.safe(i.state, _state_style(i.state)), _steps_text(i),
+                [(i.saga, i.correlation_id, output.safe(i.state, STATE_STYLES.get(i.state, "")), _steps_text(i),
                   _time(i.started), _time(i.last)) for i in shown])
         summary = ", ".join(f"{k.lower()} {v}" for k, v in counts.items() if v)
         output.stderr.print(output.safe(f"{len(shown)} of {len(found)} instances ({summary or 'none'})"))
         if shown and state in (StateChoice.failed, StateChoice.stuck, StateChoice.compensating):
             output.stderr.print(output.safe(f"next: workbench saga compensate {shown[0].correlation_id}"))
     run(body)
-
-
-def _state_style(state: str) -> str:
-    return {"FAILED": "bold red", "STUCK": "red", "COMPENSATING": "yellow", "COMPENSATED": "yellow",
-            "COMPLETED": "green"}.get(state, "")
 
 
 @saga_app.command("show")
@@ -189,20 +173,22 @@ def saga_show(
 async def _find(conn: Any, setup: _Setup, correlation_id: str) -> tuple[Any, Any]:
     from workbench import compensation
 
-    return await compensation.find_instance(conn, setup.chosen, setup.correlate_for, correlation_id,
+    return await compensation.find_instance(conn, setup.chosen, setup.sagas.correlate_for, correlation_id,
                                             now=setup.now, since_ms=setup.since_ms)
 
 
 def _print_instance(instance: Any) -> None:
+    from workbench.saga_state import STATE_STYLES
+
     title = Text()
     title.append(output.safe(f"saga {instance.saga} {instance.correlation_id}: "))
-    title.append(output.safe(instance.state, _state_style(instance.state)))
+    title.append(output.safe(instance.state, STATE_STYLES.get(instance.state, "")))
     title.append(output.safe(f"  (started {_time(instance.started)}, last event {_time(instance.last)}"
                              f"{', past the pivot' if instance.past_pivot else ''})"))
     rows = []
     for step in instance.steps:
         facts = [(role, getattr(step, role)) for role in ("done", "failed", "compensated") if getattr(step, role)]
-        status = output.safe(step.status, _state_style(step.status.upper()) or "dim")
+        status = output.safe(step.status, STATE_STYLES.get(step.status.upper(), "") or "dim")
         if not facts:
             rows.append((step.name, step.kind, status, None, None, None, None))
         for n, (role, seen) in enumerate(facts):
@@ -264,7 +250,7 @@ def saga_compensate(
             fail(exc)
     from workbench import compensation, service
 
-    audit = setup.audit() if execute else None
+    audit = setup.sagas.audit if execute else None
     code: list[ExitCode] = []
 
     async def body() -> None:
@@ -299,7 +285,7 @@ def saga_compensate(
                     raise CompensationRefused("not confirmed: the id typed does not match; nothing was published")
             assert audit is not None
             done = await compensation.execute_and_record(
-                conn, definition, planned, setup.correlate_for(definition), audit, profile=profile.name,
+                conn, definition, planned, setup.sagas.correlate_for(definition), audit, profile=profile.name,
                 broker=profile.shown_broker(), reason=reason, since_ms=setup.since_ms, wait_s=wait)
         _print_execution(done, fmt)
         if done.outcome == "failed":

@@ -21,12 +21,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from workbench import codecs, compensation, config
 from workbench.broker import Connection
 from workbench.config import Target
-from workbench.saga_state import STATES, SagaInstance, count_by_state
+from workbench.saga_state import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 
 FILTERS: tuple[str | None, ...] = (None, "FAILED", "STUCK", "COMPENSATING", "COMPENSATED", "RUNNING", "COMPLETED")
-_MARKS = {"done": "✓", "failed": "✗", "compensated": "↺", "pending": "·"}
-_STYLES = {"FAILED": "bold red", "STUCK": "red", "COMPENSATING": "yellow", "COMPENSATED": "yellow",
-           "COMPLETED": "green"}
 
 
 def _text(value: object, style: str = "") -> Text:
@@ -50,17 +47,12 @@ class SagaContext:
     """What the view needs beside the connection: definitions, correlation rules, audit log, clock."""
 
     def __init__(self, target: Target, now: Callable[[], int] | None = None) -> None:
-        from workbench import correlation, sagas
-
         self.target = target
         self.now = now or (lambda: time.time_ns() // 1_000_000)
-        settings = config.load_config()
-        self.definitions = list(sagas.definitions(settings).values())
-        self.rules = correlation.rules_from_config(settings)
-        self.audit = compensation.AuditLog(sagas.audit_log_setting(settings))
-
-    def correlate_for(self, definition: Any) -> Callable[..., str | None]:
-        return definition.correlator(self.rules.correlation_id)
+        self.sagas = compensation.SagaSettings.load(config.load_config())
+        self.definitions = list(self.sagas.definitions.values())
+        self.audit = self.sagas.audit
+        self.correlate_for = self.sagas.correlate_for
 
 
 class SagaScreen(Screen[None]):
@@ -156,9 +148,9 @@ class SagaScreen(Screen[None]):
         for i in reversed(self.visible()):  # newest first: what needs attention now
             steps = Text()
             for n, s in enumerate(i.steps):
-                steps.append((" " if n else "") + codecs.safe_text(s.name) + _MARKS[s.status],
+                steps.append((" " if n else "") + codecs.safe_text(s.name) + STEP_MARKS[s.status],
                              {"failed": "red", "compensated": "yellow", "done": "green"}.get(s.status, "dim"))
-            table.add_row(_text(i.saga), _text(i.correlation_id), _text(i.state, _STYLES.get(i.state, "")), steps,
+            table.add_row(_text(i.saga), _text(i.correlation_id), _text(i.state, STATE_STYLES.get(i.state, "")), steps,
                           _text(_time(i.last)), key=f"{i.saga}\0{i.correlation_id}")
         if keep is not None and f"{keep.saga}\0{keep.correlation_id}" in table.rows:
             table.move_cursor(row=table.get_row_index(f"{keep.saga}\0{keep.correlation_id}"), animate=False)
@@ -182,7 +174,7 @@ class SagaScreen(Screen[None]):
             return
         text = Text()
         text.append(codecs.safe_text(f"{chosen.saga} {chosen.correlation_id}: "), style="bold")
-        text.append(chosen.state, style=_STYLES.get(chosen.state, "bold"))
+        text.append(chosen.state, style=STATE_STYLES.get(chosen.state, "bold"))
         if chosen.past_pivot:
             text.append("  (past the pivot)", style="dim")
         for step in chosen.steps:
