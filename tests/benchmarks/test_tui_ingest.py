@@ -27,4 +27,4 @@ def test_stream_view_keeps_up_with_the_bare_read_loop(tmp_path):
            key_p99_ms=app.latency_ms(0.99), key_max_ms=max(app.latencies) * 1000, presses=len(app.latencies))
     assert not [n for n in app.notes if "no response" in n or "read ended" in n], app.notes
     assert len(app.latencies) >= 10  # keys went in all along
-    assert ratio >= 0.3, f"the stream view took in {ratio:.2f} of what the bare read loop did"
+    assert ratio >= 0.45, f"the stream view took in {ratio:.2f} of what the bare read loop did"
