@@ -196,7 +196,7 @@ class PublishReport:
     confirmed: int = 0
     failures: list[Failure] = field(default_factory=list)
     unsent: int = 0  # never handed to the broker because publishing stopped early
-    stopped: bool = False  # the broker rejected a whole batch: nothing after it was sent
+    stopped: bool = False  # a batch rejected whole, or the broker stopped answering: nothing after it was sent
     first: PublishResult | None = None  # where the first confirmed event landed
     seconds: float = 0.0
     skipped: int = 0  # left out because an earlier run had them confirmed (publish --journal)

@@ -225,8 +225,8 @@ def result_text(report: service.PublishReport, results: list[PublishResult], top
             text.append(codecs.safe_text(str(result.error))[:300], style="red")
     if len(results) > SHOWN_RESULTS:
         text.append(f"\n… and {len(results) - SHOWN_RESULTS:,} more", style="dim")
-    if report.stopped and report.failures:  # the broker refused a whole batch: no result per event
-        text.append("\nthe broker refused the whole batch: ")
+    if report.stopped and report.failures:  # a batch refused whole, or the broker stopped answering
+        text.append("\npublishing stopped: ")
         text.append(codecs.safe_text(str(report.failures[-1].error))[:300], style="red")
     if report.failures:
         hint = report.failures[0].error.hint
