@@ -24,11 +24,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from workbench.broker import BrokerError, Connection, Event, NotFound, OutgoingEvent, Position, Unsupported
+from workbench.envelope import format_timestamp
 from workbench.errors import CompensationRefused, ExitCode, WorkbenchError
 from workbench.saga_state import Collector, SagaInstance
 from workbench.sagas import SagaDef, Template, TemplateContext, TemplateError
@@ -219,7 +219,7 @@ def _planned(definition: SagaDef, step: str, compensation: Any, compensated_when
         return value
 
     key = None if compensation.key is None else _text(fill(compensation.key, "key")).encode()
-    iso = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    iso = str(format_timestamp(now_ms))
     headers: list[tuple[str, str]] = [
         ("ce_specversion", "1.0"), ("ce_type", compensation.type), ("ce_source", compensation.source),
         ("ce_id", event_id), ("ce_time", iso), ("content-type", "application/json"),
@@ -472,9 +472,9 @@ class AuditLog:
 
 def audit_record(execution: Execution, *, profile: str, broker: str, reason: str | None,
                  at_ms: int | None = None) -> dict[str, Any]:
-    at = (at_ms if at_ms is not None else time.time_ns() // 1_000_000) / 1000
+    at = at_ms if at_ms is not None else time.time_ns() // 1_000_000
     plan_ = execution.plan
-    return {"at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    return {"at": str(format_timestamp(at)),
             "who": who(), "profile": profile, "broker": broker, "saga": plan_.saga,
             "correlation_id": plan_.correlation_id, "reason": reason, "override": plan_.override,
             "state": plan_.state, "fingerprint": plan_.fingerprint, "plan": [e.as_dict() for e in plan_.events],

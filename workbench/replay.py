@@ -9,10 +9,11 @@ decides whether to publish (dry run by default).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from workbench.broker import Event, OutgoingEvent
+from workbench.envelope import format_timestamp
 
 __all__ = ["REPLAYED_AT", "REPLAYED_FROM", "Replayed", "is_dead_letter_header", "replayed"]
 
@@ -48,7 +49,7 @@ def replayed(event: Event, now_ms: int | None = None) -> Replayed:
             stripped.append(name)
         elif name.lower() not in _OWN:
             kept.append((name, value))
-    moment = datetime.now(UTC) if now_ms is None else datetime.fromtimestamp(now_ms / 1000, UTC)
+    moment = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     kept.append((REPLAYED_FROM, origin.encode()))
-    kept.append((REPLAYED_AT, moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()))
+    kept.append((REPLAYED_AT, str(format_timestamp(moment)).encode()))
     return Replayed(origin, OutgoingEvent(value=event.value, key=event.key, headers=tuple(kept)), tuple(stripped))

@@ -10,9 +10,9 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from workbench.broker import Headers, OutgoingEvent
+from workbench.envelope import format_timestamp
 from workbench.errors import UsageError
 
 MAX_COPIES = 10_000
@@ -92,7 +92,7 @@ def new_id() -> str:
 
 
 def now_iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(format_timestamp(int(now * 1000)))
 
 
 TEMPLATE_LABELS = (("empty", "Empty JSON object"), ("cloudevent", "CloudEvent (binary mode, fresh id/time)"))
