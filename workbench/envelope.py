@@ -40,6 +40,7 @@ from json.encoder import encode_basestring as _encode_basestring  # the C encode
 from typing import Any
 
 from workbench.broker import Event, Headers, OutgoingEvent
+from workbench.errors import UsageError
 
 __all__ = [
     "InputError",
@@ -404,3 +405,12 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
         if type(value) is str and value.isascii() and (key is None or (type(key) is str and key.isascii())):
             return OutgoingEvent(value.encode(), None if key is None else key.encode())
     return _envelope(obj, _Line(source, lineno))
+
+
+def parse_header(text: str, where: str) -> tuple[str, bytes]:
+    """``NAME=VALUE`` as ``--header`` and the publish dialog take it: the name trimmed, the value
+    (everything after the first ``=``) as UTF-8 bytes; UsageError naming ``where`` otherwise."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"{where}: {text.strip()[:60]!r} is not NAME=VALUE", hint="e.g. correlation_id=abc-123")
+    return name.strip(), value.encode("utf-8", "surrogateescape")

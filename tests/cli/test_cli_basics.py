@@ -44,6 +44,13 @@ def test_publish_value_then_tail_jsonl(wb):
     assert (line["topic"], line["partition"], line["offset"]) == ("orders", 0, 0)
 
 
+def test_a_header_that_is_not_name_value_is_refused_before_anything_is_sent(wb):
+    wb("topics", "create", "orders")
+    bad = wb("publish", "orders", "--value", "x", "-H", "ce_type=A", "-H", "nope")
+    assert bad.exit_code == 2 and "--header: 'nope' is not NAME=VALUE" in bad.stderr
+    assert wb("tail", "orders", "-o", "jsonl").stdout == ""
+
+
 def test_publish_count_and_tail_positions(wb):
     wb("topics", "create", "t")
     assert wb("publish", "t", "--value", "x", "--count", "10").exit_code == 0

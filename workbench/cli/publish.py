@@ -16,6 +16,7 @@ import typer
 from workbench import output
 from workbench.broker import OutgoingEvent
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
+from workbench.envelope import parse_header
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
 from workbench.journal import Journal, input_digest
 
@@ -147,7 +148,7 @@ def _events_to_publish(
         raise UsageError("give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl")
     if value is not None:
         key_bytes = None if key is None else key.encode()
-        extra = tuple(_parse_header(h) for h in headers)
+        extra = tuple(parse_header(h, "--header") for h in headers)
         event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
@@ -207,7 +208,7 @@ def _line_parser(
     from workbench.envelope import InputError, parse_line
 
     source = "stdin" if file == "-" else file
-    extra = tuple(_parse_header(h) for h in headers)
+    extra = tuple(parse_header(h, "--header") for h in headers)
     key_bytes = None if key is None else key.encode()
 
     def parse(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
@@ -283,13 +284,6 @@ def _read_input(file: str) -> bytes:
         return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
-
-
-def _parse_header(text: str) -> tuple[str, bytes]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise UsageError(f"--header {text!r} is not NAME=VALUE")
-    return name, value.encode()
 
 
 def _publish_progress(total: int) -> scan_progress:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.broker import Headers, OutgoingEvent
-from workbench.envelope import format_timestamp
+from workbench.envelope import format_timestamp, parse_header
 from workbench.errors import UsageError
 
 MAX_COPIES = 10_000
@@ -44,11 +44,7 @@ def parse_headers(text: str) -> Headers:
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"headers, line {lineno}: {line.strip()[:60]!r} is not NAME=VALUE",
-                             hint="one header per line, e.g. correlation_id=abc-123")
-        headers.append((name.strip(), value.encode("utf-8")))
+        headers.append(parse_header(line, f"headers, line {lineno}"))
     return tuple(headers)
 
 
