@@ -37,6 +37,23 @@ class Verdict(enum.IntEnum):
     STOP = 4
 
 
+#: How a verdict is shown (Rich styles), by ``lag --watch`` and the TUI's lag view alike.
+VERDICT_STYLES = {Verdict.UNKNOWN: "dim", Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.REWIND: "magenta",
+                  Verdict.STALL: "red", Verdict.STOP: "bold red"}
+
+
+def format_time_lag(ms: int | None) -> str:
+    """An estimated time (lag in time, time to drain) for people: ``~45s``, ``~12m``, ``~3.5h``."""
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"~{seconds:.0f}s"
+    if seconds < 7200:
+        return f"~{seconds / 60:.0f}m"
+    return f"~{seconds / 3600:.1f}h"
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     at: int  # ms, when the figures were read

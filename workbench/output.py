@@ -19,7 +19,7 @@ from rich.tree import Tree
 from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.envelope import dumps_event, format_timestamp
-from workbench.lag import LagTracker, seconds_to_drain
+from workbench.lag import VERDICT_STYLES, LagTracker, format_time_lag, seconds_to_drain
 
 if TYPE_CHECKING:
     from workbench.offsets import ResetPlan
@@ -203,20 +203,6 @@ def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, An
     return data
 
 
-VERDICT_STYLE = {"UNKNOWN": "dim", "OK": "green", "WARN": "yellow", "REWIND": "magenta", "STALL": "red", "STOP": "bold red"}
-
-
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    seconds = ms / 1000
-    if seconds < 120:
-        return f"~{seconds:.0f}s"
-    if seconds < 7200:
-        return f"~{seconds / 60:.0f}m"
-    return f"~{seconds / 3600:.1f}h"
-
-
 def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | None = None) -> None:
     """Figures per partition; with a tracker (``lag --watch``) also verdicts and lag in time."""
     if fmt != "table":
@@ -234,7 +220,7 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
                                  "-" if p.committed is None else p.committed, p.end, "-" if p.lag is None else p.lag]
             if tracker is not None:
                 a = tracker.assess(g.group_id, p.topic, p.partition)
-                row += [_duration(a.time_lag_ms), Text(a.label, VERDICT_STYLE[a.label]), a.rule]
+                row += [format_time_lag(a.time_lag_ms), Text(a.label, VERDICT_STYLES[a.verdict]), a.rule]
             if p.lost_to_retention:
                 row[6] = Text(f"{p.lag} (committed < log start: lost to retention)", "red")
             rows.append(row)
@@ -244,7 +230,7 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
         drain = _drain(g)
         if drain:
             eta = drain["seconds_to_drain"]
-            topics += "; drains in " + ("never at these rates" if eta is None else _duration(int(eta * 1000)))
+            topics += "; drains in " + ("never at these rates" if eta is None else format_time_lag(int(eta * 1000)))
         stderr.print(safe(f"{g.group_id}: total lag {g.total} ({topics})"))
 
 

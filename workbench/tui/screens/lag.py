@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench import codecs
 from workbench.broker import GroupLag
-from workbench.lag import Assessment, LagTracker, Verdict
+from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
 
 Fetch = Callable[[], Awaitable[list[GroupLag]]]
 
@@ -30,8 +30,6 @@ def _num(value: int | None, style: str = "") -> Text:
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 16  # refreshes shown in the trend column
-VERDICT_STYLES = {Verdict.UNKNOWN: "dim", Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.REWIND: "bold red",
-                  Verdict.STALL: "bold red", Verdict.STOP: "bold red"}
 
 
 def sparkline(values: Iterable[int], width: int = SPARK_POINTS) -> str:
@@ -39,17 +37,6 @@ def sparkline(values: Iterable[int], width: int = SPARK_POINTS) -> str:
     shown = list(values)[-width:]
     top = max(shown, default=0)
     return "".join(BARS[0] if top <= 0 else BARS[round(v / top * (len(BARS) - 1))] for v in shown)
-
-
-def time_lag(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
 def verdict_text(assessment: Assessment | None, with_rule: bool = True) -> Text:
@@ -186,7 +173,7 @@ class LagScreen(Screen[None]):
             assessment = self.history.assess(g.group_id)
             trend = Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan")
             table.add_row(_text(g.group_id), _text(g.state), _num(len(g.partitions)), _num(g.total, style),
-                          Text(time_lag(assessment.time_lag_ms if assessment else None)), trend,
+                          Text(format_time_lag(assessment.time_lag_ms if assessment else None)), trend,
                           verdict_text(assessment), note, key=g.group_id)
         if not self.groups:
             self.query_one("#lag-partitions-title", Static).update(Text("No consumer groups.", style="dim"))
@@ -217,7 +204,7 @@ class LagScreen(Screen[None]):
             note = _text("committed < log start: lost to retention", "red") if p.lost_to_retention else Text("")
             assessment = self.history.assess_partition(group.group_id, p.topic, p.partition)
             table.add_row(_text(p.topic), _num(p.partition), _num(p.committed), _num(p.end), _num(p.lag),
-                          Text(time_lag(assessment.time_lag_ms if assessment else None)), verdict_text(assessment),
+                          Text(format_time_lag(assessment.time_lag_ms if assessment else None)), verdict_text(assessment),
                           note)
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
