@@ -62,13 +62,7 @@ async def open_capture(path: Path, *, force: bool = False) -> AsyncIterator[Conn
     """
     from workbench import service
 
-    path = Path(path)
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists: refusing to overwrite it", hint="pass --force to replace it, or choose another file")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory", hint="give a file name, e.g. incident.db")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a directory", hint="create it first, or choose another place")
+    path = check_destination(str(path), force)  # again: the file may have appeared since the CLI asked
     temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     _remove(temp)
     done = False
@@ -189,10 +183,14 @@ def _renamed(events: list[Event], topic: str) -> list[Event]:
 def check_destination(path: str, force: bool) -> Path:
     """The --to file, refused early (before connecting) when it exists and --force is not given."""
     target = Path(path).expanduser()
+    if target.is_dir():
+        raise UsageError(f"{target} is a directory", hint="give a file name, e.g. incident.db")
     if target.exists() and not force:
         raise UsageError(f"{target} exists: refusing to overwrite it", hint="pass --force to replace it, or choose another file")
     if target.suffix == "":
         raise UsageError(f"--to {path!r} has no extension", hint="name the capture file e.g. incident.db")
+    if not target.parent.is_dir():
+        raise UsageError(f"{target.parent} is not a directory", hint="create it first, or choose another place")
     return target
 
 
