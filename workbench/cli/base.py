@@ -8,6 +8,7 @@ or a broker client library: adapters are loaded by name, only when a verb connec
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,20 +16,60 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from workbench import config, output
 from workbench.broker import BrokerError
 from workbench.errors import ExitCode, UsageError, WorkbenchError, exit_code_for
 
 T = TypeVar("T")
+DISTRIBUTION = "event-workbench"
+
+
+def summary_line(help_text: str | None) -> str:
+    """A command's summary in the command list: its help's whole first line. Click would cut it at
+    the first period followed by a space, e.g. after "e.g."."""
+    return inspect.cleandoc(help_text or "").partition("\n")[0].strip()
+
+
+def examples_kept(help_text: str | None) -> str | None:
+    """Help text whose indented paragraphs (e.g. one example per line) click prints as written
+    instead of reflowing them into one paragraph (click's ``\\b`` marker)."""
+    if not help_text:
+        return help_text
+    paragraphs = inspect.cleandoc(help_text).split("\n\n")
+    kept = [f"\b\n{p}" if any(line.startswith("  ") for line in p.splitlines()[1:]) and not p.startswith("\b")
+            else p for p in paragraphs]
+    return "\n\n".join(kept)
+
+
+def _lay_out_help(command: click.Command) -> None:
+    """Summaries that stand alone and examples one per line, for a command and its subcommands."""
+    if command.help and not command.short_help:
+        command.short_help = summary_line(command.help)
+    command.help = examples_kept(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _lay_out_help(sub)
+
+
+class WorkbenchGroup(TyperGroup):
+    """The root command: every verb's help laid out the same way, whichever module defines it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for command in self.commands.values():
+            _lay_out_help(command)
+
 
 app = typer.Typer(
     name="workbench",
+    cls=WorkbenchGroup,
     help="A terminal workbench for event-driven systems: browse topics, tail events, inspect consumer "
     "lag, publish test events. With no command it opens the workbench on the connected broker.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,  # unexpected errors are reported by fail(), never with locals
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -113,6 +154,22 @@ OutputOption = Annotated[
 ]
 
 
+def version_text() -> str:
+    """The installed distribution's version (from its metadata, so it cannot drift from pyproject)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"workbench {version(DISTRIBUTION)}"
+    except PackageNotFoundError:
+        return "workbench (version unknown: the event-workbench distribution is not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(version_text() + "\n")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def main_callback(
     ctx: typer.Context,
@@ -126,6 +183,9 @@ def main_callback(
     output_format: Annotated[
         TableOrJson, typer.Option("--output", "-o", help="table, json or jsonl.")
     ] = TableOrJson.table,
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     source = ctx.get_parameter_source("profile")
     from_env = source is not None and source.name == "ENVIRONMENT"  # WORKBENCH_PROFILE yields to --broker

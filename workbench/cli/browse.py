@@ -13,7 +13,7 @@ from workbench.errors import UsageError, WorkbenchError
 
 topics_app = typer.Typer(
     help="List topics with partition and event counts; create and delete them.\n\n"
-    "Examples: workbench topics -o json; workbench topics create orders --partitions 3",
+    "Examples:\n  workbench topics -o json\n  workbench topics create orders --partitions 3",
     rich_markup_mode=None,
 )
 app.add_typer(topics_app, name="topics")
@@ -43,7 +43,10 @@ def topics_create(
     name: Annotated[str, typer.Argument(help="Topic name.")],
     partitions: Annotated[int, typer.Option("--partitions", min=1, help="Number of partitions.")] = 1,
 ) -> None:
-    """Create a topic.  Example: workbench topics create orders --partitions 3"""
+    """Create a topic (a local event log file is created with it when missing).
+
+    Example: workbench topics create orders --partitions 3
+    """
     target = target_of(ctx)
     from workbench import service
 
@@ -61,7 +64,10 @@ def topics_delete(
     name: Annotated[str, typer.Argument(help="Topic name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a topic and every event in it (asks first).  Example: workbench topics delete scratch --yes"""
+    """Delete a topic and every event in it (asks first).
+
+    Example: workbench topics delete scratch --yes
+    """
     target = target_of(ctx)
     from workbench import service
 
@@ -104,7 +110,10 @@ def describe(
 
 @app.command()
 def groups(ctx: typer.Context, output_format: OutputOption = None) -> None:
-    """Consumer groups with state, protocol and members.  Example: workbench groups"""
+    """Consumer groups with state, protocol and members.
+
+    Example: workbench groups
+    """
     target = target_of(ctx)
     from workbench import service
 

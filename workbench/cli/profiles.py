@@ -11,7 +11,10 @@ from workbench.errors import WorkbenchError
 
 @app.command()
 def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
-    """The profiles of workbench.toml, secrets masked.  Example: workbench profiles"""
+    """The profiles of workbench.toml, secrets masked.
+
+    Example: workbench profiles
+    """
     try:
         cfg = config.load_config()
     except WorkbenchError as exc:
@@ -38,7 +41,10 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
 
 @app.command()
 def adapters(ctx: typer.Context, output_format: OutputOption = None) -> None:
-    """Installed broker adapters and the URL schemes they serve (none is imported).  Example: workbench adapters"""
+    """Installed broker adapters and the URL schemes they serve (none is imported).
+
+    Example: workbench adapters
+    """
     from workbench import plugins
 
     found = plugins.available()

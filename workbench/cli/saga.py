@@ -17,9 +17,10 @@ from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progre
 from workbench.errors import CompensationRefused, ExitCode, UsageError, WorkbenchError
 
 saga_app = typer.Typer(
-    help="Sagas defined in the profile file ([sagas.NAME]; the demo's order saga when none is): their "
-    "instances, reconstructed from the events, and compensations (a dry run unless --execute).\n\n"
-    "Example: workbench saga list --state failed; workbench saga compensate ID --execute",
+    help="Saga instances reconstructed from the events, and their compensations.\n\n"
+    "Sagas are defined in the profile file ([sagas.NAME]; the demo's order saga when none is); a "
+    "compensation is a dry run unless --execute.\n\n"
+    "Examples:\n  workbench saga list --state failed\n  workbench saga compensate ID --execute",
     rich_markup_mode=None,
     no_args_is_help=True,
 )
@@ -113,7 +114,9 @@ def saga_list(
     compensated), COMPENSATED, STUCK (no new event for longer than the saga's stuck_after). Steps:
     ✓ done, ✗ failed, ↺ compensated, · pending.
 
-    Examples: workbench saga list --state failed; workbench saga list --since 2h -o jsonl
+    Examples:
+      workbench saga list --state failed
+      workbench saga list --since 2h -o jsonl
     """
     setup = _Setup(ctx, saga, since)
     fmt = fmt_of(ctx, output_format)

@@ -52,7 +52,7 @@ def tail(
         typer.Option("--output", "-o", help="table (safe one-line previews), jsonl (exact envelope), raw (values)."),
     ] = None,
 ) -> None:
-    """Read events from a position, optionally following new ones. Never commits, never consumes.
+    """Read events from a position, optionally following new ones; never commits, never consumes.
 
     Examples:
       workbench tail orders --from -5
