@@ -201,6 +201,9 @@ def overview(ctx: typer.Context) -> None:
     """
     target = target_of(ctx)
     if sys.stdin.isatty() and sys.stdout.isatty():
+        from workbench.tui.guard import run_guarded
+
+        run_guarded()  # the app runs in a child; a crash of it still gives the terminal back
         from workbench.tui.app import run_app
 
         run_app(target)
