@@ -74,6 +74,23 @@ class Assessment:
         return self.verdict.name
 
 
+def severity(verdict: Verdict) -> float:
+    """How much a verdict asks for attention, for sorting worst first: lag with no trend yet
+    (UNKNOWN) ranks above OK and below WARN."""
+    return 0.5 if verdict is Verdict.UNKNOWN else float(verdict)
+
+
+def combine(found: Iterable[Assessment]) -> Assessment:
+    """A group's assessment from its partitions': the worst verdict, the total lag, the largest
+    time lag."""
+    found = list(found)
+    if not found:
+        raise ValueError("no partition assessments to combine")
+    worst = max(found, key=lambda a: a.verdict)
+    time_lags = [a.time_lag_ms for a in found if a.time_lag_ms is not None]
+    return Assessment(worst.verdict, worst.rule, sum(a.lag or 0 for a in found), max(time_lags) if time_lags else None)
+
+
 class LagTracker:
     """Keeps the last ``window`` samples per partition while a view or `lag --watch` runs."""
 
@@ -81,6 +98,7 @@ class LagTracker:
         self.window = window
         self.clock = clock
         self._samples: dict[PartitionKey, deque[Sample]] = {}
+        self._by_group: dict[str, list[PartitionKey]] = {}  # so a group is assessed without a scan of all
         self._ends: dict[tuple[str, int], deque[tuple[int, int]]] = {}  # (topic, partition) -> (end, at)
         self._states: dict[str, str] = {}
         self._history = history
@@ -93,7 +111,11 @@ class LagTracker:
             self._states[group.group_id] = group.state
             for p in group.partitions:
                 self._observe_end(p.topic, p.partition, p.end, group.observed_at)
-                samples = self._samples.setdefault((group.group_id, p.topic, p.partition), deque(maxlen=self.window))
+                key = (group.group_id, p.topic, p.partition)
+                samples = self._samples.get(key)
+                if samples is None:
+                    samples = self._samples[key] = deque(maxlen=self.window)
+                    self._by_group.setdefault(group.group_id, []).append(key)
                 since = group.observed_at
                 if samples and samples[-1].committed == p.committed:
                     since = samples[-1].committed_since
@@ -117,14 +139,15 @@ class LagTracker:
 
     def assess_group(self, group: str) -> Assessment:
         """The worst partition's assessment, with the group's total lag and its largest time lag."""
-        found = [self.assess(g, t, p) for (g, t, p) in self._samples if g == group]
-        if not found:
+        return combine(self.assess_partitions(group).values())
+
+    def assess_partitions(self, group: str) -> dict[tuple[str, int], Assessment]:
+        """Every partition the group was seen on, by (topic, partition): one pass for a group's rows
+        and its own verdict (``combine``)."""
+        keys = self._by_group.get(group)
+        if not keys:
             raise KeyError(group)
-        worst = max(found, key=lambda a: a.verdict)
-        time_lags = [a.time_lag_ms for a in found if a.time_lag_ms is not None]
-        return Assessment(
-            worst.verdict, worst.rule, sum(a.lag or 0 for a in found), max(time_lags) if time_lags else None
-        )
+        return {(t, p): self.assess(g, t, p) for (g, t, p) in keys}
 
     def _rule(self, group: str, samples: list[Sample]) -> tuple[Verdict, str]:
         committed = [s.committed for s in samples if s.committed is not None]
@@ -137,11 +160,12 @@ class LagTracker:
             return Verdict.REWIND, "committed offset went back"
         if len(samples) < 2:
             return Verdict.UNKNOWN, "one sample so far: trend unknown"
-        now = self.now_ms()
         first, last = samples[0], samples[-1]
         if len(set(committed)) == 1:
             alive = self._states.get(group, "").lower() in ALIVE_STATES
-            if not alive and now - last.committed_since > last.at - first.at:
+            # Judged at the last sample, never at the clock: the same samples give the same verdict.
+            # The offset must predate the window's first sample, i.e. the window really passed.
+            if not alive and last.committed_since < first.at:
                 return Verdict.STOP, "no commits for longer than the window, and no live member"
             return Verdict.STALL, "committed offset not moving while lag > 0"
         if lags[-1] >= lags[0]:

@@ -135,3 +135,76 @@ def test_lag_output_carries_time_to_drain_when_the_broker_gives_rates():
                      metadata={"in_rate": 2.0, "out_rate": 7.0})
     assert lag_dict(queue)["seconds_to_drain"] == 20.0
     assert "seconds_to_drain" not in lag_dict(GroupLag("g", "Stable", (), 0))
+
+
+# --------------------------------------------------------------------------- stable verdicts (issue 19)
+
+
+def observe_at(tracker: LagTracker, clock: Clock, committed: int, end: int, *, state="Empty", group="g") -> None:
+    """One refresh read at the clock's time, as `lag --watch` does it."""
+    tracker.observe([GroupLag(group, state, (PartitionLag("t", 0, committed, 0, end),), int(clock.now * 1000))])
+
+
+def test_the_same_samples_give_the_same_verdict_whenever_they_are_assessed(clock):
+    """`lag --watch` flipped STOP/STALL on unchanged data: the rule compared the clock at assessment
+    with the sample times, so a millisecond of processing decided."""
+    verdicts = set()
+    for delay_s in (0.0, 0.001, 0.004, 0.5, 30.0):
+        tracker = LagTracker(window=10, clock=clock)
+        clock.now = 1_000_000.0
+        for _ in range(3):
+            observe_at(tracker, clock, 10, 100)
+            clock.now += 1.0
+        clock.now -= 1.0  # the last refresh's own time
+        clock.now += delay_s  # then assessed a little (or a lot) later
+        verdicts.add(tracker.assess("g", "t", 0).verdict)
+    assert verdicts == {Verdict.STALL}
+
+
+def test_stop_waits_until_the_window_has_really_passed(clock):
+    """Two samples one second apart are not 'no commits for longer than the window' (10 refreshes)."""
+    tracker = LagTracker(window=10, clock=clock)
+    for refresh in range(1, 12):
+        observe_at(tracker, clock, 10, 100 + refresh)
+        clock.now += 1.0 + 0.003  # the next refresh, and assessed a few ms later than the last one
+        verdict = tracker.assess("g", "t", 0).verdict
+        if 2 <= refresh <= 10:  # the window holds every sample since the offset was first seen
+            assert verdict is Verdict.STALL, refresh
+    assert verdict is Verdict.STOP  # the 11th: the offset predates the window's first sample
+
+
+def test_watch_like_run_on_unchanged_data_never_flips(clock):
+    """`lag --watch --interval 1 --iterations 8` on unchanged data: one verdict, run after run."""
+    runs = set()
+    for jitter_ms in (0, 1, 2, 7):
+        tracker = LagTracker(clock=clock)
+        seen = []
+        for _ in range(8):
+            observe_at(tracker, clock, 10, 100)
+            clock.now += jitter_ms / 1000
+            seen.append(tracker.assess_group("g").verdict)
+            clock.now += 1.0
+        runs.add(tuple(seen[1:]))
+    assert runs == {(Verdict.STALL,) * 7}
+
+
+def test_assess_partitions_and_combine_agree_with_assess_group(tracker, clock):
+    for committed_1 in (5, 5, 5):
+        clock.now += 10
+        parts = (PartitionLag("t", 0, 100, 0, 100), PartitionLag("t", 1, committed_1, 0, 50))
+        tracker.observe([GroupLag("g", "Stable", parts, int(clock.now * 1000)),
+                         GroupLag("other", "Stable", (PartitionLag("t", 0, 1, 0, 100),), int(clock.now * 1000))])
+    from workbench.lag import combine
+
+    found = tracker.assess_partitions("g")
+    assert set(found) == {("t", 0), ("t", 1)}
+    assert combine(found.values()) == tracker.assess_group("g")
+    with pytest.raises(KeyError):
+        tracker.assess_partitions("nope")
+
+
+def test_worst_first_ranks_unknown_between_ok_and_warn():
+    from workbench.lag import severity
+
+    ranked = sorted(Verdict, key=severity, reverse=True)
+    assert ranked == [Verdict.STOP, Verdict.STALL, Verdict.REWIND, Verdict.WARN, Verdict.UNKNOWN, Verdict.OK]
