@@ -376,8 +376,17 @@ class Connection(abc.ABC):
     async def groups(self) -> list[GroupInfo]:
         raise Unsupported("this broker has no consumer groups")
 
-    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
-        """Raw lag figures for the given groups (all when None); raises NotFound for an unknown group."""
+    async def lag(
+        self,
+        group_ids: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GroupLag]:
+        """Raw lag figures for the given groups (all when None); raises NotFound for an unknown group.
+
+        ``on_progress(done, total)`` is told how many groups were fetched so far, where an adapter
+        fetches them in steps (a big cluster's refresh takes seconds); others may never call it.
+        """
         raise Unsupported("this broker has no consumer groups")
 
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:

@@ -171,11 +171,16 @@ def plan_reset(
 
 
 async def group_state(conn: Connection, group: str) -> str:
-    """The group's state as ``groups()`` reports it now; UNLISTED when it is not listed."""
-    for info in await conn.groups():
-        if info.group_id == group:
-            return info.state
-    return UNLISTED
+    """The group's state now; UNLISTED when the broker knows nothing of it.
+
+    Asks about this one group (``lag([group])``), never ``groups()``: on a shared cluster that
+    describes every one of thousands of groups to find one.
+    """
+    try:
+        (figures,) = await conn.lag([group])
+    except NotFound:
+        return UNLISTED
+    return figures.state
 
 
 async def first_offset_at(conn: Connection, topic: str, partition: int, timestamp_ms: int) -> int | None:
@@ -192,8 +197,8 @@ async def plan_offsets_reset(
 ) -> ResetPlan:
     """Read what a reset needs (partitions, committed offsets, state, offsets by time) and plan it.
 
-    Unknown topics and partitions raise NotFound naming them. A group must exist: listed by
-    ``groups()``, or with committed offsets (``lag()`` raises NotFound otherwise).
+    Unknown topics and partitions raise NotFound naming them. A group must exist: known to the
+    broker (members or committed offsets; ``lag()`` raises NotFound otherwise).
     """
     chosen: list[tuple[str, PartitionInfo]] = []
     seen: set[tuple[str, int]] = set()

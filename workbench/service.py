@@ -72,8 +72,13 @@ class ReadOnlyConnection(Connection):
     async def groups(self) -> list[GroupInfo]:
         return await self.inner.groups()
 
-    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
-        return await self.inner.lag(group_ids)
+    async def lag(
+        self,
+        group_ids: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GroupLag]:
+        return await self.inner.lag(group_ids, on_progress=on_progress)
 
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         self.profile.ensure_writable(f"publish to {topic!r}")
@@ -286,5 +291,11 @@ async def publish_batches(
 # --------------------------------------------------------------------------- lag
 
 
-async def lag(conn: Connection, group: str | None = None) -> list[GroupLag]:
-    return sorted(await conn.lag([group] if group else None), key=lambda g: g.group_id)
+async def lag(
+    conn: Connection,
+    group: str | None = None,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[GroupLag]:
+    groups = await conn.lag([group] if group else None, on_progress=on_progress)
+    return sorted(groups, key=lambda g: g.group_id)

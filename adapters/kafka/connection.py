@@ -9,8 +9,9 @@ Threading
 Batched requests
     Offsets are always fetched with ONE ``AdminClient.list_offsets`` call per offset kind for every
     partition involved (earliest, latest, or for a timestamp): never one request per partition.
-    ``lag()`` fetches committed offsets with one request per group, at most
-    :data:`GROUP_CONCURRENCY` at a time.
+    ``groups()`` and ``lag()`` describe groups and fetch committed offsets (one request per group:
+    librdkafka takes one group per OffsetFetch) :data:`GROUP_BATCH` groups at a time, never all at
+    once (see ``_group_batches``).
 
 Topic configs
     ``TopicInfo.config`` holds only the values that are not Kafka's built-in default (whatever set
@@ -96,7 +97,7 @@ from .reader import PartitionReader, start_offsets
 
 log = logging.getLogger("adapters.kafka")
 
-GROUP_CONCURRENCY = 8  # committed-offset requests in flight at once in lag()
+GROUP_BATCH = 32  # groups per step of groups()/lag(): coordinator requests in flight at once
 POLL_EVERY = 1000  # serve delivery reports every N produced events
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
 METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
@@ -176,11 +177,18 @@ class KafkaConnection(Connection):
         self._partition_counts: dict[str, tuple[float, int]] = {}
         self._readers: dict[PartitionReader, ThreadPoolExecutor] = {}
         self._closed = False
+        self._in_flight: set[Future] = set()  # admin requests not settled yet
 
     def __repr__(self) -> str:
         return f"<KafkaConnection {self._where} {'closed' if self._closed else 'open'}>"
 
     # ------------------------------------------------------------------ plumbing
+
+    def _track(self, futures: Iterable[Future]) -> None:
+        """Remember admin requests in flight until they settle (close() must not free the client)."""
+        for future in futures:
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -193,6 +201,7 @@ class KafkaConnection(Connection):
 
     async def _wait(self, future: Future, what: str) -> Any:
         """Await one admin future, typed errors out, bounded even if librdkafka never answers."""
+        self._track([future])
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout + 5)
         except TimeoutError:
@@ -205,6 +214,7 @@ class KafkaConnection(Connection):
     async def _gather(self, futures: Mapping[Any, Future]) -> dict[Any, Any]:
         """Wait for many futures of one request; each value is a result or the exception."""
         keys = list(futures)
+        self._track(futures.values())
         wrapped = [asyncio.wrap_future(futures[k]) for k in keys]
         try:
             done = await asyncio.wait_for(
@@ -303,7 +313,8 @@ class KafkaConnection(Connection):
         producer, self._producer = self._producer, None
         if producer is not None:
             await asyncio.to_thread(producer.flush, min(self._delivery_timeout, 10.0))
-        self._admin = _ClosedAdmin(self._where)  # the AdminClient is freed with its last reference
+        _retire(self._admin, self._in_flight)
+        self._admin = _ClosedAdmin(self._where)
 
     # ------------------------------------------------------------------ topics
 
@@ -762,6 +773,7 @@ class KafkaConnection(Connection):
         return {g.group_id: g for g in listing.valid}
 
     async def _describe_groups(self, group_ids: Sequence[str]) -> dict[str, Any]:
+        """ConsumerGroupDescription (or the exception) per group, for one batch of groups."""
         if not group_ids:
             return {}
         try:
@@ -772,10 +784,58 @@ class KafkaConnection(Connection):
             raise self._error(exc, "describing consumer groups") from None
         return await self._gather(futures)
 
+    async def _committed(self, group_id: str) -> dict[tuple[str, int], int | None]:
+        """One group's committed offsets (one OffsetFetch request: librdkafka takes one group)."""
+        request = [ConsumerGroupTopicPartitions(group_id)]
+        try:
+            futures = self._admin.list_consumer_group_offsets(request, request_timeout=self._timeout)
+        except KafkaException as exc:
+            raise self._error(exc, f"offsets of group {group_id!r}") from None
+        answer = await self._wait(futures[group_id], f"offsets of group {group_id!r}")
+        return {
+            (tp.topic, tp.partition): (None if tp.offset < 0 else tp.offset)
+            for tp in answer.topic_partitions or ()
+            if tp.error is None
+        }
+
+    async def _group_batches(
+        self,
+        group_ids: Sequence[str],
+        *,
+        with_offsets: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> tuple[dict[str, Any], dict[str, dict[tuple[str, int], int | None]]]:
+        """Describe (and fetch the offsets of) many groups, GROUP_BATCH at a time.
+
+        Coordinator-bound admin requests are never fired in bulk: at most GROUP_BATCH describe and
+        GROUP_BATCH offset requests are in flight. Thousands at once queue behind each other on the
+        broker connection, time out together, and trip a librdkafka assertion that aborts the process
+        (its issue 4605); they also delay every other request of the client (metadata "timed out").
+        Each batch is awaited whole (every future retrieved) before its first error is raised.
+        """
+        described: dict[str, Any] = {}
+        offsets: dict[str, dict[tuple[str, int], int | None]] = {}
+        total = len(group_ids)
+        for start in range(0, total, GROUP_BATCH):
+            batch = list(group_ids[start : start + GROUP_BATCH])
+            steps = [self._describe_groups(batch)]
+            if with_offsets:
+                steps += [self._committed(g) for g in batch]
+            done = await asyncio.gather(*steps, return_exceptions=True)
+            error = next((r for r in done if isinstance(r, BaseException)), None)
+            if error is not None:
+                raise error
+            described.update(done[0])
+            if with_offsets:
+                offsets.update(zip(batch, done[1:], strict=True))
+            if on_progress is not None:
+                on_progress(min(start + GROUP_BATCH, total), total)
+        return described, offsets
+
     async def groups(self) -> list[GroupInfo]:
         self._check_open()
         listing = await self._group_listing()
-        described = await self._describe_groups(sorted(listing))
+        described, _ = await self._group_batches(sorted(listing), with_offsets=False, on_progress=None)
         result = []
         for group_id in sorted(listing):
             desc = described.get(group_id)
@@ -786,7 +846,12 @@ class KafkaConnection(Connection):
             result.append(_group_info(desc))
         return result
 
-    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
+    async def lag(
+        self,
+        group_ids: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GroupLag]:
         self._check_open()
         listing = await self._group_listing()
         if group_ids is None:
@@ -795,31 +860,14 @@ class KafkaConnection(Connection):
             wanted = [group_ids]
         else:
             wanted = list(dict.fromkeys(group_ids))
-        limit = asyncio.Semaphore(GROUP_CONCURRENCY)
-
-        async def committed(group_id: str) -> dict[tuple[str, int], int | None]:
-            async with limit:
-                request = [ConsumerGroupTopicPartitions(group_id)]
-                try:
-                    futures = self._admin.list_consumer_group_offsets(
-                        request, request_timeout=self._timeout
-                    )
-                except KafkaException as exc:
-                    raise self._error(exc, f"offsets of group {group_id!r}") from None
-                answer = await self._wait(futures[group_id], f"offsets of group {group_id!r}")
-            return {
-                (tp.topic, tp.partition): (None if tp.offset < 0 else tp.offset)
-                for tp in answer.topic_partitions or ()
-                if tp.error is None
-            }
-
-        described, *offsets = await asyncio.gather(
-            self._describe_groups(wanted), *(committed(g) for g in wanted)
+        described, offsets = await self._group_batches(
+            wanted, with_offsets=True, on_progress=on_progress
         )
         per_group: dict[str, dict[tuple[str, int], int | None]] = {}
         states: dict[str, str] = {}
         unknown = []
-        for group_id, commits in zip(wanted, offsets, strict=True):
+        for group_id in wanted:
+            commits = offsets[group_id]
             desc = described.get(group_id)
             members = [] if isinstance(desc, BaseException) or desc is None else desc.members
             if group_id not in listing and not commits and not members:
@@ -843,7 +891,11 @@ class KafkaConnection(Connection):
         low, high = await asyncio.gather(
             self._list_offsets(pairs, OffsetSpec.earliest(), tolerate_missing=True),
             self._list_offsets(pairs, OffsetSpec.latest(), tolerate_missing=True),
+            return_exceptions=True,
         )
+        for answer in (low, high):
+            if isinstance(answer, BaseException):
+                raise answer
         result = []
         for group_id in wanted:
             if group_id not in per_group:
@@ -917,6 +969,22 @@ class KafkaConnection(Connection):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+#: Admin clients of closed connections whose requests had not settled: freeing a librdkafka
+#: client with requests in flight (a reconnect after a slow refresh) is what aborts the process.
+_retired: list[tuple[AdminClient, set[Future]]] = []
+
+
+def _retire(admin: Any, in_flight: set[Future]) -> None:
+    """Keep ``admin`` alive while any of its requests is in flight; free those that settled.
+
+    Freeing happens here, on the caller's thread: never in a future's done-callback, which runs on
+    librdkafka's own background thread (destroying a client from its own thread deadlocks).
+    """
+    _retired[:] = [(a, f) for a, f in _retired if any(not x.done() for x in f)]
+    if any(not future.done() for future in in_flight):
+        _retired.append((admin, in_flight))
 
 
 class _ClosedAdmin:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -183,7 +183,12 @@ class LocalConnection(Connection):
     async def groups(self) -> list[GroupInfo]:
         return await self._call(self._store.groups)
 
-    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
+    async def lag(
+        self,
+        group_ids: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GroupLag]:
         if group_ids is None:
             ids = None
         elif isinstance(group_ids, str):

@@ -958,7 +958,12 @@ class RabbitMQConnection(Connection):
         out.sort(key=lambda g: g.group_id)
         return out
 
-    async def lag(self, group_ids: Sequence[str] | None = None) -> list[GroupLag]:
+    async def lag(
+        self,
+        group_ids: Sequence[str] | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GroupLag]:
         self._check_open()
         mgmt = self._need_management("queue depths and rates")
         observed = _now_ms()
