@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Local test brokers for Event Workbench's integration tests, on loopback only.
 #
-# Usage: tests/brokers/brokers.sh [up|down|status|restart] [kafka|rabbitmq ...]
+# Usage: tests/brokers/brokers.sh [up|down|status|restart|reset] [kafka|rabbitmq ...]
 #   up      (default) install what is missing, start what is not running, wait until
 #           each broker answers for real; does nothing (fast) when both already answer.
 #   down    stop the brokers this script runs (gracefully, then kill).
 #   status  print each broker's state; exit 0 only if all selected brokers answer.
 #   restart down, then up.
+#   reset   down, delete the brokers' state (Kafka's data directory, RabbitMQ's node database:
+#           every topic, group, queue, exchange, user), then up: a fresh machine in a minute.
 # Naming kafka and/or rabbitmq after the command limits it to those brokers.
 #
 # What runs:
@@ -60,7 +62,8 @@ RABBIT_STREAM_PORT=5552
 RABBIT_NODE=rabbit@localhost
 RABBIT_PLUGINS=(rabbitmq_management rabbitmq_stream rabbitmq_stream_management)
 RABBIT_ETC=/etc/rabbitmq
-RABBIT_PID_FILE="/var/lib/rabbitmq/mnesia/$RABBIT_NODE.pid"
+RABBIT_MNESIA=/var/lib/rabbitmq/mnesia
+RABBIT_PID_FILE="$RABBIT_MNESIA/$RABBIT_NODE.pid"
 RABBIT_LOG="/var/log/rabbitmq/$RABBIT_NODE.log"
 RABBIT_STATE="$EW_BROKERS_STATE_DIR/rabbitmq"
 RABBIT_START_LOG="$RABBIT_STATE/startup.log"
@@ -578,6 +581,19 @@ cmd_down() {
     return "$rc"
 }
 
+# reset_state: delete what the stopped brokers hold (never the jar cache or the installed package).
+reset_state() {
+    if [[ $WANT_KAFKA ]]; then
+        rm -rf -- "$KAFKA_DATA"
+        log "deleted Kafka's data ($KAFKA_DATA)"
+    fi
+    if [[ $WANT_RABBIT ]] && [[ -d $RABBIT_MNESIA ]]; then
+        require_root "deleting RabbitMQ's node database" "rm -rf $RABBIT_MNESIA/*"
+        find "$RABBIT_MNESIA" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+        log "deleted RabbitMQ's node database ($RABBIT_MNESIA)"
+    fi
+}
+
 cmd_status() {
     local rc=0
     if [[ $WANT_KAFKA ]]; then kafka_status || rc=1; fi
@@ -609,6 +625,7 @@ main() {
     down | stop) cmd_down ;;
     status) cmd_status ;;
     restart) cmd_down && cmd_up ;;
+    reset) cmd_down && reset_state && cmd_up ;;
     -h | --help | help) usage ;;
     *)
         usage >&2

@@ -22,9 +22,11 @@ def monitoring_user():
     api = httpx.Client(base_url=endpoints.RABBIT_MANAGEMENT_URL, auth=("guest", "guest"), timeout=10)
     api.put(f"/api/users/{name}", json={"password": password, "tags": "monitoring"}).raise_for_status()
     api.put(f"/api/permissions/%2F/{name}", json={"configure": "", "write": "", "read": ".*"}).raise_for_status()
-    yield name, password
-    api.delete(f"/api/users/{name}")
-    api.close()
+    try:
+        yield name, password
+    finally:
+        api.delete(f"/api/users/{name}")
+        api.close()
 
 
 def workbench(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,12 +34,26 @@ def workbench(url: str, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_a_monitoring_user_lists_queues_without_a_degraded_mode(monitoring_user) -> None:
+@pytest.fixture
+def own_queue():
+    """A queue of this test's own, so the listing has something to show on a fresh broker."""
+    name = f"wb-mon-q-{uuid.uuid4().hex[:8]}"
+    api = httpx.Client(base_url=endpoints.RABBIT_MANAGEMENT_URL, auth=("guest", "guest"), timeout=10)
+    api.put(f"/api/queues/%2F/{name}", json={"durable": False, "auto_delete": False}).raise_for_status()
+    try:
+        yield name
+    finally:
+        api.delete(f"/api/queues/%2F/{name}")
+        api.close()
+
+
+def test_a_monitoring_user_lists_queues_without_a_degraded_mode(monitoring_user, own_queue) -> None:
     name, password = monitoring_user
     done = workbench(f"amqp://{name}:{password}@{endpoints.RABBIT_HOST}:{endpoints.RABBIT_AMQP_PORT}/", "topics")
     assert done.returncode == 0, done.stderr
     assert "degraded" not in done.stderr and "authentication failed" not in done.stderr
-    assert "TOPIC" in done.stdout
+    listed = {line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()}
+    assert own_queue in listed, done.stdout
 
 
 def test_a_wrong_password_is_named_as_such(monitoring_user) -> None:
