@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
 
 from workbench import output
-from workbench.broker import BrokerError
+from workbench.broker import BrokerError, GroupLag
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
 from workbench.errors import WorkbenchError
 from workbench.positions import RESET_TO_HELP
+
+T = TypeVar("T")
 
 offsets_app = typer.Typer(
     help="A consumer group's committed offsets: reset them (a dry run unless --execute).\n\n"
@@ -23,6 +28,10 @@ app.add_typer(offsets_app, name="offsets")
 
 
 
+#: Progress shows only once reading the lag takes longer than this (a quick answer does not flicker).
+PROGRESS_AFTER_S = 0.3
+
+
 @app.command()
 def lag(
     ctx: typer.Context,
@@ -30,41 +39,100 @@ def lag(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh, with verdicts and lag in time.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 5.0,
     iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Table: list the groups with no lag too (default: one line counts them).")
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Consumer lag per group and partition: committed offset, end offset, lag.
 
+    The table leads with what needs attention: groups worst first (verdict, then lag in time, then
+    lag in events), and the groups with no lag folded into one count line on stderr (--all lists
+    them; so does --group). -o json/jsonl always carry every group, in name order.
+
     "-" means the group never committed on that partition. With --watch the figures refresh and
     each partition gets a verdict over the last 10 refreshes (Burrow's rules: OK, WARN lag growing,
-    STALL committed offset not moving, STOP no commits and no live member, REWIND offset went back)
-    and an estimated lag in time.
+    STALL committed offset not moving, STOP no commits for longer than the window and no live
+    member, REWIND offset went back) and an estimated lag in time.
 
-    Examples: workbench lag --group billing-service; workbench lag --watch --interval 2
+    Examples:
+      workbench lag
+      workbench lag --group billing-service
+      workbench lag --watch --interval 2 --all
+      workbench lag -o json > lag.json
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
     if watch and fmt == "json":
         fmt = "jsonl"  # one parseable line per group and refresh, not a stream of documents
     from workbench import service
+    from workbench.cli import lag_table
     from workbench.lag import LagTracker
+
+    every = show_all or group is not None  # a group asked for by name is shown, lag or not
+
+    def show(found: list[GroupLag], tracker: LagTracker | None) -> None:
+        if fmt == "table":
+            lag_table.render(found, tracker, show_all=every)
+        else:
+            output.render_lag(found, fmt, tracker)
 
     async def body() -> None:
         async with service.connect(target) as conn:
+
+            def read(on_progress: Callable[[int, int], None] | None) -> Awaitable[list[GroupLag]]:
+                return service.lag(conn, group, on_progress=on_progress)
+
             if not watch:
-                output.render_lag(await service.lag(conn, group), fmt)
+                show(await with_progress(read), None)
                 return
             tracker = LagTracker()
             refresh = 0
             while iterations is None or refresh < iterations:
                 if refresh:
                     await asyncio.sleep(interval)
-                found = await service.lag(conn, group)
+                found = await with_progress(read)
                 tracker.observe(found)
                 refresh += 1
                 if fmt == "table":
                     output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
-                output.render_lag(found, fmt, tracker)
+                show(found, tracker)
     run(body)
+
+
+async def with_progress(
+    read: Callable[[Callable[[int, int], None] | None], Awaitable[T]],
+    *,
+    console: Console | None = None,
+    terminal: bool | None = None,
+    after_s: float = PROGRESS_AFTER_S,
+) -> T:
+    """Await ``read(on_progress)``; when it takes longer than ``after_s`` and stderr is a terminal,
+    show what is going on (groups read / to read where the adapter says, else a spinner) and the
+    time spent, then clear the line. A big cluster's refresh takes seconds."""
+    console = console or output.stderr
+    if not (sys.stderr.isatty() if terminal is None else terminal):
+        return await read(None)
+    seen: dict[str, int] = {}
+    work = asyncio.ensure_future(read(lambda done, total: seen.update(done=done, total=total)))
+    finished, _ = await asyncio.wait({work}, timeout=after_s)
+    if finished:
+        return work.result()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    what = "reading consumer lag"
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                        transient=True, redirect_stdout=False, redirect_stderr=False)
+    task = progress.add_task(what, total=None)
+    try:
+        with progress:
+            while not work.done():
+                if seen:
+                    progress.update(task, description=f"{what}: {seen['done']:,} of {seen['total']:,} groups")
+                await asyncio.wait({work}, timeout=0.1)
+    finally:
+        work.cancel()  # when we are cancelled (Ctrl-C); a no-op once it is done
+    return work.result()
 
 
 @offsets_app.command("reset")
