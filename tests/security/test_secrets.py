@@ -99,23 +99,49 @@ def run_all(cli, profile: str, verbs: list[list[str]]) -> list[tuple[list[str], 
     return codes
 
 
-def verbs_on(topic: str) -> list[list[str]]:
+def verbs_on(topic: str, group: str | None = None) -> list[list[str]]:
+    """Every verb once; ``lag`` on the test's own group where it has one (a shared cluster holds
+    thousands: the whole-cluster listing is `groups`)."""
+    scope = ["--group", group] if group else []
     return [
         [], ["profiles"], ["profiles", "-o", "json"], ["topics"], ["topics", "-o", "json"], ["describe", topic],
         ["publish", topic, "--value", "v", "--key", "k"], ["tail", topic, "--max", "1"],
-        ["tail", topic, "--max", "1", "-o", "jsonl"], ["lag"], ["lag", "-o", "json"], ["groups"],
+        ["tail", topic, "--max", "1", "-o", "jsonl"], ["lag", *scope], ["lag", *scope, "-o", "json"], ["groups"],
         ["tail", f"missing-{RUN}", "--max", "1"], ["describe", f"missing-{RUN}"],
     ]
 
 
+@pytest.fixture
+def kafka_group():
+    """A consumer group of the test's own (committed offsets, no consumer), deleted afterwards."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    made: list[str] = []
+
+    def make(topic: str) -> str:
+        group = f"sec-group-{topic}"
+        request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])]
+        admin.alter_consumer_group_offsets(request, request_timeout=30)[group].result()
+        made.append(group)
+        return group
+
+    yield make
+    for group in made:
+        admin.delete_consumer_groups([group], request_timeout=30)[group].result()
+
+
 @pytest.mark.kafka
 @pytest.mark.parametrize("profile", ["kafka", "kafka-env"])
-def test_no_kafka_verb_prints_the_secret(secret_cli, profile):
+def test_no_kafka_verb_prints_the_secret(secret_cli, profile, kafka_group):
     endpoints.require_kafka()
     topic = f"sec-{profile}-{RUN}"
     assert run_all(secret_cli, profile, [["topics", "create", topic]])[0][1] == 0
     try:
-        codes = dict((" ".join(v), c) for v, c in run_all(secret_cli, profile, verbs_on(topic)))
+        group = kafka_group(topic)
+        codes = dict((" ".join(v), c) for v, c in run_all(secret_cli, profile, verbs_on(topic, group)))
+        assert codes[f"lag --group {group} -o json"] == 0
         assert codes[f"publish {topic} --value v --key k"] == 0 and codes[f"tail {topic} --max 1 -o jsonl"] == 0
         assert codes[f"tail missing-{RUN} --max 1"] == ExitCode.NOT_FOUND
     finally:
