@@ -456,6 +456,8 @@ class RabbitMQConnection(Connection):
             except Unsupported as exc:
                 meta["tap"] = None
                 meta["read_notice"] = str(exc)
+        if meta.get("rates"):
+            meta["statistics"] = "rates are management statistics, refreshed every ~5 s: up to ~5 s old"
         meta.update(self._warning_meta())
         return TopicInfo(
             name=target.name or "amq.default",
@@ -483,6 +485,12 @@ class RabbitMQConnection(Connection):
             count = declared.message_count + (unacked if isinstance(unacked, int) else 0)
         meta["messages"] = count
         meta["offsets"] = "0..depth: the messages in the queue now (ready + unacknowledged)"
+        meta["statistics"] = (
+            "messages_unacknowledged, message_bytes, rates and counters are management statistics, "
+            "refreshed every ~5 s: up to ~5 s old"
+            + ("" if declared is LOCKED else "; messages_ready and consumers are exact (a passive declare)")
+        )
+        meta["peek_notice"] = _peek_notice(item.get("type"))
         meta.update(await self._queue_bindings_meta(target.name))
         return TopicInfo(
             name=target.name,
@@ -515,6 +523,10 @@ class RabbitMQConnection(Connection):
         item = dict(target.item or {"name": target.name, "type": "stream"})
         meta = queue_metadata(item)
         meta["offsets"] = "probed: the first delivery at 'first', the last one of the chunk at 'last'"
+        meta["statistics"] = (
+            "messages, rates and counters are management statistics, refreshed every ~5 s: up to ~5 s old; "
+            "the offsets are exact (probed)"
+        )
         meta.update(await self._queue_bindings_meta(target.name))
         return TopicInfo(
             name=target.name,
@@ -668,14 +680,28 @@ class RabbitMQConnection(Connection):
         if target.kind == "queue":
             if target.type is None:
                 self._need_management(f"telling whether {target.name!r} is a stream or a queue")
-            raise Unsupported(
-                f"{self._where}: reading {target.type or ''} queue {target.name!r} would take its "
-                "messages from its consumers",
-                hint="tap the exchange that feeds it (tail --follow), or use a stream",
-            )
+            raise await self._queue_not_read(target)
         async with aclosing(self._read_stream(target, start, follow, batch_size, outage)) as batches:
             async for batch in batches:
                 yield batch
+
+    async def _queue_not_read(self, target: Target) -> Unsupported:
+        """Why a classic or quorum queue is not read, and what shows its messages instead:
+        peek, or a tap on the exchange that feeds it (named when the bindings say which)."""
+        feeders: list[str] = []
+        if self._mgmt is not None:
+            try:
+                bindings = await self._mgmt_call(self._mgmt.queue_bindings(target.name))
+                feeders = sorted({b.get("source") for b in bindings if b.get("source")})
+            except BrokerError:
+                pass  # the refusal stands without the name
+        exchange = feeders[0] if len(feeders) == 1 else "EXCHANGE"
+        return Unsupported(
+            f"{self._where}: reading {target.type or ''} queue {target.name!r} would take its "
+            "messages from its consumers",
+            hint=f"`workbench peek {target.name}` shows the messages at its head (taken and requeued at "
+            f"once); `workbench tail {exchange} --follow` taps the exchange that feeds it; or use a stream",
+        )
 
     async def _read_stream(
         self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
@@ -784,8 +810,10 @@ class RabbitMQConnection(Connection):
     async def peek(self, topic: str, count: int) -> list[Event]:
         """Up to ``count`` messages of a classic or quorum queue, through the management API.
 
-        The broker takes them and requeues them (``ack_requeue_true``): they move to the back of
-        the queue and are marked redelivered.
+        The broker takes them and requeues them at once (``ack_requeue_true``): RabbitMQ puts a
+        requeued message back at its place (closer to the head if other consumers took messages
+        meanwhile), so the order stays; what changes is the redelivered flag (and a quorum
+        queue's delivery count).
         """
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise InvalidRequest(f"{self._where}: peek count must be an int >= 1, got {count!r}")
@@ -793,8 +821,7 @@ class RabbitMQConnection(Connection):
         if target.kind != "queue":
             raise Unsupported(
                 f"{self._where}: {target.label} cannot be peeked: only classic and quorum queues are",
-                hint=f"read it with `workbench tail {topic}`"
-                + (" --follow" if target.kind == "exchange" else ""),
+                hint=f"read it with `workbench tail {topic}{' --follow' if target.kind == 'exchange' else ''}`",
             )
         mgmt = self._need_management(f"peeking queue {target.name!r}")
         messages = await self._mgmt_call(mgmt.get_messages(target.name, count, self._max_bytes))
@@ -994,6 +1021,15 @@ async def _close_channel(channel: AbstractChannel, timeout: float) -> None:
         await asyncio.wait_for(channel.close(), timeout)
     except Exception:  # noqa: BLE001 - the channel is of no more use either way
         pass
+
+
+def _peek_notice(queue_type: str | None) -> str:
+    """What peeking (take, then requeue at once) does to a queue's messages: RabbitMQ requeues a
+    message at its place (checked on 3.10), and a quorum queue counts the delivery."""
+    notice = "they keep their place in the queue, but are marked redelivered, so a consumer sees them as redeliveries"
+    if queue_type == "quorum":
+        notice += "; a quorum queue also counts a delivery attempt for each (x-delivery-count, which a delivery-limit acts on)"
+    return notice
 
 
 def _routing_key(key: bytes, i: int, where: str) -> str:

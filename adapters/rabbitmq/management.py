@@ -40,6 +40,8 @@ QUEUE_COLUMNS = ",".join(
     )
 )  # fmt: skip
 EXCHANGE_COLUMNS = "name,type,durable,auto_delete,internal,arguments,policy,message_stats"
+#: How old the figures of a listing can be; ``metadata["statistics"]`` of each topic says so.
+STATISTICS_NOTE = "counts and rates are management statistics, refreshed every ~5 s: up to ~5 s old"
 #: message_stats counters whose rates are reported (``<name>_details.rate``, per second)
 RATE_NAMES = ("publish", "deliver_get", "deliver", "deliver_no_ack", "get", "ack", "redeliver", "publish_in", "publish_out")
 
@@ -263,6 +265,7 @@ def queue_info(item: Mapping[str, Any]) -> TopicInfo:
         meta["offsets"] = "estimated from the message count (statistics); describe probes them"
     else:
         meta["offsets"] = "0..depth: the messages in the queue now (ready + unacknowledged)"
+    meta["statistics"] = STATISTICS_NOTE
     return TopicInfo(
         name=name,
         kind=kind,
@@ -288,14 +291,18 @@ def exchange_metadata(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def exchange_info(item: Mapping[str, Any]) -> TopicInfo:
+    """An exchange from a listing: no partitions and no events (it stores nothing: it routes
+    each message to the queues and streams bound to it); its rates are statistics."""
     name = item["name"]
+    meta = exchange_metadata(item)
+    meta["statistics"] = STATISTICS_NOTE
     return TopicInfo(
         name=name,
         kind="exchange",
         partitions=(),
         config=arguments_config(item.get("arguments")),
         internal=is_internal_name(name) or bool(item.get("internal")),
-        metadata=exchange_metadata(item),
+        metadata=meta,
     )
 
 

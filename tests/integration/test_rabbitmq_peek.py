@@ -98,12 +98,12 @@ async def test_cli_peek_needs_confirmation_and_a_writable_profile(amqp, isolated
         assert done.returncode == 0, done.stderr
         lines = [json.loads(line) for line in done.stdout.splitlines()]
         assert len(lines) == 2 and all(line["topic"] == name for line in lines)
-        assert "puts them back" in done.stderr and "redelivered" in done.stderr
+        assert "requeues them at once" in done.stderr and "redelivered" in done.stderr
 
         done = _workbench(*broker, "peek", name, "--count", "2", "-o", "jsonl")
         assert done.returncode == ExitCode.USAGE and done.stdout == ""
         assert "needs confirmation" in done.stderr and "--yes" in done.stderr
-        assert "move to the back of the queue" in done.stderr
+        assert "keep their place in the queue" in done.stderr  # the warning comes before the question
 
         (isolated_home / "workbench.toml").write_text(
             f'[profiles.prod]\nbroker = "{endpoints.RABBIT_AMQP_URL}"\nread_only = true\n'

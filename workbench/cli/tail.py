@@ -121,38 +121,68 @@ def peek(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     output_format: Annotated[
         PeekFormat | None,
-        typer.Option("--output", "-o", help="table (safe one-line previews) or jsonl (exact envelope)."),
+        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl or json (the exact envelope, one "
+                     "message per line)."),
     ] = None,
 ) -> None:
-    """Show the messages at the head of a queue by taking them and putting them back (asks first).
+    """Show the messages at the head of a queue by taking them and requeueing them (asks first).
 
-    A queue hands each message to one consumer, so this re-orders the queue and marks the
-    messages redelivered. Refused on read-only profiles.
+    A queue hands each message to one consumer, so peeking takes the messages and puts them back
+    at once: RabbitMQ keeps their place but marks them redelivered (a quorum queue also counts a
+    delivery attempt). Refused on read-only profiles.
 
     Example: workbench peek billing --count 5 --yes
     """
+    from workbench import service
+    from workbench.broker import TopicInfo, Unsupported
+
     target = target_of(ctx)
-    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    fmt = event_format(ctx, output_format)
     try:
         target.profile.ensure_writable(f"peek queue {queue!r} (requeues its messages)")
-    except WorkbenchError as exc:
+        if not service.capabilities(target).peek_requeue:  # before any warning about requeueing
+            raise Unsupported(
+                f"the {target.adapter} adapter cannot peek a queue: peek takes and requeues the messages "
+                "of a RabbitMQ classic or quorum queue",
+                hint=f"read it with `workbench tail {queue}`",
+            )
+    except (WorkbenchError, BrokerError) as exc:
         fail(exc)
-    output.stderr.print(
-        output.safe(
-            f"peeking takes up to {count} messages from {queue!r} and puts them back: they move to the "
-            "back of the queue (its order changes) and are marked redelivered; consumers may see them again"
-        )
-    )
-    if not yes:
+
+    async def peekable(conn) -> TopicInfo:
+        """The queue, once it is known to be one that can be peeked (else Unsupported / NotFound)."""
+        info = await conn.describe_topic(queue)
+        if info.kind != "queue":
+            follow = " --follow" if info.kind == "exchange" else ""
+            raise Unsupported(
+                f"{info.kind} {queue!r} cannot be peeked: only queues are",
+                hint=f"read it with `workbench tail {queue}{follow}`",
+            )
+        return info
+
+    def warn(info: TopicInfo) -> None:
+        notice = info.metadata.get("peek_notice") or "they are marked redelivered and consumers may see them again"
+        output.stderr.print(output.safe(
+            f"peeking takes up to {count} message(s) from {queue!r} and requeues them at once: {notice}"
+        ))
+
+    async def check() -> TopicInfo:
+        async with service.connect(target) as conn:
+            return await peekable(conn)
+
+    checked = False
+    if not yes:  # check, warn, ask, then peek: a prompt never holds a connection open
+        warn(run(check))
         if not sys.stdin.isatty():
             fail(UsageError(f"peeking {queue!r} needs confirmation", hint="pass --yes in scripts"))
         typer.confirm(f"Peek {queue!r} and requeue its messages?", abort=True, err=True)
-    from workbench import service
-
+        checked = True
     printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
 
     async def body() -> int:
         async with service.connect(target) as conn:
+            if not checked:
+                warn(await peekable(conn))
             events = await conn.peek(queue, count)
         printer.print_batch(events)
         return len(events)
