@@ -194,6 +194,33 @@ def outgoing_headers(event: OutgoingEvent, *, key_header: bool) -> tuple[dict[st
     return table, properties
 
 
+#: A header frame surely fits when its headers' bytes, twice (the table and the exact list) plus
+#: this much per header and for the other properties, stay under the frame_max: no need to encode it.
+_PER_HEADER_BYTES = 16
+_OTHER_PROPERTIES_BYTES = 2048
+#: aiormq sets a message id (32 hex digits) on a message that has none, after we measure it.
+_MESSAGE_ID_BYTES = 1 + 32
+
+
+def header_frame_size(body_size: int, properties: spec.Basic.Properties) -> int:
+    """The bytes of the content-header frame that carries ``properties`` (headers included),
+    frame header and end octet counted as the frame_max counts them."""
+    from pamqp import frame, header
+
+    size = len(frame.marshal(header.ContentHeader(0, body_size, properties), 1))
+    return size + (_MESSAGE_ID_BYTES if not properties.message_id else 0)
+
+
+def may_exceed_frame(event: OutgoingEvent, frame_max: int) -> bool:
+    """Whether the event's header frame might be larger than ``frame_max`` (a cheap upper bound,
+    so that the usual few small headers are never encoded twice)."""
+    headers = event.headers or ()
+    estimate = _OTHER_PROPERTIES_BYTES + len(event.key or b"")
+    for name, value in headers:
+        estimate += 2 * (len(name) * 4 + len(value) + _PER_HEADER_BYTES)
+    return estimate > frame_max
+
+
 def amqp_timestamp(timestamp_ms: int | None) -> dt.datetime:
     seconds = time.time() if timestamp_ms is None else timestamp_ms / 1000
     return dt.datetime.fromtimestamp(int(seconds // 1), dt.UTC)

@@ -104,6 +104,7 @@ RESOLVE_TTL_S = 5.0  # how long publish() trusts what a name is
 RECOVER_FIRST_S = 0.5  # a follow read that lost the broker tries to reconnect after this long,
 RECOVER_MAX_S = 2.0  # then every 1 s, 2 s, 2 s ... until the broker is back
 MAX_NAME_BYTES = 255
+DEFAULT_FRAME_MAX = 131_072  # RabbitMQ's default, when the negotiated value is not at hand
 DEFAULT_EXCHANGE_NAMES = ("", "amq.default")
 #: Stream arguments create_topic() accepts in ``config`` (strings converted to the broker's types).
 STREAM_INT_ARGS = {"x-max-length-bytes", "x-stream-max-segment-size-bytes", "x-initial-cluster-size"}
@@ -908,7 +909,32 @@ class RabbitMQConnection(Connection):
             routing_key = target.name
             key_header = True
         properties = codec.properties_for(event, key_header=key_header)
+        self._check_header_frame(i, event, len(body), properties)
         return body, routing_key, properties
+
+    def _frame_max(self) -> int:
+        """The largest frame the broker accepts on this connection (0: no limit), as negotiated."""
+        transport = self._amqp.transport
+        tune = getattr(getattr(transport, "connection", None), "connection_tune", None)
+        value = getattr(tune, "frame_max", None)
+        return value if isinstance(value, int) else DEFAULT_FRAME_MAX
+
+    def _check_header_frame(self, i: int, event: OutgoingEvent, body_size: int, properties: spec.Basic.Properties) -> None:
+        """AMQP sends an event's properties and headers in one frame, which may not exceed the
+        frame_max; the broker answers a larger one by closing the whole connection (frame_too_large),
+        so refuse such an event here, alone, naming the limit."""
+        frame_max = self._frame_max()
+        if not frame_max or not codec.may_exceed_frame(event, frame_max):
+            return
+        size = codec.header_frame_size(body_size, properties)
+        if size > frame_max:
+            headers = len(event.headers or ())
+            raise InvalidRequest(
+                f"{self._where}: event {i}: its {headers:,} header(s) and properties take {size:,} bytes "
+                f"in AMQP's header frame, more than the broker's frame_max ({frame_max:,} bytes): "
+                "AMQP cannot split that frame",
+                hint="send fewer or smaller headers (or move them into the value); frame_max is set in rabbitmq.conf",
+            )
 
     async def _publish_one(
         self,

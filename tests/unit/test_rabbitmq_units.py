@@ -230,3 +230,28 @@ def test_management_event_maps_a_peeked_message_like_a_delivery():
     assert event.metadata["redelivered"] is True and event.metadata["message_count"] == 4
     assert event.metadata["type"] == "t" and event.metadata["content_type"] == "x/y"
     assert "truncated_from" not in event.metadata
+
+
+# --------------------------------------------------------------------------- frame_max
+
+
+def test_the_header_frame_size_is_measured_only_when_it_might_not_fit():
+    few = OutgoingEvent(value=b"v", headers=(("ce_type", b"OrderPlaced"), ("correlation_id", b"c-1")))
+    assert not codec.may_exceed_frame(few, 131_072)
+    many = OutgoingEvent(value=b"v", headers=tuple((f"h{i}", b"x") for i in range(10_000)))
+    assert codec.may_exceed_frame(many, 131_072)
+    size = codec.header_frame_size(1, codec.properties_for(many, key_header=True))
+    # RabbitMQ refused this very event: {frame_too_large,237866,131064} (payload, frame_max - 8).
+    assert size == 237_866 + 8
+
+
+def test_the_cheap_bound_never_passes_a_frame_that_is_too_large():
+    """The bound is an upper one: any event it lets through without measuring really fits."""
+    frame_max = 4096
+    for n in (1, 10, 40, 80, 120):
+        for width in (1, 10, 30):
+            headers = [(f"{'n' * width}{i:04d}", "é".encode() * width) for i in range(n)]
+            for order in (headers, headers[::-1]):  # out of order: the exact list travels too
+                event = OutgoingEvent(value=b"v", key=b"k" * width, headers=tuple(order))
+                if not codec.may_exceed_frame(event, frame_max):
+                    assert codec.header_frame_size(1, codec.properties_for(event, key_header=True)) <= frame_max
