@@ -17,7 +17,10 @@ TOPICS = ("orders", "payments")
 
 
 def lagging_names(groups: int, lagging: int) -> list[str]:
-    """The lagging groups: spread over the middle of the name order, never first or last."""
+    """The lagging groups: spread over the middle of the name order, never first or last (all of
+    them when ``lagging`` >= ``groups``)."""
+    if lagging >= groups:
+        return [group_name(i) for i in range(groups)]
     step = max(groups // (lagging + 2), 1)
     return [group_name(step * (i + 1)) for i in range(lagging)]
 
