@@ -3,11 +3,14 @@
 A trace is a bounded scan (from ``--since``, up to the ends seen when each read began) of each
 topic, keeping the events whose correlation id, by the profile file's rules, is the one asked
 for. Topics a broker cannot read back (a RabbitMQ exchange tap, a classic queue) are reported as
-skipped with the broker's reason, never silently left out. The CLI and the TUI share this module.
+skipped with the broker's reason, never silently left out (the CLI sums them up in one line). A
+trace that finds nothing is an error (:class:`TraceNotFound`, exit 5), as for any id not found.
+The CLI and the TUI share this module.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -15,14 +18,17 @@ from dataclasses import dataclass, field
 from workbench import codecs
 from workbench.broker import BrokerError, Connection, Event, NotFound, Position
 from workbench.correlation import DEFAULT_RULES, CorrelationRules
+from workbench.errors import ExitCode, WorkbenchError
 
 __all__ = [
     "Hop",
     "Skipped",
     "Trace",
+    "TraceNotFound",
     "format_gap",
     "order_hops",
     "scan",
+    "skipped_summary",
 ]
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Skipped:
     profile: str
     topic: str
     reason: str
+    kind: str | None = None  # exchange, queue ... when the listing said (None for a topic named by -t)
 
 
 @dataclass
@@ -53,6 +60,12 @@ class Trace:
     skipped: list[Skipped] = field(default_factory=list)
     scanned: int = 0  # events read, matching or not
     topics: int = 0  # topics read
+
+
+class TraceNotFound(WorkbenchError):
+    """No event carries the id (in what was scanned): not found, as an unknown saga or topic is."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 # --------------------------------------------------------------------------- matching
@@ -102,9 +115,11 @@ async def scan(
     """
     trace = trace or Trace(correlation_id)
     matches = _Matcher(correlation_id, rules)
+    kinds: dict[str, str] = {}
     if topics is None:
         infos = await conn.list_topics()
         names = [t.name for t in infos if not t.internal]
+        kinds = {t.name: t.kind for t in infos}
     else:
         names = list(dict.fromkeys(topics))
     found: list[tuple[str, Event]] = []
@@ -120,11 +135,24 @@ async def scan(
         except NotFound:
             if topics is not None:
                 raise
-            trace.skipped.append(Skipped(profile, name, "deleted while the trace ran"))
+            trace.skipped.append(Skipped(profile, name, "deleted while the trace ran", kinds.get(name)))
         except BrokerError as exc:
-            trace.skipped.append(Skipped(profile, name, str(exc)))
+            trace.skipped.append(Skipped(profile, name, str(exc), kinds.get(name)))
     trace.hops = order_hops([*((h.profile, h.event) for h in trace.hops), *found], rules)
     return trace
+
+
+def skipped_summary(skipped: Sequence[Skipped], *, with_profile: bool = False, names: int = 3) -> str:
+    """One line for every topic the trace could not read: how many of each kind, the first names.
+
+    E.g. ``skipped 4 exchanges and 1 queue that cannot be read back: audit, billing, orders and 2 more``.
+    """
+    kinds = Counter(s.kind or "topic" for s in skipped)
+    parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))]
+    counted = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    shown = [f"{s.profile}:{s.topic}" if with_profile else s.topic for s in skipped[:names]]
+    more = f" and {len(skipped) - names} more" if len(skipped) > names else ""
+    return f"skipped {counted} that cannot be read back: {', '.join(shown)}{more}"
 
 
 # --------------------------------------------------------------------------- order and gaps

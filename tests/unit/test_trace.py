@@ -13,7 +13,7 @@ from workbench.correlation import CorrelationRules, parse_rules
 from workbench.errors import UsageError
 from workbench.positions import parse_since
 from workbench.replay import REPLAYED_AT, REPLAYED_FROM, is_dead_letter_header, replayed
-from workbench.trace import _Matcher, format_gap, order_hops
+from workbench.trace import Skipped, _Matcher, format_gap, order_hops, skipped_summary
 
 NOW = 1_800_000_000_000
 
@@ -128,3 +128,19 @@ def test_replayed_keeps_key_value_and_order_and_says_where_from():
     assert out.event.partition is None and out.event.timestamp is None
     assert out.event.headers == (("a", b"1"), ("a", b"2"), (REPLAYED_FROM, b"orders.DLT/2/17"),
                                  (REPLAYED_AT, b"2027-01-15T08:00:00.123Z"))
+
+
+# --------------------------------------------------------------------------- skipped topics
+
+
+def test_skipped_topics_are_summed_up_in_one_line_by_kind():
+    skipped = [Skipped("rabbit", f"x{i}", "exchanges have no history", "exchange") for i in range(4)]
+    skipped.append(Skipped("rabbit", "billing", "reading classic queue 'billing' would take ...", "queue"))
+    line = skipped_summary(skipped)
+    assert "\n" not in line and "history" not in line  # the reasons are for -v
+    assert line == "skipped 4 exchanges and 1 queue that cannot be read back: x0, x1, x2 and 2 more"
+    assert skipped_summary(skipped[:1], with_profile=True) == (
+        "skipped 1 exchange that cannot be read back: rabbit:x0"
+    )
+    # A topic named with -t has no kind from a listing: it is a topic.
+    assert skipped_summary([Skipped("p", "audit", "no", None)]).startswith("skipped 1 topic that")

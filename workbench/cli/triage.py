@@ -41,6 +41,9 @@ def trace(
         str | None, typer.Option("--to", help="Also keep the events found in a capture file (FILE.db) for offline use.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --to file if it exists.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List each skipped topic with the broker's reason.")
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Every event carrying a correlation id, across topics (and profiles), in time order.
@@ -48,7 +51,8 @@ def trace(
     The id is read by the profile file's [correlation] rules (default: correlation_id header,
     the AMQP correlation_id, CloudEvents correlationid, traceparent, then correlationId in the
     JSON value). Each topic is scanned from --since to its end; topics the broker cannot read
-    back (e.g. a RabbitMQ exchange: trace the stream bound to it) are listed as skipped.
+    back (e.g. a RabbitMQ exchange: trace the stream bound to it) are summed up in one line on
+    stderr (-v lists each with the reason). Exit 5 when no event carries the id.
 
     Examples:
       workbench trace 7f3c0e1a --since 2h
@@ -67,7 +71,7 @@ def trace(
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
-    from workbench.trace import Trace, scan
+    from workbench.trace import Trace, TraceNotFound, scan
 
     async def body() -> Trace:
         result = Trace(correlation_id)
@@ -84,16 +88,30 @@ def trace(
         return result
 
     result = run(body)
-    _render_trace(result, fmt, several=bool(across))
-    for skipped in result.skipped:
-        output.stderr.print(output.safe(f"skipped {skipped.profile}:{skipped.topic}: {skipped.reason}", "yellow"))
+    _report_skipped(result.skipped, verbose=verbose, several=bool(across))
     if not result.hops:
-        output.stderr.print(output.safe(
+        fail(TraceNotFound(
             f"no event carries correlation id {correlation_id!r} ({result.scanned} event(s) scanned in "
-            f"{result.topics} topic(s) since {start})"
+            f"{result.topics} topic(s) since {start})",
+            hint="--since beginning scans everything the topics hold; -t names the topics to scan",
         ))
-    elif destination is not None:
+    _render_trace(result, fmt, several=bool(across))
+    if destination is not None:
         output.stderr.print(output.safe(f"{len(result.hops)} event(s) kept in {destination} (open it with --broker local:{destination})"))
+
+
+def _report_skipped(skipped, *, verbose: bool, several: bool) -> None:
+    """The topics a trace could not read, on stderr: one summary line, or one line each with -v."""
+    if not skipped:
+        return
+    if verbose:
+        for s in skipped:
+            where = f"{s.profile}:{s.topic}" if several else s.topic
+            output.stderr.print(output.safe(f"skipped {where}: {s.reason}", "yellow"))
+        return
+    from workbench.trace import skipped_summary
+
+    output.stderr.print(output.safe(f"{skipped_summary(skipped, with_profile=several)} (-v lists each with the reason)", "yellow"))
 
 
 def _rules():
@@ -143,7 +161,8 @@ def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
             return
         output.emit_json(
             {"correlation_id": result.correlation_id, "hops": hops, "scanned": result.scanned, "topics": result.topics,
-             "skipped": [{"profile": s.profile, "topic": s.topic, "reason": s.reason} for s in result.skipped]},
+             "skipped": [{"profile": s.profile, "topic": s.topic, "kind": s.kind, "reason": s.reason}
+                         for s in result.skipped]},
             "json",
         )
         return
