@@ -34,6 +34,8 @@ from .errors import describe_error, kafka_error
 log = logging.getLogger("adapters.kafka")
 log.addHandler(logging.NullHandler())
 
+METADATA_SLICE_S = 0.5  # the first metadata request is retried in slices this long
+REFUSED_GRACE_S = 1.0  # every broker refusing this long is an answer: fail without the full timeout
 _AUTH_ERRORS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 
 
@@ -112,10 +114,15 @@ class KafkaAdapter(Adapter):
                 hint="check the librdkafka properties of this profile",
             ) from None
         try:
-            await asyncio.to_thread(admin.list_topics, timeout=timeout)
+            await self._first_metadata(admin, timeout, seen, recorder)
         except KafkaException as exc:
             admin.poll(0)  # serve error_cb: authentication and TLS failures arrive there
             raise self._connect_error(where, timeout, exc, seen, recorder.last) from None
+        except _Refused as refused:
+            raise Unreachable(
+                self._scrub(f"{where}: connection refused ({refused.reason})"),
+                hint="is the broker running on that address, and bootstrap.servers right?",
+            ) from None
         finally:
             admin.poll(0)
         return KafkaConnection(
@@ -126,6 +133,35 @@ class KafkaAdapter(Adapter):
             delivery_timeout_s=self.settings["delivery_timeout_s"],
             scrub=self._scrub,
         )
+
+    async def _first_metadata(
+        self, admin: AdminClient, timeout: float, seen: deque[KafkaError], recorder: _FailureRecorder
+    ) -> None:
+        """The first metadata request, asked in short slices of ``timeout``.
+
+        A refused connection is an answer: when every bootstrap broker has refused for
+        REFUSED_GRACE_S, that is reported at once (a port nobody listens on), while silence
+        (a firewall, a frozen broker) still waits the whole timeout.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        refused_since: float | None = None
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                await asyncio.to_thread(admin.list_topics, timeout=max(min(remaining, METADATA_SLICE_S), 0.05))
+                return
+            except KafkaException:
+                admin.poll(0)
+                if loop.time() >= deadline:
+                    raise
+            all_down = any(err.code() == KafkaError._ALL_BROKERS_DOWN for err in seen)
+            if not (all_down and recorder.last and "Connection refused" in recorder.last):
+                refused_since = None
+            elif refused_since is None:
+                refused_since = loop.time()
+            elif loop.time() - refused_since >= REFUSED_GRACE_S:
+                raise _Refused(recorder.last)
 
     def _connect_error(
         self,
@@ -159,6 +195,14 @@ class KafkaAdapter(Adapter):
         else:
             hint = "is the broker running and bootstrap.servers right? (timeout_s sets the wait)"
         return Unreachable(self._scrub(f"{where} did not answer within {timeout:g} s{reason}"), hint=hint)
+
+
+class _Refused(Exception):
+    """Every bootstrap broker refused the connection: nothing listens there."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _FailureRecorder:

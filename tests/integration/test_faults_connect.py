@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 
 import pytest
 
@@ -88,6 +89,16 @@ def kafka(address: str, *query: str) -> list[str]:
 def test_kafka_nothing_listening():
     address = f"127.0.0.1:{free_port()}"
     expect_unreachable(kafka(address), names=address, says=r"refused|did not answer")
+
+
+@pytest.mark.kafka
+def test_kafka_a_refused_connection_fails_fast_while_silence_waits_the_timeout():
+    """Nothing listening answers at once (connection refused): no need to wait timeout_s (10 s)."""
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    err = expect_unreachable(["-b", f"kafka://{address}?timeout_s=10", "topics"], names=address, says="refused")
+    assert time.monotonic() - started < 5, "a refused connection waited for the timeout"
+    assert "connection refused" in err
 
 
 @pytest.mark.kafka
