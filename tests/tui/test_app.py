@@ -11,6 +11,7 @@ from workbench.broker import OutgoingEvent, Position
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.lag import LagScreen
+from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.screens.position import PositionDialog
 from workbench.tui.widgets.stream_view import StreamView
 
@@ -186,17 +187,16 @@ async def test_lag_view_lists_the_demo_groups_with_their_lag(target):
         await pilot.press("l")
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view")
         screen = app.screen
-        table = screen.query_one("#lag-groups", DataTable)
-        shown = {str(key.value): table.get_row(key)[3].plain for key in table.rows}
+        table = screen.query_one("#lag-groups", GroupTable)
+        shown = {key: table.get_row(key)[3].plain for key in table.row_keys}
         assert shown == {g: f"{n:,}" for g, n in expected.items()}
         assert set(shown) == {"billing-service", "inventory-service", "shipping-service", "analytics", "fraud-check"}
         assert "auto-refresh every 5 s" in rendered(screen.query_one("#lag-title"))
         parts = screen.query_one("#lag-partitions", DataTable)
         await settle(pilot, lambda: parts.row_count > 0, "the partition drill-down")
-        first = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        first = table.current.group_id
         await pilot.press("down")
-        await settle(pilot, lambda: table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value != first,
-                     "the next group")
+        await settle(pilot, lambda: table.current.group_id != first, "the next group")
         assert "Partitions of" in rendered(screen.query_one("#lag-partitions-title"))
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, LagScreen), "back")

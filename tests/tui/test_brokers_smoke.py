@@ -14,6 +14,7 @@ from workbench import config, service
 from workbench.broker import OutgoingEvent
 from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.publish import PublishDialog
+from workbench.tui.widgets.group_table import GroupTable
 
 from .conftest import SIZE, make_app, open_events, publish, rendered, settle
 
@@ -74,7 +75,7 @@ async def drive(target: config.Target, topic: str, group: str | None = None) -> 
         assert app.screen.failed is None, app.screen.failed
         assert "Consumer lag" in rendered(app.screen.query_one("#lag-title"))
         if group is not None:
-            table = app.screen.query_one("#lag-groups", DataTable)
+            table = app.screen.query_one("#lag-groups", GroupTable)
             row = [cell.plain for cell in table.get_row(group)]
             assert row[3] == "8" and row[6].startswith("UNKNOWN · ")  # committed at 2 of 10, one sample so far
 

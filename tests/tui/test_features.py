@@ -14,6 +14,7 @@ from workbench.envelope import dumps_event
 from workbench.tui.screens.confirm import ConfirmDialog
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.lag import LagScreen
+from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.screens.profiles import ProfilePicker
 from workbench.tui.screens.publish import PublishDialog
 from workbench.tui.screens.save import SaveDialog
@@ -180,12 +181,12 @@ async def test_the_lag_view_draws_a_trend_per_group_and_says_which_rule_fired(ta
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view")
         screen = app.screen
         assert "auto-refresh every 3600 s" in rendered(screen.query_one("#lag-title"))
-        table = screen.query_one("#lag-groups", DataTable)
+        table = screen.query_one("#lag-groups", GroupTable)
         for n in (2, 3):
             await publish(target, "orders", [service.OutgoingEvent(value=b"{}", key=b"k")] * 10)
             await pilot.press("r")
             await settle(pilot, lambda n=n: screen.loaded == n, f"refresh {n}")
-        rows = {str(key.value): [cell.plain for cell in table.get_row(key)] for key in table.rows}
+        rows = {key: [cell.plain for cell in table.get_row(key)] for key in table.row_keys}
         trend = rows["inventory-service"][5]
         assert len(trend) == 3 and trend[0] < trend[-1]  # lag grew with each publish: rising bars
         assert rows["billing-service"][5] == "▁▁▁" or len(rows["billing-service"][5]) == 3
@@ -199,7 +200,7 @@ async def test_the_lag_view_draws_a_trend_per_group_and_says_which_rule_fired(ta
         await pilot.press("escape")
         await pilot.press("l")
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view again")
-        again = app.screen.query_one("#lag-groups", DataTable)
+        again = app.screen.query_one("#lag-groups", GroupTable)
         assert len(again.get_row("inventory-service")[5].plain) == 4
 
 

@@ -33,6 +33,7 @@ from workbench.broker import (
     Capabilities,
     Connection,
     Event,
+    GroupLag,
     NotFound,
     Position,
     Timeout,
@@ -44,6 +45,7 @@ from workbench.config import Config, Target
 from workbench.errors import WorkbenchError
 from workbench.stream import DEFAULT_CAPACITY
 from workbench.tui import drafts, keys
+from workbench.tui.inflight import InFlight
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 from workbench.tui.widgets.stream_view import StreamView
@@ -74,8 +76,18 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 def is_loss(exc: BaseException) -> bool:
-    """The broker went away (or never answered): worth retrying with backoff."""
+    """The broker went away (or never answered): worth retrying with backoff. For a bulk request
+    (lag over every group, a scan) a Timeout alone is not enough: see WorkbenchApp.broker_lost."""
     return isinstance(exc, Unreachable | Timeout | ConnectionError)
+
+
+def is_slow_only(exc: BaseException) -> bool:
+    """A request timed out: the broker may be busy rather than gone (a cheap call tells)."""
+    return isinstance(exc, Timeout) and not isinstance(exc, Unreachable)
+
+
+#: Seconds the status line says "the broker is slow" after a bulk request timed out.
+SLOW_SHOWN_S = 60.0
 
 
 class Sidebar(Vertical):
@@ -118,6 +130,9 @@ class WorkbenchApp(App[None]):
         self.now = now
         self.make_id = make_id
         self.conn: Connection | None = None
+        self.slow: tuple[float, str] | None = None  # (when, what timed out) while the broker answers
+        self.groups_cache: tuple[float, list[GroupLag]] | None = None  # the last lag of every group
+        self._groups_fetching = False  # one fetch of every group's lag at a time
         self.capabilities = Capabilities()
         self.connection_state = "connecting"
         self.last_error: BaseException | None = None
@@ -127,6 +142,8 @@ class WorkbenchApp(App[None]):
         self.topic: str | None = None
         self.lag_history: LagHistory | None = None  # made when the lag view first opens
         self._stack: AsyncExitStack | None = None
+        self._draining: InFlight | None = None  # the old connection a reconnect waits for
+        self._to_close: list[tuple[Connection | None, AsyncExitStack]] = []  # to close once idle
         self._resume: tuple[str, Position] | None = None  # the read to start again after a reconnect
         self.saved: Path | None = None  # the last file events were saved to
         if keymap:
@@ -170,8 +187,9 @@ class WorkbenchApp(App[None]):
 
     async def _connect(self, lost: BaseException | None = None) -> None:
         """Connect; while the broker is unreachable, retry with backoff (r retries at once).
-        ``lost``: the error that said the broker went away (then the first try waits too)."""
-        await self._release()
+        ``lost``: the error that said the broker went away (then the first try waits too).
+        The old connection is closed only once nothing is in flight on it."""
+        await self._release(wait=True)
         attempt = 0
         if lost is not None:
             await self._pause_before_retry(lost, 0)
@@ -182,7 +200,7 @@ class WorkbenchApp(App[None]):
                 self.refresh_status()
             stack = AsyncExitStack()
             try:
-                conn = await stack.enter_async_context(service.connect(self.target))
+                conn = InFlight(await stack.enter_async_context(service.connect(self.target)))
                 break
             except Exception as exc:
                 await stack.aclose()
@@ -201,6 +219,8 @@ class WorkbenchApp(App[None]):
         self.capabilities = service.capabilities(self.target)
         self.connection_state = "connected"
         self.last_error = self.retry_at = None
+        self.slow = None
+        self.groups_cache = None
         self.refresh_bindings()
         self.refresh_status()
         if attempt > 0:
@@ -230,7 +250,46 @@ class WorkbenchApp(App[None]):
 
     def broker_lost(self, exc: BaseException) -> None:
         """Something said the broker is gone: reconnect in a worker (once, whoever noticed first).
-        Not while the open read is riding the outage out: starting over would close it."""
+        Not while the open read is riding the outage out: starting over would close it.
+        A Timeout is checked first with a cheap call: when that answers, the broker is slow, not lost."""
+        if self.connection_state != "connected" or self.read_rides_out_outage():
+            return
+        if is_slow_only(exc) and self.conn is not None:
+            self.run_worker(self._slow_or_lost(self.conn, exc, "a request"), group="liveness", exclusive=True)
+            return
+        self._lose(exc)
+
+    def bulk_request_failed(self, exc: BaseException, what: str) -> bool:
+        """A bulk request (``what``: e.g. "the consumer lag refresh") failed. True when the app took
+        it on (a loss, or a timeout being checked); False: the caller reports it."""
+        if not is_loss(exc) or self.connection_state != "connected":
+            return False
+        if is_slow_only(exc) and self.conn is not None:
+            self.run_worker(self._slow_or_lost(self.conn, exc, what), group="liveness", exclusive=True)
+        else:
+            self.broker_lost(exc)
+        return True
+
+    async def _slow_or_lost(self, conn: Connection, exc: BaseException, what: str) -> None:
+        """After ``what`` timed out: list the topics (cheap). An answer means slow, not lost."""
+        try:
+            await conn.list_topics()
+        except Exception as again:
+            if is_loss(again) and conn is self.conn:
+                self._lose(again)
+            return
+        if conn is not self.conn:
+            return
+        first = self.slow is None
+        self.slow = (time.monotonic(), what)
+        if first:
+            reason, _ = describe_error(exc)
+            self.notify(codecs.safe_text(f"{what[:1].upper()}{what[1:]} timed out ({reason[:300]}), but the broker "
+                                         "still answers: nothing was reconnected. The next refresh tries again."),
+                        title="The broker is slow", severity="warning", timeout=10, markup=False)
+        self.refresh_status()
+
+    def _lose(self, exc: BaseException) -> None:
         if self.connection_state != "connected" or self.read_rides_out_outage():
             return
         stream = self.stream
@@ -254,18 +313,31 @@ class WorkbenchApp(App[None]):
             topics = await conn.list_topics()
         except Exception as exc:
             if is_loss(exc) and conn is self.conn:
-                self.broker_lost(exc)
+                self._lose(exc)  # the cheap call itself failed: lost, not slow
             return
         if conn is self.conn and [t.name for t in topics] != [t.name for t in self.topics]:
             self.topics = topics  # topics came or went
             self._fill_topics()
 
-    async def _release(self) -> None:
-        """Stop reading and close the connection (idempotent)."""
+    async def _release(self, wait: bool = False) -> None:
+        """Stop reading and close the connection (idempotent). ``wait``: first let the requests in
+        flight on it end (they end by themselves: each has the adapter's timeout), so that no caller
+        sees its connection closed under it."""
         with contextlib.suppress(Exception):  # the DOM may already be gone at exit
             await self.stream.stop()
-        stack, self._stack, self.conn = self._stack, None, None
-        if stack is not None:
+        if self._stack is not None:
+            self._to_close.append((self.conn, self._stack))
+        self._stack, self.conn = None, None
+        while self._to_close:  # (a cancelled wait leaves them here for the next release)
+            conn, stack = self._to_close[0]
+            if wait and isinstance(conn, InFlight) and conn.count:
+                self._draining = conn
+                self.refresh_status()
+                try:
+                    await conn.idle()
+                finally:
+                    self._draining = None
+            self._to_close.pop(0)
             await stack.aclose()
 
     async def action_quit(self) -> None:
@@ -335,27 +407,59 @@ class WorkbenchApp(App[None]):
             self.topic = name
             self.run_worker(self.stream.close(), group="stream")
             self.refresh_bindings()
+            self.query_one(TopicView).loading(name, self._kind(name))  # never the previous topic's figures
         self.query_one(TabbedContent).active = "tab-topic"
         self.run_worker(self._load_topic(name), group="topic", exclusive=True)
 
+    def _kind(self, name: str) -> str:
+        return next((t.kind for t in self.topics if t.name == name), "topic")
+
+    #: Seconds the lag of every group read for one topic's overview serves the next ones opened.
+    GROUPS_FRESH_S = 10.0
+
     async def _load_topic(self, name: str) -> None:
+        """The topic's figures first (one cheap call); its groups come from the lag of every group,
+        a bulk request read in the background (one at a time) and kept a few seconds."""
         if self.conn is None:
             return
         try:
             info = await self.conn.describe_topic(name)
-            groups = None
-            if self.capabilities.consumer_groups:
-                try:
-                    groups = await service.lag(self.conn)
-                except Unsupported:
-                    groups = None
         except Exception as exc:
             if is_loss(exc):
                 self.broker_lost(exc)
             else:
                 self.report(exc, f"describe {name!r}")
             return
-        self.query_one(TopicView).show(info, groups)
+        view = self.query_one(TopicView)
+        if not self.capabilities.consumer_groups:
+            view.show(info, None)
+            return
+        cached = self.groups_cache
+        fresh = cached is not None and time.monotonic() - cached[0] < self.GROUPS_FRESH_S
+        view.show(info, cached[1] if fresh and cached is not None else TopicView.LOADING)
+        if not fresh and not self._groups_fetching:
+            self.run_worker(self._fetch_groups(self.conn), group="topic-groups")
+
+    async def _fetch_groups(self, conn: Connection) -> None:
+        self._groups_fetching = True
+        try:
+            groups: list[GroupLag] | None = await service.lag(conn)
+        except Unsupported:
+            groups = None
+        except Exception as exc:
+            if conn is self.conn and not self.bulk_request_failed(exc, "reading the consumer groups"):
+                self.report(exc, "read the consumer groups")
+            with contextlib.suppress(NoMatches):
+                self.query_one(TopicView).groups_failed(exc)
+            return
+        finally:
+            self._groups_fetching = False
+        if conn is not self.conn:
+            return
+        if groups is not None:
+            self.groups_cache = (time.monotonic(), groups)
+        with contextlib.suppress(NoMatches):  # at exit
+            self.query_one(TopicView).show_groups(groups)
 
     # ------------------------------------------------------------------ events
 
@@ -426,7 +530,7 @@ class WorkbenchApp(App[None]):
 
     def on_stream_view_failed(self, message: StreamView.Failed) -> None:
         if is_loss(message.error):
-            self.broker_lost(message.error)
+            self._lose(message.error)  # a read is not a bulk request: read again once reconnected
         else:
             self.report(message.error, f"read {message.topic!r}")
         self.refresh_status()
@@ -513,12 +617,21 @@ class WorkbenchApp(App[None]):
 
         self.push_screen(HelpScreen(self.keys))
 
+    async def _lag_of_every_group(self) -> list[GroupLag]:
+        """What the lag view refreshes, on the current connection (a reconnect replaces it)."""
+        conn = self.conn
+        if conn is None:
+            raise ConnectionError("not connected: the workbench is reconnecting")
+        groups = await service.lag(conn)
+        if conn is self.conn:
+            self.groups_cache = (time.monotonic(), groups)
+        return groups
+
     def action_lag(self) -> None:
         if self.conn is None:
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
             return
-        conn = self.conn
-        fetch = (lambda: service.lag(conn)) if self.capabilities.consumer_groups else None
+        fetch = self._lag_of_every_group if self.capabilities.consumer_groups else None
         from workbench.tui.screens.lag import LagHistory, LagScreen
 
         if self.lag_history is None:
@@ -697,15 +810,18 @@ class WorkbenchApp(App[None]):
     def refresh_status(self) -> None:
         try:
             status = self.query_one("#status", Line)
+            stream = self.stream
         except Exception:  # not mounted yet, or shutting down
             return
         text = Text(no_wrap=True, overflow="ellipsis")
-        stream = self.stream
         if self.connection_state == "connected" and stream.pump is not None and stream.pump.outage is not None:
             text.append("⟳ reconnecting (the read goes on where it was)", "bold yellow")
             text.append(": " + codecs.safe_text(describe_error(stream.pump.outage)[0][:200]), "yellow")
         elif self.connection_state == "connected":
             text.append("● connected", "green")
+            if self.slow is not None and time.monotonic() - self.slow[0] < SLOW_SHOWN_S:
+                text.append(f" · the broker is slow ({codecs.safe_text(self.slow[1])} timed out; "
+                            "it still answers)", "yellow")
         elif self.connection_state == "connecting":
             text.append("○ connecting…", "yellow")
         elif self.connection_state == "reconnecting":
@@ -713,6 +829,8 @@ class WorkbenchApp(App[None]):
             if self.retry_at is not None:
                 text.append(f", next in {max(self.retry_at - time.monotonic(), 0):.0f} s", "bold yellow")
             text.append("; r retries now)", "bold yellow")
+            if self._draining is not None:
+                text.append(f" waiting for {self._draining.count} request(s) in flight to end", "yellow")
             if self.last_error is not None:
                 text.append(": " + codecs.safe_text(describe_error(self.last_error)[0][:200]), "yellow")
             status.show(text)

@@ -3,6 +3,7 @@ the verdict with the rule that fired (workbench/lag.py), per-partition drill-dow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -11,11 +12,14 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from workbench import codecs
 from workbench.broker import GroupLag
 from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
+from workbench.tui.widgets.group_table import GroupTable
+from workbench.tui.widgets.line import Line
 
 Fetch = Callable[[], Awaitable[list[GroupLag]]]
 
@@ -76,67 +80,140 @@ class LagHistory:
 
 
 class LagScreen(Screen[None]):
+    """Stays responsive on clusters with thousands of groups: the refresh runs in a worker, one at a
+    time (the next starts ``interval`` after the last one ended, so a slow broker is never asked
+    twice at once), observations are fed to the tracker in slices, and the table renders only the
+    rows on screen (their verdicts are computed then)."""
+
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("r", "refresh", "Refresh now"),
         Binding("s", "sort", "Sort by lag/name"),
+        Binding("slash", "focus_filter", "Filter groups", key_display="/"),
     ]
+    #: Groups fed to the tracker between two turns of the event loop.
+    SLICE = 500
 
-    def __init__(self, fetch: Fetch | None, *, interval: float = 5.0, history: LagHistory | None = None) -> None:
+    def __init__(self, fetch: Fetch | None, *, interval: float = 5.0, history: LagHistory | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``fetch``: None when the broker reports no consumer groups; ``history``: kept by the app
         so that trends and verdicts go on across visits of this view."""
         super().__init__()
         self.fetch = fetch
         self.interval = interval
         self.history = history or LagHistory()
+        self.clock = clock
         self.groups: list[GroupLag] = []
         self.by_lag = True
+        self.needle = ""
         self.loaded = 0  # completed refreshes
         self.failed: str | None = None
+        self.refreshing_since: float | None = None  # a refresh is running (one at a time)
+        self.asked_while_busy = 0  # refreshes not started because one was still running
+        self._next: Timer | None = None
 
     def compose(self):
         yield Header()
         with Vertical(id="lag"):
             yield Static(id="lag-title")
-            yield DataTable(id="lag-groups", cursor_type="row", zebra_stripes=True)
+            yield Input(placeholder="/ filter groups: part of a name (escape: back to the table)", id="lag-filter")
+            yield Line(id="lag-columns")
+            yield GroupTable(self._cells, id="lag-groups")
             yield Static(id="lag-partitions-title")
             yield DataTable(id="lag-partitions", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    @property
+    def table(self) -> GroupTable:
+        return self.query_one("#lag-groups", GroupTable)
+
     def on_mount(self) -> None:
-        groups = self.query_one("#lag-groups", DataTable)
-        for label, key in (("GROUP", "group"), ("STATE", "state"), ("PARTS", "partitions"),
-                           ("TOTAL LAG", "lag"), ("TIME LAG", "time_lag"), ("TREND", "trend"),
-                           ("VERDICT · RULE", "verdict"), ("NOTE", "note")):
-            groups.add_column(label, key=key)
         parts = self.query_one("#lag-partitions", DataTable)
         for label, key in (("TOPIC", "topic"), ("PARTITION", "partition"), ("COMMITTED", "committed"),
                            ("END", "end"), ("LAG", "lag"), ("TIME LAG", "time_lag"), ("VERDICT · RULE", "verdict"),
                            ("NOTE", "note")):
             parts.add_column(label, key=key)
-        self._title()
         if self.fetch is None:
-            groups.display = parts.display = False
+            for widget in (self.table, parts, self.query_one("#lag-filter"), self.query_one("#lag-columns")):
+                widget.display = False
+            self._title()
             return
-        groups.focus()
-        self.run_worker(self._load(), group="lag", exclusive=True)
-        self.set_interval(self.interval, self.action_refresh, name="lag refresh")
+        self.table.focus()
+        self.query_one("#lag-partitions-title", Static).update(Text("Reading the consumer groups…", style="dim"))
+        self._columns()
+        self.action_refresh()
+        self.set_interval(1.0, self._tick, name="lag elapsed")
+
+    def _columns(self) -> None:
+        self.query_one("#lag-columns", Line).show(
+            self.table.header(self.table.scrollable_content_region.width or self.size.width))
+
+    def on_resize(self) -> None:
+        if self.fetch is not None:
+            self._columns()
+
+    def _tick(self) -> None:
+        if self.refreshing_since is not None:
+            self._title()  # the elapsed time of the running refresh
 
     def _title(self) -> None:
         text = Text("Consumer lag", style="bold")
         if self.fetch is None:
             text.append("\nThis broker does not report consumer groups.", style="dim")
-        else:
-            order = "lag" if self.by_lag else "name"
-            text.append(f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}"
-                        "  ·  trend: total lag per refresh", style="dim")
-            if self.failed:
-                text.append(f"\nlast refresh failed: {codecs.safe_text(self.failed)}", style="red")
+            self.query_one("#lag-title", Static).update(text)
+            return
+        if self.loaded:
+            shown = len(self.table.groups)
+            total = f"{len(self.groups):,} group{'s' * (len(self.groups) != 1)}"
+            text.append(f"  ·  {total}" if shown == len(self.groups) else
+                        f"  ·  {shown:,} of {total} match {self.needle!r}", style="")
+        order = "lag" if self.by_lag else "name"
+        text.append(f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}"
+                    "  ·  trend: total lag per refresh", style="dim")
+        if self.refreshing_since is not None:
+            elapsed = self.clock() - self.refreshing_since
+            what = "refreshing" if self.loaded else "loading the consumer groups"
+            text.append(f"\n⟳ {what}… ({elapsed:.0f} s)", style="yellow")
+            if elapsed > self.interval:
+                text.append("  longer than the interval: the next refresh starts when this one ends",
+                            style="dim")
+        if self.failed:
+            text.append(f"\nlast refresh failed: {codecs.safe_text(self.failed)}", style="red")
         self.query_one("#lag-title", Static).update(text)
 
+    def action_back(self) -> None:
+        if self.focused is not None and self.focused.id == "lag-filter":
+            self.table.focus()
+            return
+        self.app.pop_screen()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#lag-filter", Input).focus()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "lag-filter":
+            self.needle = message.value.strip().lower()
+            self._fill()
+            self._title()
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "lag-filter":
+            self.table.focus()
+
     def action_refresh(self) -> None:
-        if self.fetch is not None:
-            self.run_worker(self._load(), group="lag", exclusive=True)
+        """Now, unless a refresh is still running (then it says so: never two at once)."""
+        if self.fetch is None:
+            return
+        if self.refreshing_since is not None:
+            self.asked_while_busy += 1
+            self._title()
+            return
+        if self._next is not None:
+            self._next.stop()
+            self._next = None
+        self.refreshing_since = self.clock()
+        self._title()
+        self.run_worker(self._load(), group="lag")
 
     def action_sort(self) -> None:
         self.by_lag = not self.by_lag
@@ -146,55 +223,59 @@ class LagScreen(Screen[None]):
     async def _load(self) -> None:
         assert self.fetch is not None
         try:
-            self.groups = await self.fetch()
-            self.failed = None
-            self.history.observe(self.groups)
+            groups = await self.fetch()
+            for start in range(0, len(groups), self.SLICE):  # keys go on between slices
+                self.history.observe(groups[start:start + self.SLICE])
+                await asyncio.sleep(0)
+            self.groups, self.failed = groups, None
         except Exception as exc:  # shown in the title; the next refresh tries again
             self.failed = f"{type(exc).__name__}: {exc}"
             self.app.notify(f"Could not read consumer lag: {exc}. Retrying every {self.interval:g} s.",
                             title="Lag", severity="error", markup=False)
+            self._tell_app(exc)
+        finally:
+            self.refreshing_since = None
+            if self.is_attached:
+                self._next = self.set_timer(self.interval, self.action_refresh, name="lag refresh")
         self.loaded += 1
         self._fill()
         self._title()
 
-    def _sorted(self) -> Sequence[GroupLag]:
+    def _tell_app(self, exc: Exception) -> None:
+        """A refresh over every group is a bulk request: the app tells "slow" from "lost"."""
+        noticed = getattr(self.app, "bulk_request_failed", None)
+        if noticed is not None:
+            noticed(exc, "the consumer lag refresh")
+
+    def _sorted(self) -> list[GroupLag]:
+        shown = [g for g in self.groups if self.needle in g.group_id.lower()] if self.needle else self.groups
         if self.by_lag:
-            return sorted(self.groups, key=lambda g: (-g.total, g.group_id))
-        return sorted(self.groups, key=lambda g: g.group_id)
+            return sorted(shown, key=lambda g: (-g.total, g.group_id))
+        return sorted(shown, key=lambda g: g.group_id)
+
+    def _cells(self, g: GroupLag) -> list[Text]:
+        lost = sum(1 for p in g.partitions if p.lost_to_retention)
+        note = _text(f"{lost} partition(s) lost to retention", "red") if lost else Text("")
+        assessment = self.history.assess(g.group_id)
+        return [_text(g.group_id), _text(g.state), _num(len(g.partitions)), _num(g.total, "bold" if g.total else ""),
+                Text(format_time_lag(assessment.time_lag_ms if assessment else None)),
+                Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan"),
+                verdict_text(assessment), note]
 
     def _fill(self) -> None:
-        table = self.query_one("#lag-groups", DataTable)
-        keep = self._current_group()
-        table.clear()
-        for g in self._sorted():
-            lost = sum(1 for p in g.partitions if p.lost_to_retention)
-            note = _text(f"{lost} partition(s) lost to retention", "red") if lost else Text("")
-            style = "bold" if g.total else ""
-            assessment = self.history.assess(g.group_id)
-            trend = Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan")
-            table.add_row(_text(g.group_id), _text(g.state), _num(len(g.partitions)), _num(g.total, style),
-                          Text(format_time_lag(assessment.time_lag_ms if assessment else None)), trend,
-                          verdict_text(assessment), note, key=g.group_id)
-        if not self.groups:
-            self.query_one("#lag-partitions-title", Static).update(Text("No consumer groups.", style="dim"))
-        if keep is not None and keep in {g.group_id for g in self.groups}:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
-        self._fill_partitions()
+        table = self.table
+        keep = table.current.group_id if table.current is not None else None
+        table.show(self._sorted(), keep)
+        self._columns()
+        if not table.groups and self.loaded:
+            self.query_one("#lag-partitions-title", Static).update(
+                Text("No consumer groups." if not self.groups else f"No group matches {self.needle!r}.",
+                     style="dim"))
+            self.query_one("#lag-partitions", DataTable).clear()
 
-    def _current_group(self) -> str | None:
-        table = self.query_one("#lag-groups", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # no valid cursor yet
-            return None
-
-    def _fill_partitions(self) -> None:
+    def _fill_partitions(self, group: GroupLag | None) -> None:
         table = self.query_one("#lag-partitions", DataTable)
         table.clear()
-        current = self._current_group()
-        group = next((g for g in self.groups if g.group_id == current), None)
         if group is None:
             return
         title = Text("Partitions of ", style="bold")
@@ -207,6 +288,5 @@ class LagScreen(Screen[None]):
                           Text(format_time_lag(assessment.time_lag_ms if assessment else None)), verdict_text(assessment),
                           note)
 
-    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
-        if message.data_table.id == "lag-groups":
-            self._fill_partitions()
+    def on_group_table_highlighted(self, message: GroupTable.Highlighted) -> None:
+        self._fill_partitions(message.group)

@@ -20,8 +20,20 @@ def _num(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}")
 
 
+class _Reading(tuple):  # type: ignore[type-arg]
+    """No groups yet: they are being read (a value of its own, never an empty answer)."""
+
+
 class TopicView(VerticalScroll):
-    """Static figures of one topic; small enough for DataTables."""
+    """Static figures of one topic; small enough for DataTables (the groups are capped: on a big
+    cluster the lag view, with its filter, is the place to see them all)."""
+
+    #: ``groups`` of :meth:`show` while the lag of every group is still being read.
+    LOADING: Sequence[GroupLag] = _Reading()
+    #: Rows of the groups table at most.
+    MAX_GROUPS = 50
+
+    info: TopicInfo | None = None
 
     def compose(self):
         yield Static(Text("Select a topic in the list (type to filter it, enter to open).", style="dim"),
@@ -45,8 +57,22 @@ class TopicView(VerticalScroll):
         for widget in (partitions, groups):
             widget.display = False
 
+    def loading(self, name: str, kind: str = "topic") -> None:
+        """Another topic was chosen: its name at once, its figures when they come."""
+        self.info = None
+        title = Text()
+        title.append(codecs.safe_text(name), "bold")
+        title.append(f"  {kind} · reading its figures…", "dim")
+        self.query_one("#topic-title", Static).update(title)
+        self.query_one("#groups-title", Static).update("")
+        self.query_one("#topic-config", Static).update("")
+        for table in self.query(DataTable):
+            table.clear()
+            table.display = False
+
     def reset(self) -> None:
         """Back to "select a topic" (another profile was chosen)."""
+        self.info = None
         self.query_one("#topic-title", Static).update(
             Text("Select a topic in the list (type to filter it, enter to open).", style="dim"))
         self.query_one("#groups-title", Static).update("")
@@ -56,7 +82,9 @@ class TopicView(VerticalScroll):
             table.display = False
 
     def show(self, info: TopicInfo, groups: Sequence[GroupLag] | None) -> None:
-        """``groups``: None when the broker reports no consumer groups."""
+        """``groups``: None when the broker reports no consumer groups; :data:`LOADING` while they
+        are read (then :meth:`show_groups`)."""
+        self.info = info
         title = Text()
         title.append(codecs.safe_text(info.name), "bold")
         title.append(f"  {info.kind} · {len(info.partitions)} partition{'s' * (len(info.partitions) != 1)}"
@@ -64,7 +92,10 @@ class TopicView(VerticalScroll):
         if info.internal:
             title.append("  (internal)", "dim")
         title.append("\n")
-        title.append("e events (last 200 per partition, then follow) · o from a position", "dim")
+        if info.kind == "exchange":  # no history: only a live tap from now on
+            title.append("e events (a live tap: what the exchange routes from now on)", "dim")
+        else:
+            title.append("e events (last 200 per partition, then follow) · o from a position", "dim")
         self.query_one("#topic-title", Static).update(title)
 
         table = self.query_one("#partitions", DataTable)
@@ -73,7 +104,7 @@ class TopicView(VerticalScroll):
             table.add_row(_num(p.partition), _num(p.start), _num(p.end), _num(p.count), key=str(p.partition))
         table.display = bool(info.partitions)
 
-        self._show_groups(info, groups)
+        self.show_groups(groups)
         config = self.query_one("#topic-config", Static)
         if info.config:
             text = Text("Config\n", style="bold")
@@ -83,10 +114,22 @@ class TopicView(VerticalScroll):
         else:
             config.update("")
 
-    def _show_groups(self, info: TopicInfo, groups: Sequence[GroupLag] | None) -> None:
+    def groups_failed(self, exc: BaseException) -> None:
+        if self.info is not None:
+            self.query_one("#groups-title", Static).update(
+                Text(codecs.safe_text(f"Consumer groups: could not read them ({exc})"[:300]), style="red"))
+
+    def show_groups(self, groups: Sequence[GroupLag] | None) -> None:
+        info = self.info
+        if info is None:  # another topic is being read meanwhile
+            return
         heading = self.query_one("#groups-title", Static)
         table = self.query_one("#groups", DataTable)
         table.clear()
+        if groups is self.LOADING:
+            heading.update(Text("Consumer groups: reading them…  ·  l for the lag view", style="dim"))
+            table.display = False
+            return
         if groups is None:
             heading.update(Text("Consumer groups: this broker does not report them.", style="dim"))
             table.display = False
@@ -100,7 +143,12 @@ class TopicView(VerticalScroll):
             heading.update(Text("Consumer groups: none has committed on this topic.", style="dim"))
             table.display = False
             return
-        heading.update(Text(f"Consumer groups ({len(consuming)})  ·  l for the lag view", style="bold"))
-        for g, lag, count in sorted(consuming, key=lambda item: (-item[1], item[0].group_id)):
+        heading = Text(f"Consumer groups ({len(consuming):,})", style="bold")
+        if len(consuming) > self.MAX_GROUPS:
+            heading.append(f"  ·  the {self.MAX_GROUPS} with the most lag here", style="dim")
+        heading.append("  ·  l for the lag view", style="bold" if len(consuming) <= self.MAX_GROUPS else "dim")
+        self.query_one("#groups-title", Static).update(heading)
+        ranked = sorted(consuming, key=lambda item: (-item[1], item[0].group_id))
+        for g, lag, count in ranked[:self.MAX_GROUPS]:
             table.add_row(_cell(g.group_id), _cell(g.state), _num(lag), _num(count), key=g.group_id)
         table.display = True
