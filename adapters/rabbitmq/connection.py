@@ -919,7 +919,9 @@ class RabbitMQConnection(Connection):
         value = getattr(tune, "frame_max", None)
         return value if isinstance(value, int) else DEFAULT_FRAME_MAX
 
-    def _check_header_frame(self, i: int, event: OutgoingEvent, body_size: int, properties: spec.Basic.Properties) -> None:
+    def _check_header_frame(
+        self, i: int, event: OutgoingEvent, body_size: int, properties: spec.Basic.Properties
+    ) -> None:
         """AMQP sends an event's properties and headers in one frame, which may not exceed the
         frame_max; the broker answers a larger one by closing the whole connection (frame_too_large),
         so refuse such an event here, alone, naming the limit."""
@@ -1054,7 +1056,10 @@ def _peek_notice(queue_type: str | None) -> str:
     message at its place (checked on 3.10), and a quorum queue counts the delivery."""
     notice = "they keep their place in the queue, but are marked redelivered, so a consumer sees them as redeliveries"
     if queue_type == "quorum":
-        notice += "; a quorum queue also counts a delivery attempt for each (x-delivery-count, which a delivery-limit acts on)"
+        notice += (
+            "; a quorum queue also counts a delivery attempt for each (x-delivery-count, which a "
+            "delivery-limit acts on)"
+        )
     return notice
 
 
