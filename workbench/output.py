@@ -43,11 +43,18 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, tit
     stdout.print(table)
 
 
+def count(n: int | None) -> str:
+    """A count as people read it in tables and messages (249,355); machine output keeps plain numbers."""
+    return "-" if n is None else f"{n:,}"
+
+
 def emit_json(data: Any, fmt: Format) -> None:
-    """``json``: one document; ``jsonl``: one line per item of a list."""
+    """``json``: one document; ``jsonl``: one line per item of a list, or the one document on one line."""
     if fmt == "jsonl" and isinstance(data, list):
         for item in data:
             sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+    elif fmt == "jsonl":
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
     else:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
@@ -56,19 +63,31 @@ def emit_json(data: Any, fmt: Format) -> None:
 # --------------------------------------------------------------------------- topics
 
 
+#: ``TopicInfo.metadata`` key of a log whose offsets have gaps (a capture, a trace file): the real
+#: number of events per partition, where ``end - start`` only spans offsets.
+EVENT_COUNTS = "event_counts"
+
+
+def event_counts(info: TopicInfo) -> dict[int, int]:
+    """Events per partition: counted by the broker where offsets have gaps, else ``end - start``."""
+    counted = info.metadata.get(EVENT_COUNTS) or {}
+    return {p.partition: int(counted.get(p.partition, counted.get(str(p.partition), p.count))) for p in info.partitions}
+
+
 def topic_dict(info: TopicInfo) -> dict[str, Any]:
+    counts = event_counts(info)
     return {
         "name": info.name,
         "kind": info.kind,
         "partitions": [
-            {"partition": p.partition, "start": p.start, "end": p.end, "count": p.count,
+            {"partition": p.partition, "start": p.start, "end": p.end, "count": counts[p.partition],
              "leader": p.leader, "replicas": list(p.replicas), "isr": list(p.isr), "size_bytes": p.size_bytes}
             for p in info.partitions
         ],
-        "count": info.count,
+        "count": sum(counts.values()),
         "config": dict(info.config),
         "internal": info.internal,
-        "metadata": dict(info.metadata),
+        "metadata": {k: v for k, v in info.metadata.items() if k != EVENT_COUNTS},
     }
 
 
@@ -80,7 +99,7 @@ def render_topics(topics: Sequence[TopicInfo], fmt: Format) -> None:
         return
     print_table(
         ("TOPIC", "KIND", "PARTITIONS", "EVENTS"),
-        ((t.name, t.kind, len(t.partitions), t.count) for t in topics),
+        ((t.name, t.kind, len(t.partitions), count(sum(event_counts(t).values()))) for t in topics),
     )
 
 
@@ -88,7 +107,8 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
     if fmt != "table":
         return emit_json(topic_dict(info), fmt)
     columns = ["PARTITION", "START", "END", "EVENTS"]
-    rows = [[p.partition, p.start, p.end, p.count] for p in info.partitions]
+    counts = event_counts(info)
+    rows = [[p.partition, p.start, p.end, count(counts[p.partition])] for p in info.partitions]
     if any(p.leader is not None for p in info.partitions):  # brokers with replication
         columns += ["LEADER", "REPLICAS", "ISR"]
         for row, p in zip(rows, info.partitions, strict=True):
@@ -98,11 +118,16 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
         for row, p in zip(rows, info.partitions, strict=True):
             row.append(None if p.size_bytes is None else codecs.human_size(p.size_bytes))
     if info.partitions:
-        print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {info.count} events"))
+        total = sum(counts.values())
+        print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {count(total)} events"))
+        if total != info.count:
+            stderr.print(safe(f"note: the offsets have gaps (e.g. a capture or trace file keeps the source's): "
+                              f"START..END spans {count(info.count)} offsets, {count(total)} events are stored"))
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
-    if info.metadata:
-        stdout.print(details_tree(f"{info.kind} {info.name}", info.metadata))
+    details = {k: v for k, v in info.metadata.items() if k != EVENT_COUNTS}
+    if details:
+        stdout.print(details_tree(f"{info.kind} {info.name}", details))
 
 
 def details_tree(label: str, details: Mapping[str, Any]) -> Tree:
@@ -217,21 +242,21 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
     for g in groups:
         for p in g.partitions:
             row: list[object] = [g.group_id, g.state, p.topic, p.partition,
-                                 "-" if p.committed is None else p.committed, p.end, "-" if p.lag is None else p.lag]
+                                 "-" if p.committed is None else p.committed, p.end, count(p.lag)]
             if tracker is not None:
                 a = tracker.assess(g.group_id, p.topic, p.partition)
                 row += [format_time_lag(a.time_lag_ms), Text(a.label, VERDICT_STYLES[a.verdict]), a.rule]
             if p.lost_to_retention:
-                row[6] = Text(f"{p.lag} (committed < log start: lost to retention)", "red")
+                row[6] = Text(f"{count(p.lag)} (committed < log start: lost to retention)", "red")
             rows.append(row)
     print_table(columns, rows)
     for g in groups:
-        topics = ", ".join(f"{topic} {lag}" for topic, lag in g.by_topic().items())
+        topics = ", ".join(f"{topic} {count(lag)}" for topic, lag in g.by_topic().items())
         drain = _drain(g)
         if drain:
             eta = drain["seconds_to_drain"]
             topics += "; drains in " + ("never at these rates" if eta is None else format_time_lag(int(eta * 1000)))
-        stderr.print(safe(f"{g.group_id}: total lag {g.total} ({topics})"))
+        stderr.print(safe(f"{g.group_id}: total lag {count(g.total)} ({topics})"))
 
 
 def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:

@@ -17,13 +17,22 @@ from workbench.positions import POSITION_HELP, parse_position
 
 class TailFormat(StrEnum):
     table = "table"
+    json = "json"  # events are a stream: one JSON envelope per line, as jsonl (and as the global -o json)
     jsonl = "jsonl"
     raw = "raw"
 
 
 class PeekFormat(StrEnum):
     table = "table"
+    json = "json"
     jsonl = "jsonl"
+
+
+def event_format(ctx: typer.Context, local: StrEnum | None) -> str:
+    """table, jsonl or raw: ``-o json`` (the verb's or the global one) writes JSON lines, one envelope
+    per event, since a stream of events (``--follow``) never ends to close one document."""
+    chosen = local.value if local else fmt_of(ctx, None)
+    return "jsonl" if chosen == "json" else chosen
 
 
 
@@ -49,7 +58,8 @@ def tail(
     ] = None,
     output_format: Annotated[
         TailFormat | None,
-        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl (exact envelope), raw (values)."),
+        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl or json (the exact envelope, one "
+                     "event per line), raw (values)."),
     ] = None,
 ) -> None:
     """Read events from a position, optionally following new ones; never commits, never consumes.
@@ -60,7 +70,7 @@ def tail(
       workbench tail orders --from beginning -o jsonl > orders.jsonl
     """
     target = target_of(ctx)
-    fmt = output_format.value if output_format else ("table" if fmt_of(ctx, None) == "table" else "jsonl")
+    fmt = event_format(ctx, output_format)
     try:
         if fmt == "raw" and sys.stdout.isatty():
             raise UsageError(
@@ -94,7 +104,7 @@ def tail(
 
     shown = run(body)
     if not follow and sys.stderr.isatty():
-        output.stderr.print(f"{shown} event(s)")
+        output.stderr.print(f"{output.count(shown)} event(s)")
 
 
 def report_outage(error: BrokerError | None) -> None:
