@@ -22,6 +22,7 @@ from workbench.errors import ConfigError, ReadOnlyError
 APP_NAME = "event-workbench"
 CONFIG_NAME = "workbench.toml"
 DEFAULT_ADAPTER = "local"
+BUILTIN_SOURCE = "built-in default"
 MASK = "***"
 
 _PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
@@ -55,7 +56,7 @@ class Profile:
     read_only: bool = False
     production: bool = False
     description: str = ""
-    source: str = "built-in default"
+    source: str = BUILTIN_SOURCE
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # about the file it came from
 
     def shown_broker(self) -> str:
@@ -285,6 +286,20 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
         else:
             options["path"] = str(Path(path).expanduser())
     return Target(profile=profile, adapter=adapter, options=options, warnings=warnings)
+
+
+def without_creating(target: Target) -> Target:
+    """The target for a verb that only reads: a missing local event log file is then NotFound ("no
+    such file") instead of a new empty log, so a mistyped ``local:PATH`` is caught, not hidden.
+
+    Verbs that make something (``topics create``, ``demo``) keep creating the file. So does the
+    built-in default log (no configuration): nobody typed its path, so there is no typo to catch,
+    and a newcomer's first ``workbench topics`` should say "no topics, seed the demo", not fail.
+    A profile may still say ``create = true`` (or false) itself.
+    """
+    if target.adapter != DEFAULT_ADAPTER or target.profile.source == BUILTIN_SOURCE or "create" in target.options:
+        return target
+    return replace(target, options={**target.options, "create": False})
 
 
 def _expand(value: Any, environ: Mapping[str, str], where: str) -> Any:

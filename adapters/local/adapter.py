@@ -218,7 +218,8 @@ class LocalAdapter(Adapter):
         topic_admin=True,
     )
     options = (
-        Option("path", str, None, help="the event log file (created when missing)"),
+        Option("path", str, None, help="the event log file"),
+        Option("create", bool, True, help="create the file when it is missing (false: a missing file is NotFound)"),
         Option("busy_timeout_ms", int, 5000, help="how long to wait for another writer's lock"),
         Option("stable_window_ms", int, 30_000, help="a group that committed within this window is Stable, else Empty"),
     )
@@ -247,7 +248,8 @@ class LocalAdapter(Adapter):
         return f"local:{self.settings['path']}"
 
     async def connect(self) -> LocalConnection:
-        store = Store(self.settings["path"], self.settings["busy_timeout_ms"], self.settings["stable_window_ms"])
+        store = Store(self.settings["path"], self.settings["busy_timeout_ms"], self.settings["stable_window_ms"],
+                      create=self.settings["create"])
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="workbench-local")
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)

@@ -48,8 +48,9 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -258,8 +259,11 @@ def _transaction(con: sqlite3.Connection, mode: str = "DEFERRED") -> Iterator[No
 class Store:
     """One SQLite file. Methods block; they are thread-safe (one sqlite connection per thread)."""
 
-    def __init__(self, path: str, busy_timeout_ms: int, stable_window_ms: int = STABLE_WINDOW_MS) -> None:
+    def __init__(
+        self, path: str, busy_timeout_ms: int, stable_window_ms: int = STABLE_WINDOW_MS, *, create: bool = True
+    ) -> None:
         self.path = path
+        self.create = create  # False: a missing file is NotFound, never a new empty log
         self.stable_window_ms = stable_window_ms
         self.file = os.path.expanduser(path)
         self.busy_timeout_ms = busy_timeout_ms
@@ -276,8 +280,12 @@ class Store:
         return f"local:{self.path}"
 
     def _connect(self) -> sqlite3.Connection:
+        # Without ``create``, SQLite opens the file read-write only if it exists (mode=rw), so a
+        # file removed between the check in open() and here is not created either.
+        target = self.file if self.create else Path(os.path.abspath(self.file)).as_uri() + "?mode=rw"
         con = sqlite3.connect(
-            self.file,
+            target,
+            uri=not self.create,
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,  # autocommit: transactions are explicit
             check_same_thread=False,  # only so that close() may close it from another thread
@@ -315,6 +323,8 @@ class Store:
         where = self.where
         if self.file in ("", ":memory:") or self.file.startswith("file:"):
             raise InvalidRequest(f"{where}: give the path of a database file")
+        if not self.create and not os.path.exists(self.file):
+            raise self._no_such_file()
         directory = os.path.dirname(os.path.abspath(self.file))
         if not os.path.isdir(directory):
             raise Unreachable(f"{where}: directory {directory!r} does not exist")
@@ -327,9 +337,17 @@ class Store:
         except BrokerError:
             raise
         except sqlite3.DatabaseError as exc:
+            if not self.create and not os.path.exists(self.file):
+                raise self._no_such_file() from exc
             raise Unreachable(f"{where}: cannot open {self.file!r} as an event log: {exc}") from exc
         except OSError as exc:
             raise Unreachable(f"{where}: cannot open {self.file!r}: {exc}") from exc
+
+    def _no_such_file(self) -> NotFound:
+        return NotFound(
+            f"{self.where}: no such file {self.file!r}",
+            hint="check the path; `workbench --broker local:PATH topics create NAME` (or `demo`) starts a new log",
+        )
 
     def _ensure_wal(self, con: sqlite3.Connection) -> None:
         # Reading the mode also proves that this is a SQLite database ("file is not a database").
@@ -448,10 +466,25 @@ class Store:
             return self._topic_infos(con, "", ())
 
     def describe_topic(self, name: str) -> TopicInfo:
+        """The topic; where its offsets have gaps (a capture or trace file keeps the source's
+        offsets), ``metadata["event_counts"]`` holds the real number of events per partition."""
         con = self.con()
         with _transaction(con):
-            self._topic(con, name)
-            return self._topic_infos(con, "WHERE name = ?", (name,))[0]
+            topic_id, _ = self._topic(con, name)
+            info = self._topic_infos(con, "WHERE name = ?", (name,))[0]
+            counts = self._event_counts(con, topic_id)
+        if all(counts.get(p.partition, 0) == p.count for p in info.partitions):
+            return info
+        return replace(info, metadata={**info.metadata, "event_counts": counts})
+
+    def _event_counts(self, con: sqlite3.Connection, topic_id: int) -> dict[int, int]:
+        """Events stored per partition (one range count each over the packed row ids)."""
+        counts = {}
+        for p, pid, lo, hi, _max_ts in con.execute(_SELECT_PARTITIONS, (topic_id,)).fetchall():
+            counts[p] = con.execute(
+                "SELECT count(*) FROM events WHERE id >= ? AND id < ?", (_event_id(pid, lo), _event_id(pid, hi))
+            ).fetchone()[0]
+        return counts
 
     def create_topic(
         self, name: str, partitions: int, config: Mapping[str, str] | None

@@ -27,7 +27,7 @@ def test_global_output_option_applies_to_verbs(wb):
 
 
 def test_unknown_topic_is_not_found(wb):
-    wb("topics")  # creates the empty log
+    wb("topics", "create", "other")  # creates the log
     result = wb("describe", "nope")
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "nope" in result.stderr and result.stdout == ""
@@ -95,23 +95,22 @@ def test_unreadable_file(wb, tmp_path):
     assert result.exit_code == ExitCode.BAD_INPUT and "cannot read" in result.stderr
 
 
-def test_publish_to_unknown_topic_fails_every_event(wb):
-    wb("topics")
+def test_publish_to_unknown_topic_is_not_found(wb):
+    wb("topics", "create", "other")
     result = wb("publish", "nope", "--value", "x")
-    assert result.exit_code == ExitCode.PUBLISH_FAILED
-    assert "0 confirmed, 1 failed" in result.stdout
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert result.stdout == ""  # checked before anything is sent
     assert "nope" in result.stderr
 
 
-def test_partial_publish_failure_names_the_events(wb, tmp_path):
+def test_a_partition_the_topic_lacks_names_the_line_and_publishes_nothing(wb, tmp_path):
     wb("topics", "create", "t", "--partitions", "2")
     path = tmp_path / "in.jsonl"
     path.write_text('{"value": "a", "partition": 0}\n{"value": "b", "partition": 7}\n{"value": "c", "partition": 1}\n')
     result = wb("publish", "t", "--file", str(path), "-o", "json")
-    assert result.exit_code == ExitCode.PUBLISH_FAILED
-    report = json.loads(result.stdout)
-    assert (report["confirmed"], report["failed"]) == (2, 1)
-    assert report["failures"][0]["origin"] == f"{path}:2"
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert f"{path}:2: field 'partition'" in result.stderr and result.stdout == ""
+    assert json.loads(wb("describe", "t", "-o", "json").stdout)["count"] == 0
 
 
 def test_tail_jsonl_pipes_back_into_publish_exactly(wb, tmp_path):
@@ -191,7 +190,7 @@ def test_unreachable_local_file_is_a_connection_error(tmp_path):
 
     from workbench.cli import app
 
-    result = CliRunner().invoke(app, ["--broker", f"local:{tmp_path}/no/such/dir/x.db", "topics"])
+    result = CliRunner().invoke(app, ["--broker", f"local:{tmp_path}/no/such/dir/x.db", "topics", "create", "t"])
     assert result.exit_code == ExitCode.UNREACHABLE
     assert "no/such/dir" in result.stderr
 

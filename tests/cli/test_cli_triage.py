@@ -251,7 +251,7 @@ def test_replay_refusals_and_errors(dlt: Workbench, isolated: Path, tmp_path: Pa
     dotted = dlt("replay", "orders.db", "--to", "orders")  # no such file: a topic name like any other
     assert dotted.exit_code == 5 and "topic 'orders.db' does not exist" in dotted.stderr
     gone = dlt("replay", "orders.DLT", "--to", "no-such-topic", "--execute")
-    assert gone.exit_code == 7 and "not confirmed" in gone.stderr
+    assert gone.exit_code == 5 and "'no-such-topic' does not exist" in gone.stderr  # not found is 5, as everywhere
     isolated.write_text(f'[profiles.ro]\nadapter = "local"\npath = "{dlt.db}"\nread_only = true\n')
     refused = dlt("-p", "ro", "replay", "orders.DLT", "--to", "orders", "--execute", broker=False)
     assert refused.exit_code == 6 and "read-only" in refused.stderr

@@ -137,13 +137,19 @@ def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
     return (local or globals_of(ctx).output).value  # type: ignore[return-value]
 
 
-def target_of(ctx: typer.Context) -> config.Target:
+def target_of(ctx: typer.Context, *, creates: bool = False) -> config.Target:
     """The target of the verb; its warnings (TLS verification off, a readable file holding a password,
-    ignored options) go to stderr every time."""
+    ignored options) go to stderr every time.
+
+    Only a verb that ``creates`` something (a topic, the demo) may create a missing local event log
+    file; for any other verb a missing file is "no such file" (exit 5), e.g. a mistyped path.
+    """
     try:
         target = globals_of(ctx).target()
     except (WorkbenchError, BrokerError) as exc:  # e.g. a malformed --broker URL
         fail(exc)
+    if not creates:
+        target = config.without_creating(target)
     for warning in target.warnings:
         output.stderr.print(output.safe(f"warning: {warning}", "yellow"))
     return target

@@ -42,18 +42,22 @@ def topics_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Topic name.")],
     partitions: Annotated[int, typer.Option("--partitions", min=1, help="Number of partitions.")] = 1,
+    output_format: OutputOption = None,
 ) -> None:
     """Create a topic (a local event log file is created with it when missing).
 
     Example: workbench topics create orders --partitions 3
     """
-    target = target_of(ctx)
+    target = target_of(ctx, creates=True)
     from workbench import service
 
     async def body() -> None:
         target.profile.ensure_writable(f"create topic {name!r}")
         async with service.connect(target) as conn:
             info = await conn.create_topic(name, partitions)
+        fmt = fmt_of(ctx, output_format)
+        if fmt != "table":
+            output.emit_json({"created": True, **output.topic_dict(info)}, fmt)
         output.stderr.print(output.safe(f"created {info.name} with {len(info.partitions)} partition(s)"))
     run(body)
 
@@ -63,6 +67,7 @@ def topics_delete(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Topic name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    output_format: OutputOption = None,
 ) -> None:
     """Delete a topic and every event in it (asks first).
 
@@ -83,6 +88,9 @@ def topics_delete(
     async def body() -> None:
         async with service.connect(target) as conn:
             await conn.delete_topic(name)
+        fmt = fmt_of(ctx, output_format)
+        if fmt != "table":
+            output.emit_json({"name": name, "deleted": True}, fmt)
         output.stderr.print(output.safe(f"deleted {name}"))
     run(body)
 

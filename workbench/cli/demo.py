@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from workbench import output
-from workbench.cli.base import app, run, target_of
+from workbench.cli.base import OutputOption, app, fmt_of, run, target_of
 
 # --------------------------------------------------------------------------- demo
 
@@ -19,12 +19,14 @@ def demo(
     rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second with --live.")] = 20.0,
     orders: Annotated[int, typer.Option("--orders", min=1, help="Number of order sagas to seed.")] = 200,
     force: Annotated[bool, typer.Option("--force", help="Seed again even if the demo topics already hold events.")] = False,
+    output_format: OutputOption = None,
 ) -> None:
     """Seed an order-platform scenario: orders, payments, inventory, shipping; sagas; lagging groups.
 
     Example: workbench demo && workbench lag
     """
-    target = target_of(ctx)
+    target = target_of(ctx, creates=True)
+    fmt = fmt_of(ctx, output_format)
     from workbench import demo as scenario
     from workbench import service
 
@@ -32,12 +34,19 @@ def demo(
         target.profile.ensure_writable("seed the demo")
         async with service.connect(target) as conn:
             summary = await scenario.seed(conn, orders=orders, force=force)
-            for line in scenario.describe(summary).splitlines():
-                output.stderr.print(output.safe(line))
+            if fmt != "table":
+                output.emit_json(summary_dict(summary), fmt)
+            else:
+                for line in scenario.describe(summary).splitlines():
+                    output.stderr.print(output.safe(line))
             if live:
                 output.stderr.print("producing live events; Ctrl-C to stop")
                 await scenario.run_live(conn, rate=rate)
     run(body)
 
 
-
+def summary_dict(summary: Any) -> dict[str, Any]:
+    """What the demo seeded, for -o json/jsonl."""
+    return {"published": summary.published, "already_seeded": summary.already_seeded,
+            "topics": dict(summary.topics), "sagas": dict(summary.sagas), "group_lag": dict(summary.groups),
+            "failed_example": summary.failed_example}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 
 from workbench import output
-from workbench.broker import OutgoingEvent
+from workbench.broker import BrokerError, NotFound, OutgoingEvent, PublishResult, TopicInfo
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
 from workbench.envelope import parse_header
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
@@ -97,22 +97,29 @@ def publish(
         fail(exc)
     from workbench import service
 
-    stopped_by: list[WorkbenchError] = []  # a malformed line in --stream mode
+    stopped_by: list[WorkbenchError | BrokerError] = []  # a malformed line in --stream mode
+    origins: list[str] = [] if stream else [origin for origin, _ in events]
+    placed: list[tuple[str, PublishResult]] | None = None if fmt == "table" else []  # for -o json
 
     def record(first: int, results: Any) -> None:
-        assert book is not None
-        book.record(linenos[first + r.index] for r in results if r.error is None)
+        if book is not None:
+            book.record(linenos[first + r.index] for r in results if r.error is None)
+        if placed is not None:
+            placed.extend((origins[first + r.index], r) for r in results if r.error is None)
 
     async def body() -> service.PublishReport:
         async with service.connect(target) as conn:
+            info = await _destination(conn, topic)
             if stream:
-                batches = _stream_batches(source, parse, stopped_by)
-                return await service.publish_batches(conn, topic, batches, rate=rate)
+                checked = _checking_partitions(parse, info, topic)
+                batches = _noting_origins(_stream_batches(source, checked, stopped_by), origins)
+                return await service.publish_batches(conn, topic, batches, rate=rate, on_results=record)
             if not events:
                 return service.PublishReport()
+            _check_partitions(info, topic, events)
             with _publish_progress(len(events)) as on_progress:
                 return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress,
-                                             on_results=record if book is not None else None)
+                                             on_results=record)
 
     try:
         report = run(body)
@@ -120,9 +127,70 @@ def publish(
         if book is not None:
             book.close()
     report.skipped = skipped
-    problem = _report_publish(topic, report, fmt)
+    problem = _report_publish(topic, report, fmt, placed)
     if stopped_by or problem:
         fail(stopped_by[0] if stopped_by else problem)
+
+
+async def _destination(conn: Any, topic: str) -> TopicInfo | None:
+    """The topic, asked for before anything is sent: a missing one is NotFound (exit 5) with nothing
+    published. None when the broker cannot describe it (the publish then says what it says)."""
+    try:
+        return await conn.describe_topic(topic)
+    except NotFound:
+        raise
+    except BrokerError:
+        return None
+
+
+def _partition_problem(
+    info: TopicInfo | None, topic: str, origin: str, event: OutgoingEvent, *, hint: str = "nothing was published"
+) -> WorkbenchError | BrokerError | None:
+    """An explicit partition the topic does not have, named by where it came from (file and line,
+    or --partition); None when it is fine or the broker places events itself (no partitions listed)."""
+    if info is None or not info.partitions or event.partition is None:
+        return None
+    known = [p.partition for p in info.partitions]
+    if event.partition in known:
+        return None
+    shown = f"partitions {min(known)}..{max(known)}" if len(known) > 1 else f"only partition {known[0]}"
+    if origin.startswith("--value"):
+        return NotFound(f"--partition {event.partition}: topic {topic!r} has no partition {event.partition} ({shown})",
+                        hint="nothing was published")
+    return BadInput(f"{origin}: field 'partition': topic {topic!r} has no partition {event.partition} ({shown})",
+                    hint=hint)
+
+
+def _check_partitions(info: TopicInfo | None, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
+    """All or nothing: an out-of-range partition on any line stops the publish before the first event."""
+    if info is None or not info.partitions:
+        return
+    for origin, event in events:
+        if event.partition is not None and (problem := _partition_problem(info, topic, origin, event)):
+            raise problem
+
+
+def _checking_partitions(
+    parse: Callable[[int, str], tuple[str, OutgoingEvent] | None], info: TopicInfo | None, topic: str
+) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
+    """``--stream``: a line naming a partition the topic lacks stops the stream like a malformed line."""
+    def checked(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
+        parsed = parse(lineno, line)
+        if parsed is not None and (problem := _partition_problem(
+                info, topic, *parsed, hint="--stream: the lines before it were published")):
+            raise problem
+        return parsed
+
+    return checked
+
+
+async def _noting_origins(
+    batches: AsyncIterator[list[tuple[str, OutgoingEvent]]], origins: list[str]
+) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
+    """The batches unchanged; their origins noted, so results can name the lines they came from."""
+    async for batch in batches:
+        origins.extend(origin for origin, _ in batch)
+        yield batch
 
 
 def _not_yet_confirmed(
@@ -237,7 +305,7 @@ def _open_input(file: str) -> BinaryIO:
 async def _stream_batches(
     source: BinaryIO,
     parse: Callable[[int, str], tuple[str, OutgoingEvent] | None],
-    stopped_by: list[WorkbenchError],
+    stopped_by: list[WorkbenchError | BrokerError],
     batch_size: int = 1000,
 ) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
     """Batches of whatever lines have arrived (at most ``batch_size``), read by a thread.
@@ -291,32 +359,50 @@ def _publish_progress(total: int) -> scan_progress:
     return scan_progress(total, counted=lambda report: report.confirmed + len(report.failures), minimum=1000)
 
 
-def _report_publish(topic: str, report: Any, fmt: output.Format) -> PublishFailed | None:
-    """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed."""
+def position_dict(result: PublishResult) -> dict[str, int]:
+    """Where a confirmed event landed, as far as the broker says (RabbitMQ confirms carry no offset)."""
+    return {name: value for name, value in (("partition", result.partition), ("offset", result.offset))
+            if value is not None}
+
+
+def _position_text(result: PublishResult | None) -> str:
+    where = ", ".join(f"{name} {value}" for name, value in position_dict(result).items()) if result else ""
+    return f" at {where}" if where else ""
+
+
+def _report_publish(
+    topic: str, report: Any, fmt: output.Format, placed: list[tuple[str, PublishResult]] | None = None
+) -> Exception | None:
+    """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed.
+
+    ``placed``: the confirmed events' origins and results, listed in machine output.
+    When nothing was confirmed because the topic does not exist, that NotFound is the error (exit 5).
+    """
     failed = len(report.failures)
     if fmt == "table":
-        where = ""
-        if report.total == 1 and report.first is not None:
-            where = f" at partition {report.first.partition}, offset {report.first.offset}"
+        where = _position_text(report.first) if report.total == 1 else ""
         speed = f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)" if report.total >= 1000 else ""
-        skipped = f", {report.skipped} skipped (confirmed before, per the journal)" if report.skipped else ""
+        skipped = f", {report.skipped:,} skipped (confirmed before, per the journal)" if report.skipped else ""
         output.stdout.print(output.safe(
-            f"{report.confirmed} confirmed, {failed} failed, {report.unsent} not sent{skipped} -> {topic}{where}{speed}"
+            f"{report.confirmed:,} confirmed, {failed:,} failed, {report.unsent:,} not sent{skipped} -> {topic}{where}{speed}"
         ))
     else:
-        output.emit_json(
-            {"topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
-             "skipped": report.skipped, "seconds": round(report.seconds, 3),
-             "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
-                          for f in report.failures]},
-            fmt,
-        )
+        document: dict[str, Any] = {
+            "topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
+            "skipped": report.skipped, "seconds": round(report.seconds, 3),
+            "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
+                         for f in report.failures]}
+        if placed is not None:
+            document["events"] = [{"origin": origin, **position_dict(result)} for origin, result in placed]
+        output.emit_json(document, fmt)
     for f in report.failures[:20]:
         output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
     if failed > 20:
-        output.stderr.print(f"... and {failed - 20} more failures")
+        output.stderr.print(f"... and {failed - 20:,} more failures")
+    if not report.confirmed and report.failures and all(isinstance(f.error, NotFound) for f in report.failures):
+        return report.failures[0].error  # e.g. the topic does not exist: exit 5, like every not found
     if failed or report.unsent:
-        return PublishFailed(f"{failed + report.unsent} of {report.total} event(s) were not confirmed")
+        return PublishFailed(f"{failed + report.unsent:,} of {report.total:,} event(s) were not confirmed")
     return None
 
 
