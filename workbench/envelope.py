@@ -391,9 +391,7 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
     try:
         obj = _loads_line(text) if text[0] == "{" else _loads(text)
     except json.JSONDecodeError as exc:
-        raise _Line(source, lineno).error(
-            f"not valid JSON: {exc.msg} (column {exc.colno}); use --raw to send lines as they are"
-        ) from None
+        raise _Line(source, lineno).error(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except ValueError as exc:
         raise _Line(source, lineno).error(f"not valid JSON: {exc}") from None
     except RecursionError:

@@ -227,6 +227,24 @@ def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return safe
 
 
+#: The ordered comparisons, whose type mismatches an evaluator notes (see Filter.on_mismatch).
+_ORDERED = {ast.Lt: (op.lt, "<"), ast.LtE: (op.le, "<="), ast.Gt: (op.gt, ">"), ast.GtE: (op.ge, ">=")}
+_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", dict: "an object", list: "an array"}
+
+
+def mismatch_text(a: Any, symbol: str, b: Any) -> str:
+    """Why ``a SYMBOL b`` is false whatever the event: the values (cut short) and their kinds."""
+    def kind(value: Any) -> str:
+        return _KINDS.get(type(value), type(value).__name__)
+
+    def shown(value: Any) -> str:
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return (f"{shown(a)} {symbol} {shown(b)} compares {kind(a)} with {kind(b)}: such a comparison is false, "
+            "so events like this never match")
+
+
 def _in(item: Any, container: Any) -> bool:
     if container is None:
         return False
@@ -417,9 +435,26 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
     """
 
     def __init__(self) -> None:
-        super().__init__(operators=dict(_OPERATORS), functions=dict(FUNCTIONS), names={})
+        operators = dict(_OPERATORS)
+        for node_type, (compare, symbol) in _ORDERED.items():
+            operators[node_type] = self._noting_mismatch(compare, symbol)
+        super().__init__(operators=operators, functions=dict(FUNCTIONS), names={})
         for node_type in (ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.Dict, ast.Set):
             self.nodes.pop(node_type, None)
+        self.mismatch: str | None = None  # the first comparison of two values of unorderable kinds
+
+    def _noting_mismatch(self, compare: Callable[[Any, Any], bool], symbol: str) -> Callable[[Any, Any], bool]:
+        """An ordered comparison that is false on a type mismatch, as before, and notes the first one
+        (a missing field, None, is not a mismatch: it is simply no match)."""
+        def safe(a: Any, b: Any) -> bool:
+            try:
+                return bool(compare(a, b))
+            except TypeError:
+                if self.mismatch is None and a is not None and b is not None:
+                    self.mismatch = mismatch_text(a, symbol, b)
+                return False
+
+        return safe
 
     def _eval(self, node: ast.AST) -> Any:
         return self.nodes[type(node)](node)
@@ -440,7 +475,7 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
 class Filter:
     """A compiled filter. :meth:`matches` is safe to call from several threads."""
 
-    __slots__ = ("_evaluator", "_lock", "_tree", "names", "text")
+    __slots__ = ("_evaluator", "_lock", "_told", "_tree", "names", "on_mismatch", "text")
 
     def __init__(self, text: str, tree: ast.expr, names: frozenset[str]) -> None:
         self.text = text
@@ -448,6 +483,10 @@ class Filter:
         self._tree = tree
         self._evaluator = _Evaluator()
         self._lock = threading.Lock()
+        #: Told once, with :func:`mismatch_text`, the first time an ordered comparison meets values
+        #: of kinds that cannot be ordered (``value.amount > "x"`` on a number): silent otherwise.
+        self.on_mismatch: Callable[[str], None] | None = None
+        self._told = False
 
     def matches(self, event: Event) -> bool:
         """Whether the event matches; a failure while evaluating counts as no match."""
@@ -461,6 +500,9 @@ class Filter:
                 return False
             finally:
                 evaluator.names = {}
+                if evaluator.mismatch is not None and not self._told and self.on_mismatch is not None:
+                    self._told = True
+                    self.on_mismatch(evaluator.mismatch)
 
     __call__ = matches
 

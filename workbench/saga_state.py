@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.broker import Event
@@ -92,6 +92,9 @@ class SagaInstance:
     started: int | None  # ms of the first observed event
     last: int | None  # ms of the newest
     fingerprint: str  # of the observed positions: any new or vanished event changes it
+    #: Read from a window (``--since``) that cuts its first step off: its state, start and the steps
+    #: not seen are unknown, not what is shown (see :func:`starts_observed`).
+    partial: bool = False
 
     @property
     def failure(self) -> Observed | None:
@@ -141,14 +144,15 @@ class Collector:
     """Feed it the events of a saga's topics (any order, batches), then ask for the instances.
 
     ``correlate`` gives an event's correlation id (None: not part of any saga). ``only``: keep
-    just that correlation id (``saga show ID``), so a long scan holds little.
+    just that correlation id (``saga show ID``), or those ids (a window widened for them), so a
+    long scan holds little.
     """
 
     def __init__(self, definition: SagaDef, correlate: Callable[[Event], str | None], *,
-                 only: str | None = None) -> None:
+                 only: str | Collection[str] | None = None) -> None:
         self.definition = definition
         self.correlate = correlate
-        self.only = only
+        self.only = frozenset((only,) if isinstance(only, str) else only) if only is not None else None
         self.scanned = 0  # events seen
         self.matched = 0  # events that matched a step
         self._by_id: dict[str, list[Observed]] = defaultdict(list)
@@ -171,7 +175,7 @@ class Collector:
         for event in events:
             self.scanned += 1
             corr = self.correlate(event)
-            if corr is None or (self.only is not None and corr != self.only):
+            if corr is None or (self.only is not None and corr not in self.only):
                 continue
             attributes = event_attributes(event)
             hits = self._hits(event, attributes.get("type"))
@@ -206,6 +210,16 @@ def build(definition: SagaDef, correlation_id: str, observed: Iterable[Observed]
     started, last = (min(stamps), max(stamps)) if stamps else (None, None)
     return SagaInstance(definition.name, correlation_id, state_of(steps, last, now, definition.stuck_after_ms),
                         steps, events, started, last, fingerprint(definition.name, correlation_id, events))
+
+
+def starts_observed(definition: SagaDef, instance: SagaInstance) -> bool:
+    """Whether the instance's first step was seen (done or failed): else a window cut its start off."""
+    first = instance.step(definition.steps[0].name) if definition.steps else None
+    return first is None or first.done is not None or first.failed is not None
+
+
+def marked_partial(instance: SagaInstance) -> SagaInstance:
+    return replace(instance, partial=True)
 
 
 def count_by_state(instances: Iterable[SagaInstance]) -> Mapping[str, int]:

@@ -231,9 +231,11 @@ def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
     from workbench.filters import FilterError, compile_filter
 
     try:
-        return compile_filter(text).matches
+        compiled = compile_filter(text)
     except FilterError as exc:
         raise UsageError(f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section") from None
+    compiled.on_mismatch = lambda why: output.stderr.print(output.safe(f"warning: --filter: {why}", "yellow"))
+    return compiled.matches
 
 
 class scan_progress:

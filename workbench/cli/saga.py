@@ -74,6 +74,11 @@ def _time(ms: int | None) -> str:
     return "-" if shown is None else str(shown)
 
 
+#: What a partial instance (its start before the window) shows for its state and unseen steps.
+PARTIAL = "PARTIAL"
+UNKNOWN_MARK = "?"
+
+
 def _steps_text(instance: Any) -> Text:
     from workbench.saga_state import STEP_MARKS
 
@@ -82,13 +87,21 @@ def _steps_text(instance: Any) -> Text:
         if n:
             text.append(" ")
         style = {"failed": "red", "compensated": "yellow", "done": "green"}.get(step.status, "dim")
-        text.append(output.safe(f"{step.name}{STEP_MARKS[step.status]}", style))
+        unseen = instance.partial and step.status == "pending"  # maybe done before the window
+        text.append(output.safe(f"{step.name}{UNKNOWN_MARK if unseen else STEP_MARKS[step.status]}", style))
     return text
 
 
+def shown_state(instance: Any) -> str:
+    """The state, or PARTIAL when the window cut the instance's start off (its state is unknown)."""
+    return PARTIAL if instance.partial else instance.state
+
+
 def instance_dict(instance: Any) -> dict[str, Any]:
-    return {"saga": instance.saga, "correlation_id": instance.correlation_id, "state": instance.state,
-            "started": _time(instance.started), "last": _time(instance.last), "past_pivot": instance.past_pivot,
+    return {"saga": instance.saga, "correlation_id": instance.correlation_id, "state": shown_state(instance),
+            "partial": instance.partial, **({"observed_state": instance.state} if instance.partial else {}),
+            "started": None if instance.partial else _time(instance.started),
+            "first_seen": _time(instance.started), "last": _time(instance.last), "past_pivot": instance.past_pivot,
             "fingerprint": instance.fingerprint,
             "failure": None if instance.failure is None else instance.failure.as_dict(),
             "steps": [{"name": s.name, "kind": s.kind, "status": s.status,
@@ -114,6 +127,10 @@ def saga_list(
     compensated), COMPENSATED, STUCK (no new event for longer than the saga's stuck_after). Steps:
     ✓ done, ✗ failed, ↺ compensated, · pending.
 
+    With --since, an instance whose first step falls before the window is read again from further
+    back (as far back as the window is long, at least the saga's stuck_after); one whose start is
+    still not found is PARTIAL: its state is unknown and unseen steps show ? (--state never lists it).
+
     Examples:
       workbench saga list --state failed
       workbench saga list --since 2h -o jsonl
@@ -123,25 +140,41 @@ def saga_list(
     from workbench import compensation, service
     from workbench.saga_state import STATE_STYLES, count_by_state
 
+    widened: list[int] = []  # instances read again from before the window
+
     async def body() -> None:
         async with service.connect(setup.target) as conn:
             total = None if setup.since_ms is not None else await compensation.expected_events(conn, setup.chosen)
             found = []
             with scan_progress(total, minimum=20_000) as progress:
                 for definition in setup.chosen:
-                    found += await compensation.observe(conn, definition, setup.sagas.correlate_for(definition),
-                                                        now=setup.now, since_ms=setup.since_ms, on_scanned=progress)
-        counts = count_by_state(found)
-        shown = [i for i in found if state is None or i.state == state.value.upper()]
+                    correlate = setup.sagas.correlate_for(definition)
+                    seen = await compensation.observe(conn, definition, correlate,
+                                                      now=setup.now, since_ms=setup.since_ms, on_scanned=progress)
+                    if setup.since_ms is not None:
+                        seen = await _widened(conn, definition, correlate, seen, now=setup.now,
+                                              since_ms=setup.since_ms, widened=widened)
+                    found += seen
+        partial = sum(1 for i in found if i.partial)
+        counts = count_by_state(i for i in found if not i.partial)
+        shown = [i for i in found if state is None or (not i.partial and i.state == state.value.upper())]
         if fmt != "table":
             output.emit_json([instance_dict(i) for i in shown], fmt)
         else:
             output.print_table(
                 ("SAGA", "CORRELATION ID", "STATE", "STEPS", "STARTED", "LAST EVENT"),
-                [(i.saga, i.correlation_id, output.safe(i.state, STATE_STYLES.get(i.state, "")), _steps_text(i),
-                  _time(i.started), _time(i.last)) for i in shown])
-        summary = ", ".join(f"{k.lower()} {v}" for k, v in counts.items() if v)
-        output.stderr.print(output.safe(f"{len(shown)} of {len(found)} instances ({summary or 'none'})"))
+                [(i.saga, i.correlation_id, output.safe(shown_state(i), STATE_STYLES.get(shown_state(i), "yellow")),
+                  _steps_text(i), f"before {_time(i.started)}" if i.partial else _time(i.started), _time(i.last))
+                 for i in shown])
+        summary = ", ".join(f"{k.lower()} {output.count(v)}" for k, v in counts.items() if v)
+        if partial:
+            summary += f"{', ' if summary else ''}partial {output.count(partial)}"
+        output.stderr.print(output.safe(
+            f"{output.count(len(shown))} of {output.count(len(found))} instances ({summary or 'none'})"))
+        if widened:
+            output.stderr.print(output.safe(
+                f"note: {output.count(sum(widened))} instance(s) began before --since {since}: their earlier events "
+                f"were read from further back{f'; {partial} still begin earlier (PARTIAL)' if partial else ''}"))
         if shown and state in (StateChoice.failed, StateChoice.stuck, StateChoice.compensating):
             output.stderr.print(output.safe(f"next: workbench saga compensate {shown[0].correlation_id}"))
     run(body)
@@ -171,6 +204,36 @@ def saga_show(
             return
         _print_instance(instance)
     run(body)
+
+
+async def _widened(conn: Any, definition: Any, correlate: Any, found: list[Any], *, now: int, since_ms: int,
+                   widened: list[int]) -> list[Any]:
+    """The instances of a ``--since`` window, those whose first step falls before it read again.
+
+    A saga's events seldom span long, so the window is widened for those ids only, back by as long
+    as it is (at least the saga's stuck_after), not to the beginning: a bounded scan stays bounded.
+    What still lacks its first step is marked partial (its state and start are unknown).
+    """
+    from workbench import service
+    from workbench.broker import Position
+    from workbench.saga_state import Collector, marked_partial, starts_observed
+
+    cut = {i.correlation_id for i in found if not starts_observed(definition, i)}
+    if not cut:
+        return found
+    widened.append(len(cut))
+    earlier = since_ms - max(now - since_ms, definition.stuck_after_ms)
+    start = Position.at_time(earlier) if earlier > 0 else Position.beginning()
+    collector = Collector(definition, correlate, only=cut)
+    for topic in definition.topics:
+        async for batch in service.tail(conn, topic, start):
+            collector.add(batch)
+    again = {i.correlation_id: i for i in collector.instances(now)}
+    result = []
+    for instance in found:
+        instance = again.get(instance.correlation_id, instance)
+        result.append(instance if starts_observed(definition, instance) else marked_partial(instance))
+    return sorted(result, key=lambda i: (i.started or 0, i.correlation_id))
 
 
 async def _find(conn: Any, setup: _Setup, correlation_id: str) -> tuple[Any, Any]:
