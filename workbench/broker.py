@@ -319,7 +319,7 @@ class Capabilities:
     publish_timestamp: bool = False
     non_destructive_tap: bool = True  # reading never takes an event from a real consumer
     topic_admin: bool = False  # create_topic / delete_topic
-    # peek(): reading takes messages and puts them back: re-orders them and marks them redelivered
+    # peek(): reading takes messages and puts them back in place, marked redelivered
     peek_requeue: bool = False
 
 
@@ -397,8 +397,8 @@ class Connection(abc.ABC):
         """Up to ``count`` messages from the head of a queue, taken and put back (requeued).
 
         Not a read: a queue hands a message to one consumer, so the broker takes the messages
-        and requeues them. They move to the back of the queue (their order changes) and are
-        marked redelivered; a consumer may see them again. Raises NotFound for a missing queue.
+        and requeues them: they keep their place in the queue but are marked redelivered (a quorum
+        queue also counts the delivery against a delivery limit). Raises NotFound for a missing queue.
         """
         raise Unsupported("this broker cannot peek a queue")
 

@@ -80,7 +80,7 @@ def test_trace_json_has_envelopes_gaps_and_causation(shop: Workbench):
 def test_trace_since_bounds_the_scan_and_topics_narrow_it(shop: Workbench):
     # Events are in the past (T0): a one-hour window finds nothing, and says what it scanned.
     recent = shop("trace", "c-1", "--since", "1h")
-    assert recent.exit_code == 0 and recent.stdout == ""
+    assert recent.exit_code == 5 and recent.stdout == ""  # not found, as everywhere
     assert "no event carries correlation id 'c-1' (0 event(s) scanned in 3 topic(s)" in recent.stderr
     only = json.loads(shop("trace", "c-1", "--since", "beginning", "-t", "payments", "-o", "json").stdout)
     assert [h["topic"] for h in only["hops"]] == ["payments"] and only["topics"] == 1
