@@ -23,6 +23,7 @@ APP_NAME = "event-workbench"
 CONFIG_NAME = "workbench.toml"
 DEFAULT_ADAPTER = "local"
 BUILTIN_SOURCE = "built-in default"
+URL_SOURCE = "--broker"  # a profile made from a URL on the command line
 MASK = "***"
 
 _PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
@@ -109,7 +110,7 @@ def builtin_profile() -> Profile:
 
 def url_profile(url: str) -> Profile:
     """A profile for ``--broker URL`` (quick connect, no file)."""
-    return Profile(name="(--broker)", adapter=None, broker=url, source="--broker")
+    return Profile(name="(--broker)", adapter=None, broker=url, source=URL_SOURCE)
 
 
 def find_config_file() -> Path | None:
@@ -289,15 +290,15 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
 
 
 def without_creating(target: Target) -> Target:
-    """The target for a verb that only reads: a missing local event log file is then NotFound ("no
-    such file") instead of a new empty log, so a mistyped ``local:PATH`` is caught, not hidden.
+    """The target for a verb that only reads: a missing ``--broker local:PATH`` file is then NotFound
+    ("no such file") instead of a new empty log, so a path mistyped on the command line is caught.
 
-    Verbs that make something (``topics create``, ``demo``) keep creating the file. So does the
-    built-in default log (no configuration): nobody typed its path, so there is no typo to catch,
-    and a newcomer's first ``workbench topics`` should say "no topics, seed the demo", not fail.
-    A profile may still say ``create = true`` (or false) itself.
+    Verbs that make something (``topics create``, ``demo``) keep creating the file. So do logs that
+    are configured rather than typed: the built-in default (a newcomer's first ``workbench topics``
+    should say "no topics, seed the demo", not fail) and a profile's ``path``, created on first use
+    unless the profile says ``create = false``.
     """
-    if target.adapter != DEFAULT_ADAPTER or target.profile.source == BUILTIN_SOURCE or "create" in target.options:
+    if target.adapter != DEFAULT_ADAPTER or target.profile.source != URL_SOURCE or "create" in target.options:
         return target
     return replace(target, options={**target.options, "create": False})
 

@@ -48,11 +48,17 @@ def test_only_verbs_that_create_something_create_the_log(wb):
     assert wb("topics").exit_code == 0
 
 
-def test_a_profile_may_still_ask_for_the_file_to_be_created(tmp_path):
-    (tmp_path / "workbench.toml").write_text('[profiles.scratch]\nadapter = "local"\npath = "scratch.db"\ncreate = true\n')
-    result = CliRunner().invoke(app, ["topics"], env={"WORKBENCH_CONFIG": str(tmp_path / "workbench.toml")})
-    assert result.exit_code == 0, result.output
+def test_a_configured_log_is_created_on_first_use_unless_its_profile_says_not(tmp_path):
+    config = tmp_path / "workbench.toml"
+    config.write_text('[profiles.scratch]\nadapter = "local"\npath = "scratch.db"\n'
+                      '[profiles.strict]\nadapter = "local"\npath = "strict.db"\ncreate = false\n')
+    env = {"WORKBENCH_CONFIG": str(config)}
+    scratch = CliRunner().invoke(app, ["-p", "scratch", "topics"], env=env)
+    assert scratch.exit_code == 0, scratch.output
     assert (tmp_path / "scratch.db").exists()
+    strict = CliRunner().invoke(app, ["-p", "strict", "topics"], env=env)
+    assert strict.exit_code == ExitCode.NOT_FOUND and "no such file" in strict.stderr
+    assert not (tmp_path / "strict.db").exists()
 
 
 def test_the_builtin_default_log_still_works_before_the_demo(isolated_home):
