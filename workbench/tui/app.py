@@ -395,7 +395,8 @@ class WorkbenchApp(App[None]):
         if message.input.id == "topic-filter":
             options = self.query_one("#topics", OptionList)
             options.focus()
-            if options.highlighted is not None and not options.get_option_at_index(options.highlighted).disabled:
+            if options.option_count and not options.get_option_at_index(0).disabled:
+                options.highlighted = 0  # enter in the filter box opens the first match
                 options.action_select()
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
