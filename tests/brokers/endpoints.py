@@ -83,3 +83,16 @@ def require_rabbitmq() -> None:
     require_port(RABBIT_HOST, RABBIT_AMQP_PORT, "RabbitMQ (AMQP)")
     require_port(RABBIT_HOST, RABBIT_MANAGEMENT_PORT, "RabbitMQ management")
     require_port(RABBIT_HOST, RABBIT_STREAM_PORT, "RabbitMQ streams")
+
+
+def kafka_group_ids(prefix: str = "") -> set[str]:
+    """The consumer group ids the test Kafka lists (starting with ``prefix``): ONE ListGroups request.
+
+    Tests that only need names use this, never ``Connection.groups()``, which describes every group
+    (on a shared cluster's thousands of groups that takes seconds).
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP})
+    listing = admin.list_consumer_groups(request_timeout=30).result()
+    return {g.group_id for g in listing.valid if g.group_id.startswith(prefix)}

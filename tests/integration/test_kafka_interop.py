@@ -312,7 +312,7 @@ async def test_tail_never_creates_a_consumer_group(conn, make_topic):
     # Other test runs may share the broker: only groups a read could have made are ours.
     new = {g for g in during - before if g.startswith("workbench-tail-")}
     assert not new, f"a read made consumer groups: {new}"
-    assert not [g.group_id for g in await conn.groups() if g.group_id.startswith("workbench-tail-")]
+    assert not endpoints.kafka_group_ids("workbench-tail-")
 
 
 # ------------------------------------------------------------------------------- unreachable
