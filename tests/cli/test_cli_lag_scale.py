@@ -149,7 +149,8 @@ def test_hostile_names_stay_inert_and_columns_line_up():
     assert all(line == line.rstrip() for line in lines)
     from rich.cells import cell_len
 
-    starts = {cell_len(line[: line.index(word)]) for line, word in zip(lines, ("STATE", "Stable", "Stable"), strict=True)}
+    words = ("STATE", "Stable", "Stable")
+    starts = {cell_len(line[: line.index(word)]) for line, word in zip(lines, words, strict=True)}
     assert len(starts) == 1  # a wide-character group name does not push the next column
 
 

@@ -181,15 +181,16 @@ def table_lines(
     terminal ``width``, the last column is cut to fit (when the others leave it room)."""
     if not rows:
         return []
-    columns = list(zip(*rows, strict=True))
-    widths = [max(_width(name), *(_width(v) for v in set(col))) for name, col in zip(names, columns, strict=True)]
+    cells_by_column = list(zip(*rows, strict=True))
+    widths = [max(_width(name), *(_width(v) for v in set(col)))
+              for name, col in zip(names, cells_by_column, strict=True)]
     if width is not None:
         before = sum(widths[:-1]) + len(GAP) * (len(widths) - 1)
         if before + widths[-1] > width and width - before >= 12:
             widths[-1] = width - before
-            columns[-1] = tuple(_cut(v, widths[-1]) for v in columns[-1])
+            cells_by_column[-1] = tuple(_cut(v, widths[-1]) for v in cells_by_column[-1])
     padded = []
-    for i, (name, col) in enumerate(zip(names, columns, strict=True)):
+    for i, (name, col) in enumerate(zip(names, cells_by_column, strict=True)):
         last = i == len(names) - 1
         cells = {}
         for v in set(col):
