@@ -494,7 +494,7 @@ class WorkbenchApp(App[None]):
 
         from workbench.tui.screens.position import PositionDialog
 
-        self.push_screen(PositionDialog(self.topic, str(self.default_position)), chosen)
+        self.push_screen(PositionDialog(self.topic, str(self.start_of(self.topic))), chosen)
 
     async def _ensure_stream(self, position: Position | None = None) -> None:
         """Read the chosen topic: from ``position`` (restart), else keep a read already going."""
@@ -503,8 +503,13 @@ class WorkbenchApp(App[None]):
             return
         if position is None and stream.topic == self.topic and stream.pump is not None and stream.pump.active:
             return  # already reading it (after an error, e reads again)
-        await stream.start(self.conn, self.topic, position or self.default_position)
+        await stream.start(self.conn, self.topic, position or self.start_of(self.topic))
         self.refresh_status()
+
+    def start_of(self, topic: str) -> Position:
+        """Where ``e`` reads from: an exchange keeps no history, so a live tap from the end (as
+        `workbench tail EXCHANGE --follow`); anything else the last events, then follow."""
+        return Position.end() if self._kind(topic) == "exchange" else self.default_position
 
     async def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
         if message.pane.id != "tab-events" or self.topic is None or self.conn is None:
