@@ -8,11 +8,11 @@ import asyncio
 
 from textual.widgets import Input, OptionList
 
-from workbench.broker import Connection, Timeout, Unreachable
+from workbench.broker import Connection, NotFound, Timeout, Unreachable
 from workbench.tui.inflight import InFlight
 from workbench.tui.screens.lag import LagScreen
 
-from .conftest import SIZE, make_app, open_topic, rendered, settle
+from .conftest import SIZE, make_app, make_target, open_topic, rendered, settle
 
 
 class Wrapped(Connection):
@@ -149,3 +149,28 @@ async def test_enter_in_the_topic_filter_opens_the_one_match_not_the_previous_to
         await settle(pilot, lambda: rendered(view).startswith("payments"), "the payments overview")
         assert "orders" not in rendered(view)
         held.release.set()
+
+
+# ---------------------------------------------------------------- 5. sagas on a missing topic
+
+
+async def test_sagas_on_a_profile_without_the_saga_topic_say_what_saga_list_says(isolated_home):
+    from workbench import compensation, config, service
+    from workbench.tui.screens.sagas import SagaScreen
+
+    target = make_target()  # an empty event log: the demo saga's topics do not exist
+    async with service.connect(target) as conn:
+        definitions = list(compensation.SagaSettings.load(config.load_config()).definitions.values())
+        try:
+            await compensation.expected_events(conn, definitions)  # what `saga list` runs first (exit 5)
+        except NotFound as exc:
+            expected = str(exc)
+    app = make_app(target)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await settle(pilot, lambda: app.conn is not None, "the connection")
+        await pilot.press("S")
+        await settle(pilot, lambda: isinstance(app.screen, SagaScreen) and app.screen.loaded, "the saga view")
+        title = " ".join(rendered(app.screen.query_one("#sagas-title")).split())
+        assert "none yet" not in title and "0 instances" not in title
+        assert " ".join(expected.split()) in title, (expected, title)
+        assert "create the topic" in title  # the hint, as the CLI prints it

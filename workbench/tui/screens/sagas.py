@@ -19,7 +19,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from workbench import codecs, compensation, config
-from workbench.broker import Connection
+from workbench.broker import BrokerError, Connection
+from workbench.errors import WorkbenchError
 from workbench.config import Target
 from workbench.saga_state import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 
@@ -80,6 +81,7 @@ class SagaScreen(Screen[None]):
         self.filter_index = 0
         self.loaded = 0  # completed loads
         self.failed: str | None = None
+        self.hint: str | None = None
 
     @property
     def state_filter(self) -> str | None:
@@ -112,13 +114,18 @@ class SagaScreen(Screen[None]):
             conn = self.connection()
             if conn is None:
                 raise ConnectionError("not connected: the workbench is reconnecting")
+            # as `saga list`: a saga topic that does not exist is an error naming the saga, never "none yet"
+            await compensation.expected_events(conn, self.context.definitions)
             found: list[SagaInstance] = []
             for definition in self.context.definitions:
                 found += await compensation.observe(conn, definition, self.context.correlate_for(definition),
                                                     now=self.context.now())
-            self.instances, self.failed = found, None
+            self.instances, self.failed, self.hint = found, None, None
         except Exception as exc:  # noqa: BLE001 - shown in the title; r tries again
-            self.failed = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, WorkbenchError | BrokerError):
+                self.failed, self.hint = str(exc), exc.hint
+            else:
+                self.failed, self.hint = f"{type(exc).__name__}: {exc}", None
             from workbench.tui.app import is_loss  # loaded already: the app is running
 
             if is_loss(exc):
@@ -129,13 +136,20 @@ class SagaScreen(Screen[None]):
 
     def _title(self) -> None:
         text = Text("Sagas", style="bold")
+        if self.failed:  # no count: nothing was read, so "0 instances" would be wrong
+            text.append("  ·  could not read them (r retries)", style="dim")
+            text.append("\n")
+            text.append(_text(self.failed[:400], "red"))
+            if self.hint:
+                text.append("\n")
+                text.append(_text(self.hint[:300], "dim"))
+            self.query_one("#sagas-title", Static).update(text)
+            return
         counts = count_by_state(self.instances)
         shown = ", ".join(f"{s.lower()} {counts[s]}" for s in STATES if counts[s])
-        text.append(f"  ·  {len(self.instances)} instances ({shown or 'none yet'})", style="dim")
+        n = len(self.instances)
+        text.append(f"  ·  {n:,} instance{'s' * (n != 1)} ({shown or 'none yet'})", style="dim")
         text.append(f"  ·  showing: {(self.state_filter or 'all').lower()} (f changes)", style="dim")
-        if self.failed:
-            text.append("\n")
-            text.append(_text(f"could not read the sagas: {self.failed[:300]}", "red"))
         self.query_one("#sagas-title", Static).update(text)
 
     def visible(self) -> list[SagaInstance]:
