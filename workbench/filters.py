@@ -436,8 +436,8 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
 
     def __init__(self) -> None:
         operators = dict(_OPERATORS)
-        for node_type, (compare, symbol) in _ORDERED.items():
-            operators[node_type] = self._noting_mismatch(compare, symbol)
+        for comparison, (compare, symbol) in _ORDERED.items():
+            operators[comparison] = self._noting_mismatch(compare, symbol)
         super().__init__(operators=operators, functions=dict(FUNCTIONS), names={})
         for node_type in (ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.Dict, ast.Set):
             self.nodes.pop(node_type, None)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -45,7 +44,7 @@ def examples_kept(help_text: str | None) -> str | None:
     return "\n\n".join(kept)
 
 
-def _lay_out_help(command: click.Command) -> None:
+def _lay_out_help(command: Any) -> None:  # a click Command (typer's own copy of click)
     """Summaries that stand alone and examples one per line, for a command and its subcommands."""
     if command.help and not command.short_help:
         command.short_help = summary_line(command.help)
