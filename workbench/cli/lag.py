@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 
 from workbench import output
-from workbench.broker import BrokerError, GroupLag
+from workbench.broker import BrokerError, GroupLag, Timeout, Unreachable
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
 from workbench.errors import WorkbenchError
 from workbench.positions import RESET_TO_HELP
@@ -88,16 +89,55 @@ def lag(
                 return
             tracker = LagTracker()
             refresh = 0
+            outage = BrokerOutage(interval)
             while iterations is None or refresh < iterations:
-                if refresh:
-                    await asyncio.sleep(interval)
-                found = await with_progress(read)
+                if refresh or outage.since is not None:
+                    await asyncio.sleep(outage.wait())
+                try:
+                    found = await with_progress(read)
+                except (Timeout, Unreachable) as exc:  # slow or away: say so, try again, never die of it
+                    outage.failed(exc)
+                    continue
+                outage.answered()
                 tracker.observe(found)
                 refresh += 1
                 if fmt == "table":
                     output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
                 show(found, tracker)
     run(body)
+
+
+class BrokerOutage:
+    """What `lag --watch` says while refreshes fail because the broker is slow or away.
+
+    One line when it starts (the error, and that it retries), none per retry, one when a refresh
+    answers again. Retries back off from the interval up to 30 s.
+    """
+
+    MAX_WAIT_S = 30.0
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.since: float | None = None
+        self.attempts = 0
+
+    def wait(self) -> float:
+        if self.since is None:
+            return self.interval
+        return min(self.interval * 2 ** (self.attempts - 1), self.MAX_WAIT_S)
+
+    def failed(self, exc: BrokerError) -> None:
+        self.attempts += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            output.stderr.print(output.safe(
+                f"the broker is slow or not answering ({exc}); the refresh is retried until it answers"
+                " (Ctrl-C to stop)", "yellow"))
+
+    def answered(self) -> None:
+        if self.since is not None:
+            output.stderr.print(f"resumed: the broker answered again after {time.monotonic() - self.since:.0f} s")
+        self.since, self.attempts = None, 0
 
 
 async def with_progress(
