@@ -174,3 +174,132 @@ async def test_sagas_on_a_profile_without_the_saga_topic_say_what_saga_list_says
         assert "none yet" not in title and "0 instances" not in title
         assert " ".join(expected.split()) in title, (expected, title)
         assert "create the topic" in title  # the hint, as the CLI prints it
+
+
+# ---------------------------------------------------------------- 6. the sidebar follows the terminal's width
+
+
+LONG = "com.example.fulfilment.warehouse-allocation-requests.v2"
+
+
+async def test_the_sidebar_grows_with_the_terminal_and_cuts_long_names_before_the_count(target):
+    from workbench import service as svc
+
+    async with svc.connect(target) as conn:
+        await conn.create_topic(LONG, 1)
+    widths = {}
+    for size in ((100, 30), (180, 40)):
+        app = make_app(target)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot, lambda: app.topics, "the topic list")
+            await pilot.pause()
+            options = app.query_one("#topics", OptionList)
+            widths[size[0]] = app.query_one("#sidebar").outer_size.width
+            lines = [line.rstrip() for line in rendered(options).splitlines() if line.strip()]
+            long_line = next(line for line in lines if line.lstrip().startswith("com.example"))
+            assert "…" in long_line and long_line.endswith(" 0")  # cut, and the count still whole
+            assert len({len(line) for line in lines}) == 1, lines  # every count against the right edge
+            await open_topic(pilot, LONG)
+            title = app.query_one("#topic-title")
+            await settle(pilot, lambda: "partition" in rendered(title), "the topic's overview")
+            assert LONG in rendered(title).replace("\n", "")  # the full name where there is room
+    assert widths[180] > widths[100] >= 24
+
+
+# ---------------------------------------------------------------- 7. trace: layout and progress
+
+
+class HeldRead(Wrapped):
+    """Reads wait until ``release`` is set (a long scan, frozen for the test)."""
+
+    def __init__(self, inner: Connection) -> None:
+        super().__init__(inner)
+        self.release = asyncio.Event()
+
+    def read(self, topic, start, **kwargs):
+        async def held():
+            await self.release.wait()
+            async for batch in self.inner.read(topic, start, **kwargs):
+                yield batch
+        return held()
+
+
+async def test_the_trace_view_shows_events_scanned_of_the_total_and_its_hops_right_under_the_inputs(target, counts):
+    from textual.widgets import DataTable
+
+    from workbench.tui.screens.trace import TraceScreen
+
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None, "the connection")
+        held = HeldRead(app.conn)
+        screen = TraceScreen(lambda: held, correlation_id="no-such-id", since="beginning")
+        app.push_screen(screen)
+        await settle(pilot, lambda: screen.is_mounted, "the trace view")
+        status = screen.query_one("#trace-status")
+        total = sum(counts.values())
+        await settle(pilot, lambda: f"0 of {total:,} events scanned (0%)" in rendered(status), "the progress")
+        held.release.set()
+        await settle(pilot, lambda: screen.searches == 1, "the trace")
+        assert screen.scanned == total
+        inputs = screen.query_one("#trace-inputs")
+        hops = screen.query_one("#trace-hops", DataTable)
+        assert hops.region.y - (inputs.region.y + inputs.region.height) <= 3  # not at the bottom
+        assert status.region.y == inputs.region.y + inputs.region.height
+
+
+# ---------------------------------------------------------------- 8. small things
+
+
+async def test_a_refused_filter_and_its_error_do_not_follow_to_the_next_topic(target, counts):
+    from .conftest import enter_text, open_events
+
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_events(pilot, "orders", counts["orders"])
+        await pilot.press("slash")
+        await enter_text(pilot, "value.(")
+        error = app.query_one("#filter-error")
+        await settle(pilot, lambda: error.display, "the filter error")
+        await pilot.press("escape")  # back to the list (f in the filter box would be typed)
+        await open_events(pilot, "payments", counts["payments"])
+        assert not error.display
+        assert app.query_one("#event-filter", Input).value == ""
+
+
+async def test_the_help_key_column_is_as_wide_as_the_keys(target):
+    from workbench.tui.screens.help import HelpScreen
+
+    app = make_app(target)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        lines = rendered(app.screen.query_one("#help")).splitlines()
+        line = next(line for line in lines if "command palette" in line)
+        assert line.index("command palette") - line.index("ctrl+p") < 24, line
+
+
+async def test_the_detail_footer_lists_copy_and_trace(target, counts):
+    from .conftest import open_events
+
+    app = make_app(target, keymap={"trace": "ctrl+g"})
+    async with app.run_test(size=(160, 36)) as pilot:
+        await open_events(pilot, "orders", counts["orders"])
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", "the detail")
+        await pilot.pause()
+        shown = {(b.binding.key, b.binding.description) for b in app.screen.active_bindings.values()
+                 if b.binding.show and b.enabled}
+        assert {("c", "Copy value"), ("C", "Copy envelope"), ("ctrl+g", "Trace")} <= shown, shown
+
+
+async def test_a_local_profile_without_a_path_shows_its_file(isolated_home):
+    from workbench import config
+
+    profile = config.Profile(name="local", adapter="local", source="workbench.toml")
+    target = config.resolve(profile)
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None, "the connection")
+        assert "local()" not in app.sub_title
+        assert app.sub_title == f"local · local:{target.options['path']}"

@@ -83,7 +83,7 @@ def test_huge_values_are_cut_with_a_note():
     assert view.kind == "text" and "too large to pretty-print" in view.note and "MB" in view.note
     assert len(view.body.plain) <= detail.SHOW_LIMIT
     many_lines = detail.value_view(("line\n" * 10_000).encode())
-    assert many_lines.note.startswith(f"showing the first {detail.LINE_LIMIT} lines")
+    assert many_lines.note.startswith(f"showing the first {detail.LINE_LIMIT:,} lines")
     big_binary = detail.value_view(b"\xff" * 100_000)
     assert big_binary.kind == "binary" and "binary: showing the first" in big_binary.note
     assert len(big_binary.body.plain.splitlines()) == detail.HEX_LIMIT // 16
@@ -94,3 +94,8 @@ def test_text_with_markup_and_escapes_stays_literal():
     assert view.kind == "text"
     assert view.body.plain == "[bold]not bold[/] \\x1b[2J line\\r\nnext"
     assert not view.body.spans
+
+
+def test_a_value_cut_to_one_line_says_the_first_line():
+    assert detail.first_lines(1) == "the first line"
+    assert detail.first_lines(2000) == "the first 2,000 lines"

@@ -90,13 +90,34 @@ def is_slow_only(exc: BaseException) -> bool:
 SLOW_SHOWN_S = 60.0
 
 
+def topic_prompt(name: str, count: int, width: int) -> Text:
+    """One line of the topic list: the name, cut with an ellipsis where it would run into the
+    count, and the count against the right edge (``width``: the line's cells; 0 before layout)."""
+    shown = f"{count:,}"
+    text = Text(codecs.safe_text(name), no_wrap=True, overflow="ellipsis")
+    if width <= 0:
+        text.append(f"  {shown}", style="dim")
+        return text
+    room = max(width - len(shown) - 1, 1)
+    if text.cell_len > room:
+        text.truncate(room, overflow="ellipsis")
+    text.append(" " * max(width - text.cell_len - len(shown), 1))
+    text.append(shown, style="dim")
+    return text
+
+
 class Sidebar(Vertical):
-    """The topic filter box above the topic list."""
+    """The topic filter box above the topic list; its width follows the terminal's (CSS)."""
 
     BINDINGS = [Binding("down", "focus_topics", "To the list", show=False)]
 
     def action_focus_topics(self) -> None:
         self.query_one(OptionList).focus()
+
+    def on_resize(self) -> None:
+        refill = getattr(self.app, "_fill_topics", None)
+        if refill is not None and self.is_mounted:
+            self.call_after_refresh(refill)  # the counts go against the new right edge
 
 
 class WorkbenchApp(App[None]):
@@ -171,13 +192,20 @@ class WorkbenchApp(App[None]):
 
     def on_mount(self) -> None:
         profile = self.target.profile
-        self.sub_title = codecs.safe_text(f"{profile.name} · {profile.shown_broker()}")
+        self.sub_title = codecs.safe_text(f"{profile.name} · {self.where()}")
         self.query_one("#topics", OptionList).focus()
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status, name="status")
         self.set_interval(self.health_interval, self._check_health, name="health")
         # The first frame comes first: loading the adapter, connecting and listing topics wait for it.
         self.call_after_refresh(self._after_first_frame)
+
+    def where(self) -> str:
+        """Where the profile points (secrets masked); a local event log by its path, not ``local()``."""
+        profile = self.target.profile
+        if self.target.adapter == config.DEFAULT_ADAPTER and not profile.broker:
+            return f"local:{self.target.options.get('path', '')}"
+        return profile.shown_broker()
 
     def _after_first_frame(self) -> None:
         if self.conn is None and self.connection_state == "connecting":
@@ -373,12 +401,10 @@ class WorkbenchApp(App[None]):
         needle = self.query_one("#topic-filter", Input).value.strip().lower()
         shown = [t for t in self.topics if not t.internal and needle in t.name.lower()]
         options = self.query_one("#topics", OptionList)
+        padding = options.get_component_styles("option-list--option").padding.width
+        width = max(options.scrollable_content_region.width - padding, 0)
         options.clear_options()
-        for info in shown:
-            prompt = Text(no_wrap=True, overflow="ellipsis")
-            prompt.append(codecs.safe_text(info.name))
-            prompt.append(f"  {info.count:,}", style="dim")
-            options.add_option(Option(prompt, id=info.name))
+        options.add_options([Option(topic_prompt(info.name, info.count, width), id=info.name) for info in shown])
         if shown:
             keep = next((i for i, t in enumerate(shown) if t.name == self.topic), 0)
             options.highlighted = keep
@@ -734,11 +760,11 @@ class WorkbenchApp(App[None]):
         self.topic, self.topics, self._resume = None, [], None
         self.lag_history = None
         profile = target.profile
-        self.sub_title = codecs.safe_text(f"{profile.name} · {profile.shown_broker()}")
+        self.sub_title = codecs.safe_text(f"{profile.name} · {self.where()}")
         self.query_one(TopicView).reset()
         self.query_one(TabbedContent).active = "tab-topic"
         self._fill_topics()
-        self.notify(codecs.safe_text(f"Connecting to profile {profile.name} ({profile.shown_broker()})"),
+        self.notify(codecs.safe_text(f"Connecting to profile {profile.name} ({self.where()})"),
                     title="Switch profile", markup=False)
         self.run_worker(self._switch(), group="connect", exclusive=True)
 

@@ -43,7 +43,7 @@ def value_view(value: bytes | None) -> ValueView:
             pretty = json.dumps(decoded.value, indent=2, ensure_ascii=False)
             lines, cut = _limit_lines(pretty.split("\n"))
             code = "\n".join(codecs.safe_text(line) for line in lines)
-            note = f"showing the first {LINE_LIMIT} lines of {codecs.human_size(size)}" if cut else None
+            note = f"showing {first_lines(LINE_LIMIT)} of {codecs.human_size(size)}" if cut else None
             return ValueView("json", _syntax(code), note)
         if decoded.kind == "binary":
             return _binary(value)
@@ -59,8 +59,13 @@ def value_view(value: bytes | None) -> ValueView:
     note = None
     if size > SHOW_LIMIT or cut:
         what = "too large to pretty-print; " if size > JSON_LIMIT and text.lstrip()[:1] in "{[" else ""
-        note = f"{what}showing the first {min(len(lines), LINE_LIMIT)} lines of {codecs.human_size(size)}"
+        note = f"{what}showing {first_lines(min(len(lines), LINE_LIMIT))} of {codecs.human_size(size)}"
     return ValueView("text", body, note)
+
+
+def first_lines(n: int) -> str:
+    """ "the first line", "the first 2,000 lines" """
+    return "the first line" if n == 1 else f"the first {n:,} lines"
 
 
 def _limit_lines(lines: list[str]) -> tuple[list[str], bool]:

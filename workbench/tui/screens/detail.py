@@ -10,7 +10,7 @@ from textual.widgets import Footer, Header, Static
 
 from workbench import codecs
 from workbench.broker import Event
-from workbench.tui import detail
+from workbench.tui import detail, keys
 
 
 class DetailScreen(Screen[None]):
@@ -20,9 +20,20 @@ class DetailScreen(Screen[None]):
         Binding("G,end", "scroll_end", "Bottom", show=False),
     ]
 
+    #: App actions that work on the event shown here, listed in this screen's footer.
+    FOOTER_ACTIONS = (("copy_value", "Copy value"), ("copy_envelope", "Copy envelope"), ("trace", "Trace"))
+
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
+
+    def on_mount(self) -> None:
+        # the keys in force (the profile file's [keys] may have changed them), shown in the footer
+        bound = getattr(self.app, "keys", None) or keys.effective({})
+        for name, label in self.FOOTER_ACTIONS:
+            self._bindings.bind(bound[name], f"app.{name}", label, show=True)
+        self.refresh_bindings()
+        self.query_one("#detail").focus()
 
     def compose(self):
         event = self.event
@@ -40,9 +51,6 @@ class DetailScreen(Screen[None]):
             yield Static(detail.metadata(event), id="detail-meta")
             yield Static(detail.headers(event), id="detail-headers")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#detail").focus()
 
     def action_scroll_home(self) -> None:
         self.query_one("#detail", VerticalScroll).scroll_home(animate=False)

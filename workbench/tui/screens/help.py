@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
@@ -56,16 +58,21 @@ def sections(bound: Mapping[str, str]) -> tuple[Section, ...]:
     return (("Everywhere (change them in [keys] of the profile file)", everywhere + extra), *VIEW_KEYS)
 
 
-def keys_table(bound: Mapping[str, str] | None = None) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
-    for section, rows in sections(bound or keys.effective({})):
-        table.add_row(Text(section, style="bold underline"), Text(""))
+def keys_table(bound: Mapping[str, str] | None = None) -> Group:
+    """Each section's heading on a line of its own, so the key column is as wide as the widest
+    key (not as the longest heading); the same width in every section, so they line up."""
+    chosen = sections(bound or keys.effective({}))
+    width = max(cell_len(key) for _, rows in chosen for key, _ in rows)
+    parts: list[RenderableType] = []
+    for section, rows in chosen:
+        parts.append(Text(section, style="bold underline"))
+        table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+        table.add_column(style="bold cyan", no_wrap=True, width=width)
+        table.add_column()
         for key, what in rows:
             table.add_row(Text(key), Text(what))
-        table.add_row(Text(""), Text(""))
-    return table
+        parts += [table, Text("")]
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):

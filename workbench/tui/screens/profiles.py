@@ -11,15 +11,26 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from workbench import codecs
+from workbench import codecs, config
 from workbench.config import Profile
+
+
+def shown_broker(profile: Profile) -> str:
+    """Where the profile points, secrets masked; a local event log by its path (the profile may
+    name none: the default file), never ``local()``."""
+    if profile.broker or (profile.adapter or config.DEFAULT_ADAPTER) != config.DEFAULT_ADAPTER:
+        return profile.shown_broker()
+    try:
+        return f"local:{config.resolve(profile).options['path']}"
+    except Exception:  # noqa: BLE001 - e.g. a ${VAR} not set: show what the file says
+        return profile.shown_broker()
 
 
 def profile_line(profile: Profile, current: bool) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("● " if current else "  ", style="green")
     text.append(codecs.safe_text(profile.name), style="bold")
-    text.append(f"  {codecs.safe_text(profile.shown_broker())}", style="dim")  # secrets masked
+    text.append(f"  {codecs.safe_text(shown_broker(profile))}", style="dim")  # secrets masked
     if profile.production:
         text.append("  production", style="bold red")
     if profile.read_only:

@@ -30,6 +30,17 @@ def _text(value: object, style: str = "") -> Text:
 
 
 class TraceScreen(Screen[None]):
+    """The inputs at the top, the status under them, the hops right below (not at the bottom)."""
+
+    DEFAULT_CSS = """
+    #trace { padding: 0 1; height: 1fr; }
+    #trace-inputs { height: auto; }
+    #trace-id { width: 2fr; }
+    #trace-since { width: 1fr; }
+    #trace-status { height: auto; margin: 0 0 1 0; }
+    #trace-hops { height: auto; max-height: 1fr; }
+    #trace-skipped { height: auto; }
+    """
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(
@@ -50,6 +61,10 @@ class TraceScreen(Screen[None]):
         self.since = since
         self.result: Trace | None = None
         self.searches = 0  # completed searches (tests wait for it)
+        self.scanned = 0  # events read by the running search
+        self.total: int | None = None  # events in the topics at its start (the ends are known then)
+        self._searching: Text | None = None
+        self.from_beginning = True
 
     def compose(self):
         yield Header()
@@ -63,6 +78,7 @@ class TraceScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_interval(0.25, self._progress, name="trace progress")
         table = self.query_one("#trace-hops", DataTable)
         table.add_columns("TIME", "GAP", "TOPIC", "P/OFFSET", "TYPE", "SOURCE", "KEY")
         if self.initial:
@@ -88,17 +104,40 @@ class TraceScreen(Screen[None]):
         if conn is None:
             self._status(Text("Not connected: press r on the main screen to reconnect.", style="red"))
             return
-        self._status(_text(f"Searching {wanted} since {start}…", "italic"))
+        self._searching = _text(f"Searching {wanted} since {start}…", "italic")
+        self.scanned, self.total = 0, None
+        self._status(self._searching)
         self.run_search(conn, wanted, start)
+
+    def _progress(self) -> None:
+        """Events scanned of the total, while a search runs (the topics' ends are known at start)."""
+        if self._searching is None:
+            return
+        text = self._searching.copy()
+        if self.total is not None:
+            share = f" ({min(self.scanned / self.total, 1):.0%})" if self.total else ""
+            bound = "" if self.from_beginning else "at most "
+            text.append(f"  {self.scanned:,} of {bound}{self.total:,} events scanned{share}", style="")
+        self._status(text)
 
     @work(exclusive=True, group="trace")
     async def run_search(self, conn: Connection, wanted: str, start) -> None:
+        self.from_beginning = start.kind == "beginning"
+
+        def scanned(n: int) -> None:
+            self.scanned += n
+
         try:
-            result = await scan(conn, wanted, start, profile=self.profile, rules=self.rules)
+            infos = await conn.list_topics()
+            self.total = sum(t.count for t in infos if not t.internal)
+            self._progress()
+            result = await scan(conn, wanted, start, profile=self.profile, rules=self.rules, on_scanned=scanned)
         except Exception as exc:  # noqa: BLE001 - shown on the screen, the app goes on
+            self._searching = None
             self._status(_text(f"Trace failed: {type(exc).__name__}: {exc}", "red"))
             self.searches += 1
             return
+        self._searching = None
         self.show(result)
         self.searches += 1
 
@@ -119,7 +158,7 @@ class TraceScreen(Screen[None]):
             )
         summary = Text(f"{len(result.hops)} event(s)", style="bold")
         summary.append_text(_text(f" carry {result.correlation_id}"))
-        summary.append(f" · {result.scanned} scanned in {result.topics} topic(s)", style="dim")
+        summary.append(f" · {result.scanned:,} scanned in {result.topics} topic(s)", style="dim")
         self._status(summary)
         skipped = Text()
         for s in result.skipped:

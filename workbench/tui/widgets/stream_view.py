@@ -83,7 +83,12 @@ class StreamView(Vertical):
     # ------------------------------------------------------------------ reading
 
     async def start(self, conn: Connection, topic: str, position: Position) -> None:
-        """Read ``topic`` from ``position`` and follow, with the current filter."""
+        """Read ``topic`` from ``position`` and follow, with the current filter. The filter that is
+        applied carries to another topic (the title says so); text typed but refused does not, nor
+        does its error."""
+        if topic != self.topic:
+            self.query_one("#event-filter", Input).value = self.filter_text or ""
+            self._show_filter_error(None)
         self.conn, self.topic, self.position = conn, topic, position
         await self._restart()
 
