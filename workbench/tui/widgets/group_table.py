@@ -57,7 +57,7 @@ class GroupTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"group-table--cursor", "group-table--odd"}
     DEFAULT_CSS = """
-    GroupTable { overflow-x: hidden; overflow-y: scroll; }
+    GroupTable { overflow-x: hidden; overflow-y: auto; }
     GroupTable > .group-table--cursor { background: $accent 40%; }
     GroupTable > .group-table--odd { background: $foreground 4%; }
     """
@@ -76,6 +76,7 @@ class GroupTable(ScrollView, can_focus=True):
         self.groups: list[GroupLag] = []
         self.cursor = 0
         self.widths = [w or len(label) for label, w, _ in COLUMNS]
+        self.shown_columns = len(COLUMNS) - 1
         self._cells: dict[str, list[Text]] = {}
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
 
@@ -90,6 +91,9 @@ class GroupTable(ScrollView, can_focus=True):
         self.widths[0] = min(max(longest, len(COLUMNS[0][0])), MAX_GROUP_WIDTH)
         self.widths[1] = min(max((len(g.state) for g in self.groups), default=0), 20) or len(COLUMNS[1][0])
         self.widths[1] = max(self.widths[1], len(COLUMNS[1][0]))
+        # the NOTE column only when a group has a note: else the verdict's rule gets the room
+        self.shown_columns = len(COLUMNS) if any(p.lost_to_retention for g in self.groups
+                                                 for p in g.partitions) else len(COLUMNS) - 1
         index = next((i for i, g in enumerate(self.groups) if g.group_id == keep), None) if keep else None
         self.cursor = index if index is not None else min(self.cursor, max(len(self.groups) - 1, 0))
         size = Size(self.size.width, len(self.groups))
@@ -126,8 +130,8 @@ class GroupTable(ScrollView, can_focus=True):
     def _line(self, cells: Sequence[Text], width: int) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         used = 0
-        last = len(COLUMNS) - 1
-        for n, ((_, _, justify), cell) in enumerate(zip(COLUMNS, cells, strict=True)):
+        last = self.shown_columns - 1
+        for n, ((_, _, justify), cell) in enumerate(zip(COLUMNS[:self.shown_columns], cells, strict=False)):
             room = width - used - (GAP if n else 0)
             if room <= 0:
                 break
