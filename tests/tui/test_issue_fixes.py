@@ -182,27 +182,31 @@ async def test_sagas_on_a_profile_without_the_saga_topic_say_what_saga_list_says
 LONG = "com.example.fulfilment.warehouse-allocation-requests.v2"
 
 
+async def sidebar_at(target, size: tuple[int, int]) -> int:
+    """Checks the topic list at ``size``; the sidebar's width."""
+    app = make_app(target)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, lambda: app.topics, "the topic list")
+        await pilot.pause()
+        options = app.query_one("#topics", OptionList)
+        width = app.query_one("#sidebar").outer_size.width
+        lines = [line.rstrip() for line in rendered(options).splitlines() if line.strip()]
+        long_line = next(line for line in lines if line.lstrip().startswith("com.example"))
+        assert "…" in long_line and long_line.endswith(" 0")  # cut, and the count still whole
+        assert len({len(line) for line in lines}) == 1, lines  # every count against the right edge
+        await open_topic(pilot, LONG)
+        title = app.query_one("#topic-title")
+        await settle(pilot, lambda: "partition" in rendered(title), "the topic's overview")
+        assert LONG in rendered(title).replace("\n", "")  # the full name where there is room
+    return width
+
+
 async def test_the_sidebar_grows_with_the_terminal_and_cuts_long_names_before_the_count(target):
     from workbench import service as svc
 
     async with svc.connect(target) as conn:
         await conn.create_topic(LONG, 1)
-    widths = {}
-    for size in ((100, 30), (180, 40)):
-        app = make_app(target)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot, lambda: app.topics, "the topic list")
-            await pilot.pause()
-            options = app.query_one("#topics", OptionList)
-            widths[size[0]] = app.query_one("#sidebar").outer_size.width
-            lines = [line.rstrip() for line in rendered(options).splitlines() if line.strip()]
-            long_line = next(line for line in lines if line.lstrip().startswith("com.example"))
-            assert "…" in long_line and long_line.endswith(" 0")  # cut, and the count still whole
-            assert len({len(line) for line in lines}) == 1, lines  # every count against the right edge
-            await open_topic(pilot, LONG)
-            title = app.query_one("#topic-title")
-            await settle(pilot, lambda: "partition" in rendered(title), "the topic's overview")
-            assert LONG in rendered(title).replace("\n", "")  # the full name where there is room
+    widths = {size[0]: await sidebar_at(target, size) for size in ((100, 30), (180, 40))}
     assert widths[180] > widths[100] >= 24
 
 
