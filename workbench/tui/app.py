@@ -434,7 +434,7 @@ class WorkbenchApp(App[None]):
             self.topic = name
             self.run_worker(self.stream.close(), group="stream")
             self.refresh_bindings()
-            self.query_one(TopicView).loading(name, self._kind(name))  # never the previous topic's figures
+            self.query_one(TopicView).reading(name, self._kind(name))  # never the previous topic's figures
         self.query_one(TabbedContent).active = "tab-topic"
         self.run_worker(self._load_topic(name), group="topic", exclusive=True)
 

@@ -57,7 +57,7 @@ class TopicView(VerticalScroll):
         for widget in (partitions, groups):
             widget.display = False
 
-    def loading(self, name: str, kind: str = "topic") -> None:
+    def reading(self, name: str, kind: str = "topic") -> None:
         """Another topic was chosen: its name at once, its figures when they come."""
         self.info = None
         title = Text()
@@ -143,11 +143,11 @@ class TopicView(VerticalScroll):
             heading.update(Text("Consumer groups: none has committed on this topic.", style="dim"))
             table.display = False
             return
-        heading = Text(f"Consumer groups ({len(consuming):,})", style="bold")
+        summary = Text(f"Consumer groups ({len(consuming):,})", style="bold")
         if len(consuming) > self.MAX_GROUPS:
-            heading.append(f"  ·  the {self.MAX_GROUPS} with the most lag here", style="dim")
-        heading.append("  ·  l for the lag view", style="bold" if len(consuming) <= self.MAX_GROUPS else "dim")
-        self.query_one("#groups-title", Static).update(heading)
+            summary.append(f"  ·  the {self.MAX_GROUPS} with the most lag here", style="dim")
+        summary.append("  ·  l for the lag view", style="bold" if len(consuming) <= self.MAX_GROUPS else "dim")
+        heading.update(summary)
         ranked = sorted(consuming, key=lambda item: (-item[1], item[0].group_id))
         for g, lag, count in ranked[:self.MAX_GROUPS]:
             table.add_row(_cell(g.group_id), _cell(g.state), _num(lag), _num(count), key=g.group_id)
