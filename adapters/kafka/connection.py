@@ -10,8 +10,8 @@ Batched requests
     Offsets are always fetched with ONE ``AdminClient.list_offsets`` call per offset kind for every
     partition involved (earliest, latest, or for a timestamp): never one request per partition.
     ``groups()`` and ``lag()`` describe groups and fetch committed offsets (one request per group:
-    librdkafka takes one group per OffsetFetch) :data:`GROUP_BATCH` groups at a time, never all at
-    once (see ``_group_batches``).
+    librdkafka takes one group per OffsetFetch) in a worker process, a batch of groups at a time,
+    never all at once: see ``groups.py`` for why.
 
 Topic configs
     ``TopicInfo.config`` holds only the values that are not Kafka's built-in default (whatever set
@@ -44,6 +44,7 @@ Publishing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -77,7 +78,6 @@ from workbench.broker import (
     Event,
     GroupInfo,
     GroupLag,
-    GroupMember,
     InvalidRequest,
     NotFound,
     Outage,
@@ -92,12 +92,12 @@ from workbench.broker import (
     Unreachable,
 )
 
-from .errors import kafka_error, map_error
+from .errors import describe_error, kafka_error, map_error
+from .groups import GroupFetcher, group_state_name
 from .reader import PartitionReader, start_offsets
 
 log = logging.getLogger("adapters.kafka")
 
-GROUP_BATCH = 32  # groups per step of groups()/lag(): coordinator requests in flight at once
 POLL_EVERY = 1000  # serve delivery reports every N produced events
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
 METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
@@ -128,28 +128,6 @@ _ACTIVE_GROUP_ERRORS = (
     "GROUP_SUBSCRIBED_TO_TOPIC",
 )
 
-_GROUP_STATE_NAMES = {
-    "STABLE": "Stable",
-    "EMPTY": "Empty",
-    "DEAD": "Dead",
-    "PREPARING_REBALANCING": "PreparingRebalance",
-    "PREPARING_REBALANCE": "PreparingRebalance",
-    "COMPLETING_REBALANCING": "CompletingRebalance",
-    "COMPLETING_REBALANCE": "CompletingRebalance",
-    "ASSIGNING": "Assigning",
-    "RECONCILING": "Reconciling",
-    "UNKNOWN": "Unknown",
-}
-
-
-def group_state_name(state: Any) -> str:
-    """Kafka's own name for a group state (``Stable``, ``Empty``, ``PreparingRebalance`` ...)."""
-    if state is None:
-        return "Unknown"
-    name = getattr(state, "name", str(state))
-    return _GROUP_STATE_NAMES.get(name.upper(), name.replace("_", " ").title().replace(" ", ""))
-
-
 def _ms_now() -> int:
     return time.time_ns() // 1_000_000
 
@@ -178,6 +156,7 @@ class KafkaConnection(Connection):
         self._readers: dict[PartitionReader, ThreadPoolExecutor] = {}
         self._closed = False
         self._in_flight: set[Future] = set()  # admin requests not settled yet
+        self._group_fetcher = GroupFetcher(base_conf, timeout_s, where, scrub)
 
     def __repr__(self) -> str:
         return f"<KafkaConnection {self._where} {'closed' if self._closed else 'open'}>"
@@ -262,9 +241,14 @@ class KafkaConnection(Connection):
                     offsets[key] = result.offset
                     continue
                 err = kafka_error(result)
-                if err is not None and err.code() in _RETRIABLE and time.monotonic() < deadline:
-                    retry.append(key)  # a leader moving, or a topic just created
-                    continue
+                if err is not None and err.code() in _RETRIABLE:
+                    if time.monotonic() < deadline:
+                        retry.append(key)  # a leader moving, or a topic just created
+                        continue
+                    raise Timeout(  # still not settled: the broker is slow (e.g. just unfenced)
+                        f"{self._where}: offsets of {tp.topic!r} partition {tp.partition}: "
+                        f"{self._scrub(describe_error(err))} for {self._timeout:g} s"
+                    )
                 error = self._error(result, f"offsets of {tp.topic!r} partition {tp.partition}")
                 if tolerate_missing and isinstance(error, NotFound):
                     continue
@@ -274,6 +258,11 @@ class KafkaConnection(Connection):
             wanted = retry
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+            # librdkafka sends the leader epochs it has cached; after a leader change (or a broker
+            # fenced and back) they stay stale until metadata is asked for again.
+            for topic in sorted({t for t, _ in retry}):
+                with contextlib.suppress(KafkaException):
+                    await asyncio.to_thread(self._admin.list_topics, topic, timeout=min(self._timeout, 5))
 
     async def _describe_topics(self, names: Sequence[str]) -> dict[str, Any]:
         """TopicDescription per name (one request); NotFound for the first unknown one."""
@@ -313,6 +302,7 @@ class KafkaConnection(Connection):
         producer, self._producer = self._producer, None
         if producer is not None:
             await asyncio.to_thread(producer.flush, min(self._delivery_timeout, 10.0))
+        await asyncio.to_thread(self._group_fetcher.close)
         _retire(self._admin, self._in_flight)
         self._admin = _ClosedAdmin(self._where)
 
@@ -770,81 +760,36 @@ class KafkaConnection(Connection):
         except KafkaException as exc:
             raise self._error(exc, "listing consumer groups") from None
         listing = await self._wait(future, "listing consumer groups")
+        if listing.errors:  # a broker that did not answer: its groups are missing from `valid`
+            raise self._error(listing.errors[0], "listing consumer groups")
         return {g.group_id: g for g in listing.valid}
 
-    async def _describe_groups(self, group_ids: Sequence[str]) -> dict[str, Any]:
-        """ConsumerGroupDescription (or the exception) per group, for one batch of groups."""
-        if not group_ids:
-            return {}
-        try:
-            futures = self._admin.describe_consumer_groups(
-                list(group_ids), request_timeout=self._timeout
-            )
-        except KafkaException as exc:
-            raise self._error(exc, "describing consumer groups") from None
-        return await self._gather(futures)
-
-    async def _committed(self, group_id: str) -> dict[tuple[str, int], int | None]:
-        """One group's committed offsets (one OffsetFetch request: librdkafka takes one group)."""
-        request = [ConsumerGroupTopicPartitions(group_id)]
-        try:
-            futures = self._admin.list_consumer_group_offsets(request, request_timeout=self._timeout)
-        except KafkaException as exc:
-            raise self._error(exc, f"offsets of group {group_id!r}") from None
-        answer = await self._wait(futures[group_id], f"offsets of group {group_id!r}")
-        return {
-            (tp.topic, tp.partition): (None if tp.offset < 0 else tp.offset)
-            for tp in answer.topic_partitions or ()
-            if tp.error is None
-        }
-
-    async def _group_batches(
+    async def _fetch_groups(
         self,
         group_ids: Sequence[str],
         *,
         with_offsets: bool,
-        on_progress: Callable[[int, int], None] | None,
-    ) -> tuple[dict[str, Any], dict[str, dict[tuple[str, int], int | None]]]:
-        """Describe (and fetch the offsets of) many groups, GROUP_BATCH at a time.
-
-        Coordinator-bound admin requests are never fired in bulk: at most GROUP_BATCH describe and
-        GROUP_BATCH offset requests are in flight. Thousands at once queue behind each other on the
-        broker connection, time out together, and trip a librdkafka assertion that aborts the process
-        (its issue 4605); they also delay every other request of the client (metadata "timed out").
-        Each batch is awaited whole (every future retrieved) before its first error is raised.
-        """
-        described: dict[str, Any] = {}
-        offsets: dict[str, dict[tuple[str, int], int | None]] = {}
-        total = len(group_ids)
-        for start in range(0, total, GROUP_BATCH):
-            batch = list(group_ids[start : start + GROUP_BATCH])
-            steps = [self._describe_groups(batch)]
-            if with_offsets:
-                steps += [self._committed(g) for g in batch]
-            done = await asyncio.gather(*steps, return_exceptions=True)
-            error = next((r for r in done if isinstance(r, BaseException)), None)
-            if error is not None:
-                raise error
-            described.update(done[0])
-            if with_offsets:
-                offsets.update(zip(batch, done[1:], strict=True))
-            if on_progress is not None:
-                on_progress(min(start + GROUP_BATCH, total), total)
-        return described, offsets
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[dict[str, GroupInfo | None], dict[str, dict[tuple[str, int], int | None]]]:
+        """Groups' infos (None where describing one failed) and committed offsets, from the worker
+        process that makes the coordinator-bound requests (see ``groups.py``)."""
+        loop = asyncio.get_running_loop()
+        report = None
+        if on_progress is not None:
+            report = lambda done, total: loop.call_soon_threadsafe(on_progress, done, total)  # noqa: E731
+        return await asyncio.to_thread(
+            self._group_fetcher.fetch, list(group_ids), with_offsets=with_offsets, on_batch=report
+        )
 
     async def groups(self) -> list[GroupInfo]:
         self._check_open()
         listing = await self._group_listing()
-        described, _ = await self._group_batches(sorted(listing), with_offsets=False, on_progress=None)
-        result = []
-        for group_id in sorted(listing):
-            desc = described.get(group_id)
-            if isinstance(desc, BaseException) or desc is None:
-                state = getattr(listing[group_id], "state", None)
-                result.append(GroupInfo(group_id, group_state_name(state)))
-                continue
-            result.append(_group_info(desc))
-        return result
+        infos, _ = await self._fetch_groups(sorted(listing), with_offsets=False)
+        return [
+            infos.get(group_id)
+            or GroupInfo(group_id, group_state_name(getattr(listing[group_id], "state", None)))
+            for group_id in sorted(listing)
+        ]
 
     async def lag(
         self,
@@ -860,27 +805,24 @@ class KafkaConnection(Connection):
             wanted = [group_ids]
         else:
             wanted = list(dict.fromkeys(group_ids))
-        described, offsets = await self._group_batches(
-            wanted, with_offsets=True, on_progress=on_progress
-        )
+        infos, offsets = await self._fetch_groups(wanted, with_offsets=True, on_progress=on_progress)
         per_group: dict[str, dict[tuple[str, int], int | None]] = {}
         states: dict[str, str] = {}
         unknown = []
         for group_id in wanted:
             commits = offsets[group_id]
-            desc = described.get(group_id)
-            members = [] if isinstance(desc, BaseException) or desc is None else desc.members
+            info = infos.get(group_id)
+            members = info.members if info is not None else ()
             if group_id not in listing and not commits and not members:
                 unknown.append(group_id)
                 continue
             parts = dict(commits)
             for member in members:  # assigned but never committed: committed None ("-")
-                assignment = member.assignment.topic_partitions if member.assignment else []
-                for tp in assignment or ():
-                    parts.setdefault((tp.topic, tp.partition), None)
+                for tp in member.assignment:
+                    parts.setdefault(tp, None)
             per_group[group_id] = parts
-            if desc is not None and not isinstance(desc, BaseException):
-                states[group_id] = group_state_name(getattr(desc, "state", None))
+            if info is not None:
+                states[group_id] = info.state
             else:
                 states[group_id] = group_state_name(getattr(listing.get(group_id), "state", None))
         if unknown:
@@ -925,19 +867,18 @@ class KafkaConnection(Connection):
         topics = sorted({t for t, _ in offsets})
         for t in topics:
             _check_name(t)
-        described, groups = await asyncio.gather(
-            self._describe_topics(topics), self._describe_groups([group_id])
+        described, (infos, _) = await asyncio.gather(
+            self._describe_topics(topics), self._fetch_groups([group_id], with_offsets=False)
         )
         for (topic, partition) in offsets:
             known = {tp.id for tp in described[topic].partitions}
             if partition not in known:
                 raise NotFound(f"{where}: topic {topic!r} has no partition {partition!r}")
-        desc = groups.get(group_id)
-        if desc is not None and not isinstance(desc, BaseException) and desc.members:
+        info = infos.get(group_id)
+        if info is not None and info.members:
             raise InvalidRequest(
-                f"{where}: group {group_id!r} has {len(desc.members)} active member(s) "
-                f"(state {group_state_name(desc.state)}); stop its consumers before changing "
-                "its offsets",
+                f"{where}: group {group_id!r} has {len(info.members)} active member(s) "
+                f"(state {info.state}); stop its consumers before changing its offsets",
             )
         request = ConsumerGroupTopicPartitions(
             group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
@@ -1045,22 +986,3 @@ def _publish_error(exc: BaseException | KafkaError, where: str, scrub: Callable[
     error = map_error(exc, where)
     message = scrub(str(error))
     return error if message == str(error) else type(error)(message)
-
-
-def _group_info(desc: Any) -> GroupInfo:
-    members = []
-    for m in desc.members or ():
-        assignment = m.assignment.topic_partitions if m.assignment else []
-        members.append(
-            GroupMember(
-                client_id=m.client_id or "",
-                host=(m.host or "").lstrip("/"),
-                assignment=tuple(sorted((tp.topic, tp.partition) for tp in assignment or ())),
-            )
-        )
-    return GroupInfo(
-        group_id=desc.group_id,
-        state=group_state_name(getattr(desc, "state", None)),
-        protocol=desc.partition_assignor or "",
-        members=tuple(members),
-    )
