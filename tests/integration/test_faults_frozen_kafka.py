@@ -1,24 +1,32 @@
 """A Kafka broker frozen (SIGSTOP) for 70 s, past librdkafka's 60 s socket timeout, while a lag
 refresh over 10,000 consumer groups is in flight; then thawed (SIGCONT).
 
-What must hold: `lag --watch -o jsonl` and the TUI's lag view stay alive (no native abort, no
-asyncio tracebacks), say the broker is slow or away, and go on refreshing by themselves once it
-answers again. Thousands of coordinator requests timing out at once is what made librdkafka abort
+What must hold: `lag --watch -o jsonl` and the TUI's lag view (in tmux, a real terminal) stay
+alive (no native abort, no asyncio tracebacks), say the broker is slow or away, and go on
+refreshing by themselves once it answers again; the TUI still answers keys. Thousands of coordinator requests timing out at once is what made librdkafka abort
 the process (its issue 4605); the adapter never has more than a batch of them in flight.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from tests.brokers import shared_groups
-
-from faults_support import KAFKA_URL, Workbench, eventually, require_kafka
+from tests.integration.faults_support import (
+    KAFKA_URL,
+    REPO,
+    Workbench,
+    eventually,
+    require_kafka,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -69,15 +77,46 @@ def refreshes(watch: Workbench) -> int:
     return len(watch.out) // GROUPS
 
 
-def test_lag_watch_survives_a_frozen_broker_during_a_10k_group_refresh(big_cluster, frozen_kafka):
+class TuiPane:
+    """The TUI in a tmux pane (a real terminal), on the lag view."""
+
+    def __init__(self, tmp_path) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("tmux is needed for this test (tests/run.sh installs it: apt-get install tmux)")
+        self.socket = str(tmp_path / "tmux.sock")
+        self.tmux("new-session", "-d", "-s", "tui", "-x", "180", "-y", "50", "bash --norc --noprofile")
+        self.tmux("send-keys", "-t", "tui", f"cd {REPO} && {sys.executable} -m workbench --broker {KAFKA_URL}", "Enter")
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "tui")
+
+    def alive(self) -> bool:
+        shell = self.tmux("display", "-p", "-t", "tui", "#{pane_pid}").strip()
+        return bool(subprocess.run(["pgrep", "-f", "-P", shell, "workbench"], capture_output=True).stdout)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_lag_watch_and_the_tui_survive_a_frozen_broker_during_a_10k_group_refresh(big_cluster, frozen_kafka,
+                                                                                   tmp_path):
     freeze, thaw = frozen_kafka
     watch = Workbench("--broker", KAFKA_URL, "lag", "--watch", "--interval", "2", "-o", "jsonl")
+    tui = TuiPane(tmp_path)
     try:
+        eventually(lambda: "Event Workbench" in tui.screen(), "the TUI's first screen", 60)
+        tui.tmux("send-keys", "-t", "tui", "l")
+        eventually(lambda: "ew-shared-group-" in tui.screen(), "the lag view's rows", 120)
         watch.wait_lines(GROUPS, timeout=120)  # the first refresh is complete
         time.sleep(3)  # the second refresh started 2 s after the first: it is in flight now
         freeze()
         time.sleep(FREEZE_S)
         assert watch.proc.poll() is None, watch._report("died while the broker was frozen")
+        assert tui.alive(), f"the TUI died while the broker was frozen:\n{tui.screen()}"
         thaw()
         said = watch.wait_stderr("slow", timeout=30)  # "... broker slow ... retrying"
         before = refreshes(watch)
@@ -85,10 +124,20 @@ def test_lag_watch_survives_a_frozen_broker_during_a_10k_group_refresh(big_clust
                    "two more complete refreshes after the broker came back", timeout=180)
         assert watch.proc.poll() is None, watch._report("ended after the broker came back")
         assert any("resumed" in line for line in watch.err[said:]), watch._report("never said it resumed")
+
+        def tui_recovered() -> bool:
+            shown = tui.screen()
+            return "ew-shared-group-" in shown and not re.search(r"failed|reconnecting|slow", shown)
+
+        eventually(tui_recovered, "the TUI's lag view refreshed again", timeout=120)
+        assert tui.alive()
+        tui.tmux("send-keys", "-t", "tui", "?")
+        eventually(lambda: "Keys" in tui.screen() or "keys" in tui.screen(), "the help screen after '?'", 10)
         code = watch.interrupt()
     finally:
         thaw()
         watch.close()
+        tui.close()
     stderr = watch.stderr_text()
     assert code in (0, 130), watch._report("Ctrl-C did not end it cleanly")
     for noise in ("Traceback", "never retrieved", "unhandled exception", "Assertion"):
