@@ -10,7 +10,7 @@ from rich.syntax import Syntax
 
 from workbench import codecs
 from workbench.broker import Event
-from workbench.tui import detail, rows
+from workbench.tui import event_render, rows
 
 
 def event(value: bytes | None, headers=(), key: bytes | None = b"k") -> Event:
@@ -62,7 +62,7 @@ def test_a_row_looks_at_a_prefix_of_the_value_only():
 
 
 def test_pretty_json_is_highlighted_and_control_characters_are_escaped():
-    view = detail.value_view(json.dumps({"a": "\u202e\x1b[31m", "b": [1, 2]}).encode())
+    view = event_render.value_view(json.dumps({"a": "\u202e\x1b[31m", "b": [1, 2]}).encode())
     assert view.kind == "json" and isinstance(view.body, Syntax) and view.note is None
     code = view.body.code
     assert '"b": [\n    1,' in code and "\x1b" not in code and "\u202e" not in code
@@ -70,32 +70,32 @@ def test_pretty_json_is_highlighted_and_control_characters_are_escaped():
 
 
 def test_binary_is_a_hex_dump():
-    view = detail.value_view(bytes(range(20)) + b"\xff")
+    view = event_render.value_view(bytes(range(20)) + b"\xff")
     assert view.kind == "binary"
     assert view.body.plain.splitlines()[0] == (
         "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|")
-    assert detail.hexdump(b"AB\x1b") == ["00000000  41 42 1b                                          |AB.|"]
+    assert event_render.hexdump(b"AB\x1b") == ["00000000  41 42 1b                                          |AB.|"]
 
 
 def test_huge_values_are_cut_with_a_note():
     big_json = json.dumps({"items": ["x" * 100] * 60_000}).encode()  # ~6 MB
-    view = detail.value_view(big_json)
+    view = event_render.value_view(big_json)
     assert view.kind == "text" and "too large to pretty-print" in view.note and "MB" in view.note
-    assert len(view.body.plain) <= detail.SHOW_LIMIT
-    many_lines = detail.value_view(("line\n" * 10_000).encode())
-    assert many_lines.note.startswith(f"showing the first {detail.LINE_LIMIT:,} lines")
-    big_binary = detail.value_view(b"\xff" * 100_000)
+    assert len(view.body.plain) <= event_render.SHOW_LIMIT
+    many_lines = event_render.value_view(("line\n" * 10_000).encode())
+    assert many_lines.note.startswith(f"showing the first {event_render.LINE_LIMIT:,} lines")
+    big_binary = event_render.value_view(b"\xff" * 100_000)
     assert big_binary.kind == "binary" and "binary: showing the first" in big_binary.note
-    assert len(big_binary.body.plain.splitlines()) == detail.HEX_LIMIT // 16
+    assert len(big_binary.body.plain.splitlines()) == event_render.HEX_LIMIT // 16
 
 
 def test_text_with_markup_and_escapes_stays_literal():
-    view = detail.value_view(b"[bold]not bold[/] \x1b[2J line\r\nnext")
+    view = event_render.value_view(b"[bold]not bold[/] \x1b[2J line\r\nnext")
     assert view.kind == "text"
     assert view.body.plain == "[bold]not bold[/] \\x1b[2J line\\r\nnext"
     assert not view.body.spans
 
 
 def test_a_value_cut_to_one_line_says_the_first_line():
-    assert detail.first_lines(1) == "the first line"
-    assert detail.first_lines(2000) == "the first 2,000 lines"
+    assert event_render.first_lines(1) == "the first line"
+    assert event_render.first_lines(2000) == "the first 2,000 lines"

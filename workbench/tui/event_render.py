@@ -1,4 +1,4 @@
-"""What the detail pane shows for one event, as rich renderables (no Textual here).
+"""What the detail screen shows for one event, as rich renderables (no Textual here).
 
 The value is pretty JSON (syntax highlighted), text, or a hex dump for binary; large values are cut
 with a note saying so. Every string from the event is made terminal-safe with

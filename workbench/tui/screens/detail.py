@@ -10,7 +10,7 @@ from textual.widgets import Footer, Header, Static
 
 from workbench import codecs
 from workbench.broker import Event
-from workbench.tui import detail, keys
+from workbench.tui import event_render, keys
 
 
 class DetailScreen(Screen[None]):
@@ -39,7 +39,7 @@ class DetailScreen(Screen[None]):
         event = self.event
         title = Text(codecs.safe_text(event.topic), style="bold")
         title.append(f"  partition {event.partition} · offset {event.offset}", style="bold")
-        view = detail.value_view(event.value)
+        view = event_render.value_view(event.value)
         label = Text(f"Value ({view.kind})", style="bold")
         yield Header()
         with VerticalScroll(id="detail"):
@@ -48,8 +48,8 @@ class DetailScreen(Screen[None]):
             if view.note:
                 yield Static(Text(view.note, style="italic"), id="detail-note")
             yield Static(view.body, id="detail-value")
-            yield Static(detail.metadata(event), id="detail-meta")
-            yield Static(detail.headers(event), id="detail-headers")
+            yield Static(event_render.metadata(event), id="detail-meta")
+            yield Static(event_render.headers(event), id="detail-headers")
         yield Footer()
 
     def action_scroll_home(self) -> None:
