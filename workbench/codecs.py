@@ -1,4 +1,6 @@
-"""Bytes <-> shown value: decoding, one-line safe previews, CloudEvents and correlation ids.
+"""Bytes <-> shown value: decoding, one-line safe previews, CloudEvents attributes and ids.
+
+Correlation ids are read by :mod:`workbench.correlation` (built on this module).
 
 Pure Python (standard library only; ``msgpack`` is used when it happens to be importable). Nothing
 here knows about Textual or a broker library.
@@ -21,14 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workbench.broker import Event
 
 __all__ = [
     "CODECS",
     "CodecError",
     "Decoded",
     "cloudevent_attributes",
-    "correlation_id",
     "decode",
     "human_size",
     "parse_traceparent",
@@ -436,25 +436,3 @@ def id_text(value: Any) -> str | None:
     if isinstance(value, (int, float)):
         return str(value)
     return None
-
-
-def correlation_id(event: Event, decoded_value: Decoded | None = None) -> str | None:
-    """The correlation id of an event, by this default rule order (first match wins):
-
-    1. a header ``correlation_id``, ``correlationId`` or ``x-correlation-id`` (case-insensitive;
-       the last occurrence of the first name present, in that order), then the AMQP
-       ``correlation_id`` property (``Event.metadata``);
-    2. the CloudEvents extension attribute ``correlationid`` (binary or structured mode);
-    3. the trace id of a valid W3C ``traceparent`` (CloudEvents extension, then plain header);
-    4. a member ``correlationId`` / ``correlation_id`` of the JSON value, then of the ``data`` of
-       a structured CloudEvent.
-
-    ``decoded_value`` is the value decoded with :func:`decode` (``auto``), when the caller has it
-    already; otherwise the value is decoded here, and only when it is a JSON object and rules 1-3
-    need it. Numbers count (as their text); empty strings do not. These are
-    :data:`workbench.correlation.DEFAULT_RULES`; a profile's ``[correlation]`` table may set others.
-    """
-    # workbench.correlation is built on this module, so it is imported when first used.
-    from workbench.correlation import DEFAULT_RULES
-
-    return DEFAULT_RULES.correlation_id(event, decoded_value)

@@ -17,8 +17,17 @@ The profile file's ``[correlation]`` table replaces the default order::
     causation = ["header:causation_id", "json:$.causationId"]
 
 The first rule giving a non-empty id wins; numbers count (as their text), empty strings, booleans,
-objects and arrays do not. Extraction is pure and never raises on any bytes. The default rules are
-the ones :func:`workbench.codecs.correlation_id` documents (it delegates here: one implementation).
+objects and arrays do not. Extraction is pure and never raises on any bytes.
+
+The default correlation rules (:data:`DEFAULT_RULES`), first match wins:
+
+1. a header ``correlation_id``, ``correlationId`` or ``x-correlation-id`` (case-insensitive; the
+   last occurrence of the first name present, in that order), then the AMQP ``correlation_id``
+   property (``Event.metadata``);
+2. the CloudEvents extension attribute ``correlationid`` (binary or structured mode);
+3. the trace id of a valid W3C ``traceparent`` (CloudEvents extension, then plain header);
+4. a member ``correlationId`` / ``correlation_id`` of the JSON value, then of the ``data`` of a
+   structured CloudEvent.
 """
 
 from __future__ import annotations
@@ -143,7 +152,7 @@ def parse_rules(specs: Any, where: str) -> tuple[Rule, ...]:
     return tuple(parse_rule(spec, f"{where}[{i}]") for i, spec in enumerate(specs))
 
 
-#: The default correlation rules (the order :func:`workbench.codecs.correlation_id` documents).
+#: The default correlation rules (the order the module docstring documents).
 DEFAULT_CORRELATION: tuple[Rule, ...] = tuple(
     parse_rule(spec)
     for spec in (

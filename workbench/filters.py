@@ -18,7 +18,7 @@ Names (per event):
 ``topic``          the topic name; ``partition``, ``offset``: integers
 ``timestamp``      milliseconds since the epoch (int) or None; ``time``: ISO-8601 string or None
 ``type``           the CloudEvents ``type`` (binary or structured mode) or None
-``correlation_id`` see :func:`workbench.codecs.correlation_id`
+``correlation_id`` by the default rules of :mod:`workbench.correlation`
 ``true`` ``false`` ``null``  (and Python's ``True`` ``False`` ``None``)
 =================  ==========================================================================
 
@@ -54,7 +54,8 @@ from typing import Any
 import simpleeval
 
 from workbench.broker import Event
-from workbench.codecs import Decoded, cloudevent_attributes, correlation_id, decode, safe_text
+from workbench.codecs import Decoded, cloudevent_attributes, decode, safe_text
+from workbench.correlation import DEFAULT_RULES
 from workbench.envelope import format_timestamp
 
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter"]
@@ -399,7 +400,7 @@ _GETTERS: dict[str, Callable[[_Scope], Any]] = {
     "timestamp": lambda s: s.event.timestamp,
     "time": _get_time,
     "type": _get_type,
-    "correlation_id": lambda s: correlation_id(s.event, s.decoded()),
+    "correlation_id": lambda s: DEFAULT_RULES.correlation_id(s.event, s.decoded()),
     "true": lambda s: True,
     "false": lambda s: False,
     "null": lambda s: None,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from workbench import codecs
 from workbench.broker import Event, OutgoingEvent, Position
+from workbench.correlation import DEFAULT_RULES
 from workbench.envelope import InputError, dumps_event, parse_line
 from workbench.errors import UsageError
 from workbench.filters import FilterError, compile_filter
@@ -72,7 +73,7 @@ def test_what_a_row_shows_of_any_event_is_inert(e):
     shown = [codecs.preview(e.key, 40), codecs.preview(e.value, 120)]
     attrs = codecs.cloudevent_attributes(e.headers, codecs.decode(e.value).value)
     shown += [codecs.safe_text(v) for v in attrs.values()]
-    correlation = codecs.correlation_id(e)
+    correlation = DEFAULT_RULES.correlation_id(e)
     if correlation is not None:
         shown.append(codecs.safe_text(correlation))
     for text in shown:

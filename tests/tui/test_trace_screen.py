@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Static
 
-from workbench import codecs, service
+from workbench import service
 from workbench.broker import Position
+from workbench.correlation import DEFAULT_RULES
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.trace import TraceScreen
 
@@ -17,11 +18,11 @@ async def failed_payment(target):
     async with service.connect(target) as conn:
         events = [e async for batch in conn.read("payments", Position.beginning()) for e in batch]
         failed = next(e for e in events if (b"ce_type", b"PaymentFailed") in [(n.encode(), v) for n, v in e.headers])
-        wanted = codecs.correlation_id(failed)
+        wanted = DEFAULT_RULES.correlation_id(failed)
         carrying = []
         for topic in ("inventory", "orders", "payments", "shipping"):
             async for batch in conn.read(topic, Position.beginning()):
-                carrying += [e for e in batch if codecs.correlation_id(e) == wanted]
+                carrying += [e for e in batch if DEFAULT_RULES.correlation_id(e) == wanted]
     return wanted, carrying
 
 
@@ -81,7 +82,7 @@ async def test_T_traces_the_selected_events_correlation_id(target, counts):
         await open_events(pilot, "payments", counts["payments"])
         await pilot.press("up")
         await settle(pilot, lambda: app.stream.event_list.selected is not None, "a selected event")
-        wanted = codecs.correlation_id(app.stream.event_list.selected)
+        wanted = DEFAULT_RULES.correlation_id(app.stream.event_list.selected)
         assert wanted
         await pilot.press("T")
         await settle(pilot, lambda: isinstance(app.screen, TraceScreen) and app.screen.searches == 1, "the trace")

@@ -1,4 +1,4 @@
-"""Decoding, terminal-safe previews, CloudEvents and correlation ids."""
+"""Decoding, terminal-safe previews, CloudEvents and (by the default rules) correlation ids."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ from workbench.codecs import (
     CodecError,
     Decoded,
     cloudevent_attributes,
-    correlation_id,
     decode,
     human_size,
     parse_traceparent,
     preview,
     safe_text,
 )
+from workbench.correlation import DEFAULT_RULES
+
+correlation_id = DEFAULT_RULES.correlation_id
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -100,7 +100,7 @@ def test_configured_order_is_followed():
 def test_amqp_property_counts_after_the_headers():
     event = ev(None, [], {"correlation_id": "amqp-1"})
     assert DEFAULT_RULES.correlation_id(event) == "amqp-1"
-    assert codecs.correlation_id(event) == "amqp-1"
+    assert DEFAULT_RULES.correlation_id(event) == "amqp-1"
     assert DEFAULT_RULES.correlation_id(ev(None, [("correlation_id", b"h")], {"correlation_id": "p"})) == "h"
 
 
@@ -148,12 +148,6 @@ def test_a_caller_decoded_value_is_used_and_not_decoded_again():
     assert DEFAULT_RULES.correlation_id(event, codecs.Decoded("json", {"correlationId": "given"})) == "given"
     # "not decoded" (as the TUI rows pass it): only the headers are looked at.
     assert DEFAULT_RULES.correlation_id(event, codecs.Decoded("text", None)) is None
-
-
-def test_codecs_correlation_id_is_the_default_rules():
-    headers = [("ce_correlationid", b"ce"), ("traceparent", TRACEPARENT.encode())]
-    event = ev(b'{"correlationId": "body"}', headers)
-    assert codecs.correlation_id(event) == DEFAULT_RULES.correlation_id(event) == "ce"
 
 
 # --------------------------------------------------------------------------- never raises

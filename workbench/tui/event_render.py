@@ -17,6 +17,7 @@ from rich.text import Text
 
 from workbench import codecs
 from workbench.broker import Event
+from workbench.correlation import DEFAULT_RULES
 from workbench.envelope import format_timestamp
 
 SHOW_LIMIT = 256 * 1024  # bytes of a value shown as text
@@ -130,7 +131,7 @@ def metadata(event: Event) -> Table:
     for name in ("type", "source", "id", "subject", "time"):
         if attrs.get(name):
             rows.append((f"ce {name}", attrs[name][:500]))
-    correlation = codecs.correlation_id(event)
+    correlation = DEFAULT_RULES.correlation_id(event)
     if correlation:
         rows.append(("correlation id", correlation[:500]))
     if attrs.get("trace_id"):

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from workbench import codecs
 from workbench.broker import Event
+from workbench.correlation import DEFAULT_RULES
 from workbench.envelope import format_timestamp
 
 #: Values larger than this are not decoded to find a structured CloudEvent or a correlation id in
@@ -77,14 +78,14 @@ def cells(event: Event) -> RowCells:
     # Headers first: most events say their type and correlation id there, and then the value
     # need not be decoded at all (that is what keeps a fast stream cheap to show).
     ce_type = codecs.cloudevent_attributes(event.headers).get("type") if event.headers else None
-    correlation = codecs.correlation_id(event, _NOT_DECODED) if event.headers else None
+    correlation = DEFAULT_RULES.correlation_id(event, _NOT_DECODED) if event.headers else None
     if ce_type is None or correlation is None:
         decoded = _decoded(event)
         if decoded is not None:
             if ce_type is None and decoded.kind == "json":
                 ce_type = codecs.cloudevent_attributes(event.headers, decoded.value).get("type")
             if correlation is None:
-                correlation = codecs.correlation_id(event, decoded)
+                correlation = DEFAULT_RULES.correlation_id(event, decoded)
     return RowCells(
         time=clock,
         position=f"{event.partition}/{event.offset}",
