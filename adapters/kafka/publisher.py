@@ -1,0 +1,221 @@
+"""Publishing to Kafka: the producer, its delivery reports, the one-by-one resend.
+
+A part of ``KafkaConnection`` (a mixin on :class:`~.base.KafkaBase`, see ``base.py``).
+
+One producer per connection, made on the first publish: idempotent, ``acks=all``,
+``linger.ms=5`` (a profile may override it), ``message.max.bytes`` raised to the broker's
+default so the broker decides what is too large. Delivery reports give each event its
+partition and offset, or its error; what is not confirmed within ``delivery_timeout_s`` fails
+with Timeout (librdkafka's own message timeout, so no late delivery follows). When the broker
+refuses a whole batch because one event exceeds the topic's ``max.message.bytes``, the events
+of that batch are re-sent one by one: only the too large ones fail (InvalidRequest), the
+others are written after the rest of the publish.
+
+The produce loop and the flush block: they run in a thread (``asyncio.to_thread``), one publish
+at a time per connection (the producer lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from workbench.broker import (
+    BrokerError,
+    InvalidRequest,
+    OutgoingEvent,
+    PublishResult,
+    Timeout,
+)
+
+from .base import KafkaBase, check_name
+from .errors import kafka_error, map_error
+
+POLL_EVERY = 1000  # serve delivery reports every N produced events
+BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
+METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
+SOLO_RETRY_LIMIT = 10_000  # events re-sent one by one after the broker refused their batch
+
+
+class PublisherMixin(KafkaBase):
+    """publish: one result per event (partition and offset, or the exact error)."""
+
+    async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
+        self._check_open()
+        check_name(topic)
+        events = list(events)
+        count = await self._partition_count(topic)
+        if not events:
+            return []
+        return await asyncio.to_thread(self._publish_sync, topic, events, count)
+
+    async def _partition_count(self, topic: str) -> int:
+        cached = self._partition_counts.get(topic)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < METADATA_TTL_S:
+            return cached[1]
+        desc = (await self._describe_topics([topic]))[topic]
+        count = len(desc.partitions)
+        self._partition_counts[topic] = (now, count)
+        return count
+
+    def _get_producer(self) -> Producer:
+        if self._producer is None or self._producer_broken:
+            old = self._producer
+            conf = dict(self._base_conf)
+            conf.setdefault("linger.ms", 5)
+            # librdkafka's own default (1000000) is below the broker's (1048588): an event the
+            # broker would take must not be refused here. The broker still has the last word.
+            conf.setdefault("message.max.bytes", BROKER_MAX_MESSAGE_BYTES)
+            conf.update(
+                {
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    # librdkafka fails what is not confirmed by then: results stay exact.
+                    "message.timeout.ms": int(self._delivery_timeout * 1000),
+                }
+            )
+            try:
+                self._producer = Producer(conf)
+            except KafkaException as exc:
+                raise self._error(exc, "creating the producer") from None
+            self._producer_broken = False
+            if old is not None:
+                old.flush(0)
+        return self._producer
+
+    def _publish_sync(
+        self, topic: str, events: list[OutgoingEvent], partitions: int
+    ) -> list[PublishResult]:
+        where = f"{self._where}: topic {topic!r}"
+        with self._producer_lock:
+            if self._closed:
+                raise BrokerError(f"{self._where}: the connection is closed")
+            producer = self._get_producer()
+            results: list[PublishResult | None] = [None] * len(events)
+            scrub = self._scrub
+
+            refused_batches: list[int] = []
+
+            def delivered(index: int, err: KafkaError | None, msg: Any) -> None:
+                if err is None:
+                    results[index] = PublishResult(index, msg.partition(), msg.offset())
+                    return
+                if err.fatal():
+                    self._producer_broken = True
+                if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    refused_batches.append(index)
+                results[index] = PublishResult(
+                    index, error=_publish_error(err, f"{where}: event {index}", scrub)
+                )
+
+            produce = producer.produce
+            poll = producer.poll
+            partial = functools.partial
+            for index, event in enumerate(events):
+                key, value = event.key, event.value
+                callback = partial(delivered, index)
+                if (
+                    (value is None or type(value) is bytes)
+                    and (key is None or type(key) is bytes)
+                    and not event.headers
+                    and event.partition is None
+                    and event.timestamp is None
+                ):
+                    args = None  # the common case, checked inline
+                else:
+                    try:
+                        args = _produce_args(event, partitions)
+                    except (AttributeError, TypeError, ValueError) as exc:
+                        results[index] = PublishResult(
+                            index, error=InvalidRequest(f"{where}: event {index}: {exc}")
+                        )
+                        continue
+                while True:
+                    try:
+                        if args is None:
+                            produce(topic, value, key, -1, callback)
+                        else:
+                            produce(topic, on_delivery=callback, **args)
+                        break
+                    except BufferError:
+                        poll(0.05)  # the local queue is full: let deliveries drain it
+                    except KafkaException as exc:
+                        results[index] = PublishResult(
+                            index, error=_publish_error(exc, f"{where}: event {index}", scrub)
+                        )
+                        break
+                if index % POLL_EVERY == POLL_EVERY - 1:
+                    poll(0)
+            left = producer.flush(self._delivery_timeout + 5)
+            if left:
+                producer.purge(in_queue=True, in_flight=False, blocking=False)
+                producer.poll(0)
+            elif len(refused_batches) > 1:
+                # The broker refuses a whole batch when one event in it is larger than the
+                # topic's max.message.bytes: nothing of it was written. Send those events one by
+                # one so that only the too large ones fail (they land after the others).
+                for index in sorted(refused_batches)[:SOLO_RETRY_LIMIT]:
+                    results[index] = None
+                    args = _produce_args(events[index], partitions)
+                    produce(topic, on_delivery=partial(delivered, index), **args)
+                    producer.flush(self._delivery_timeout + 5)
+            return [
+                result
+                if result is not None
+                else PublishResult(
+                    index,
+                    error=Timeout(
+                        f"{where}: event {index} was not confirmed within "
+                        f"{self._delivery_timeout:g} s"
+                    ),
+                )
+                for index, result in enumerate(results)
+            ]
+
+
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _produce_args(event: OutgoingEvent, partitions: int) -> dict[str, Any]:
+    key, value = event.key, event.value
+    if key is not None and not isinstance(key, _BYTES):
+        raise TypeError(f"key must be bytes or None, got {type(key).__name__}")
+    if value is not None and not isinstance(value, _BYTES):
+        raise TypeError(f"value must be bytes or None, got {type(value).__name__}")
+    args: dict[str, Any] = {"value": value, "key": key}
+    if event.headers:
+        headers = []
+        for item in event.headers:
+            name, data = item
+            if not isinstance(name, str) or not isinstance(data, _BYTES):
+                raise TypeError("headers must be (str, bytes) pairs")
+            headers.append((name, bytes(data)))
+        args["headers"] = headers
+    partition = event.partition
+    if partition is not None:
+        if not isinstance(partition, int) or isinstance(partition, bool):
+            raise TypeError(f"partition must be int or None, got {type(partition).__name__}")
+        if not 0 <= partition < partitions:
+            raise ValueError(f"the topic has no partition {partition} (partitions 0..{partitions - 1})")
+        args["partition"] = partition
+    ts = event.timestamp
+    if ts is not None:
+        if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+            raise TypeError(f"timestamp must be int milliseconds >= 0, got {ts!r}")
+        args["timestamp"] = ts
+    return args
+
+
+def _publish_error(exc: BaseException | KafkaError, where: str, scrub: Callable[[str], str]) -> BrokerError:
+    err = kafka_error(exc)
+    if err is not None and err.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+        return Timeout(f"{where}: not confirmed in time (purged from the send queue)")
+    error = map_error(exc, where)
+    message = scrub(str(error))
+    return error if message == str(error) else type(error)(message)
