@@ -1,4 +1,4 @@
-"""The Kafka adapter (confluent-kafka / librdkafka). See ``adapter.py`` and ``connection.py``."""
+"""The Kafka adapter (confluent-kafka / librdkafka). See ``adapter.py`` and ``connection.py`` (which names its parts)."""
 
 from .adapter import KafkaAdapter
 

@@ -14,7 +14,7 @@ Reading never takes a message from a consumer
       auto-delete, capped queue;
     * a classic or quorum queue is not read (Unsupported): tap the exchange that feeds it.
 
-Mappings, in short (details in ``codec.py``, ``reader.py``, ``connection.py``)
+Mappings, in short (details in ``codec.py``, ``reader.py``, ``publisher.py``, ``lag.py``)
     * partition: always 0; offset: the stream offset, or a per-read sequence for taps;
     * key: the routing key through a named exchange, else the ``x-workbench-key`` header;
     * headers: the AMQP table, values as bytes (strings UTF-8, other types JSON text);
