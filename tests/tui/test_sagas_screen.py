@@ -6,6 +6,7 @@ from textual.widgets import DataTable, Input, Static
 
 from workbench import compensation, service
 from workbench.tui import keys
+from workbench.tui.palette import WorkbenchCommands
 from workbench.tui.screens.help import sections as help_sections
 from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.sagas import CompensateDialog, SagaScreen
@@ -118,7 +119,8 @@ async def test_the_s_key_and_the_command_palette_open_the_saga_view(target):
         assert len(app.screen.instances) == ORDERS
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, SagaScreen), "the main screen")
-        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert WorkbenchCommands in app.COMMANDS  # the palette's provider lists every action
+        titles = [str(hit.display) async for hit in WorkbenchCommands(app.screen).discover()]
         assert any(title.startswith("Sagas (S)") for title in titles)
 
 

@@ -12,20 +12,16 @@ import base64
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane
-from textual.widgets.option_list import Option
+from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from workbench import codecs, config, service
 from workbench.broker import (
@@ -34,95 +30,35 @@ from workbench.broker import (
     Connection,
     Event,
     GroupLag,
-    NotFound,
     Position,
-    Timeout,
     TopicInfo,
-    Unreachable,
     Unsupported,
 )
 from workbench.config import Config, Target
 from workbench.errors import WorkbenchError
 from workbench.stream import DEFAULT_CAPACITY
 from workbench.tui import drafts, keys
-from workbench.tui.inflight import InFlight
+from workbench.tui.connection import Keeper
+from workbench.tui.failures import BrokerTrouble, describe_error, is_loss
+from workbench.tui.palette import WorkbenchCommands
+from workbench.tui.supervisor import RETRY_DELAYS, State, Supervisor
 from workbench.tui.widgets.event_list import EventList
-from workbench.tui.widgets.line import Line
+from workbench.tui.widgets.status_line import StatusLine
 from workbench.tui.widgets.stream_view import StreamView
+from workbench.tui.widgets.topic_list import TopicList
 from workbench.tui.widgets.topic_view import TopicView
 
 if TYPE_CHECKING:  # the screens and dialogs are imported when first opened (start-up time)
     from workbench.tui.screens.lag import LagHistory
 
 DEFAULT_POSITION = Position.last(200)
-#: Seconds between reconnection attempts after the broker is lost (the last one repeats).
-RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 THEMES = ("textual-dark", "textual-light")
-
-_HINTS: tuple[tuple[type[BaseException], str], ...] = (
-    (NotFound, "it may have been deleted: press r to reload the topic list"),
-    (Unsupported, "this broker or adapter cannot do it"),
-    (BrokerError, "check that the broker is up and the profile is right, then press r to retry"),
-)
-
-
-def describe_error(exc: BaseException) -> tuple[str, str]:
-    """(what happened, what to do) for a notification; never a traceback."""
-    if isinstance(exc, WorkbenchError | BrokerError):
-        hint = exc.hint or next((h for kind, h in _HINTS if isinstance(exc, kind)), "")
-        return str(exc), hint
-    return (f"unexpected {type(exc).__name__}: {exc}",
-            "this is a bug in Event Workbench: please report it with what you did")
-
-
-def is_loss(exc: BaseException) -> bool:
-    """The broker went away (or never answered): worth retrying with backoff. For a bulk request
-    (lag over every group, a scan) a Timeout alone is not enough: see WorkbenchApp.broker_lost."""
-    return isinstance(exc, Unreachable | Timeout | ConnectionError)
-
-
-def is_slow_only(exc: BaseException) -> bool:
-    """A request timed out: the broker may be busy rather than gone (a cheap call tells)."""
-    return isinstance(exc, Timeout) and not isinstance(exc, Unreachable)
-
-
-#: Seconds the status line says "the broker is slow" after a bulk request timed out.
-SLOW_SHOWN_S = 60.0
-
-
-def topic_prompt(name: str, count: int, width: int) -> Text:
-    """One line of the topic list: the name, cut with an ellipsis where it would run into the
-    count, and the count against the right edge (``width``: the line's cells; 0 before layout)."""
-    shown = f"{count:,}"
-    text = Text(codecs.safe_text(name), no_wrap=True, overflow="ellipsis")
-    if width <= 0:
-        text.append(f"  {shown}", style="dim")
-        return text
-    room = max(width - len(shown) - 1, 1)
-    if text.cell_len > room:
-        text.truncate(room, overflow="ellipsis")
-    text.append(" " * max(width - text.cell_len - len(shown), 1))
-    text.append(shown, style="dim")
-    return text
-
-
-class Sidebar(Vertical):
-    """The topic filter box above the topic list; its width follows the terminal's (CSS)."""
-
-    BINDINGS = [Binding("down", "focus_topics", "To the list", show=False)]
-
-    def action_focus_topics(self) -> None:
-        self.query_one(OptionList).focus()
-
-    def on_resize(self) -> None:
-        refill = getattr(self.app, "_fill_topics", None)
-        if refill is not None and self.is_mounted:
-            self.call_after_refresh(refill)  # the counts go against the new right edge
 
 
 class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Event Workbench"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
     #: Every app action has an id (its name in keys.ACTIONS): the [keys] table of the profile file
     #: rebinds it through Textual's keymap.
     BINDINGS = [
@@ -150,21 +86,14 @@ class WorkbenchApp(App[None]):
         self.health_interval = health_interval
         self.now = now
         self.make_id = make_id
-        self.conn: Connection | None = None
-        self.slow: tuple[float, str] | None = None  # (when, what timed out) while the broker answers
+        self.supervisor = Supervisor(retry_delays)
+        self.keeper = Keeper(self, self.supervisor)
         self.groups_cache: tuple[float, list[GroupLag]] | None = None  # the last lag of every group
         self._groups_fetching = False  # one fetch of every group's lag at a time
         self.capabilities = Capabilities()
-        self.connection_state = "connecting"
-        self.last_error: BaseException | None = None
-        self.attempt = 0
-        self.retry_at: float | None = None
         self.topics: list[TopicInfo] = []
         self.topic: str | None = None
         self.lag_history: LagHistory | None = None  # made when the lag view first opens
-        self._stack: AsyncExitStack | None = None
-        self._draining: InFlight | None = None  # the old connection a reconnect waits for
-        self._to_close: list[tuple[Connection | None, AsyncExitStack]] = []  # to close once idle
         self._resume: tuple[str, Position] | None = None  # the read to start again after a reconnect
         self.saved: Path | None = None  # the last file events were saved to
         if keymap:
@@ -175,28 +104,43 @@ class WorkbenchApp(App[None]):
     def compose(self):
         yield Header()
         with Horizontal(id="body"):
-            with Sidebar(id="sidebar"):
-                yield Input(placeholder="filter topics (f)", id="topic-filter")
-                yield OptionList(id="topics")
+            yield TopicList(id="sidebar")
             with TabbedContent(id="main", initial="tab-topic"):
                 with TabPane("Topic", id="tab-topic"):
                     yield TopicView(id="topic-view")
                 with TabPane("Events", id="tab-events"):
                     yield StreamView(capacity=self.capacity, clock=self.clock, id="stream")
-        yield Line(id="status")
+        yield StatusLine(id="status")
         yield Footer()
 
     @property
     def stream(self) -> StreamView:
         return self.query_one(StreamView)
 
+    @property
+    def conn(self) -> Connection | None:
+        """The connection (None while there is none); a reconnect replaces it."""
+        return self.keeper.conn
+
+    @conn.setter
+    def conn(self, conn: Connection | None) -> None:
+        self.keeper.conn = conn
+
+    @property
+    def connection_state(self) -> State:
+        return self.supervisor.state
+
+    @property
+    def attempt(self) -> int:
+        return self.supervisor.attempt
+
     def on_mount(self) -> None:
         profile = self.target.profile
         self.sub_title = codecs.safe_text(f"{profile.name} · {self.where()}")
-        self.query_one("#topics", OptionList).focus()
+        self.query_one("#topics").focus()
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status, name="status")
-        self.set_interval(self.health_interval, self._check_health, name="health")
+        self.set_interval(self.health_interval, self.keeper.check_health, name="health")
         # The first frame comes first: loading the adapter, connecting and listing topics wait for it.
         self.call_after_refresh(self._after_first_frame)
 
@@ -208,50 +152,18 @@ class WorkbenchApp(App[None]):
         return profile.shown_broker()
 
     def _after_first_frame(self) -> None:
-        if self.conn is None and self.connection_state == "connecting":
-            self.run_worker(self._connect(), group="connect", exclusive=True)
+        if self.conn is None and self.connection_state == State.CONNECTING:
+            self.keeper.start()
 
     # ------------------------------------------------------------------ connection
 
-    async def _connect(self, lost: BaseException | None = None) -> None:
-        """Connect; while the broker is unreachable, retry with backoff (r retries at once).
-        ``lost``: the error that said the broker went away (then the first try waits too).
-        The old connection is closed only once nothing is in flight on it."""
-        await self._release(wait=True)
-        attempt = 0
-        if lost is not None:
-            await self._pause_before_retry(lost, 0)
-            attempt = 1
-        while True:
-            if attempt == 0:
-                self.connection_state = "connecting"
-                self.refresh_status()
-            stack = AsyncExitStack()
-            try:
-                conn = InFlight(await stack.enter_async_context(service.connect(self.target)))
-                break
-            except Exception as exc:
-                await stack.aclose()
-                if not is_loss(exc):  # a bad profile, access denied...: retrying will not help
-                    self.connection_state = "not connected"
-                    self.last_error = exc
-                    self.report(exc, "connect")
-                    self.refresh_status()
-                    return
-                if attempt == 0:
-                    self.report(exc, "connect", "retrying with backoff (the status line says when); check that "
-                                "the broker is up and the profile is right; r retries now")
-                await self._pause_before_retry(exc, attempt)
-                attempt += 1
-        self.conn, self._stack = conn, stack
+    async def connected(self, conn: Connection, again: bool) -> None:
+        """The keeper connected (``again``: after a loss): topics, then the read the loss stopped."""
         self.capabilities = service.capabilities(self.target)
-        self.connection_state = "connected"
-        self.last_error = self.retry_at = None
-        self.slow = None
         self.groups_cache = None
         self.refresh_bindings()
         self.refresh_status()
-        if attempt > 0:
+        if again:
             self.notify("Connected to the broker again.", title="Reconnected", markup=False)
         await self._load_topics()
         resume, self._resume = self._resume, None
@@ -259,14 +171,20 @@ class WorkbenchApp(App[None]):
             await self.stream.start(conn, *resume)
             self.refresh_status()
 
-    async def _pause_before_retry(self, exc: BaseException, attempt: int) -> None:
-        delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
-        self.connection_state = "reconnecting"
-        self.last_error = exc
-        self.attempt = attempt + 1
-        self.retry_at = time.monotonic() + delay
-        self.refresh_status()
-        await asyncio.sleep(delay)
+    def remember_read(self) -> None:
+        """The broker is lost: the open read starts again from its position once reconnected."""
+        stream = self.stream
+        if stream.topic is not None and stream.position is not None:
+            self._resume = (stream.topic, stream.position)
+
+    async def stop_reading(self) -> None:
+        await self.stream.stop()
+
+    def topics_seen(self, topics: list[TopicInfo]) -> None:
+        """The periodic check listed the topics: refill the list when topics came or went."""
+        if [t.name for t in topics] != [t.name for t in self.topics]:
+            self.topics = topics
+            self._fill_topics()
 
     def read_rides_out_outage(self) -> bool:
         """The open read lost the broker and its adapter is retrying (it resumes with no gap)."""
@@ -277,103 +195,26 @@ class WorkbenchApp(App[None]):
         return pump is not None and pump.active and pump.outage is not None
 
     def broker_lost(self, exc: BaseException) -> None:
-        """Something said the broker is gone: reconnect in a worker (once, whoever noticed first).
-        Not while the open read is riding the outage out: starting over would close it.
-        A Timeout is checked first with a cheap call: when that answers, the broker is slow, not lost."""
-        if self.connection_state != "connected" or self.read_rides_out_outage():
-            return
-        if is_slow_only(exc) and self.conn is not None:
-            self.run_worker(self._slow_or_lost(self.conn, exc, "a request"), group="liveness", exclusive=True)
-            return
-        self._lose(exc)
+        """Something said the broker is gone: reconnect (see connection.Keeper.failed)."""
+        self.keeper.failed(exc)
 
     def bulk_request_failed(self, exc: BaseException, what: str) -> bool:
-        """A bulk request (``what``: e.g. "the consumer lag refresh") failed. True when the app took
-        it on (a loss, or a timeout being checked); False: the caller reports it."""
-        if not is_loss(exc) or self.connection_state != "connected":
-            return False
-        if is_slow_only(exc) and self.conn is not None:
-            self.run_worker(self._slow_or_lost(self.conn, exc, what), group="liveness", exclusive=True)
+        """A bulk request failed. True when the app took it on; False: the caller reports it."""
+        return self.keeper.bulk_failed(exc, what)
+
+    def on_broker_trouble(self, message: BrokerTrouble) -> None:
+        """A screen's request failed in a way that may mean the broker is gone."""
+        if message.bulk is None:
+            self.broker_lost(message.error)
         else:
-            self.broker_lost(exc)
-        return True
-
-    async def _slow_or_lost(self, conn: Connection, exc: BaseException, what: str) -> None:
-        """After ``what`` timed out: list the topics (cheap). An answer means slow, not lost."""
-        try:
-            await conn.list_topics()
-        except Exception as again:
-            if is_loss(again) and conn is self.conn:
-                self._lose(again)
-            return
-        if conn is not self.conn:
-            return
-        first = self.slow is None
-        self.slow = (time.monotonic(), what)
-        if first:
-            reason, _ = describe_error(exc)
-            self.notify(codecs.safe_text(f"{what[:1].upper()}{what[1:]} timed out ({reason[:300]}), but the broker "
-                                         "still answers: nothing was reconnected. The next refresh tries again."),
-                        title="The broker is slow", severity="warning", timeout=10, markup=False)
-        self.refresh_status()
-
-    def _lose(self, exc: BaseException) -> None:
-        if self.connection_state != "connected" or self.read_rides_out_outage():
-            return
-        stream = self.stream
-        if stream.topic is not None and stream.position is not None:
-            self._resume = (stream.topic, stream.position)  # read it again once connected
-        self.connection_state = "reconnecting"
-        self.last_error = exc
-        what, _ = describe_error(exc)
-        self.notify(codecs.safe_text(what[:400]) + "\nReconnecting with backoff (see the status line); "
-                    "r retries now.", title="Lost the broker", severity="error", timeout=10, markup=False)
-        self.refresh_status()
-        self.run_worker(self._connect(lost=exc), group="connect", exclusive=True)
-
-    def _check_health(self) -> None:
-        """A cheap call now and then, so a lost broker is noticed even when nothing is being read."""
-        if self.conn is not None and self.connection_state == "connected" and not self.read_rides_out_outage():
-            self.run_worker(self._probe(self.conn), group="health", exclusive=True)
-
-    async def _probe(self, conn: Connection) -> None:
-        try:
-            topics = await conn.list_topics()
-        except Exception as exc:
-            if is_loss(exc) and conn is self.conn:
-                self._lose(exc)  # the cheap call itself failed: lost, not slow
-            return
-        if conn is self.conn and [t.name for t in topics] != [t.name for t in self.topics]:
-            self.topics = topics  # topics came or went
-            self._fill_topics()
-
-    async def _release(self, wait: bool = False) -> None:
-        """Stop reading and close the connection (idempotent). ``wait``: first let the requests in
-        flight on it end (they end by themselves: each has the adapter's timeout), so that no caller
-        sees its connection closed under it."""
-        with contextlib.suppress(Exception):  # the DOM may already be gone at exit
-            await self.stream.stop()
-        if self._stack is not None:
-            self._to_close.append((self.conn, self._stack))
-        self._stack, self.conn = None, None
-        while self._to_close:  # (a cancelled wait leaves them here for the next release)
-            conn, stack = self._to_close[0]
-            if wait and isinstance(conn, InFlight) and conn.count:
-                self._draining = conn
-                self.refresh_status()
-                try:
-                    await conn.idle()
-                finally:
-                    self._draining = None
-            self._to_close.pop(0)
-            await stack.aclose()
+            self.bulk_request_failed(message.error, message.bulk)
 
     async def action_quit(self) -> None:
-        await self._release()
+        await self.keeper.release()
         self.exit()
 
     async def on_unmount(self) -> None:
-        await self._release()
+        await self.keeper.release()
 
     def report(self, exc: BaseException, doing: str, hint: str | None = None) -> None:
         what, known = describe_error(exc)
@@ -398,40 +239,14 @@ class WorkbenchApp(App[None]):
         self._fill_topics()
 
     def _fill_topics(self) -> None:
-        needle = self.query_one("#topic-filter", Input).value.strip().lower()
-        shown = [t for t in self.topics if not t.internal and needle in t.name.lower()]
-        options = self.query_one("#topics", OptionList)
-        padding = options.get_component_styles("option-list--option").padding.width
-        width = max(options.scrollable_content_region.width - padding, 0)
-        options.clear_options()
-        options.add_options([Option(topic_prompt(info.name, info.count, width), id=info.name) for info in shown])
-        if shown:
-            keep = next((i for i, t in enumerate(shown) if t.name == self.topic), 0)
-            options.highlighted = keep
-        elif self.topics:
-            options.add_option(Option(Text("no topic matches", style="dim"), disabled=True))
-        else:
-            options.add_option(Option(Text("no topics yet (try: workbench demo)", style="dim"), disabled=True))
+        self.query_one(TopicList).show_topics(self.topics, self.topic)
 
-    def on_input_changed(self, message: Input.Changed) -> None:
-        if message.input.id == "topic-filter":
-            self._fill_topics()
-
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        if message.input.id == "topic-filter":
-            options = self.query_one("#topics", OptionList)
-            options.focus()
-            if options.option_count and not options.get_option_at_index(0).disabled:
-                options.highlighted = 0  # enter in the filter box opens the first match
-                options.action_select()
-
-    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        if message.option.id is not None:
-            self.open_topic(message.option.id)
+    def on_topic_list_chosen(self, message: TopicList.Chosen) -> None:
+        self.open_topic(message.name)
 
     def open_topic(self, name: str) -> None:
         if name != self.topic:
-            self.topic = name
+            self.topic = self.query_one(TopicList).current = name
             self.run_worker(self.stream.close(), group="stream")
             self.refresh_bindings()
             self.query_one(TopicView).reading(name, self._kind(name))  # never the previous topic's figures
@@ -501,11 +316,24 @@ class WorkbenchApp(App[None]):
         return True
 
     async def action_events(self) -> None:
+        await self.show_events()
+
+    async def show_events(self, position: Position | None = None, *, focus_filter: bool = False) -> None:
+        """The events tab of the chosen topic, read from ``position`` (else the read going on)."""
         if not self._need_topic():
             return
         self.query_one(TabbedContent).active = "tab-events"
-        await self._ensure_stream()
-        self.stream.event_list.focus()
+        await self._ensure_stream(position)
+        if focus_filter:
+            self.stream.action_focus_filter()
+        else:
+            self.stream.event_list.focus()
+
+    def is_reading(self) -> bool:
+        return self.stream.pump is not None
+
+    def toggle_pause(self) -> None:
+        self.stream.action_toggle_pause()
 
     def action_events_from(self) -> None:
         if not self._need_topic():
@@ -514,9 +342,7 @@ class WorkbenchApp(App[None]):
 
         async def chosen(position: Position | None) -> None:
             if position is not None:
-                self.query_one(TabbedContent).active = "tab-events"
-                await self._ensure_stream(position)
-                self.stream.event_list.focus()
+                await self.show_events(position)
 
         from workbench.tui.screens.position import PositionDialog
 
@@ -596,51 +422,11 @@ class WorkbenchApp(App[None]):
             return False
         return True
 
-    # ------------------------------------------------------------------ command palette
-
     def palette_entries(self) -> list[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) of every action, for the command palette (ctrl+p)."""
-        entries: list[tuple[str, str, Callable[[], object]]] = []
-        for action in keys.ACTIONS:
-            shown = keys.display(self.keys[action.name])
-            entries.append((f"{action.label} ({shown})", action.help,
-                            lambda name=action.name: self.run_action(name)))
-        entries += [
-            ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
-             self._palette_pause),
-            ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
-             self._palette_filter),
-            ("Events from the beginning", "Read the chosen topic from its first event, then follow",
-             lambda: self._palette_from(Position.beginning())),
-            ("Events from now on", "Only new events of the chosen topic", lambda: self._palette_from(Position.end())),
-        ]
-        return entries
+        from workbench.tui.palette import entries
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for title, help_text, callback in self.palette_entries():
-            yield SystemCommand(title, help_text, callback)
-
-    def _palette_pause(self) -> None:
-        if self.stream.pump is None:
-            self.notify("Nothing is being read: choose a topic and press e first.", severity="warning",
-                        markup=False)
-            return
-        self.stream.action_toggle_pause()
-
-    async def _palette_filter(self) -> None:
-        if not self._need_topic():
-            return
-        self.query_one(TabbedContent).active = "tab-events"
-        await self._ensure_stream()
-        self.stream.action_focus_filter()
-
-    async def _palette_from(self, position: Position) -> None:
-        if not self._need_topic():
-            return
-        self.query_one(TabbedContent).active = "tab-events"
-        await self._ensure_stream(position)
-        self.stream.event_list.focus()
+        return entries(self)
 
     # ------------------------------------------------------------------ other keys
 
@@ -699,11 +485,11 @@ class WorkbenchApp(App[None]):
         self.push_screen(SagaScreen(lambda: self.conn, self.target))
 
     def action_find_topic(self) -> None:
-        self.query_one("#topic-filter", Input).focus()
+        self.query_one(TopicList).focus_filter()
 
     def action_reload(self) -> None:
         if self.conn is None:
-            self.run_worker(self._connect(), group="connect", exclusive=True)
+            self.keeper.start()
             return
         self.run_worker(self._load_topics(), group="topics", exclusive=True)
         if self.topic is not None:
@@ -770,7 +556,7 @@ class WorkbenchApp(App[None]):
 
     async def _switch(self) -> None:
         await self.stream.close()
-        await self._connect()
+        await self.keeper.connect()
 
     # ------------------------------------------------------------------ the selected event: copy, save
 
@@ -841,47 +627,11 @@ class WorkbenchApp(App[None]):
 
     def refresh_status(self) -> None:
         try:
-            status = self.query_one("#status", Line)
+            status = self.query_one("#status", StatusLine)
             stream = self.stream
         except Exception:  # not mounted yet, or shutting down
             return
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if self.connection_state == "connected" and stream.pump is not None and stream.pump.outage is not None:
-            text.append("⟳ reconnecting (the read goes on where it was)", "bold yellow")
-            text.append(": " + codecs.safe_text(describe_error(stream.pump.outage)[0][:200]), "yellow")
-        elif self.connection_state == "connected":
-            text.append("● connected", "green")
-            if self.slow is not None and time.monotonic() - self.slow[0] < SLOW_SHOWN_S:
-                text.append(f" · the broker is slow ({codecs.safe_text(self.slow[1])} timed out; "
-                            "it still answers)", "yellow")
-        elif self.connection_state == "connecting":
-            text.append("○ connecting…", "yellow")
-        elif self.connection_state == "reconnecting":
-            text.append(f"⟳ reconnecting (attempt {self.attempt}", "bold yellow")
-            if self.retry_at is not None:
-                text.append(f", next in {max(self.retry_at - time.monotonic(), 0):.0f} s", "bold yellow")
-            text.append("; r retries now)", "bold yellow")
-            if self._draining is not None:
-                text.append(f" waiting for {self._draining.count} request(s) in flight to end", "yellow")
-            if self.last_error is not None:
-                text.append(": " + codecs.safe_text(describe_error(self.last_error)[0][:200]), "yellow")
-            status.show(text)
-            return
-        else:
-            text.append("✗ not connected (r retries)", "red")
-        buffer = stream.buffer
-        if stream.topic is not None:
-            text.append("  │  ")
-            text.append(codecs.safe_text(stream.topic), "bold")
-            text.append(f": {stream.state_text()}")
-            text.append(f"  │  {buffer.rate():,.0f} events/s  │  buffered {len(buffer):,}/{buffer.capacity:,}")
-            text.append("  │  dropped ")
-            text.append(f"{buffer.dropped:,}", "bold red" if buffer.dropped else "")
-            if stream.pump is not None and stream.pump.broker_dropped:
-                text.append(f" (+ at least {stream.pump.broker_dropped:,} by the broker)", "bold red")
-            if stream.filter_text and stream.pump is not None:
-                text.append(f"  │  matched {buffer.received:,} of {stream.pump.scanned:,}")
-        status.show(text)
+        status.show_status(self.supervisor, stream, self.keeper.draining)
 
 
 def run_app(target: Target, settings: Config | None = None) -> None:

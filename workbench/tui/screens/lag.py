@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from workbench import codecs
 from workbench.broker import GroupLag
 from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
+from workbench.tui.failures import BrokerTrouble
 from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.widgets.line import Line
 
@@ -243,9 +244,7 @@ class LagScreen(Screen[None]):
 
     def _tell_app(self, exc: Exception) -> None:
         """A refresh over every group is a bulk request: the app tells "slow" from "lost"."""
-        noticed = getattr(self.app, "bulk_request_failed", None)
-        if noticed is not None:
-            noticed(exc, "the consumer lag refresh")
+        self.post_message(BrokerTrouble(exc, bulk="the consumer lag refresh"))
 
     def _sorted(self) -> list[GroupLag]:
         shown = [g for g in self.groups if self.needle in g.group_id.lower()] if self.needle else self.groups

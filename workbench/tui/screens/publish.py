@@ -190,7 +190,7 @@ class PublishDialog(ModalScreen[None]):
         try:
             report = await service.publish(conn, topic, events, on_results=heard)
         except Exception as exc:  # e.g. ReadOnlyError from the connection itself
-            from workbench.tui.app import describe_error
+            from workbench.tui.failures import describe_error
 
             what, hint = describe_error(exc)
             self._show_result(Text(f"✗ not published: {codecs.safe_text(what)}\n{codecs.safe_text(hint)}",

@@ -23,6 +23,7 @@ from workbench.broker import BrokerError, Connection
 from workbench.errors import WorkbenchError
 from workbench.config import Target
 from workbench.saga_state import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
+from workbench.tui.failures import BrokerTrouble, is_loss
 
 FILTERS: tuple[str | None, ...] = (None, "FAILED", "STUCK", "COMPENSATING", "COMPENSATED", "RUNNING", "COMPLETED")
 
@@ -126,10 +127,8 @@ class SagaScreen(Screen[None]):
                 self.failed, self.hint = str(exc), exc.hint
             else:
                 self.failed, self.hint = f"{type(exc).__name__}: {exc}", None
-            from workbench.tui.app import is_loss  # loaded already: the app is running
-
             if is_loss(exc):
-                self.app.broker_lost(exc)  # type: ignore[attr-defined]
+                self.post_message(BrokerTrouble(exc))  # the app reconnects
         self.loaded += 1
         self._fill()
         self._title()
