@@ -96,3 +96,14 @@ def kafka_group_ids(prefix: str = "") -> set[str]:
     admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP})
     listing = admin.list_consumer_groups(request_timeout=30).result()
     return {g.group_id for g in listing.valid if g.group_id.startswith(prefix)}
+
+
+def delete_kafka_groups(*group_ids: str) -> None:
+    """Delete consumer groups a test made (a test leaves the broker as it found it)."""
+    from confluent_kafka.admin import AdminClient
+
+    if not group_ids:
+        return
+    admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP})
+    for future in admin.delete_consumer_groups(list(group_ids), request_timeout=30).values():
+        future.result()

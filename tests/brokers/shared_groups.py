@@ -64,6 +64,8 @@ def _windowed(calls, what: str) -> int:
 
 def existing_groups(client: AdminClient) -> set[str]:
     listing = client.list_consumer_groups(request_timeout=TIMEOUT_S).result()
+    if listing.errors:
+        raise RuntimeError(f"listing consumer groups: {listing.errors[0]}")
     return {g.group_id for g in listing.valid if g.group_id.startswith(PREFIX)}
 
 

@@ -128,7 +128,7 @@ def fault_and_rerun(url: str, topic: str, broker: str, tmp_path: Path, read_back
     assert 0 < report["confirmed"] < N
     assert report["confirmed"] == len(confirmed), "the report and the journal disagree"
     assert report["confirmed"] + report["failed"] + report["not_sent"] == N
-    assert f"{N - report['confirmed']} of {N} event(s) were not confirmed" in err
+    assert f"{N - report['confirmed']:,} of {N:,} event(s) were not confirmed" in err
 
     values = read_back()
     present = collections.Counter(values)

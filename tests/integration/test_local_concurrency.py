@@ -361,7 +361,7 @@ async def test_two_workbench_publish_commands_into_one_file(tmp_path):
             for name, proc in procs.items():
                 assert await asyncio.to_thread(proc.wait, 120) == 0, proc.stderr_text()
                 summary = b"".join(proc.out).decode()
-                assert f"{total} confirmed, 0 failed" in summary, (summary, proc.stderr_text())
+                assert f"{total:,} confirmed, 0 failed" in summary, (summary, proc.stderr_text())
         finally:
             for proc in procs.values():
                 proc.close()

@@ -139,6 +139,13 @@ def test_capture_from_kafka_then_tail_lag_and_trace_offline(profiles, kafka_topi
         consumer.commit(offsets=[TopicPartition(topic, 0, 12)], asynchronous=False)
     finally:
         consumer.close()
+    try:
+        check_capture(topic, group, cid, tmp_path)
+    finally:
+        endpoints.delete_kafka_groups(group)
+
+
+def check_capture(topic: str, group: str, cid: str, tmp_path) -> None:
     original = workbench("--broker", KAFKA_URL, "tail", topic, "--from", "5", "-o", "jsonl").stdout.splitlines()
     assert len(original) == 25
     cap = tmp_path / "incident.db"

@@ -91,6 +91,8 @@ async def test_the_app_on_kafka():
     finally:
         async with service.connect(target) as conn:
             await conn.delete_topic(topic)
+        if group in endpoints.kafka_group_ids(group):
+            endpoints.delete_kafka_groups(group)
 
 
 @pytest.mark.rabbitmq
