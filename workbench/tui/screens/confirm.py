@@ -12,9 +12,16 @@ from textual.widgets import Static
 class ConfirmDialog(ModalScreen[bool]):
     """``y`` or enter confirms; ``n`` or escape declines. The question is plain Text (inert)."""
 
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    #confirm-dialog {
+        width: 80; height: auto; max-height: 80%; padding: 1 2; border: thick $warning; background: $surface;
+    }
+    #confirm-question { margin: 1 0; }
+    """
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", priority=True),
-        Binding("n,escape", "answer(False)", "No", priority=True),
+        Binding("y,enter", "answer(True)", "Yes", priority=True, id="confirm.yes", tooltip="yes (a confirmation)"),
+        Binding("n,escape", "answer(False)", "No", priority=True, id="confirm.no", tooltip="no (a confirmation)"),
     ]
 
     def __init__(self, question: Text, *, title: str = "Confirm") -> None:

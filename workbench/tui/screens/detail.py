@@ -14,10 +14,15 @@ from workbench.tui import event_render, keys
 
 
 class DetailScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #detail { padding: 0 1; }
+    #detail-title, #detail-meta, #detail-headers, #detail-value-title, #detail-value { margin: 0 0 1 0; }
+    #detail-note { color: $warning; }
+    """
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("g,home", "scroll_home", "Top", show=False),
-        Binding("G,end", "scroll_end", "Bottom", show=False),
+        Binding("escape", "app.pop_screen", "Back", id="detail.back", tooltip="back to the events"),
+        Binding("g,home", "scroll_home", "Top", show=False, id="detail.top", tooltip="top of the detail"),
+        Binding("G,end", "scroll_end", "Bottom", show=False, id="detail.bottom", tooltip="bottom of the detail"),
     ]
 
     #: App actions that work on the event shown here, listed in this screen's footer.

@@ -86,11 +86,22 @@ class LagScreen(Screen[None]):
     twice at once), observations are fed to the tracker in slices, and the table renders only the
     rows on screen (their verdicts are computed then)."""
 
+    DEFAULT_CSS = """
+    #lag { padding: 0 1; }
+    #lag-title, #lag-partitions-title { margin: 1 0 0 0; height: auto; }
+    #lag-partitions-title { margin: 1 0; }
+    #lag-filter { border: none; height: 1; padding: 0 1; margin: 1 0 0 0; }
+    #lag-columns { color: $text-muted; text-style: bold; }
+    #lag-groups { height: auto; max-height: 50%; }
+    #lag-partitions { height: 1fr; }
+    """
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("r", "refresh", "Refresh now"),
-        Binding("s", "sort", "Sort by lag/name"),
-        Binding("slash", "focus_filter", "Filter groups", key_display="/"),
+        Binding("escape", "back", "Back", id="lag.back"),
+        Binding("r", "refresh", "Refresh now", id="lag.refresh",
+                tooltip="refresh now (it also refreshes by itself; the interval is in the title)"),
+        Binding("s", "sort", "Sort by lag/name", id="lag.sort", tooltip="sort by lag or by name"),
+        Binding("slash", "focus_filter", "Filter groups", key_display="/", id="lag.filter",
+                tooltip="filter the groups by name"),
     ]
     #: Groups fed to the tracker between two turns of the event loop.
     SLICE = 500

@@ -17,7 +17,12 @@ EXAMPLES = "-200 (last 200 per partition) · beginning · end · 1200 (offset) �
 
 
 class PositionDialog(ModalScreen[Position | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    PositionDialog { align: center middle; }
+    #position-dialog { width: 80; height: auto; padding: 1 2; border: thick $accent; background: $surface; }
+    #position-error { color: $error; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="position.cancel", tooltip="cancel a dialog")]
 
     def __init__(self, topic: str, initial: str = "-200") -> None:
         super().__init__()

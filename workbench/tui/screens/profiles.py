@@ -41,7 +41,14 @@ def profile_line(profile: Profile, current: bool) -> Text:
 
 
 class ProfilePicker(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    ProfilePicker { align: center middle; }
+    #profile-dialog {
+        width: 80; height: auto; max-height: 80%; padding: 1 2; border: thick $accent; background: $surface;
+    }
+    #profile-list { height: 10; margin: 1 0; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="profiles.cancel", tooltip="cancel a dialog")]
 
     def __init__(self, profiles: Sequence[Profile], current: str, source: str) -> None:
         super().__init__()

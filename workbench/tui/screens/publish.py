@@ -27,10 +27,27 @@ SHOWN_RESULTS = 50  # result lines shown; the summary counts them all
 
 
 class PublishDialog(ModalScreen[None]):
+    DEFAULT_CSS = """
+    PublishDialog { align: center middle; }
+    #publish-dialog { width: 110; height: 95%; padding: 0 1; border: thick $accent; background: $surface; }
+    .publish-row { height: auto; }
+    #publish-topic-box { width: 2fr; height: auto; }
+    #publish-key-box { width: 1fr; height: auto; }
+    #publish-copies-box { width: 10; height: auto; }
+    #publish-template-box { width: 34; height: auto; }
+    #publish-headers { height: 6; }
+    #publish-value { height: 1fr; min-height: 4; }
+    #publish-check { height: 1; padding: 0 1; }
+    #publish-buttons { margin: 0; }
+    #publish-buttons Button { margin: 0 1 0 0; }
+    #publish-result-box { height: auto; max-height: 8; border-top: solid $foreground 20%; }
+    """
     BINDINGS = [
-        Binding("ctrl+s", "publish", "Publish", priority=True),
-        Binding("ctrl+t", "next_template", "Next template", priority=True),
-        Binding("escape", "close", "Close"),
+        Binding("ctrl+s", "publish", "Publish", priority=True, id="publish.publish",
+                tooltip="publish (a confirmation first on a production profile)"),
+        Binding("ctrl+t", "next_template", "Next template", priority=True, id="publish.next_template",
+                tooltip="next template (empty JSON object, CloudEvent with a fresh id and time)"),
+        Binding("escape", "close", "Close", id="publish.close"),
     ]
 
     def __init__(self, connection: Callable[[], Connection | None], profile: Profile, *, topic: str = "",

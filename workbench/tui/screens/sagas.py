@@ -65,10 +65,12 @@ class SagaScreen(Screen[None]):
     #saga-steps { height: auto; max-height: 12; margin: 1 0 0 0; }
     """
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("f", "next_filter", "State filter"),
-        Binding("c", "compensate", "Compensate…"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "app.pop_screen", "Back", id="sagas.back"),
+        Binding("f", "next_filter", "State filter", id="sagas.next_filter",
+                tooltip="show the next state only (failed, stuck, compensating…; then all)"),
+        Binding("c", "compensate", "Compensate…", id="sagas.compensate",
+                tooltip="compensate the chosen instance: a dry run first, the id typed back to publish"),
+        Binding("r", "refresh", "Refresh", id="sagas.refresh", tooltip="read the saga topics again"),
     ]
 
     def __init__(self, connection: Callable[[], Connection | None], target: Target, *,
@@ -225,7 +227,7 @@ class CompensateDialog(ModalScreen[None]):
     #compensate-body { height: 1fr; }
     #compensate-result { height: auto; max-height: 8; }
     """
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [Binding("escape", "close", "Close", id="compensate.close")]
 
     def __init__(self, connection: Callable[[], Connection | None], context: SagaContext, definition: Any,
                  instance: SagaInstance) -> None:

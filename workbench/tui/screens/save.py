@@ -37,7 +37,14 @@ def write_jsonl(path: Path, events: Sequence[Event]) -> int:
 class SaveDialog(ModalScreen[Path | None]):
     """Asks for the file name; the app writes the file (in a thread) once the name is accepted."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    SaveDialog { align: center middle; }
+    #save-dialog {
+        width: 80; height: auto; max-height: 80%; padding: 1 2; border: thick $accent; background: $surface;
+    }
+    #save-error { height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save.cancel", tooltip="cancel a dialog")]
 
     def __init__(self, count: int, default: str, what: str) -> None:
         super().__init__()

@@ -41,7 +41,7 @@ class TraceScreen(Screen[None]):
     #trace-hops { height: auto; max-height: 1fr; }
     #trace-skipped { height: auto; }
     """
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="trace.back")]
 
     def __init__(
         self,

@@ -27,10 +27,22 @@ FILTER_PLACEHOLDER = '/ filter: type == "PaymentFailed" and value.amount > 100  
 
 
 class StreamView(Vertical):
+    DEFAULT_CSS = """
+    StreamView { height: 1fr; }
+    #stream-title { height: 1; padding: 0 1; }
+    #event-filter.-invalid { border: tall $error; }
+    #filter-error { color: $error; padding: 0 1; height: auto; }
+    #columns { height: 1; color: $text-muted; }
+    #event-list { height: 1fr; }
+    #new-indicator { height: 1; padding: 0 1; }
+    #new-indicator.-new { background: $warning 30%; text-style: bold; }
+    """
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/resume"),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
-        Binding("escape", "focus_list", "To the list", show=False),
+        Binding("space", "toggle_pause", "Pause/resume", id="events.toggle_pause", tooltip="pause / resume reading"),
+        Binding("slash", "focus_filter", "Filter", key_display="/", id="events.filter",
+                tooltip="filter (same expressions as `workbench tail --filter`); enter applies"),
+        Binding("escape", "focus_list", "To the list", show=False, id="events.to_list",
+                tooltip="back to the list from the filter box"),
     ]
 
     class Updated(Message):

@@ -28,6 +28,12 @@ class TopicView(VerticalScroll):
     """Static figures of one topic; small enough for DataTables (the groups are capped: on a big
     cluster the lag view, with its filter, is the place to see them all)."""
 
+    DEFAULT_CSS = """
+    TopicView { padding: 0 1; }
+    #topic-title, #groups-title { margin: 1 0 0 0; }
+    #partitions, #groups { height: auto; max-height: 14; }
+    #topic-config { margin: 1 0 0 0; }
+    """
     #: ``groups`` of :meth:`show` while the lag of every group is still being read.
     LOADING: Sequence[GroupLag] = _Reading()
     #: Rows of the groups table at most.
