@@ -82,8 +82,8 @@ class Config:
     path: Path | None  # None: no file, the built-in default
     warnings: tuple[str, ...] = ()  # e.g. a password in a file other users can read
     # Tables that their own modules validate (with this file's path in every error):
-    sagas: Mapping[str, Any] = field(default_factory=dict)  # [sagas.NAME] -> workbench.sagas
-    correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.correlation
+    sagas: Mapping[str, Any] = field(default_factory=dict)  # [sagas.NAME] -> workbench.sagas.definitions
+    correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.events.correlation
     keys: Mapping[str, Any] = field(default_factory=dict)  # [keys] -> the TUI's key bindings
 
     def profile(self, name: str | None) -> Profile:

@@ -44,7 +44,7 @@ FAILED_FILTER = 'type == "PaymentFailed"'
 WINDOW_MS = 2 * 3600 * 1000  # seeded history: the last two hours
 RECENT_MS = 120_000  # running sagas started within the last two minutes
 SAGA_MAX_MS = 20_000  # longer than any planned saga, so none ends in the future
-STUCK_AFTER, STUCK_MS = "15m", 15 * 60_000  # a saga with no new event for this long is stuck
+STUCK_MS = 15 * 60_000  # the built-in saga's stuck_after (workbench.sagas.builtin.STUCK_AFTER)
 BATCH = 500
 LIVE_MIX = {"completed": 80, "compensated": 8, "failed_uncompensated": 4, "refunded_cancelled": 8}
 MEAN_STEPS = 4.7  # events per saga in LIVE_MIX
@@ -61,63 +61,6 @@ METHODS, CARRIERS = ("card", "paypal", "apple_pay", "sepa_debit"), ("DHL", "UPS"
 WAREHOUSES = ("WH-BER-1", "WH-AMS-2", "WH-MAD-1")
 Ends = dict[tuple[str, int], int]  # (topic, partition) -> end offset
 _CE_NAMESPACE = uuid.UUID("9b0c6d7e-3f4a-5b21-8c9d-0e1f2a3b4c5d")
-
-# The order saga as a profile file would define it; it applies when the profile file defines none
-# (workbench.sagas.definitions). Inventory is the pivot: once stock is reserved the order only goes
-# forward, so a failed shipment is retried, not compensated (unless --override).
-SAGA_TOML = f"""
-[sagas.order]
-description = "The demo's order saga: order, payment, stock, shipping, completion"
-topics = ["orders", "payments", "inventory", "shipping"]
-stuck_after = "{STUCK_AFTER}"
-
-[[sagas.order.steps]]
-name = "order"
-kind = "compensatable"
-done_when = 'type == "OrderPlaced"'
-compensated_when = 'type == "OrderCancelled"'
-[sagas.order.steps.compensation]
-topic = "orders"
-type = "OrderCancelled"
-source = "/orders-service"
-key = "{{order.key}}"
-payload = {{ orderId = "{{order.value.orderId}}", customerId = "{{order.value.customerId}}", \
-amount = "{{order.value.amount}}", currency = "{{order.value.currency}}", reason = "saga compensation", \
-correlationId = "{{correlation_id}}" }}
-
-[[sagas.order.steps]]
-name = "payment"
-kind = "compensatable"
-done_when = 'type == "PaymentProcessed"'
-failed_when = 'type == "PaymentFailed"'
-compensated_when = 'type == "PaymentRefunded"'
-[sagas.order.steps.compensation]
-topic = "payments"
-type = "PaymentRefunded"
-source = "/payments-service"
-key = "{{order.key}}"
-payload = {{ orderId = "{{order.value.orderId}}", customerId = "{{order.value.customerId}}", \
-paymentId = "{{payment.value.paymentId}}", amount = "{{payment.value.amount}}", \
-currency = "{{payment.value.currency}}", reason = "saga compensation", correlationId = "{{correlation_id}}" }}
-
-[[sagas.order.steps]]
-name = "inventory"
-kind = "pivot"
-done_when = 'type == "InventoryReserved"'
-failed_when = 'type == "InventoryOutOfStock"'
-
-[[sagas.order.steps]]
-name = "shipping"
-kind = "retriable"
-done_when = 'type == "ShipmentScheduled"'
-failed_when = 'type == "ShipmentFailed"'
-
-[[sagas.order.steps]]
-name = "completion"
-kind = "retriable"
-done_when = 'type == "OrderCompleted"'
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Step:

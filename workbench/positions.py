@@ -1,6 +1,6 @@
 """Parse the `--from` position strings users type into a :class:`~workbench.broker.Position`.
 
-Also the help for `offsets reset --to` (parsed by :func:`workbench.offsets.parse_reset_to`).
+Also the help for `offsets reset --to` (parsed by :func:`workbench.offsets_reset.parse_reset_to`).
 """
 
 from __future__ import annotations

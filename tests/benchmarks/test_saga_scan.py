@@ -16,8 +16,10 @@ from collections import defaultdict
 
 from adapters.local import LocalAdapter
 from tests.benchmarks.conftest import report
-from workbench import compensation, demo, sagas
+from workbench import demo
 from workbench.broker import Position
+from workbench.sagas import compensation
+from workbench.sagas import definitions as sagas
 
 ORDERS = 2000
 ROUNDS = 3

@@ -154,17 +154,17 @@ def test_a_stable_group_is_refused(wb):
 
 def test_the_state_is_checked_again_right_before_the_commit(wb):
     """A consumer that joins between the plan and the change stops it: groups() is asked again."""
-    from workbench import offsets
+    from workbench import offsets_reset
 
     seed(wb)
 
     async def go() -> None:
         async with await local(wb.db, stable_window_ms=0).connect() as idle_view:
-            reset = await offsets.plan_offsets_reset(idle_view, "g", [("t", None)], offsets.parse_reset_to("earliest"))
+            reset = await offsets_reset.plan_offsets_reset(idle_view, "g", [("t", None)], offsets_reset.parse_reset_to("earliest"))
         assert reset.state == "Empty"
         async with await local(wb.db).connect() as live_view:  # now the group looks Stable
             with pytest.raises(ResetRefused, match="is Stable"):
-                await offsets.execute_offsets_reset(live_view, reset)
+                await offsets_reset.execute_offsets_reset(live_view, reset)
 
     asyncio.run(go())
     assert committed(wb) == COMMITTED
@@ -209,14 +209,14 @@ def test_shift_without_a_committed_offset_names_the_partition(idle, wb):
 
 
 def test_adapters_without_groups_or_offset_changes_are_unsupported():
-    from workbench import offsets
+    from workbench import offsets_reset
 
     with pytest.raises(Unsupported, match="no consumer groups"):
-        offsets.ensure_reset_supported(Capabilities(), "x", execute=False)
+        offsets_reset.ensure_reset_supported(Capabilities(), "x", execute=False)
     readable = Capabilities(consumer_groups=True)
-    offsets.ensure_reset_supported(readable, "rabbitmq", execute=False)  # a plan is fine
+    offsets_reset.ensure_reset_supported(readable, "rabbitmq", execute=False)  # a plan is fine
     with pytest.raises(Unsupported, match="cannot set"):
-        offsets.ensure_reset_supported(readable, "rabbitmq", execute=True)
+        offsets_reset.ensure_reset_supported(readable, "rabbitmq", execute=True)
 
 
 def test_help_has_examples(wb):
@@ -227,7 +227,7 @@ def test_help_has_examples(wb):
 
 def test_a_reset_asks_about_its_own_group_only(wb):
     """On a shared cluster groups() describes thousands of groups: the reset never calls it."""
-    from workbench import offsets
+    from workbench import offsets_reset
 
     seed(wb)
 
@@ -237,9 +237,9 @@ def test_a_reset_asks_about_its_own_group_only(wb):
     async def go() -> dict[int, int | None]:
         async with await local(wb.db, stable_window_ms=0).connect() as conn:
             conn.groups = every_group
-            reset = await offsets.plan_offsets_reset(conn, "g", [("t", [1])], offsets.parse_reset_to("earliest"))
+            reset = await offsets_reset.plan_offsets_reset(conn, "g", [("t", [1])], offsets_reset.parse_reset_to("earliest"))
             assert reset.state == "Empty" and reset.resettable
-            figures = await offsets.execute_offsets_reset(conn, reset)
+            figures = await offsets_reset.execute_offsets_reset(conn, reset)
             return {p.partition: p.committed for p in figures.partitions}
 
     assert asyncio.run(go()) == {0: 5, 1: 0, 2: 7}

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from workbench import compensation
 from workbench.cli import saga as saga_cli
+from workbench.sagas import audit
 
 
 def jsonl(result) -> list[dict]:
@@ -105,9 +105,9 @@ def test_failed_to_compensated_once_with_an_audit_trail(seeded):
 def test_the_idempotency_key_stops_a_second_publish(seeded, isolated_home):
     """Even when the saga does not see its compensation (compensated_when never matches), the event
     id found on the destination means "already published"."""
-    from workbench import demo
+    from workbench.sagas.builtin import SAGA_TOML
 
-    profile = demo.SAGA_TOML.replace("compensated_when = 'type == \"OrderCancelled\"'",
+    profile = SAGA_TOML.replace("compensated_when = 'type == \"OrderCancelled\"'",
                                       "compensated_when = 'type == \"OrderCancellationConfirmed\"'")
     (isolated_home / "workbench.toml").write_text(profile)
     corr = failed(seeded, compensations=1)["correlation_id"]
@@ -212,12 +212,12 @@ def test_unknown_saga_and_bad_since_are_usage_errors(seeded):
 
 
 def test_the_audit_log_can_live_where_the_profile_file_says(seeded, isolated_home):
-    from workbench import demo
+    from workbench.sagas.builtin import SAGA_TOML
 
-    (isolated_home / "workbench.toml").write_text('[sagas]\naudit_log = "ops/audit.jsonl"\n' + demo.SAGA_TOML)
+    (isolated_home / "workbench.toml").write_text('[sagas]\naudit_log = "ops/audit.jsonl"\n' + SAGA_TOML)
     corr = failed(seeded, past_pivot=True)["correlation_id"]
     seeded("saga", "compensate", corr, "--execute", "--yes")
-    records = compensation.AuditLog(isolated_home / "ops" / "audit.jsonl").records(corr)
+    records = audit.AuditLog(isolated_home / "ops" / "audit.jsonl").records(corr)
     assert [r["outcome"] for r in records] == ["refused"]
 
 

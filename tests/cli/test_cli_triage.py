@@ -169,7 +169,7 @@ def test_capture_lag_snapshot_gives_the_same_lag_offline(shop: Workbench, tmp_pa
     import asyncio
 
     from workbench import service
-    from workbench.capture import local_target
+    from workbench.triage.capture import local_target
 
     async def commit() -> None:
         async with service.connect(local_target(shop.db)) as conn:

@@ -11,7 +11,15 @@ import uuid
 
 import pytest
 
-from tests.brokers.endpoints import KAFKA_BOOTSTRAP, KAFKA_HOST, KAFKA_PORT, RABBIT_AMQP_PORT, RABBIT_AMQP_URL, RABBIT_HOST, require_port
+from tests.brokers.endpoints import (
+    KAFKA_BOOTSTRAP,
+    KAFKA_HOST,
+    KAFKA_PORT,
+    RABBIT_AMQP_PORT,
+    RABBIT_AMQP_URL,
+    RABBIT_HOST,
+    require_port,
+)
 from workbench.errors import ExitCode
 
 KAFKA = f"kafka://{KAFKA_BOOTSTRAP}"

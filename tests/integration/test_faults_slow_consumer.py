@@ -5,7 +5,7 @@ RabbitMQ tap's capped queue).
 * ``tail --follow -o jsonl`` on Kafka into a pipe nobody reads, while a producer pushes ~100 MB:
   the workbench's RSS (``/proc/PID/status`` VmRSS) grows by far less than what was pushed, and
   once the pipe is read every event is there, in order.
-* The pump behind the TUI (``workbench.stream``) over a real Kafka follow read: paused, it stops
+* The pump behind the TUI (``workbench.pump``) over a real Kafka follow read: paused, it stops
   asking for more (nothing lost on resume); with a ring smaller than the burst, it keeps the
   newest events and counts every drop.
 """
@@ -24,9 +24,16 @@ import pytest
 
 from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
-from tests.integration.faults_support import KAFKA_URL, Workbench, require_kafka, rss_kb, seq_value, until
-from workbench import stream
+from tests.integration.faults_support import (
+    KAFKA_URL,
+    Workbench,
+    require_kafka,
+    rss_kb,
+    seq_value,
+    until,
+)
 from workbench.broker import OutgoingEvent, Position
+from workbench.pump import Pump, RingBuffer
 
 pytestmark = pytest.mark.kafka
 
@@ -135,8 +142,8 @@ async def test_paused_pump_holds_back_and_loses_nothing():
     conn = await kafka_conn()
     try:
         await conn.create_topic(topic, 1)
-        ring = stream.RingBuffer(50_000)
-        pump = stream.Pump(ring, conn, topic, Position.beginning(), follow=True).start()
+        ring = RingBuffer(50_000)
+        pump = Pump(ring, conn, topic, Position.beginning(), follow=True).start()
         try:
             await publish_seq(conn, topic, 0, 1000)
             await until(lambda: ring.received == 1000, "the first events", 60)
@@ -166,8 +173,8 @@ async def test_small_ring_counts_every_drop_and_keeps_the_newest():
     capacity, total = 1000, 25_000
     try:
         await conn.create_topic(topic, 1)
-        ring = stream.RingBuffer(capacity)
-        pump = stream.Pump(ring, conn, topic, Position.beginning(), follow=True).start()
+        ring = RingBuffer(capacity)
+        pump = Pump(ring, conn, topic, Position.beginning(), follow=True).start()
         try:
             for start in range(0, total, 5000):
                 await publish_seq(conn, topic, start, 5000)

@@ -21,6 +21,7 @@ from tests.brokers import endpoints
 from workbench import config, demo, service
 from workbench.broker import OutgoingEvent
 from workbench.cli import app
+from workbench.sagas.builtin import SAGA_TOML
 
 SAGA_TOPICS = ("orders", "payments", "inventory", "shipping")
 
@@ -54,7 +55,7 @@ def broker(request, isolated_home):
     require(kind)
     suffix = uuid.uuid4().hex[:8]
     names = {t: f"it-saga-{t}-{suffix}" for t in SAGA_TOPICS}
-    sagas_toml = demo.SAGA_TOML
+    sagas_toml = SAGA_TOML
     for topic, name in names.items():
         sagas_toml = sagas_toml.replace(f'"{topic}"', f'"{name}"')
     (isolated_home / "workbench.toml").write_text(f"[profiles.it]\n{BROKERS[kind][0]}\n{sagas_toml}")

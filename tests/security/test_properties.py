@@ -13,12 +13,13 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from workbench import codecs
 from workbench.broker import Event, OutgoingEvent, Position
-from workbench.correlation import DEFAULT_RULES
-from workbench.envelope import InputError, dumps_event, parse_line
 from workbench.errors import UsageError
-from workbench.filters import FilterError, compile_filter
+from workbench.events import codecs
+from workbench.events.correlation import DEFAULT_RULES
+from workbench.events.envelope import InputError, dumps_event, parse_line
+from workbench.events.filters import FilterError, compile_filter
+from workbench.events.text import safe_text
 from workbench.positions import parse_position
 
 from .hostile import CORPUS, assert_inert, forbidden_characters
@@ -62,7 +63,7 @@ def test_every_codec_decodes_or_raises_codec_error(data, codec):
         decoded = codecs.decode(data, codec)
     except codecs.CodecError as exc:
         assert codec != "auto" and str(exc)
-        assert_inert(codecs.safe_text(str(exc)))
+        assert_inert(safe_text(str(exc)))
         return
     assert decoded.kind in ("json", "text", "binary", "hex", "base64", "msgpack")
 
@@ -72,10 +73,10 @@ def test_every_codec_decodes_or_raises_codec_error(data, codec):
 def test_what_a_row_shows_of_any_event_is_inert(e):
     shown = [codecs.preview(e.key, 40), codecs.preview(e.value, 120)]
     attrs = codecs.cloudevent_attributes(e.headers, codecs.decode(e.value).value)
-    shown += [codecs.safe_text(v) for v in attrs.values()]
+    shown += [safe_text(v) for v in attrs.values()]
     correlation = DEFAULT_RULES.correlation_id(e)
     if correlation is not None:
-        shown.append(codecs.safe_text(correlation))
+        shown.append(safe_text(correlation))
     for text in shown:
         assert not forbidden_characters(text), text
 
@@ -94,7 +95,7 @@ def test_any_key_value_and_headers_survive_the_envelope_exactly(e):
                                  timestamp=e.timestamp)
 
 
-# Input lines as the CLI reads them: bytes decoded with surrogateescape (see workbench.envelope).
+# Input lines as the CLI reads them: bytes decoded with surrogateescape (see workbench.events.envelope).
 input_lines = st.one_of(
     st.binary(max_size=120),
     st.lists(st.sampled_from([b'{"value":', b'"key":', b'"headers":[["a","', b'"base64"', b"]", b"}", b",", b"null",

@@ -7,19 +7,29 @@ import dataclasses
 import json
 
 from textual.command import CommandList, CommandPalette
-from textual.widgets import DataTable, Input, Static, TextArea
+from textual.widgets import Input, Static, TextArea
 
 from workbench import config, service
-from workbench.envelope import dumps_event
+from workbench.events.envelope import dumps_event
 from workbench.tui.screens.confirm import ConfirmDialog
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.lag import LagScreen
-from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.screens.profiles import ProfilePicker
 from workbench.tui.screens.publish import PublishDialog
 from workbench.tui.screens.save import SaveDialog
+from workbench.tui.widgets.group_table import GroupTable
 
-from .conftest import NOW_MS, SIZE, enter_text, make_app, open_events, open_topic, publish, rendered, settle
+from .conftest import (
+    NOW_MS,
+    SIZE,
+    enter_text,
+    make_app,
+    open_events,
+    open_topic,
+    publish,
+    rendered,
+    settle,
+)
 
 NOW = NOW_MS / 1000
 

@@ -155,7 +155,8 @@ async def test_enter_in_the_topic_filter_opens_the_one_match_not_the_previous_to
 
 
 async def test_sagas_on_a_profile_without_the_saga_topic_say_what_saga_list_says(isolated_home):
-    from workbench import compensation, config, service
+    from workbench import config, service
+    from workbench.sagas import compensation
     from workbench.tui.screens.sagas import SagaScreen
 
     target = make_target()  # an empty event log: the demo saga's topics do not exist

@@ -8,8 +8,8 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.syntax import Syntax
 
-from workbench import codecs
 from workbench.broker import Event
+from workbench.events import codecs
 from workbench.tui import event_render, rows
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Static
 
-from workbench import compensation, service
+from workbench import service
+from workbench.sagas import audit
 from workbench.tui import keys
 from workbench.tui.palette import WorkbenchCommands
 from workbench.tui.screens.help import sections as help_sections
@@ -85,7 +86,7 @@ async def test_compensate_dry_run_then_the_id_typed_back(target):
         assert all(r.confirmed for r in dialog.result.results)
         assert "done: 2 published" in rendered(dialog.query_one("#compensate-result", Static))
         assert (await topic_count(target, "payments"), await topic_count(target, "orders")) == (payments + 1, orders + 1)
-        (record,) = compensation.AuditLog().records(corr)
+        (record,) = audit.AuditLog().records(corr)
         assert record["outcome"] == "done" and record["published"] == 2
 
         await pilot.press("escape")

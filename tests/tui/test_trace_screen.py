@@ -6,7 +6,7 @@ from textual.widgets import DataTable, Input, Static
 
 from workbench import service
 from workbench.broker import Position
-from workbench.correlation import DEFAULT_RULES
+from workbench.events.correlation import DEFAULT_RULES
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.trace import TraceScreen
 

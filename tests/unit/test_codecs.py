@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.broker import Event
-from workbench.codecs import (
+from workbench.events.codecs import (
     CODECS,
     CodecError,
     Decoded,
@@ -23,7 +23,7 @@ from workbench.codecs import (
     preview,
     safe_text,
 )
-from workbench.correlation import DEFAULT_RULES
+from workbench.events.correlation import DEFAULT_RULES
 
 correlation_id = DEFAULT_RULES.correlation_id
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import codecs
 from workbench.broker import Event
 from workbench.config import parse_config
-from workbench.correlation import (
+from workbench.errors import ConfigError
+from workbench.events import codecs
+from workbench.events.correlation import (
     DEFAULT_RULES,
     CorrelationRules,
     Rule,
@@ -21,7 +22,6 @@ from workbench.correlation import (
     rules_from_config,
     rules_from_table,
 )
-from workbench.errors import ConfigError
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

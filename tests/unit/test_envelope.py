@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.broker import Event, OutgoingEvent
-from workbench.envelope import (
+from workbench.events.envelope import (
     InputError,
     dumps_event,
     event_to_envelope,
@@ -309,7 +309,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from workbench.broker import Event as _Event  # noqa: E402
-from workbench.envelope import dumps_event as _dumps, event_to_envelope as _to_dict  # noqa: E402
+from workbench.events.envelope import dumps_event as _dumps  # noqa: E402
+from workbench.events.envelope import event_to_envelope as _to_dict
 
 _bytes_or_none = st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=40).map(str.encode))
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import workbench.filters as filters_module
+import workbench.events.filters as filters_module
 from workbench.broker import Event
-from workbench.filters import MAX_LENGTH, Filter, FilterError, compile_filter
+from workbench.events.filters import MAX_LENGTH, Filter, FilterError, compile_filter
 
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -129,7 +129,7 @@ def test_seconds_to_drain(backlog, in_rate, out_rate, expected):
 
 
 def test_lag_output_carries_time_to_drain_when_the_broker_gives_rates():
-    from workbench.output import lag_dict
+    from workbench.cli.output import lag_dict
 
     queue = GroupLag("billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0,
                      metadata={"in_rate": 2.0, "out_rate": 7.0})

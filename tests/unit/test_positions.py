@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from workbench.broker import Position
 from workbench.errors import UsageError
-from workbench.envelope import format_timestamp
+from workbench.events.envelope import format_timestamp
 from workbench.positions import parse_duration, parse_position, parse_since
 
 

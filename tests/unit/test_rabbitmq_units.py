@@ -12,7 +12,12 @@ from pamqp import commands as spec
 
 from adapters.rabbitmq import RabbitMQAdapter, codec
 from adapters.rabbitmq.options import endpoint
-from adapters.rabbitmq.reader import StreamPlan, needs_end, plan_stream_read, tap_bindings
+from adapters.rabbitmq.reader import (
+    StreamPlan,
+    needs_end,
+    plan_stream_read,
+    tap_bindings,
+)
 from workbench.broker import InvalidRequest, OutgoingEvent, Unsupported
 
 # --------------------------------------------------------------------------- URLs and secrets

@@ -9,15 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import demo, sagas
+from workbench import demo
 from workbench.broker import Event
 from workbench.errors import ConfigError, UsageError
+from workbench.sagas import definitions as sagas
+from workbench.sagas.builtin import SAGA_TOML
 
 SOURCE = "/etc/workbench.toml"
 
 
 def demo_tables() -> dict:
-    return tomllib.loads(demo.SAGA_TOML)["sagas"]
+    return tomllib.loads(SAGA_TOML)["sagas"]
 
 
 def parse(tables: dict) -> dict[str, sagas.SagaDef]:

@@ -8,9 +8,12 @@ import json
 import pytest
 
 from adapters.local import LocalAdapter
-from workbench import compensation, demo, sagas
+from workbench import demo
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult
 from workbench.errors import CompensationRefused
+from workbench.sagas import compensation
+from workbench.sagas import definitions as sagas
+from workbench.sagas.audit import AuditLog
 
 NOW = 1_800_000_000_000
 ORDER = sagas.builtin_definitions()["order"]
@@ -45,7 +48,7 @@ async def test_a_saga_that_changed_since_the_plan_is_refused_and_recorded(conn, 
                                           ("correlation_id", instance.correlation_id.encode())))
     assert (await conn.publish("payments", [someone_else]))[0].ok
     payments, orders = await count(conn, "payments"), await count(conn, "orders")
-    audit = compensation.AuditLog(tmp_path / "audit.jsonl")
+    audit = AuditLog(tmp_path / "audit.jsonl")
     with pytest.raises(CompensationRefused, match="changed since the plan"):
         await compensation.execute_and_record(conn, ORDER, planned, CORRELATE, audit, profile="p", broker="b",
                                               reason="test", wait_s=0)
@@ -81,7 +84,7 @@ class OrdersRefused(Connection):
 
 async def test_a_publish_failing_half_way_stops_there_and_a_rerun_finishes(conn, tmp_path):
     instance, planned = await refund_pending(conn)
-    audit = compensation.AuditLog(tmp_path / "audit.jsonl")
+    audit = AuditLog(tmp_path / "audit.jsonl")
     failing = await compensation.execute_and_record(OrdersRefused(conn), ORDER, planned, CORRELATE, audit,
                                                     profile="p", broker="b", reason=None, wait_s=0)
     assert failing.outcome == "failed" and "not leader" in failing.error

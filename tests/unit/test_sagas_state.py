@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from workbench import compensation, saga_state, sagas
 from workbench.broker import Event
 from workbench.errors import CompensationRefused
+from workbench.sagas import audit, compensation, instances
+from workbench.sagas import definitions as sagas
 
 ORDER = sagas.builtin_definitions()["order"]
 T0 = 1_800_000_000_000
@@ -27,8 +28,8 @@ def events(corr: str, *types: str, start: int = T0) -> list[Event]:
     return out
 
 
-def instance(*types: str, now: int | None = None, start: int = T0) -> saga_state.SagaInstance:
-    collector = saga_state.Collector(ORDER, lambda e: dict(e.headers)["correlation_id"].decode())
+def instance(*types: str, now: int | None = None, start: int = T0) -> instances.SagaInstance:
+    collector = instances.Collector(ORDER, lambda e: dict(e.headers)["correlation_id"].decode())
     collector.add(events("c1", *types, start=start))
     (found,) = collector.instances(now if now is not None else start + 60_000)
     return found
@@ -57,7 +58,7 @@ def test_stuck_after_the_saga_s_stuck_after_with_no_new_event():
 
 
 def test_steps_link_to_their_events_and_instances_group_by_correlation_id():
-    collector = saga_state.Collector(ORDER, sagas.SagaDef.correlator(ORDER))
+    collector = instances.Collector(ORDER, sagas.SagaDef.correlator(ORDER))
     collector.add(events("a", "OrderPlaced", "PaymentFailed") + events("b", "OrderPlaced", start=T0 - 5000)
                   + [Event("orders", 0, 99, T0, None, b"{}", ())])  # no correlation id: not a saga event
     found = collector.instances(T0 + 1000)
@@ -126,7 +127,7 @@ def test_a_template_the_events_cannot_fill_refuses_the_plan_naming_step_and_fiel
     event = found.step("order").done.event
     stripped = Event(event.topic, event.partition, event.offset, event.timestamp, event.key, b'{"orderId": "X"}',
                      event.headers)
-    collector = saga_state.Collector(ORDER, lambda e: dict(e.headers)["correlation_id"].decode())
+    collector = instances.Collector(ORDER, lambda e: dict(e.headers)["correlation_id"].decode())
     collector.add([stripped, found.step("payment").failed.event])
     (broken,) = collector.instances(T0)
     with pytest.raises(CompensationRefused, match=r"step 'order', field 'compensation.payload.customerId'"):
@@ -134,7 +135,7 @@ def test_a_template_the_events_cannot_fill_refuses_the_plan_naming_step_and_fiel
 
 
 def test_audit_log_appends_and_filters(tmp_path):
-    log = compensation.AuditLog(tmp_path / "audit" / "log.jsonl")
+    log = audit.AuditLog(tmp_path / "audit" / "log.jsonl")
     assert log.records() == []
     planned = compensation.plan(ORDER, instance("OrderPlaced", "PaymentFailed"))
     run = compensation.Execution(planned, outcome="done")
@@ -155,7 +156,7 @@ def test_matchers_on_values_are_evaluated_per_event_and_type_only_ones_per_type(
         return Event(topic, 0, offset, T0 + offset, None, json.dumps({"amount": amount}).encode(),
                      (("ce_type", type_.encode()), ("correlation_id", f"c{offset}".encode())))
 
-    collector = saga_state.Collector(definition, sagas.SagaDef.correlator(definition))
+    collector = instances.Collector(definition, sagas.SagaDef.correlator(definition))
     collector.add([event(0, "Declined", 5), event(1, "Declined", 20), event(2, "Charged", 1),
                    event(3, "Charged", 1, topic="q"), event(4, "Shipped", 0)])
     states = {i.correlation_id: (i.state, [s.status for s in i.steps]) for i in collector.instances(T0)}
@@ -167,7 +168,7 @@ def test_a_saga_s_own_correlation_rules_group_its_events():
     definition = sagas.parse_saga("pay", {"topics": ["p"], "correlation": ["json:$.orderId"], "steps": [
         {"name": "charge", "kind": "pivot", "done_when": 'type == "Charged"'}]}, "test")
     charged = Event("p", 0, 0, T0, None, b'{"orderId": "ORD-9"}', (("ce_type", b"Charged"), ("correlation_id", b"x")))
-    collector = saga_state.Collector(definition, definition.correlator())
+    collector = instances.Collector(definition, definition.correlator())
     collector.add([charged])
     assert [i.correlation_id for i in collector.instances(T0)] == ["ORD-9"]
     with pytest.raises(Exception, match="saga 'pay'"):

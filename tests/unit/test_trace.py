@@ -9,11 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.broker import Event, Position
-from workbench.correlation import CorrelationRules, parse_rules
 from workbench.errors import UsageError
+from workbench.events.correlation import CorrelationRules, parse_rules
 from workbench.positions import parse_since
-from workbench.replay import REPLAYED_AT, REPLAYED_FROM, is_dead_letter_header, replayed
-from workbench.trace import Skipped, _Matcher, format_gap, order_hops, skipped_summary
+from workbench.triage.replay import (
+    REPLAYED_AT,
+    REPLAYED_FROM,
+    is_dead_letter_header,
+    replayed,
+)
+from workbench.triage.trace import (
+    Skipped,
+    _Matcher,
+    format_gap,
+    order_hops,
+    skipped_summary,
+)
 
 NOW = 1_800_000_000_000
 

@@ -19,8 +19,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from workbench import config, output
+from workbench import config
 from workbench.broker import BrokerError
+from workbench.cli import output
 from workbench.errors import ExitCode, UsageError, WorkbenchError, exit_code_for
 
 T = TypeVar("T")
@@ -227,7 +228,7 @@ def overview(ctx: typer.Context) -> None:
 def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
     if text is None:
         return None
-    from workbench.filters import FilterError, compile_filter
+    from workbench.events.filters import FilterError, compile_filter
 
     try:
         compiled = compile_filter(text)

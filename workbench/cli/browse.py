@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workbench import output
+from workbench.cli import output
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
 from workbench.errors import UsageError, WorkbenchError
 

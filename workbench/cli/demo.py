@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workbench import output
+from workbench.cli import output
 from workbench.cli.base import OutputOption, app, fmt_of, run, target_of
 
 # --------------------------------------------------------------------------- demo

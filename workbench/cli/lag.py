@@ -11,8 +11,8 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from workbench import output
 from workbench.broker import BrokerError, GroupLag, Timeout, Unreachable
+from workbench.cli import output
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
 from workbench.errors import WorkbenchError
 from workbench.positions import RESET_TO_HELP
@@ -202,24 +202,24 @@ def offsets_reset(
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
-    from workbench import offsets, service
+    from workbench import offsets_reset, service
 
     try:
         if execute:  # before anything is read or computed
             target.profile.ensure_writable(f"change the offsets of group {group!r}")
-        reset_to = offsets.parse_reset_to(to)
-        selection = [offsets.parse_topic_partitions(t) for t in topic]
-        offsets.ensure_reset_supported(service.capabilities(target), target.adapter, execute=execute)
+        reset_to = offsets_reset.parse_reset_to(to)
+        selection = [offsets_reset.parse_topic_partitions(t) for t in topic]
+        offsets_reset.ensure_reset_supported(service.capabilities(target), target.adapter, execute=execute)
     except (WorkbenchError, BrokerError) as exc:
         fail(exc)
 
     async def body() -> None:
         async with service.connect(target) as conn:
-            plan = await offsets.plan_offsets_reset(conn, group, selection, reset_to)
+            plan = await offsets_reset.plan_offsets_reset(conn, group, selection, reset_to)
             if not execute:
                 output.render_reset(plan, fmt)
                 return
-            applied = await offsets.execute_offsets_reset(conn, plan)
+            applied = await offsets_reset.execute_offsets_reset(conn, plan)
         output.render_reset(plan, fmt, applied)
     run(body)
 

@@ -3,7 +3,7 @@
 A shared cluster has 10,000 groups and 240,000 partition rows. Rich's ``Table`` measured and
 wrapped every cell of every row (280 of 283 s for such a table), so this table is laid out with
 str methods: each column's distinct values are measured and padded once, and a line is one join.
-Broker strings still go through ``codecs.safe_text``; colours come from Rich's own styles, and only
+Broker strings still go through ``workbench.events.text.safe_text``; colours come from Rich's own styles, and only
 when the console has colours (never into a file or pipe).
 """
 
@@ -16,8 +16,9 @@ from rich.cells import cell_len
 from rich.console import COLOR_SYSTEMS, Console
 from rich.style import Style
 
-from workbench import codecs, output
 from workbench.broker import GroupLag
+from workbench.cli import output
+from workbench.events.text import safe_text
 from workbench.lag import (
     VERDICT_STYLES,
     Assessment,
@@ -90,7 +91,7 @@ def total_line(group: GroupLag) -> str:
     if "in_rate" in meta or "out_rate" in meta:
         eta = seconds_to_drain(group.total, meta.get("in_rate"), meta.get("out_rate"))
         topics += "; never drains at these rates" if eta is None else "; drains in " + format_time_lag(int(eta * 1000))
-    return codecs.safe_text(f"{group.group_id}: total lag {group.total} ({topics})")
+    return safe_text(f"{group.group_id}: total lag {group.total} ({topics})")
 
 
 # --------------------------------------------------------------------------- rows
@@ -108,7 +109,7 @@ def rows(shown: Iterable[Shown], watch: bool) -> list[tuple[str, ...]]:
     def text(s: str) -> str:
         found = safe.get(s)
         if found is None:
-            found = safe[s] = codecs.safe_text(s)
+            found = safe[s] = safe_text(s)
         return found
 
     out: list[tuple[str, ...]] = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from workbench import config, output
+from workbench import config
+from workbench.cli import output
 from workbench.cli.base import OutputOption, app, fail, fmt_of
 from workbench.errors import WorkbenchError
 

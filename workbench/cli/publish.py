@@ -13,11 +13,25 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from workbench import output
-from workbench.broker import BrokerError, NotFound, OutgoingEvent, PublishResult, TopicInfo
-from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
-from workbench.envelope import parse_header
+from workbench.broker import (
+    BrokerError,
+    NotFound,
+    OutgoingEvent,
+    PublishResult,
+    TopicInfo,
+)
+from workbench.cli import output
+from workbench.cli.base import (
+    OutputOption,
+    app,
+    fail,
+    fmt_of,
+    run,
+    scan_progress,
+    target_of,
+)
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
+from workbench.events.envelope import parse_header
 from workbench.journal import Journal, input_digest
 
 # --------------------------------------------------------------------------- publish
@@ -273,7 +287,7 @@ def _line_parser(
     file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
 ) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
     """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line."""
-    from workbench.envelope import InputError, parse_line
+    from workbench.events.envelope import InputError, parse_line
 
     source = "stdin" if file == "-" else file
     extra = tuple(parse_header(h, "--header") for h in headers)

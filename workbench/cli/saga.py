@@ -11,9 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from workbench import config, output
+from workbench import config
 from workbench.broker import BrokerError
-from workbench.cli.base import OutputOption, app, fail, fmt_of, run, scan_progress, target_of
+from workbench.cli import output
+from workbench.cli.base import (
+    OutputOption,
+    app,
+    fail,
+    fmt_of,
+    run,
+    scan_progress,
+    target_of,
+)
 from workbench.errors import CompensationRefused, ExitCode, UsageError, WorkbenchError
 
 saga_app = typer.Typer(
@@ -54,8 +63,9 @@ class _Setup:
     """What every saga verb needs: the target, the saga definitions, correlation rules, the window."""
 
     def __init__(self, ctx: typer.Context, saga: str | None, since: str | None) -> None:
-        from workbench import compensation, sagas
         from workbench.positions import parse_duration
+        from workbench.sagas import compensation
+        from workbench.sagas import definitions as sagas
 
         try:
             self.target = target_of(ctx)
@@ -68,7 +78,7 @@ class _Setup:
 
 
 def _time(ms: int | None) -> str:
-    from workbench.envelope import format_timestamp
+    from workbench.events.envelope import format_timestamp
 
     shown = format_timestamp(ms)
     return "-" if shown is None else str(shown)
@@ -80,7 +90,7 @@ UNKNOWN_MARK = "?"
 
 
 def _steps_text(instance: Any) -> Text:
-    from workbench.saga_state import STEP_MARKS
+    from workbench.sagas.instances import STEP_MARKS
 
     text = Text()
     for n, step in enumerate(instance.steps):
@@ -137,8 +147,9 @@ def saga_list(
     """
     setup = _Setup(ctx, saga, since)
     fmt = fmt_of(ctx, output_format)
-    from workbench import compensation, service
-    from workbench.saga_state import STATE_STYLES, count_by_state
+    from workbench import service
+    from workbench.sagas import compensation
+    from workbench.sagas.instances import STATE_STYLES, count_by_state
 
     widened: list[int] = []  # instances read again from before the window
 
@@ -216,7 +227,7 @@ async def _widened(conn: Any, definition: Any, correlate: Any, found: list[Any],
     """
     from workbench import service
     from workbench.broker import Position
-    from workbench.saga_state import Collector, marked_partial, starts_observed
+    from workbench.sagas.instances import Collector, marked_partial, starts_observed
 
     cut = {i.correlation_id for i in found if not starts_observed(definition, i)}
     if not cut:
@@ -237,14 +248,14 @@ async def _widened(conn: Any, definition: Any, correlate: Any, found: list[Any],
 
 
 async def _find(conn: Any, setup: _Setup, correlation_id: str) -> tuple[Any, Any]:
-    from workbench import compensation
+    from workbench.sagas import compensation
 
     return await compensation.find_instance(conn, setup.chosen, setup.sagas.correlate_for, correlation_id,
                                             now=setup.now, since_ms=setup.since_ms)
 
 
 def _print_instance(instance: Any) -> None:
-    from workbench.saga_state import STATE_STYLES
+    from workbench.sagas.instances import STATE_STYLES
 
     title = Text()
     title.append(output.safe(f"saga {instance.saga} {instance.correlation_id}: "))
@@ -314,7 +325,8 @@ def saga_compensate(
                                  hint="check the dry run first, then add --yes")
         except WorkbenchError as exc:
             fail(exc)
-    from workbench import compensation, service
+    from workbench import service
+    from workbench.sagas import compensation
 
     audit = setup.sagas.audit if execute else None
     code: list[ExitCode] = []
@@ -419,11 +431,12 @@ def saga_history(
     Example: workbench saga history 6a52ce18-21c8-4e28-b24e-3a02a5956772 -o json
     """
     fmt = fmt_of(ctx, output_format)
-    from workbench import compensation, sagas
+    from workbench.sagas import audit
+    from workbench.sagas import definitions as sagas
 
     try:
         path = sagas.audit_log_setting(config.load_config())
-        log = compensation.AuditLog(path)
+        log = audit.AuditLog(path)
         records = log.records(correlation_id)
     except WorkbenchError as exc:
         fail(exc)

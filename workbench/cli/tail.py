@@ -8,9 +8,17 @@ from typing import Annotated
 
 import typer
 
-from workbench import output
 from workbench.broker import BrokerError
-from workbench.cli.base import app, compile_filter, fail, fmt_of, run, scan_progress, target_of
+from workbench.cli import output
+from workbench.cli.base import (
+    app,
+    compile_filter,
+    fail,
+    fmt_of,
+    run,
+    scan_progress,
+    target_of,
+)
 from workbench.errors import UsageError, WorkbenchError
 from workbench.positions import POSITION_HELP, parse_position
 

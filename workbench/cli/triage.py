@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from workbench import codecs, config, output
+from workbench import config
+from workbench.cli import output
 from workbench.cli.base import (
     OutputOption,
     app,
@@ -18,9 +19,16 @@ from workbench.cli.base import (
     scan_progress,
     target_of,
 )
-from workbench.envelope import format_timestamp
 from workbench.errors import UsageError, WorkbenchError
-from workbench.positions import DEFAULT_SINCE, POSITION_HELP, SINCE_HELP, parse_position, parse_since
+from workbench.events import codecs
+from workbench.events.envelope import format_timestamp
+from workbench.positions import (
+    DEFAULT_SINCE,
+    POSITION_HELP,
+    SINCE_HELP,
+    parse_position,
+    parse_since,
+)
 
 # --------------------------------------------------------------------------- trace
 
@@ -71,7 +79,7 @@ def trace(
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
-    from workbench.trace import Trace, TraceNotFound, scan
+    from workbench.triage.trace import Trace, TraceNotFound, scan
 
     async def body() -> Trace:
         result = Trace(correlation_id)
@@ -81,7 +89,7 @@ def trace(
                     await scan(conn, correlation_id, start, profile=each.profile.name, topics=topics,
                                rules=rules, on_scanned=on_scanned, trace=result)
         if destination is not None and result.hops:
-            from workbench.capture import capture_events, open_capture
+            from workbench.triage.capture import capture_events, open_capture
 
             async with open_capture(destination, force=force) as sink:
                 await capture_events(sink, [(h.profile, h.event) for h in result.hops])
@@ -109,13 +117,13 @@ def _report_skipped(skipped, *, verbose: bool, several: bool) -> None:
             where = f"{s.profile}:{s.topic}" if several else s.topic
             output.stderr.print(output.safe(f"skipped {where}: {s.reason}", "yellow"))
         return
-    from workbench.trace import skipped_summary
+    from workbench.triage.trace import skipped_summary
 
     output.stderr.print(output.safe(f"{skipped_summary(skipped, with_profile=several)} (-v lists each with the reason)", "yellow"))
 
 
 def _rules():
-    from workbench.correlation import rules_from_config
+    from workbench.events.correlation import rules_from_config
 
     return rules_from_config(config.load_config())
 
@@ -146,13 +154,13 @@ def _trace_plan(
 def _destination(to: str | None, force: bool):
     if to is None:
         return None
-    from workbench.capture import check_destination
+    from workbench.triage.capture import check_destination
 
     return check_destination(to, force)
 
 
 def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
-    from workbench.trace import format_gap, hop_dict
+    from workbench.triage.trace import format_gap, hop_dict
 
     if fmt != "table":
         hops = [hop_dict(h) for h in result.hops]
@@ -210,14 +218,14 @@ def capture(
         if since is not None and start is not None:
             raise UsageError("--since and --from are exclusive", hint="choose one")
         position = parse_since(since) if since is not None else parse_position(start or "beginning")
-        from workbench.capture import check_destination
+        from workbench.triage.capture import check_destination
 
         destination = check_destination(to, force)
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
-    from workbench.capture import CaptureReport, open_capture
-    from workbench.capture import capture as copy_topics
+    from workbench.triage.capture import CaptureReport, open_capture
+    from workbench.triage.capture import capture as copy_topics
 
     async def body() -> CaptureReport:
         async with service.connect(target) as source:
@@ -272,51 +280,31 @@ def replay(
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
-    from workbench.capture import is_capture_file, local_target
+    from workbench.triage import replay as replaying
 
     try:
         if execute:
             target.profile.ensure_writable(f"replay to {to!r}")
         position = parse_position(start or "beginning")
         match = compile_filter(filter_expr)
-        from_file = is_capture_file(source)
-        if not from_file and "/" in source:  # a path: topic names have no "/"
-            raise UsageError(f"no capture file {source!r}", hint="give an existing FILE.db, or a topic of the profile")
-        if from_file:
-            from pathlib import Path
-
-            reader = local_target(Path(source).expanduser(), name=source)
-        else:
-            if topic:
-                raise UsageError("--topic selects topics of a capture file", hint="the SOURCE topic is the one replayed")
-            reader = target
+        reader = replaying.replay_source(source, topic, target)
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
-    from workbench.replay import Replayed, replayed
 
-    async def collect() -> list[Replayed]:
-        found: list[Replayed] = []
-        async with service.connect(reader) as conn:
-            names = topic or ([t.name for t in await conn.list_topics() if not t.internal] if from_file else [source])
-            for name in names:
-                remaining = None if max_events is None else max_events - len(found)
-                if remaining == 0:
-                    break
-                async for batch in service.tail(conn, name, position, limit=remaining, match=match):
-                    found.extend(replayed(e) for e in batch)
-        return found
-
-    async def body() -> tuple[list[Replayed], service.PublishReport | None]:
-        items = await collect()
-        if not execute or not items:
-            return items, None
+    async def body() -> tuple[replaying.ReplayPlan, service.PublishReport | None]:
+        async with service.connect(reader.target) as conn:
+            plan = await replaying.plan_replay(conn, reader, to, position, limit=max_events, match=match)
+        if not execute or not plan.items:
+            return plan, None
         async with service.connect(target) as conn:
-            with scan_progress(len(items), counted=lambda r: r.confirmed + len(r.failures), minimum=1000) as progress:
-                report = await service.publish(conn, to, [(r.origin, r.event) for r in items], on_progress=progress)
-        return items, report
+            with scan_progress(len(plan.items), counted=lambda r: r.confirmed + len(r.failures),
+                               minimum=1000) as progress:
+                report = await replaying.execute_replay(conn, plan, on_progress=progress)
+        return plan, report
 
-    items, report = run(body)
+    plan, report = run(body)
+    items = list(plan.items)
     if not items:
         output.stderr.print(output.safe(f"nothing to replay from {source}"))
         return
@@ -336,7 +324,7 @@ def replay(
 def _render_dry_run(items, to: str, fmt: output.Format) -> None:
     if fmt != "table":
         from workbench.broker import Event
-        from workbench.envelope import event_to_envelope
+        from workbench.events.envelope import event_to_envelope
 
         def envelope(r) -> dict:
             doc = event_to_envelope(Event(to, 0, 0, None, r.event.key, r.event.value, r.event.headers))

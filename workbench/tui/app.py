@@ -23,7 +23,8 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from workbench import codecs, config, service
+from workbench import config, service
+from workbench.events import codecs
 from workbench.broker import (
     BrokerError,
     Capabilities,
@@ -36,7 +37,7 @@ from workbench.broker import (
 )
 from workbench.config import Config, Target
 from workbench.errors import WorkbenchError
-from workbench.stream import DEFAULT_CAPACITY
+from workbench.pump import DEFAULT_CAPACITY
 from workbench.tui import drafts, keys
 from workbench.tui.connection import Keeper
 from workbench.tui.failures import BrokerTrouble, describe_error, is_loss
@@ -461,7 +462,7 @@ class WorkbenchApp(App[None]):
         if self.conn is None:
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
             return
-        from workbench.correlation import rules_from_config
+        from workbench.events.correlation import rules_from_config
 
         try:
             rules = rules_from_config(self.settings)
@@ -588,7 +589,7 @@ class WorkbenchApp(App[None]):
     def action_copy_envelope(self) -> None:
         event = self.selected_event()
         if event is not None:
-            from workbench.envelope import dumps_event
+            from workbench.events.envelope import dumps_event
 
             self.copy_to_clipboard(dumps_event(event))
             self.notify("Copied the event as a JSON envelope (workbench publish --file reads it).", timeout=3,

@@ -13,7 +13,8 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
-from workbench import codecs, service
+from workbench import service
+from workbench.events import codecs
 from workbench.broker import Connection, TopicInfo
 from workbench.config import Target
 from workbench.tui.failures import describe_error, is_loss

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.broker import Headers, OutgoingEvent
-from workbench.envelope import format_timestamp, parse_header
+from workbench.events.envelope import format_timestamp, parse_header
 from workbench.errors import UsageError
 
 MAX_COPIES = 10_000

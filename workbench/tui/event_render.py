@@ -15,10 +15,10 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import Event
-from workbench.correlation import DEFAULT_RULES
-from workbench.envelope import format_timestamp
+from workbench.events.correlation import DEFAULT_RULES
+from workbench.events.envelope import format_timestamp
 
 SHOW_LIMIT = 256 * 1024  # bytes of a value shown as text
 JSON_LIMIT = 1024 * 1024  # values larger than this are not parsed and pretty-printed

@@ -16,10 +16,10 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import Event
-from workbench.correlation import DEFAULT_RULES
-from workbench.envelope import format_timestamp
+from workbench.events.correlation import DEFAULT_RULES
+from workbench.events.envelope import format_timestamp
 
 #: Values larger than this are not decoded to find a structured CloudEvent or a correlation id in
 #: them (a row must cost the same for a 5 MB value as for a small one).

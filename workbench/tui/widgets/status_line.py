@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.tui.failures import describe_error
 from workbench.tui.inflight import InFlight
 from workbench.tui.supervisor import State, Supervisor

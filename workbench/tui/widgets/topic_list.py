@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import TopicInfo
 
 

@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from workbench.broker import Capabilities, Connection, GroupLag, NotFound, PartitionInfo, Position, Unsupported
+from workbench.broker import (
+    Capabilities,
+    Connection,
+    GroupLag,
+    NotFound,
+    PartitionInfo,
+    Position,
+    Unsupported,
+)
 from workbench.errors import ResetRefused, UsageError
 from workbench.positions import RESET_TO_HELP
-
 
 UNLISTED = "Unlisted"  # the state of a group groups() does not list (it may still have committed offsets)
 # No live member that could overwrite the change. An unlisted group with committed offsets has none either.

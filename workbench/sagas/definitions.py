@@ -23,7 +23,7 @@ no return) and *retriable* steps after it (they must eventually succeed: retried
     payload = { paymentId = "{payment.value.paymentId}", amount = "{payment.value.amount}" }
     confirmed_when = 'type == "RefundSettled"'       # optional: the event that confirms it took effect
 
-Matchers are filter expressions (:mod:`workbench.filters`, the language of ``--filter``).
+Matchers are filter expressions (:mod:`workbench.events.filters`, the language of ``--filter``).
 Templates are filled *only* from the saga's correlation id and the events observed for its steps:
 ``{correlation_id}``, ``{saga}``, ``{STEP.FIELD[.member|[N]]...}`` with FIELD one of
 :data:`EVENT_FIELDS`; ``{{`` and ``}}`` are literal braces. A template that is one placeholder
@@ -39,9 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from workbench import codecs
 from workbench.broker import Event
 from workbench.errors import ConfigError, UsageError
+from workbench.events import codecs
+from workbench.events.correlation import DEFAULT_RULES
 from workbench.positions import parse_duration
 
 StepKind = Literal["compensatable", "pivot", "retriable"]
@@ -285,7 +286,7 @@ class SagaDef:
     def correlator(self, default: Callable[[Event], str | None] | None = None) -> Callable[[Event], str | None]:
         """How this saga finds an event's correlation id: its own rules, else ``default``."""
         if self.correlation is not None:
-            from workbench import correlation
+            from workbench.events import correlation
 
             rules = correlation.CorrelationRules(
                 correlation=correlation.parse_rules(list(self.correlation), f"{self.source}: saga {self.name!r}"))
@@ -294,7 +295,7 @@ class SagaDef:
 
 
 def _default_correlator() -> Callable[[Event], str | None]:
-    return lambda event: codecs.correlation_id(event)
+    return lambda event: DEFAULT_RULES.correlation_id(event)
 
 
 def parse_sagas(tables: Mapping[str, Any], source: str) -> dict[str, SagaDef]:
@@ -409,7 +410,7 @@ def _matcher(raw: Mapping[str, Any], key: str, where: str, *, required: bool = F
 
 
 def _compile(text: str, where: str) -> Matcher:
-    from workbench.filters import FilterError, compile_filter
+    from workbench.events.filters import FilterError, compile_filter
 
     try:
         compiled = compile_filter(text)
@@ -503,7 +504,7 @@ def definitions(config: Any) -> dict[str, SagaDef]:
 def builtin_definitions() -> dict[str, SagaDef]:
     import tomllib
 
-    from workbench.demo import SAGA_TOML
+    from workbench.sagas.builtin import SAGA_TOML
 
     return parse_sagas(tomllib.loads(SAGA_TOML)["sagas"], "built-in demo saga")
 

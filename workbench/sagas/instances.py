@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.broker import Event
-from workbench.sagas import SagaDef, StepDef, event_attributes
+from workbench.sagas.definitions import SagaDef, StepDef, event_attributes
 
 State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK"]
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")

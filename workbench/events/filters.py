@@ -18,7 +18,7 @@ Names (per event):
 ``topic``          the topic name; ``partition``, ``offset``: integers
 ``timestamp``      milliseconds since the epoch (int) or None; ``time``: ISO-8601 string or None
 ``type``           the CloudEvents ``type`` (binary or structured mode) or None
-``correlation_id`` by the default rules of :mod:`workbench.correlation`
+``correlation_id`` by the default rules of :mod:`workbench.events.correlation`
 ``true`` ``false`` ``null``  (and Python's ``True`` ``False`` ``None``)
 =================  ==========================================================================
 
@@ -54,9 +54,10 @@ from typing import Any
 import simpleeval
 
 from workbench.broker import Event
-from workbench.codecs import Decoded, cloudevent_attributes, decode, safe_text
-from workbench.correlation import DEFAULT_RULES
-from workbench.envelope import format_timestamp
+from workbench.events.codecs import Decoded, cloudevent_attributes, decode
+from workbench.events.correlation import DEFAULT_RULES
+from workbench.events.envelope import format_timestamp
+from workbench.events.text import safe_text
 
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter"]
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from workbench import codecs
 from workbench.broker import BrokerError, Connection, Event, NotFound, Position
-from workbench.correlation import DEFAULT_RULES, CorrelationRules
 from workbench.errors import ExitCode, WorkbenchError
+from workbench.events import codecs
+from workbench.events.correlation import DEFAULT_RULES, CorrelationRules
 
 __all__ = [
     "Hop",
@@ -221,7 +221,7 @@ def format_gap(ms: int | None) -> str:
 
 def hop_dict(hop: Hop) -> dict:
     """A hop for JSON output: where, when, the gap, and the exact event envelope."""
-    from workbench.envelope import event_to_envelope
+    from workbench.events.envelope import event_to_envelope
 
     return {
         "profile": hop.profile,

@@ -9,32 +9,41 @@ its CloudEvents id: before publishing, an event with that id already on the dest
 and refuses when its fingerprint (the positions of its events) changed since the plan.
 Afterwards it watches, for a bounded time, for the confirming events (``confirmed_when``, else the
 step's ``compensated_when`` read back). Every execution attempt, refused or failed ones too, is
-appended to the audit log (JSONL), shown by ``workbench saga history``.
+appended to the audit log (:mod:`workbench.sagas.audit`), shown by ``workbench saga history``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from workbench.broker import BrokerError, Connection, Event, NotFound, OutgoingEvent, Position, Unsupported
-from workbench.envelope import format_timestamp
+from workbench.broker import (
+    BrokerError,
+    Connection,
+    Event,
+    NotFound,
+    OutgoingEvent,
+    Position,
+    Unsupported,
+)
 from workbench.errors import CompensationRefused, ExitCode, WorkbenchError
-from workbench.saga_state import Collector, SagaInstance
-from workbench.sagas import SagaDef, Template, TemplateContext, TemplateError
+from workbench.events.envelope import format_timestamp
+from workbench.sagas.audit import AuditLog, who
+from workbench.sagas.definitions import (
+    SagaDef,
+    Template,
+    TemplateContext,
+    TemplateError,
+)
+from workbench.sagas.instances import Collector, SagaInstance
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0e6c1a-8d2b-5c4e-9a7f-3b1d2e4c6a80")
-AUDIT_NAME = "saga-audit.jsonl"
 POLL_SECONDS = 0.5  # between confirmation scans
 SCAN_MARGIN_MS = 60_000  # scans for earlier copies start this long before the saga (coarse broker clocks)
 
@@ -362,7 +371,7 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
     ``confirmed_when``: an event of this saga matching it, other than the compensation itself.
     Otherwise the step's ``compensated_when`` (e.g. the compensating event read back).
     """
-    from workbench.sagas import Matcher
+    from workbench.sagas.definitions import Matcher
 
     items = {r.step: (e, r) for e, r in zip(planned.events, results, strict=True) if r.status != "failed"}
     for _, result in items.values():
@@ -394,7 +403,7 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
         await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
 
 
-# --------------------------------------------------------------------------- audit log
+# --------------------------------------------------------------------------- settings and audit records
 
 
 @dataclass(frozen=True)
@@ -402,72 +411,20 @@ class SagaSettings:
     """What every saga verb (CLI or TUI) takes from the profile file: definitions, rules, audit log."""
 
     definitions: Mapping[str, SagaDef]
-    rules: Any  # workbench.correlation.CorrelationRules
+    rules: Any  # workbench.events.correlation.CorrelationRules
     audit: AuditLog
 
     @classmethod
     def load(cls, settings: Any) -> SagaSettings:
         """From a loaded :class:`workbench.config.Config`; ConfigError names what is wrong."""
-        from workbench import correlation, sagas
+        from workbench.events import correlation
+        from workbench.sagas import definitions as sagas
 
         return cls(sagas.definitions(settings), correlation.rules_from_config(settings),
                    AuditLog(sagas.audit_log_setting(settings)))
 
     def correlate_for(self, definition: SagaDef) -> Correlate:
         return definition.correlator(self.rules.correlation_id)
-
-
-def default_audit_path() -> Path:
-    from platformdirs import user_data_path
-
-    from workbench.config import APP_NAME
-
-    return user_data_path(APP_NAME, ensure_exists=True) / AUDIT_NAME
-
-
-def who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment (getpass raises several kinds)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-class AuditLog:
-    """Append-only JSONL: one record per execution attempt, written in one ``write`` and synced."""
-
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path else default_audit_path()
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def records(self, correlation_id: str | None = None) -> list[dict[str, Any]]:
-        """The records (of one correlation id), oldest first; a damaged line is reported, not skipped."""
-        if not self.path.exists():
-            return []
-        from workbench.errors import BadInput
-
-        found = []
-        with self.path.open(encoding="utf-8", errors="replace") as lines:
-            for n, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BadInput(f"{self.path}:{n}: not a JSON record ({exc.msg})",
-                                   hint="the audit log is append-only JSONL; repair or move that line") from None
-                if correlation_id is None or record.get("correlation_id") == correlation_id:
-                    found.append(record)
-        return found
 
 
 def audit_record(execution: Execution, *, profile: str, broker: str, reason: str | None,
@@ -505,5 +462,5 @@ def refused_record(planned_saga: str, correlation_id: str, error: WorkbenchError
     return audit_record(run, profile=profile, broker=broker, reason=reason)
 
 
-__all__ = ["AuditLog", "Execution", "Plan", "PlannedEvent", "SagaNotFound", "StepResult", "execute",
+__all__ = ["Execution", "Plan", "PlannedEvent", "SagaNotFound", "StepResult", "execute",
            "execute_and_record", "find_instance", "idempotency_key", "observe", "plan"]

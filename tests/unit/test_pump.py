@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from workbench.broker import Connection, Event, NotFound, Position, Unreachable
-from workbench.stream import DEFAULT_BATCH, Pump, RingBuffer
+from workbench.pump import DEFAULT_BATCH, Pump, RingBuffer
 
 
 class FakeClock:

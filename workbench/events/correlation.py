@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import codecs
 from workbench.broker import Event
 from workbench.errors import ConfigError
+from workbench.events import codecs
 
 __all__ = [
     "DEFAULT_CAUSATION",

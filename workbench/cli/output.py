@@ -1,7 +1,7 @@
 """Rendering for the scripted CLI: stdout carries data only, stderr carries diagnostics.
 
-Every piece of broker data goes through :class:`rich.text.Text` (never markup strings) after
-:func:`workbench.codecs.safe_text`, so payloads cannot inject markup or terminal escapes.
+Every piece of broker data goes through :func:`workbench.events.text.safe` (escaped, then put into
+:class:`rich.text.Text`, never into markup strings), so payloads cannot inject markup or terminal escapes.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from workbench import codecs
 from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
-from workbench.envelope import dumps_event, format_timestamp
+from workbench.events import codecs
+from workbench.events.envelope import dumps_event, format_timestamp
+from workbench.events.text import safe, safe_text
 from workbench.lag import VERDICT_STYLES, LagTracker, format_time_lag, seconds_to_drain
 
 if TYPE_CHECKING:
-    from workbench.offsets import ResetPlan
+    from workbench.offsets_reset import ResetPlan
 
 Format = Literal["table", "json", "jsonl"]
 
@@ -30,10 +31,6 @@ stdout = Console(soft_wrap=False, highlight=False)
 if not stdout.is_terminal:
     stdout.width = 1000  # into a file or pipe: never squeeze or cut table columns
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def safe(value: object, style: str = "") -> Text:
-    return Text(codecs.safe_text(str(value)), style=style)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: Text | None = None) -> None:
@@ -187,7 +184,7 @@ class EventPrinter:
         text.append(str(format_timestamp(e.timestamp) or "-"), "dim")
         text.append(f"  {e.partition}/{e.offset:<6} ", "cyan")
         text.append(f"{key:<24} ", "green")
-        text.append(f"{codecs.safe_text(attrs.get('type') or '-'):<20} ", "magenta")
+        text.append(f"{safe_text(attrs.get('type') or '-'):<20} ", "magenta")
         text.append(codecs.preview(e.value, max(self.width - 80, 40) if self.width else 200))
         return text
 

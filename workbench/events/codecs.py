@@ -1,15 +1,12 @@
 """Bytes <-> shown value: decoding, one-line safe previews, CloudEvents attributes and ids.
 
-Correlation ids are read by :mod:`workbench.correlation` (built on this module).
+Correlation ids are read by :mod:`workbench.events.correlation` (built on this module).
 
-Pure Python (standard library only; ``msgpack`` is used when it happens to be importable). Nothing
+Pure Python (the standard library, and ``msgpack`` when it happens to be importable). Nothing
 here knows about Textual or a broker library.
 
-Terminal safety: :func:`safe_text` and :func:`preview` never return control, bidi or other
-invisible format characters, so an event payload cannot move the cursor, recolour the terminal or
-reorder what is displayed. Rich *markup* is a separate concern and the caller's job: put these
-strings into ``rich.text.Text`` (never into a markup string), or escape them with
-``rich.markup.escape``.
+Terminal safety: previews go through :mod:`workbench.events.text`, so they never carry control,
+bidi or other invisible format characters (``safe_text`` is that module's, imported here).
 """
 
 from __future__ import annotations
@@ -18,11 +15,11 @@ import base64
 import importlib.util
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from workbench.events.text import safe_text, truncate_escaped
 
 __all__ = [
     "CODECS",
@@ -140,93 +137,6 @@ def _could_be_json(text: str) -> bool:
     return bool(stripped) and stripped[0] in _JSON_START
 
 
-# --------------------------------------------------------------------------- safe text
-
-# Characters that are certainly unsafe: C0/C1 controls, DEL, soft hyphen, the Arabic letter mark,
-# zero-width and bidi marks/embeddings/overrides/isolates, line/paragraph separators, invisible
-# operators, BOM, interlinear annotations, surrogates. Anything else that str.isprintable() rejects
-# (other format characters, unassigned and private-use code points) is caught by the slow path.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(ch: str) -> str:
-    named = _NAMED.get(ch)
-    if named is not None:
-        return named
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _is_safe_char(ch: str) -> bool:
-    # isprintable() is False for categories C* and Z* except the ASCII space; keep the other
-    # spaces (Zs: no-break space, ideographic space ...), which are harmless on one line.
-    return ch.isprintable() or unicodedata.category(ch) == "Zs"
-
-
-def _escaped_pieces(text: str) -> Iterable[tuple[str, bool]]:
-    """The text as ``(piece, is_escape)`` pairs; each escape is a piece of its own."""
-    pos = 0
-    for match in _UNSAFE.finditer(text):
-        if match.start() > pos:
-            yield from _split_slow(text[pos : match.start()])
-        yield _escape_char(match.group()), True
-        pos = match.end()
-    if pos < len(text):
-        yield from _split_slow(text[pos:])
-
-
-def _split_slow(segment: str) -> Iterable[tuple[str, bool]]:
-    """Pieces of a segment without _UNSAFE characters (rare others are found char by char)."""
-    if segment.isprintable():
-        yield segment, False
-        return
-    start = 0
-    for i, ch in enumerate(segment):
-        if not _is_safe_char(ch):
-            if i > start:
-                yield segment[start:i], False
-            yield _escape_char(ch), True
-            start = i + 1
-    if start < len(segment):
-        yield segment[start:], False
-
-
-def safe_text(s: str) -> str:
-    """``s`` with every control character (C0, C1, DEL; ``\\n``, ``\\r``, ``\\t`` included),
-    bidi/format character (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C, zero-width ...),
-    line/paragraph separator, surrogate, private-use and unassigned code point replaced by a
-    visible escape (``\\x1b``, ``\\u202e``, ``\\n``). The result is one line and cannot drive a
-    terminal. Backslashes are kept as they are. For huge strings, cut them first (cost is linear).
-    """
-    if s.isprintable():
-        return s
-    return "".join(piece for piece, _ in _escaped_pieces(s))
-
-
-def _truncate_pieces(text: str, limit: int) -> tuple[str, bool]:
-    """Escape ``text`` and cut it to at most ``limit`` characters without splitting an escape."""
-    out: list[str] = []
-    used = 0
-    for piece, is_escape in _escaped_pieces(text):
-        room = limit - used
-        if len(piece) <= room:
-            out.append(piece)
-            used += len(piece)
-            continue
-        if not is_escape:
-            out.append(piece[:room])
-        return "".join(out), True
-    return "".join(out), False
-
-
 # --------------------------------------------------------------------------- preview
 
 
@@ -310,7 +220,7 @@ def preview(data: bytes | None, limit: int = 120, *, window: int | None = None) 
             if len(compacted) <= limit:
                 compacted = _compact_json(text)
             text = compacted
-        body, cut = _truncate_pieces(text[: limit + 1], limit)
+        body, cut = truncate_escaped(text[: limit + 1], limit)
         cut = cut or len(text) > limit or cut_bytes
     if cut:
         return f"{body}… ({human_size(total)})"
