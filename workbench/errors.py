@@ -1,4 +1,42 @@
-"""Application errors and the one place that turns any error into a documented exit code."""
+"""Application errors and the one place that turns any error into a documented exit code.
+
+Two trees of errors the user can act on, each with a message (what is wrong) and an optional
+``hint`` (what to do); :func:`exit_code_for` maps any exception to an :class:`ExitCode`, and the
+CLI (``workbench.cli.base.fail``, used by every verb and by ``run``) prints ``error: ...`` and
+``hint: ...`` on stderr and exits with that code. The TUI shows the same message and hint.
+
+``WorkbenchError`` (this module; raised by the workbench itself), its ``exit_code`` is the code:
+
+- ``WorkbenchError``         1  ERROR        an error the user can act on, of no kind below
+- ``UsageError``             2  USAGE        a bad flag, position, filter expression or argument
+- ``ConfigError``            3  CONFIG       a bad or missing profile file, unknown profile, missing ``${ENV}``,
+                                             a bad saga definition or correlation rule
+- ``ReadOnlyError``          6  DENIED       a read-only profile asked to change something
+- ``ResetRefused``           6  DENIED       an offsets reset refused for safety (a group that may have live members)
+- ``CompensationRefused``    6  DENIED       a saga compensation refused for safety (past the pivot, still
+                                             running, changed since the plan)
+- ``PublishFailed``          7  PUBLISH_FAILED  at least one event was not confirmed
+- ``BadInput``               8  BAD_INPUT    a malformed input file or record (the line is named)
+- elsewhere: ``workbench.sagas.compensation.SagaNotFound`` and ``workbench.triage.trace.TraceNotFound``
+  (5, NOT_FOUND: no saga instance / no event carries the correlation id).
+
+``BrokerError`` (:mod:`workbench.broker`, the adapter contract; raised by adapters), by ``_BROKER_CODES``:
+
+- ``Unreachable``     4  UNREACHABLE     the broker did not answer
+- ``NotFound``        5  NOT_FOUND       the topic, partition or group does not exist
+- ``AccessDenied``    6  DENIED          the broker refused the credentials or the operation
+- ``Timeout``         9  TIMEOUT         the broker was too slow
+- ``Unsupported``     10 UNSUPPORTED     the broker or adapter cannot do this
+- ``InvalidRequest``  2  USAGE           options or a request the adapter cannot accept
+- ``Unroutable``      7  PUBLISH_FAILED  a published event no queue would receive
+- ``BrokerError`` of no kind above: 1 (ERROR).
+
+Anything else: ``KeyboardInterrupt`` is 130 (INTERRUPTED); any other exception is 1 (ERROR), and the
+CLI reports it as a bug ("please report it"). Value errors of the pure modules (``FilterError``,
+``InputError``, ``CodecError``, ``TemplateError``) are not in either tree: callers turn them into
+one of the errors above with the context (``--filter``: UsageError; an input line: BadInput; a saga
+definition: ConfigError; a template that cannot be filled at compensation time: CompensationRefused).
+"""
 
 from __future__ import annotations
 
