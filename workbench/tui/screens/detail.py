@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import Event
 from workbench.tui import event_render, keys
 

@@ -15,7 +15,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench import codecs
+from workbench.events import codecs
+from workbench.events.text import safe
 from workbench.broker import GroupLag
 from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
 from workbench.tui.failures import BrokerTrouble
@@ -26,7 +27,7 @@ Fetch = Callable[[], Awaitable[list[GroupLag]]]
 
 
 def _text(value: object, style: str = "") -> Text:
-    return Text(codecs.safe_text(str(value)), style=style)
+    return safe(value, style)
 
 
 def _num(value: int | None, style: str = "") -> Text:

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import Position
 from workbench.errors import UsageError
 from workbench.positions import parse_position

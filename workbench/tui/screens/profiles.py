@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from workbench import codecs, config
+from workbench import config
+from workbench.events import codecs
 from workbench.config import Profile
 
 

@@ -16,7 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from workbench import codecs, service
+from workbench import service
+from workbench.events import codecs
 from workbench.broker import Connection, OutgoingEvent, PublishResult
 from workbench.config import Profile
 from workbench.errors import UsageError

@@ -18,18 +18,21 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench import codecs, compensation, config
+from workbench import config
+from workbench.events import codecs
+from workbench.events.text import safe
+from workbench.sagas import compensation
 from workbench.broker import BrokerError, Connection
 from workbench.errors import WorkbenchError
 from workbench.config import Target
-from workbench.saga_state import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
+from workbench.sagas.instances import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 from workbench.tui.failures import BrokerTrouble, is_loss
 
 FILTERS: tuple[str | None, ...] = (None, "FAILED", "STUCK", "COMPENSATING", "COMPENSATED", "RUNNING", "COMPLETED")
 
 
 def _text(value: object, style: str = "") -> Text:
-    return Text(codecs.safe_text(str(value)), style=style)
+    return safe(value, style)
 
 
 def line(text: Text, content: str, style: str = "") -> None:
@@ -39,7 +42,7 @@ def line(text: Text, content: str, style: str = "") -> None:
 
 
 def _time(ms: int | None) -> str:
-    from workbench.envelope import format_timestamp
+    from workbench.events.envelope import format_timestamp
 
     shown = format_timestamp(ms)
     return "-" if shown is None else str(shown)

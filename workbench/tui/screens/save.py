@@ -13,9 +13,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import Event
-from workbench.envelope import dumps_event
+from workbench.events.envelope import dumps_event
 from workbench.errors import UsageError
 
 

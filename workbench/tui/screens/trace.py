@@ -15,18 +15,19 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench import codecs
+from workbench.events import codecs
+from workbench.events.text import safe
 from workbench.broker import Connection
-from workbench.correlation import DEFAULT_RULES, CorrelationRules
-from workbench.envelope import format_timestamp
+from workbench.events.correlation import DEFAULT_RULES, CorrelationRules
+from workbench.events.envelope import format_timestamp
 from workbench.errors import UsageError
 from workbench.positions import DEFAULT_SINCE, parse_since
-from workbench.trace import Trace, format_gap, scan
+from workbench.triage.trace import Trace, format_gap, scan
 from workbench.tui.screens.detail import DetailScreen
 
 
 def _text(value: object, style: str = "") -> Text:
-    return Text(codecs.safe_text(str(value)[:200]), style=style)
+    return safe(value, style, limit=200)
 
 
 class TraceScreen(Screen[None]):

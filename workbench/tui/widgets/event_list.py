@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from workbench.broker import Event
-from workbench.stream import RingBuffer
+from workbench.pump import RingBuffer
 from workbench.tui import rows
 
 

@@ -15,10 +15,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import BrokerError, Connection, Position
-from workbench.filters import FilterError, compile_filter
-from workbench.stream import DEFAULT_CAPACITY, Pump, RingBuffer
+from workbench.events.filters import FilterError, compile_filter
+from workbench.pump import DEFAULT_CAPACITY, Pump, RingBuffer
 from workbench.tui import rows
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from workbench import codecs
+from workbench.events import codecs
 from workbench.broker import GroupLag, TopicInfo
 
 
