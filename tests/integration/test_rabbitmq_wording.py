@@ -206,6 +206,12 @@ async def test_describe_and_topics_say_how_old_the_management_figures_are(channe
     # An exchange stores nothing: no partitions and no events to count (the CLI shows "-").
     assert topics[exchange]["partitions"] == [] and "up to ~5 s old" in topics[exchange]["metadata"]["statistics"]
 
+    table = workbench("topics")
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in table.stdout.splitlines()[1:]}
+    assert rows[exchange] == ["exchange", "-", "-"] and rows[name][1] == "1"  # its count may lag ~5 s
+    assert table.stderr.count("up to ~5 s old") == 1, table.stderr  # said once, not per row
+
 
 # --------------------------------------------------------------------------- trace
 

@@ -96,8 +96,17 @@ def render_topics(topics: Sequence[TopicInfo], fmt: Format) -> None:
         return
     print_table(
         ("TOPIC", "KIND", "PARTITIONS", "EVENTS"),
-        ((t.name, t.kind, len(t.partitions), count(sum(event_counts(t).values()))) for t in topics),
+        ((t.name, t.kind, *topic_figures(t)) for t in topics),
     )
+    for note in sorted({str(t.metadata["statistics"]) for t in topics if t.metadata.get("statistics")}):
+        stderr.print(safe(f"note: {note}", "dim"))
+
+
+def topic_figures(t: TopicInfo) -> tuple[object, object]:
+    """Partitions and events; "-" for what holds no events of its own (a RabbitMQ exchange routes them)."""
+    if not t.partitions:
+        return "-", "-"
+    return len(t.partitions), count(sum(event_counts(t).values()))
 
 
 def render_describe(info: TopicInfo, fmt: Format) -> None:
