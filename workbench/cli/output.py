@@ -20,7 +20,7 @@ from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.events import codecs
 from workbench.events.envelope import dumps_event, format_timestamp
 from workbench.events.text import safe, safe_text
-from workbench.lag import VERDICT_STYLES, LagTracker, format_time_lag, seconds_to_drain
+from workbench.lag import LagTracker, seconds_to_drain
 
 if TYPE_CHECKING:
     from workbench.offsets_reset import ResetPlan
@@ -235,34 +235,9 @@ def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, An
 
 
 def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | None = None) -> None:
-    """Figures per partition; with a tracker (``lag --watch``) also verdicts and lag in time."""
-    if fmt != "table":
-        return emit_json([lag_dict(g, tracker) for g in groups], fmt)
-    if not groups:
-        stderr.print("no consumer groups")
-        return
-    columns = ["GROUP", "STATE", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]
-    if tracker is not None:
-        columns += ["TIME LAG", "VERDICT", "RULE"]
-    rows = []
-    for g in groups:
-        for p in g.partitions:
-            row: list[object] = [g.group_id, g.state, p.topic, p.partition,
-                                 "-" if p.committed is None else p.committed, p.end, count(p.lag)]
-            if tracker is not None:
-                a = tracker.assess(g.group_id, p.topic, p.partition)
-                row += [format_time_lag(a.time_lag_ms), Text(a.label, VERDICT_STYLES[a.verdict]), a.rule]
-            if p.lost_to_retention:
-                row[6] = Text(f"{count(p.lag)} (committed < log start: lost to retention)", "red")
-            rows.append(row)
-    print_table(columns, rows)
-    for g in groups:
-        topics = ", ".join(f"{topic} {count(lag)}" for topic, lag in g.by_topic().items())
-        drain = _drain(g)
-        if drain:
-            eta = drain["seconds_to_drain"]
-            topics += "; drains in " + ("never at these rates" if eta is None else format_time_lag(int(eta * 1000)))
-        stderr.print(safe(f"{g.group_id}: total lag {count(g.total)} ({topics})"))
+    """Machine output of `lag`: every group, every partition; with a tracker (``lag --watch``) also
+    verdicts and lag in time. The table for people is cli/lag_table.py's (worst first, folded)."""
+    emit_json([lag_dict(g, tracker) for g in groups], fmt)
 
 
 def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:
