@@ -105,7 +105,9 @@ class KafkaAdapter(Adapter):
 
         recorder = _FailureRecorder(log)
         try:
-            admin = AdminClient({**base, "error_cb": on_error, "logger": recorder})
+            # Any values: confluent_kafka's stub lists only scalars, but error_cb and logger are accepted
+            admin_conf: dict[str, Any] = {**base, "error_cb": on_error, "logger": recorder}
+            admin = AdminClient(admin_conf)
         except (KafkaException, ValueError, TypeError) as exc:
             err = kafka_error(exc)
             text = describe_error(err) if err is not None else str(exc)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import (
     IsolationLevel,
@@ -60,6 +60,23 @@ _RETRIABLE = {
     KafkaError._TRANSPORT,
 }
 
+#: What a failed admin request raises. confluent_kafka's stub declares KafkaError a plain class, but
+#: its C type is flagged as an exception type (it can be raised and caught): hence the cast.
+_ADMIN_FAILURES = cast(tuple[type[BaseException], ...], (KafkaException, KafkaError))
+
+
+class ClosedAdmin:
+    """Stands in for the AdminClient after close(): any use is a clear error."""
+
+    def __init__(self, where: str) -> None:
+        self._where = where
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise BrokerError(f"{self._where}: the connection is closed")
+
 
 class KafkaBase(Connection):
     """A Kafka connection's state and the admin requests its parts share (not used alone)."""
@@ -76,7 +93,7 @@ class KafkaBase(Connection):
     ) -> None:
         self._where = where  # "Kafka at host:9092": what every message starts with
         self._base_conf = dict(base_conf)  # never shown: may hold secrets
-        self._admin = admin
+        self._admin: AdminClient | ClosedAdmin = admin  # a ClosedAdmin once closed
         self._timeout = timeout_s
         self._delivery_timeout = delivery_timeout_s
         self._scrub = scrub
@@ -113,7 +130,7 @@ class KafkaBase(Connection):
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout + 5)
         except TimeoutError:
             raise Timeout(f"{self._where}: {what}: no answer within {self._timeout:g} s") from None
-        except (KafkaException, KafkaError) as exc:
+        except _ADMIN_FAILURES as exc:
             raise self._error(exc, what) from None
         finally:
             self._admin.poll(0)  # serve the admin client's log and error callbacks

@@ -42,7 +42,7 @@ from workbench.broker import (
     Unreachable,
 )
 
-from .base import KafkaBase, check_name
+from .base import ClosedAdmin, KafkaBase, check_name
 from .lag import GroupsMixin
 from .publisher import PublisherMixin
 from .reader import PartitionReader, start_offsets
@@ -77,7 +77,7 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
             await asyncio.to_thread(producer.flush, min(self._delivery_timeout, 10.0))
         await asyncio.to_thread(self._group_fetcher.close)
         _retire(self._admin, self._in_flight)
-        self._admin = _ClosedAdmin(self._where)
+        self._admin = ClosedAdmin(self._where)
 
     # ------------------------------------------------------------------ read
 
@@ -245,17 +245,3 @@ def _retire(admin: Any, in_flight: set[Future]) -> None:
     _retired[:] = [(a, f) for a, f in _retired if any(not x.done() for x in f)]
     if any(not future.done() for future in in_flight):
         _retired.append((admin, in_flight))
-
-
-class _ClosedAdmin:
-    """Stands in for the AdminClient after close(): any use is a clear error."""
-
-    def __init__(self, where: str) -> None:
-        self._where = where
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def __getattr__(self, name: str) -> Any:
-        raise BrokerError(f"{self._where}: the connection is closed")
-

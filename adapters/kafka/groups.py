@@ -25,9 +25,9 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, wait
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from workbench import broker
 from workbench.broker import BrokerError, GroupInfo, GroupMember, Timeout
@@ -67,7 +67,7 @@ def group_state_name(state: Any) -> str:
 class GroupFetcher:
     """The parent's handle on the worker: started on first use, replaced after it died."""
 
-    def __init__(self, conf: dict[str, Any], timeout_s: float, where: str, scrub: Callable[[str], str]) -> None:
+    def __init__(self, conf: Mapping[str, Any], timeout_s: float, where: str, scrub: Callable[[str], str]) -> None:
         self._conf = {k: v for k, v in conf.items() if not callable(v)}  # never shown: may hold secrets
         self._timeout = timeout_s
         self._where = where
@@ -145,7 +145,7 @@ class GroupFetcher:
         self._proc = proc
         return proc
 
-    def _receive(self, proc: subprocess.Popen[bytes], stream: BinaryIO) -> tuple:
+    def _receive(self, proc: subprocess.Popen[bytes], stream: IO[bytes]) -> tuple:
         """The worker's next message; it is killed if it says nothing for longer than it may take."""
         watchdog = threading.Timer(2 * self._timeout + WATCHDOG_EXTRA_S, proc.kill)
         watchdog.start()
@@ -212,8 +212,9 @@ def _fetch_batch(admin: Any, batch: list[str], with_offsets: bool, timeout: floa
         infos[group_id] = None if future.exception() else _group_info(future.result())
     offsets: Offsets = {}
     for group_id, future in fetches.items():
-        if future.exception() is not None:
-            raise map_error(future.exception(), f"offsets of group {group_id!r}")
+        exc = future.exception()
+        if exc is not None:
+            raise map_error(exc, f"offsets of group {group_id!r}")
         offsets[group_id] = {
             (tp.topic, tp.partition): (None if tp.offset < 0 else tp.offset)
             for tp in future.result().topic_partitions or ()

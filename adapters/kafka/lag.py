@@ -66,9 +66,14 @@ class GroupsMixin(KafkaBase):
         """Groups' infos (None where describing one failed) and committed offsets, from the worker
         process that makes the coordinator-bound requests (see ``groups.py``)."""
         loop = asyncio.get_running_loop()
-        report = None
+        report: Callable[[int, int], None] | None = None
         if on_progress is not None:
-            report = lambda done, total: loop.call_soon_threadsafe(on_progress, done, total)  # noqa: E731
+
+            def report_on_loop(done: int, total: int) -> None:
+                """Called on the worker's thread: hands the figures to the loop's thread."""
+                loop.call_soon_threadsafe(on_progress, done, total)
+
+            report = report_on_loop
         return await asyncio.to_thread(
             self._group_fetcher.fetch, list(group_ids), with_offsets=with_offsets, on_batch=report
         )
@@ -127,9 +132,10 @@ class GroupsMixin(KafkaBase):
             self._list_offsets(pairs, OffsetSpec.latest(), tolerate_missing=True),
             return_exceptions=True,
         )
-        for answer in (low, high):
-            if isinstance(answer, BaseException):
-                raise answer
+        if isinstance(low, BaseException):
+            raise low
+        if isinstance(high, BaseException):
+            raise high
         result = []
         for group_id in wanted:
             if group_id not in per_group:

@@ -72,7 +72,7 @@ def make_event(topic: str, msg: Any) -> Event:
     ``metadata["null_headers"]``), so headers stay ``(str, bytes)`` pairs."""
     ts_type, ts = msg.timestamp()
     headers = msg.headers()
-    meta = _META.get(ts_type, _META[TIMESTAMP_NOT_AVAILABLE])
+    meta: Mapping[str, Any] = _META.get(ts_type, _META[TIMESTAMP_NOT_AVAILABLE])
     if headers:
         if any(v is None for _, v in headers):
             nulls = tuple(k for k, v in headers if v is None)

@@ -141,7 +141,7 @@ def decode_headers(blob: bytes | None) -> tuple[tuple[str, bytes], ...]:
     """The inverse of :func:`encode_headers` (it runs once per header of every event read: kept tight)."""
     if not blob:
         return ()
-    out = []
+    out: list[tuple[str, bytes]] = []
     append = out.append
     names = _NAMES
     i, n = 0, len(blob)

@@ -232,11 +232,10 @@ class Store(ReaderMixin, LagMixin, StoreBase):
                     continue  # deleted and created again meanwhile: place the events anew
                 offsets = self._append(con, topic, topic_id, placed, errors)
             break
-        if not errors:
-            return [PublishResult(i, p, offset) for i, (p, offset) in enumerate(offsets)]
+        # Every event has its (partition, offset), or its error (never both).
         return [
-            PublishResult(i, error=errors[i]) if i in errors else PublishResult(i, *offsets[i])
-            for i in range(len(events))
+            PublishResult(i, *at) if at is not None else PublishResult(i, error=errors[i])
+            for i, at in enumerate(offsets)
         ]
 
     def _place(

@@ -38,7 +38,7 @@ import struct
 import time
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from pamqp import commands as spec
 
@@ -50,8 +50,11 @@ NULL_HEADER = "x-workbench-null-value"
 STREAM_OFFSET_HEADER = "x-stream-offset"
 RESERVED = frozenset({KEY_HEADER, HEADERS_HEADER, NULL_HEADER})
 SHORTSTR_MAX = 255
+PropertyName = Literal[
+    "content_type", "content_encoding", "correlation_id", "message_id", "app_id", "reply_to"
+]
 #: header names (normalised) that also set an AMQP property
-PROPERTY_HEADERS = {
+PROPERTY_HEADERS: dict[str, PropertyName] = {
     "content-type": "content_type",
     "content-encoding": "content_encoding",
     "correlation-id": "correlation_id",
@@ -60,6 +63,18 @@ PROPERTY_HEADERS = {
     "reply-to": "reply_to",
 }
 PERSISTENT = 2
+
+
+class HeaderProperties(TypedDict, total=False):
+    """The AMQP properties taken from an event's headers (:data:`PROPERTY_HEADERS`): short strings."""
+
+    content_type: str
+    content_encoding: str
+    correlation_id: str
+    message_id: str
+    app_id: str
+    reply_to: str
+
 
 _EXACT_VERSION = b"\x01"
 _PAIR = struct.Struct(">HI")  # name length, value length
@@ -155,11 +170,11 @@ def _shortstr(value: bytes) -> str | None:
 # --------------------------------------------------------------------------- publish
 
 
-def outgoing_headers(event: OutgoingEvent, *, key_header: bool) -> tuple[dict[str, Any], dict[str, str]]:
+def outgoing_headers(event: OutgoingEvent, *, key_header: bool) -> tuple[dict[str, Any], HeaderProperties]:
     """The AMQP headers table for an event, and the properties taken from its headers."""
     headers = event.headers or ()
     table: dict[str, Any] = {}
-    properties: dict[str, str] = {}
+    properties: HeaderProperties = {}
     exact_needed = False
     last_raw: bytes | None = None
     for item in headers:
@@ -289,8 +304,10 @@ def make_event(
     body: bytes,
     *,
     skip: frozenset[str] = frozenset(),
+    extra: Mapping[str, Any] | None = None,
 ) -> Event:
-    """An Event from one delivery (``deliver`` is the Basic.Deliver frame)."""
+    """An Event from one delivery (``deliver`` is the Basic.Deliver frame); ``extra`` is added
+    to its metadata last."""
     table = properties.headers or {}
     exact: tuple[tuple[str, bytes], ...] | None = None
     key: bytes | None = None
@@ -340,6 +357,8 @@ def make_event(
             metadata[name] = value
     if x_death is not None:
         metadata["x_death"] = x_death
+    if extra:
+        metadata.update(extra)
     return Event(
         topic=topic,
         partition=0,
@@ -409,12 +428,11 @@ def management_event(topic: str, offset: int, message: Mapping[str, Any]) -> Eve
         routing_key=message.get("routing_key") or "",
         redelivered=bool(message.get("redelivered")),
     )
-    event = make_event(topic, offset, deliver, spec.Basic.Properties(**fields), body)
-    event.metadata["message_count"] = message.get("message_count")  # left in the queue after it
+    extra: dict[str, Any] = {"message_count": message.get("message_count")}  # left in the queue after it
     size = message.get("payload_bytes")
     if isinstance(size, int) and size > len(body):
-        event.metadata["truncated_from"] = size
-    return event
+        extra["truncated_from"] = size
+    return make_event(topic, offset, deliver, spec.Basic.Properties(**fields), body, extra=extra)
 
 
 def stream_offset(properties: spec.Basic.Properties) -> int | None:

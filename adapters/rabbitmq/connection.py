@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 
 from aiormq.abc import AbstractChannel
@@ -158,7 +158,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
 
     async def _read_stream(
         self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         """A stream read; a follow read that loses the broker reconnects and attaches again
         right after the last event it delivered (no gap, no duplicate). One that delivered
         nothing yet attaches as it first did (from ``end``: at the end as it is then)."""
@@ -200,7 +200,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
 
     async def _read_exchange(
         self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         """A tap. It does not outlive the broker (``outage`` stays unused): a new tap would miss
         what was routed while none existed, so the read ends with the error instead."""
         if target.name in DEFAULT_EXCHANGE_NAMES:

@@ -224,9 +224,8 @@ def endpoint(settings: Mapping[str, Any]) -> tuple[Endpoint, Secrets]:
         user, password = DEFAULT_USER, DEFAULT_PASSWORD  # the AMQP URI spec's defaults
     else:
         user = parsed.user if parsed.user is not None else DEFAULT_USER
-        password = settings.get("password")
-        if password is None:
-            password = parsed.password or ""
+        given = settings.get("password")
+        password = given if given is not None else (parsed.password or "")
     management_url = settings.get("management_url")
     if management_url:
         try:

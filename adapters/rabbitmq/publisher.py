@@ -156,7 +156,8 @@ class PublisherMixin(RabbitMQBase):
         failure: list[BrokerError],
     ) -> PublishResult:
         try:
-            confirm = await channel.basic_publish(
+            # aiormq's AbstractChannel.basic_publish omits the ``wait`` its Channel takes.
+            confirm = await channel.basic_publish(  # type: ignore[call-arg]
                 body,
                 exchange=exchange,
                 routing_key=routing_key,

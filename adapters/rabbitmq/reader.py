@@ -46,11 +46,13 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from aiormq import Channel
 from aiormq.abc import AbstractChannel, DeliveredMessage
+from pamqp import commands as spec
 
 from workbench.broker import BrokerError, Event, NotFound, Timeout, Unsupported
 
@@ -102,7 +104,8 @@ class Consumer:
         if self.channel.is_closed:
             exc = _closing_exception(self.channel)
             raise ConsumerGone(f"{self.what}: the channel was closed" + (f" ({exc})" if exc else ""))
-        if self.tag is not None and self.tag not in self.channel.consumers:
+        # aiormq's AbstractChannel omits ``consumers``; its Channel (what connections open) has it.
+        if self.tag is not None and self.tag not in cast(Channel, self.channel).consumers:
             raise NotFound(f"{self.what}: the broker cancelled the read (was the queue deleted?)")
 
     async def wait(self, timeout: float | None) -> bool:
@@ -125,6 +128,13 @@ class Consumer:
         buffer = self._buffer
         count = min(n, len(buffer))
         return [buffer.popleft() for _ in range(count)]
+
+    async def ack_through(self, message: DeliveredMessage) -> None:
+        """Acknowledge everything up to ``message``, one of this consumer's deliveries."""
+        delivery = message.delivery
+        # basic.consume delivers Basic.Deliver frames only, and the broker always sets their tag.
+        assert isinstance(delivery, spec.Basic.Deliver) and delivery.delivery_tag is not None
+        await self.ack(delivery.delivery_tag)
 
     async def ack(self, delivery_tag: int) -> None:
         """Acknowledge everything up to ``delivery_tag`` (never after the channel closed)."""
@@ -246,7 +256,7 @@ async def probe_offsets(
                     last = offset if last is None else max(last, offset)
             if batch:
                 received += len(batch)
-                await consumer.ack(batch[-1].delivery.delivery_tag)
+                await consumer.ack_through(batch[-1])
             if loop.time() - started > limit_s:
                 return last  # deliveries keep coming (a busy stream): the end is a moment anyway
             # Once a whole window came, the broker may have paused for our ack: wait longer.
@@ -270,12 +280,12 @@ async def read_stream(
     idle_timeout: float,
     close_timeout: float,
     what: str,
-) -> AsyncIterator[list[Event]]:
+) -> AsyncGenerator[list[Event], None]:
     channel = await open_channel()
     prefetch = min(max(batch_size, 100), STREAM_PREFETCH_MAX)
     consumer = Consumer(channel, prefetch, what)
-    seeking = plan.min_timestamp is not None
-    first, end, min_ts = plan.first, plan.end, plan.min_timestamp
+    first, end = plan.first, plan.end
+    seek_ts = plan.min_timestamp  # skip events stamped before it; None once one is not
     try:
         try:
             await consumer.start(stream, {"x-stream-offset": plan.argument})
@@ -299,12 +309,12 @@ async def read_stream(
                     done = True
                     break
                 wanted = first is None or offset >= first
-                if wanted and seeking:
+                if wanted and seek_ts is not None:
                     stamp = properties.timestamp
-                    if stamp is not None and stamp.timestamp() * 1000 < min_ts:
+                    if stamp is not None and stamp.timestamp() * 1000 < seek_ts:
                         wanted = False
                     else:
-                        seeking = False
+                        seek_ts = None
                 if wanted:
                     events.append(
                         make_event(stream, offset, message.delivery, properties, message.body, skip=_STREAM_SKIP)
@@ -313,7 +323,7 @@ async def read_stream(
                     done = True  # (also when the last event before the end was skipped)
                     break
             if messages:
-                await consumer.ack(messages[-1].delivery.delivery_tag)
+                await consumer.ack_through(messages[-1])
             if events:
                 yield events
             if done:
@@ -371,7 +381,7 @@ async def read_tap(
     what: str,
     on_queue: Callable[[str | None], None] = lambda name: None,
     routed: Callable[[str], Awaitable[int | None]] | None = None,
-) -> AsyncIterator[list[Event]]:
+) -> AsyncGenerator[list[Event], None]:
     """``routed(queue)`` says how many messages were routed into the tap queue (None: unknown);
     without it, drops are not counted."""
     channel = await open_channel()
@@ -415,7 +425,7 @@ async def read_tap(
                 told = dropped
                 events[0] = dataclasses.replace(events[0], metadata={**events[0].metadata, "dropped_before": told})
             if messages:
-                await consumer.ack(messages[-1].delivery.delivery_tag)
+                await consumer.ack_through(messages[-1])
             if events:
                 yield events
     finally:

@@ -52,6 +52,14 @@ STREAM_INT_ARGS = {"x-max-length-bytes", "x-stream-max-segment-size-bytes", "x-i
 STREAM_STR_ARGS = {"x-max-age", "x-queue-leader-locator"}
 
 
+def _ready_count(declared: spec.Queue.DeclareOk) -> int:
+    """The ready count of a queue.declare-ok: always in the broker's frame (pamqp types it
+    Optional only because its constructor defaults it to None)."""
+    count = declared.message_count
+    assert count is not None, "a queue.declare-ok without message_count"
+    return count
+
+
 class TopologyMixin(RabbitMQBase):
     """list_topics, describe_topic, create_topic, delete_topic."""
 
@@ -131,7 +139,7 @@ class TopologyMixin(RabbitMQBase):
             meta["messages_ready"] = declared.message_count
             meta["consumers"] = declared.consumer_count
             unacked = item.get("messages_unacknowledged")
-            count = declared.message_count + (unacked if isinstance(unacked, int) else 0)
+            count = _ready_count(declared) + (unacked if isinstance(unacked, int) else 0)
         meta["messages"] = count
         meta["offsets"] = "0..depth: the messages in the queue now (ready + unacknowledged)"
         meta["statistics"] = (
@@ -191,7 +199,7 @@ class TopologyMixin(RabbitMQBase):
         old, but a stream never shrinks to empty) or a publish through this connection."""
         if stream in self._filled:
             return True
-        return declared is not LOCKED and declared.message_count > 0
+        return declared is not LOCKED and _ready_count(declared) > 0
 
     async def _probe(self, stream: str, argument: str, *, nonempty: bool, only_first: bool) -> int | None:
         first_wait = self._timeout if nonempty else max(PROBE_EMPTY_WAIT_S, 10 * self._rtt)
