@@ -131,7 +131,7 @@ class RabbitMQBase(Connection):
                 raise BrokerError(f"{self._where}: the connection is closed")
             if await self._alive():
                 return  # another read recovered it already
-            old, self._amqp = self._amqp, await self._reconnect()  # type: ignore[misc]
+            old, self._amqp = self._amqp, await self._reconnect()
             self._publisher = None
             try:
                 await asyncio.wait_for(old.close(), self._timeout)

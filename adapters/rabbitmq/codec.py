@@ -50,9 +50,7 @@ NULL_HEADER = "x-workbench-null-value"
 STREAM_OFFSET_HEADER = "x-stream-offset"
 RESERVED = frozenset({KEY_HEADER, HEADERS_HEADER, NULL_HEADER})
 SHORTSTR_MAX = 255
-PropertyName = Literal[
-    "content_type", "content_encoding", "correlation_id", "message_id", "app_id", "reply_to"
-]
+PropertyName = Literal["content_type", "content_encoding", "correlation_id", "message_id", "app_id", "reply_to"]
 #: header names (normalised) that also set an AMQP property
 PROPERTY_HEADERS: dict[str, PropertyName] = {
     "content-type": "content_type",
