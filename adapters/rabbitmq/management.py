@@ -40,6 +40,9 @@ QUEUE_COLUMNS = ",".join(
     )
 )  # fmt: skip
 EXCHANGE_COLUMNS = "name,type,durable,auto_delete,internal,arguments,policy,message_stats"
+#: Pauses before asking a GET again that failed with a server error (5xx): right after a node starts,
+#: the management API answers 500 for a few seconds while its statistics database comes up.
+SERVER_ERROR_RETRIES = (0.25, 0.5, 1.0, 2.0)
 #: How old the figures of a listing can be; ``metadata["statistics"]`` of each topic says so.
 STATISTICS_NOTE = "counts and rates are management statistics, refreshed every ~5 s: up to ~5 s old"
 #: message_stats counters whose rates are reported (``<name>_details.rate``, per second)
@@ -92,6 +95,11 @@ class Management:
     ) -> Any:
         try:
             response = await self._client.request(method, path, params=params, json=body)
+            for delay in SERVER_ERROR_RETRIES if method == "GET" else ():
+                if response.status_code < 500:
+                    break
+                await asyncio.sleep(delay)  # a node still starting answers 500 until its stats are up
+                response = await self._client.request(method, path, params=params, json=body)
         except httpx.TimeoutException:
             raise Timeout(f"{self.where} did not answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:

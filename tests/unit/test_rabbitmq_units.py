@@ -260,3 +260,40 @@ def test_the_cheap_bound_never_passes_a_frame_that_is_too_large():
                 event = OutgoingEvent(value=b"v", key=b"k" * width, headers=tuple(order))
                 if not codec.may_exceed_frame(event, frame_max):
                     assert codec.header_frame_size(1, codec.properties_for(event, key_header=True)) <= frame_max
+
+
+async def test_a_management_get_answered_500_while_the_node_starts_is_asked_again():
+    """Right after RabbitMQ starts, its management API answers 500 for a moment: a GET is repeated."""
+    import http.server
+    import threading
+
+    from adapters.rabbitmq import management
+
+    answers = [500, 500, 200]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            status = answers.pop(0) if answers else 200
+            body = b'{"ok": true}' if status == 200 else b'{"error": "starting"}'
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ep, secrets = endpoint({"url": "amqp://guest:guest@127.0.0.1/",
+                                "management_url": f"http://127.0.0.1:{server.server_port}/"})
+        api = management.Management(ep, secrets, 5.0, None)
+        try:
+            assert await api.get("/api/overview") == {"ok": True}
+            assert answers == []
+        finally:
+            await api.aclose()
+    finally:
+        server.shutdown()
