@@ -188,9 +188,7 @@ class KafkaAdapter(Adapter):
                 )
         for err in errors:
             if err.code() == KafkaError._RESOLVE:
-                return Unreachable(
-                    self._scrub(f"{where}: cannot resolve the host name: {describe_error(err)}")
-                )
+                return Unreachable(self._scrub(f"{where}: cannot resolve the host name: {describe_error(err)}"))
         reason = f" (last error: {last_failure})" if last_failure else ""
         if last_failure and "SSL" in last_failure:
             hint = "check security.protocol and the ssl.* properties"

@@ -141,9 +141,7 @@ class KafkaBase(Connection):
         self._track(futures.values())
         wrapped = [asyncio.wrap_future(futures[k]) for k in keys]
         try:
-            done = await asyncio.wait_for(
-                asyncio.gather(*wrapped, return_exceptions=True), self._timeout + 5
-            )
+            done = await asyncio.wait_for(asyncio.gather(*wrapped, return_exceptions=True), self._timeout + 5)
         except TimeoutError:
             raise Timeout(f"{self._where}: no answer within {self._timeout:g} s") from None
         finally:
@@ -212,9 +210,7 @@ class KafkaBase(Connection):
     async def _describe_topics(self, names: Sequence[str]) -> dict[str, Any]:
         """TopicDescription per name (one request); NotFound for the first unknown one."""
         try:
-            futures = self._admin.describe_topics(
-                TopicCollection(list(names)), request_timeout=self._timeout
-            )
+            futures = self._admin.describe_topics(TopicCollection(list(names)), request_timeout=self._timeout)
         except KafkaException as exc:
             raise self._error(exc, "describing topics") from None
         results = await self._gather(futures)

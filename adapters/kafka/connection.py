@@ -66,8 +66,7 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
         self._closed = True
         # Each reader's consumer is closed on its own thread, after any fetch in flight there.
         closing = [
-            asyncio.wrap_future(executor.submit(reader.close))
-            for reader, executor in list(self._readers.items())
+            asyncio.wrap_future(executor.submit(reader.close)) for reader, executor in list(self._readers.items())
         ]
         self._readers.clear()
         if closing:
@@ -179,10 +178,7 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
             chosen = list(dict.fromkeys(partitions))
             for p in chosen:
                 if not isinstance(p, int) or isinstance(p, bool) or p not in known:
-                    raise NotFound(
-                        f"{where}: topic {topic!r} has no partition {p!r} "
-                        f"(partitions 0..{len(known) - 1})"
-                    )
+                    raise NotFound(f"{where}: topic {topic!r} has no partition {p!r} (partitions 0..{len(known) - 1})")
         pairs = [(topic, p) for p in chosen]
         requests = [
             self._list_offsets(pairs, OffsetSpec.earliest()),

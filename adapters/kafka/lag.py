@@ -83,8 +83,7 @@ class GroupsMixin(KafkaBase):
         listing = await self._group_listing()
         infos, _ = await self._fetch_groups(sorted(listing), with_offsets=False)
         return [
-            infos.get(group_id)
-            or GroupInfo(group_id, group_state_name(getattr(listing[group_id], "state", None)))
+            infos.get(group_id) or GroupInfo(group_id, group_state_name(getattr(listing[group_id], "state", None)))
             for group_id in sorted(listing)
         ]
 
@@ -159,8 +158,7 @@ class GroupsMixin(KafkaBase):
         for (topic, partition), offset in offsets.items():
             if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
                 raise InvalidRequest(
-                    f"{where}: group {group_id!r}: offset for {topic!r}/{partition} must be "
-                    f"an int >= 0, got {offset!r}"
+                    f"{where}: group {group_id!r}: offset for {topic!r}/{partition} must be an int >= 0, got {offset!r}"
                 )
         topics = sorted({t for t, _ in offsets})
         for t in topics:
@@ -168,7 +166,7 @@ class GroupsMixin(KafkaBase):
         described, (infos, _) = await asyncio.gather(
             self._describe_topics(topics), self._fetch_groups([group_id], with_offsets=False)
         )
-        for (topic, partition) in offsets:
+        for topic, partition in offsets:
             known = {tp.id for tp in described[topic].partitions}
             if partition not in known:
                 raise NotFound(f"{where}: topic {topic!r} has no partition {partition!r}")
@@ -182,9 +180,7 @@ class GroupsMixin(KafkaBase):
             group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
         )
         try:
-            futures = self._admin.alter_consumer_group_offsets(
-                [request], request_timeout=self._timeout
-            )
+            futures = self._admin.alter_consumer_group_offsets([request], request_timeout=self._timeout)
         except KafkaException as exc:
             raise self._error(exc, f"committing offsets of group {group_id!r}") from None
         try:
@@ -192,8 +188,7 @@ class GroupsMixin(KafkaBase):
         except InvalidRequest as exc:
             if any(code in str(exc) for code in _ACTIVE_GROUP_ERRORS):
                 raise InvalidRequest(
-                    f"{where}: group {group_id!r} has active members; stop its consumers "
-                    "before changing its offsets"
+                    f"{where}: group {group_id!r} has active members; stop its consumers before changing its offsets"
                 ) from None
             raise
         for tp in answer.topic_partitions or ():
@@ -201,8 +196,6 @@ class GroupsMixin(KafkaBase):
                 continue
             if tp.error.name() in _ACTIVE_GROUP_ERRORS:
                 raise InvalidRequest(
-                    f"{where}: group {group_id!r} has active members; stop its consumers "
-                    "before changing its offsets"
+                    f"{where}: group {group_id!r} has active members; stop its consumers before changing its offsets"
                 )
             raise self._error(tp.error, f"committing {tp.topic!r}/{tp.partition} of group {group_id!r}")
-

@@ -126,8 +126,7 @@ def client_properties(settings: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, str | int | float | bool):
             raise InvalidRequest(
-                f"adapter 'kafka': option {key!r} must be a string, number or boolean, "
-                f"got {type(value).__name__}"
+                f"adapter 'kafka': option {key!r} must be a string, number or boolean, got {type(value).__name__}"
             )
         props[key] = value
     return props

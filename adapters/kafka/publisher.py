@@ -89,9 +89,7 @@ class PublisherMixin(KafkaBase):
                 old.flush(0)
         return self._producer
 
-    def _publish_sync(
-        self, topic: str, events: list[OutgoingEvent], partitions: int
-    ) -> list[PublishResult]:
+    def _publish_sync(self, topic: str, events: list[OutgoingEvent], partitions: int) -> list[PublishResult]:
         where = f"{self._where}: topic {topic!r}"
         with self._producer_lock:
             if self._closed:
@@ -110,9 +108,7 @@ class PublisherMixin(KafkaBase):
                     self._producer_broken = True
                 if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
                     refused_batches.append(index)
-                results[index] = PublishResult(
-                    index, error=_publish_error(err, f"{where}: event {index}", scrub)
-                )
+                results[index] = PublishResult(index, error=_publish_error(err, f"{where}: event {index}", scrub))
 
             produce = producer.produce
             poll = producer.poll
@@ -132,9 +128,7 @@ class PublisherMixin(KafkaBase):
                     try:
                         args = _produce_args(event, partitions)
                     except (AttributeError, TypeError, ValueError) as exc:
-                        results[index] = PublishResult(
-                            index, error=InvalidRequest(f"{where}: event {index}: {exc}")
-                        )
+                        results[index] = PublishResult(index, error=InvalidRequest(f"{where}: event {index}: {exc}"))
                         continue
                 while True:
                     try:
@@ -170,10 +164,7 @@ class PublisherMixin(KafkaBase):
                 if result is not None
                 else PublishResult(
                     index,
-                    error=Timeout(
-                        f"{where}: event {index} was not confirmed within "
-                        f"{self._delivery_timeout:g} s"
-                    ),
+                    error=Timeout(f"{where}: event {index} was not confirmed within {self._delivery_timeout:g} s"),
                 )
                 for index, result in enumerate(results)
             ]

@@ -44,12 +44,7 @@ class TopologyMixin(KafkaBase):
     async def list_topics(self) -> list[TopicInfo]:
         self._check_open()
         metadata = await self._metadata()
-        pairs = [
-            (name, p)
-            for name, tm in metadata.topics.items()
-            if tm.error is None
-            for p in tm.partitions
-        ]
+        pairs = [(name, p) for name, tm in metadata.topics.items() if tm.error is None for p in tm.partitions]
         low, high = await asyncio.gather(
             self._list_offsets(pairs, OffsetSpec.earliest(), tolerate_missing=True),
             self._list_offsets(pairs, OffsetSpec.latest(), tolerate_missing=True),
@@ -135,9 +130,7 @@ class TopologyMixin(KafkaBase):
             sources[key] = source
         return values, sources
 
-    async def create_topic(
-        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
-    ) -> TopicInfo:
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
         self._check_open()
         check_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
@@ -148,9 +141,7 @@ class TopologyMixin(KafkaBase):
                 raise InvalidRequest(f"{self._where}: topic {name!r}: config keys and values must be str")
         new = NewTopic(name, num_partitions=partitions, config=config)
         try:
-            futures = self._admin.create_topics(
-                [new], operation_timeout=self._timeout, request_timeout=self._timeout
-            )
+            futures = self._admin.create_topics([new], operation_timeout=self._timeout, request_timeout=self._timeout)
         except KafkaException as exc:
             raise self._error(exc, f"creating topic {name!r}") from None
         try:
@@ -166,9 +157,7 @@ class TopologyMixin(KafkaBase):
         self._check_open()
         check_name(name)
         try:
-            futures = self._admin.delete_topics(
-                [name], operation_timeout=self._timeout, request_timeout=self._timeout
-            )
+            futures = self._admin.delete_topics([name], operation_timeout=self._timeout, request_timeout=self._timeout)
         except KafkaException as exc:
             raise self._error(exc, f"deleting topic {name!r}") from None
         try:
@@ -185,18 +174,13 @@ class TopologyMixin(KafkaBase):
         while True:
             try:
                 described = await self._describe_topics([name])
-                ready = present and all(
-                    tp.leader is not None for tp in described[name].partitions
-                )
+                ready = present and all(tp.leader is not None for tp in described[name].partitions)
             except NotFound:
                 ready = not present
             if ready:
                 return
             if time.monotonic() >= deadline:
                 state = "appear" if present else "disappear"
-                raise Timeout(
-                    f"{self._where}: topic {name!r} did not {state} in metadata "
-                    f"within {self._timeout:g} s"
-                )
+                raise Timeout(f"{self._where}: topic {name!r} did not {state} in metadata within {self._timeout:g} s")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)

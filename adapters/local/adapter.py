@@ -107,9 +107,7 @@ class LocalConnection(Connection):
     async def describe_topic(self, name: str) -> TopicInfo:
         return await self._call(self._store.describe_topic, name)
 
-    async def create_topic(
-        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
-    ) -> TopicInfo:
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
         return await self._call(self._store.create_topic, name, partitions, config)
 
     async def delete_topic(self, name: str) -> None:
@@ -166,9 +164,7 @@ class LocalConnection(Connection):
         batch_size: int,
     ) -> AsyncIterator[list[Event]]:
         # Nothing is fetched before the first batch is asked for, nor between two requests.
-        cursor = await self._call(
-            self._store.open_cursor, topic, start, partitions, follow, batch_size
-        )
+        cursor = await self._call(self._store.open_cursor, topic, start, partitions, follow, batch_size)
         while True:
             batch = await self._call(self._store.next_batch, cursor)
             if batch is None:
@@ -248,8 +244,12 @@ class LocalAdapter(Adapter):
         return f"local:{self.settings['path']}"
 
     async def connect(self) -> LocalConnection:
-        store = Store(self.settings["path"], self.settings["busy_timeout_ms"], self.settings["stable_window_ms"],
-                      create=self.settings["create"])
+        store = Store(
+            self.settings["path"],
+            self.settings["busy_timeout_ms"],
+            self.settings["stable_window_ms"],
+            create=self.settings["create"],
+        )
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="workbench-local")
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)

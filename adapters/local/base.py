@@ -165,13 +165,9 @@ class StoreBase:
             version = con.execute("PRAGMA user_version").fetchone()[0]
             app_id = con.execute("PRAGMA application_id").fetchone()[0]
             if app_id != APPLICATION_ID:
-                tables = con.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-                ).fetchone()[0]
+                tables = con.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]
                 if app_id != 0 or tables:
-                    raise Unreachable(
-                        f"{self.where}: {self.file!r} is a SQLite database but not an event log"
-                    )
+                    raise Unreachable(f"{self.where}: {self.file!r} is a SQLite database but not an event log")
             if version == 0:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
@@ -211,24 +207,17 @@ class StoreBase:
 
     def _topic(self, con: sqlite3.Connection, name: str) -> tuple[int, int]:
         if not isinstance(name, str):
-            raise InvalidRequest(
-                f"{self.where}: a topic name must be str, got {type(name).__name__}"
-            )
+            raise InvalidRequest(f"{self.where}: a topic name must be str, got {type(name).__name__}")
         row = con.execute("SELECT id, partitions FROM topics WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(f"{self.where}: topic {name!r} does not exist")
         return row
 
     def _no_partition(self, topic: str, partition: Any, count: int) -> NotFound:
-        return NotFound(
-            f"{self.where}: topic {topic!r} has no partition {partition!r} "
-            f"(partitions 0..{count - 1})"
-        )
+        return NotFound(f"{self.where}: topic {topic!r} has no partition {partition!r} (partitions 0..{count - 1})")
 
     def _topic_infos(self, con: sqlite3.Connection, where: str, args: tuple) -> list[TopicInfo]:
-        topics = con.execute(
-            f"SELECT id, name, config, created FROM topics {where} ORDER BY name", args
-        ).fetchall()
+        topics = con.execute(f"SELECT id, name, config, created FROM topics {where} ORDER BY name", args).fetchall()
         parts: dict[int, list[PartitionInfo]] = {}
         ids = [t[0] for t in topics]
         if len(ids) == 1:
@@ -241,9 +230,7 @@ class StoreBase:
             TopicInfo(
                 name=name,
                 kind="topic",
-                partitions=tuple(
-                    sorted(parts.get(topic_id, ()), key=operator.attrgetter("partition"))
-                ),
+                partitions=tuple(sorted(parts.get(topic_id, ()), key=operator.attrgetter("partition"))),
                 config=json.loads(config),
                 metadata={"created": _iso(created)},
             )

@@ -34,15 +34,11 @@ class LagMixin(StoreBase):
         now = now_ms()
         rows = (
             self.con()
-            .execute(
-                "SELECT group_id, max(updated) FROM group_offsets "
-                "GROUP BY group_id ORDER BY group_id"
-            )
+            .execute("SELECT group_id, max(updated) FROM group_offsets GROUP BY group_id ORDER BY group_id")
             .fetchall()
         )
         return [
-            GroupInfo(g, _group_state(updated, now, self.stable_window_ms), protocol="local")
-            for g, updated in rows
+            GroupInfo(g, _group_state(updated, now, self.stable_window_ms), protocol="local") for g, updated in rows
         ]
 
     def lag(self, group_ids: Sequence[str] | None) -> list[GroupLag]:
@@ -82,9 +78,7 @@ class LagMixin(StoreBase):
     def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
         where = self.where
         if not isinstance(group_id, str) or not group_id:
-            raise InvalidRequest(
-                f"{where}: a group id must be a non-empty string, got {group_id!r}"
-            )
+            raise InvalidRequest(f"{where}: a group id must be a non-empty string, got {group_id!r}")
         con = self.con()
         with transaction(con, "IMMEDIATE"):
             now = now_ms()

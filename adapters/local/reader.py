@@ -60,7 +60,6 @@ class ReadCursor:
     turn: int = 0  # rotates which partition goes first when a batch is shared
 
 
-
 class ReaderMixin(StoreBase):
     """open_cursor, next_batch."""
 
@@ -137,9 +136,7 @@ class ReaderMixin(StoreBase):
         with transaction(con):
             if cur.follow:
                 ends = dict(
-                    con.execute(
-                        "SELECT id, next_offset FROM partitions WHERE topic_id = ?", (cur.topic_id,)
-                    ).fetchall()
+                    con.execute("SELECT id, next_offset FROM partitions WHERE topic_id = ?", (cur.topic_id,)).fetchall()
                 )
                 if not ends:
                     raise NotFound(f"{self.where}: topic {cur.topic!r} was deleted")
@@ -187,9 +184,7 @@ class ReaderMixin(StoreBase):
 
     def _skip_gap(self, con: sqlite3.Connection, cur: ReadCursor, part: _Part) -> None:
         """No events in [pos, end): the topic was deleted or the range truncated meanwhile."""
-        row = con.execute(
-            "SELECT start_offset FROM partitions WHERE id = ?", (part.pid,)
-        ).fetchone()
+        row = con.execute("SELECT start_offset FROM partitions WHERE id = ?", (part.pid,)).fetchone()
         if row is None:
             raise NotFound(f"{self.where}: topic {cur.topic!r} was deleted")
         # Truncated under the reader: go on from the new start (never spin on an empty range).

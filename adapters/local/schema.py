@@ -81,15 +81,10 @@ CREATE VIEW IF NOT EXISTS events_view AS
     JOIN topics t ON t.id = p.topic_id;
 """
 
-INSERT_EVENT = (
-    'INSERT INTO events (id, ts, max_ts, "key", value, headers) VALUES (?, ?, ?, ?, ?, ?)'
-)
-SELECT_RANGE = (
-    'SELECT id, ts, "key", value, headers, max_ts FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?'
-)
+INSERT_EVENT = 'INSERT INTO events (id, ts, max_ts, "key", value, headers) VALUES (?, ?, ?, ?, ?, ?)'
+SELECT_RANGE = 'SELECT id, ts, "key", value, headers, max_ts FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?'
 SELECT_PARTITIONS = (
-    'SELECT "partition", id, start_offset, next_offset, max_ts FROM partitions '
-    'WHERE topic_id = ? ORDER BY "partition"'
+    'SELECT "partition", id, start_offset, next_offset, max_ts FROM partitions WHERE topic_id = ? ORDER BY "partition"'
 )
 
 SELECT_OFFSETS = 'SELECT topic_id, "partition", start_offset, next_offset FROM partitions'
@@ -176,7 +171,6 @@ def event_id(partition_id: int, offset: int) -> int:
     return (partition_id << OFFSET_BITS) | offset
 
 
-
 @contextmanager
 def transaction(con: sqlite3.Connection, mode: str = "DEFERRED") -> Iterator[None]:
     con.execute(f"BEGIN {mode}")
@@ -188,7 +182,6 @@ def transaction(con: sqlite3.Connection, mode: str = "DEFERRED") -> Iterator[Non
             with contextlib.suppress(sqlite3.Error):
                 con.execute("ROLLBACK")
         raise
-
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:

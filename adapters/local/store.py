@@ -82,21 +82,16 @@ class Store(ReaderMixin, LagMixin, StoreBase):
             ).fetchone()[0]
         return counts
 
-    def create_topic(
-        self, name: str, partitions: int, config: Mapping[str, str] | None
-    ) -> TopicInfo:
+    def create_topic(self, name: str, partitions: int, config: Mapping[str, str] | None) -> TopicInfo:
         where = self.where
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest(f"{where}: a topic name must be a non-empty string, got {name!r}")
         if len(name) > MAX_TOPIC_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise InvalidRequest(
-                f"{where}: invalid topic name {name!r} (at most {MAX_TOPIC_NAME} characters, "
-                "no control characters)"
+                f"{where}: invalid topic name {name!r} (at most {MAX_TOPIC_NAME} characters, no control characters)"
             )
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise InvalidRequest(
-                f"{where}: topic {name!r}: partitions must be an int >= 1, got {partitions!r}"
-            )
+            raise InvalidRequest(f"{where}: topic {name!r}: partitions must be an int >= 1, got {partitions!r}")
         config = dict(config or {})
         for k, v in config.items():
             if not isinstance(k, str) or not isinstance(v, str):
@@ -122,10 +117,7 @@ class Store(ReaderMixin, LagMixin, StoreBase):
         con = self.con()
         with transaction(con, "IMMEDIATE"):
             topic_id, _ = self._topic(con, name)
-            pids = [
-                r[0]
-                for r in con.execute("SELECT id FROM partitions WHERE topic_id = ?", (topic_id,))
-            ]
+            pids = [r[0] for r in con.execute("SELECT id FROM partitions WHERE topic_id = ?", (topic_id,))]
             for pid in pids:
                 con.execute(
                     "DELETE FROM events WHERE id >= ? AND id < ?",
@@ -141,8 +133,7 @@ class Store(ReaderMixin, LagMixin, StoreBase):
         with transaction(con, "IMMEDIATE"):
             topic_id, count = self._topic(con, name)
             row = con.execute(
-                "SELECT id, start_offset, next_offset FROM partitions "
-                'WHERE topic_id = ? AND "partition" = ?',
+                'SELECT id, start_offset, next_offset FROM partitions WHERE topic_id = ? AND "partition" = ?',
                 (topic_id, partition),
             ).fetchone()
             if row is None:
@@ -184,7 +175,9 @@ class Store(ReaderMixin, LagMixin, StoreBase):
                     raise self._no_partition(topic, p, count)
                 _pid, lo, hi, _ = parts[p]
                 if lo != hi or start < hi:
-                    raise InvalidRequest(f"{where}: topic {topic!r} partition {p}: cannot start at {start} (holds {lo}..{hi})")
+                    raise InvalidRequest(
+                        f"{where}: topic {topic!r} partition {p}: cannot start at {start} (holds {lo}..{hi})"
+                    )
                 parts[p][1] = parts[p][2] = start
             rows = []
             for e in events:
@@ -238,9 +231,7 @@ class Store(ReaderMixin, LagMixin, StoreBase):
             for i, at in enumerate(offsets)
         ]
 
-    def _place(
-        self, topic: str, count: int, events: Sequence[Any]
-    ) -> tuple[list[tuple], dict[int, BrokerError]]:
+    def _place(self, topic: str, count: int, events: Sequence[Any]) -> tuple[list[tuple], dict[int, BrokerError]]:
         """Check each event and choose its partition: ``(index, partition, ts, key, value,
         headers)`` for the good ones, an InvalidRequest for the others."""
         where = self.where
@@ -301,9 +292,7 @@ class Store(ReaderMixin, LagMixin, StoreBase):
         for index, p, ts, key, value, headers in placed:
             offset = next_offset[p]
             if offset > OFFSET_MASK:
-                errors[index] = InvalidRequest(
-                    f"{self.where}: topic {topic!r} partition {p} is full"
-                )
+                errors[index] = InvalidRequest(f"{self.where}: topic {topic!r} partition {p} is full")
                 continue
             next_offset[p] = offset + 1
             top = max_ts[p]
@@ -314,8 +303,7 @@ class Store(ReaderMixin, LagMixin, StoreBase):
         if rows:
             con.executemany(INSERT_EVENT, rows)
             con.executemany(
-                "UPDATE partitions SET next_offset = ?, max_ts = ? "
-                "WHERE id = ? AND next_offset != ?",
+                "UPDATE partitions SET next_offset = ?, max_ts = ? WHERE id = ? AND next_offset != ?",
                 [(next_offset[p], max_ts[p], pids[p], next_offset[p]) for p in range(len(pids))],
             )
         return offsets

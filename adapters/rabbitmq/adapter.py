@@ -188,8 +188,7 @@ class RabbitMQAdapter(Adapter):
         if exists is True:
             return AccessDenied(f"{ep.where}: user {ep.user!r} may not use vhost {ep.vhost!r}")
         return AccessDenied(
-            f"{ep.where}: the broker refused vhost {ep.vhost!r}: it does not exist or user "
-            f"{ep.user!r} may not use it"
+            f"{ep.where}: the broker refused vhost {ep.vhost!r}: it does not exist or user {ep.user!r} may not use it"
         )
 
     async def _connect_management(self, context: ssl.SSLContext | None) -> tuple[Management | None, list[str]]:

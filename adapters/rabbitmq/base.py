@@ -72,7 +72,6 @@ class Target:
         return f"{self.kind} {self.name!r}"
 
 
-
 class RabbitMQBase(Connection):
     """A RabbitMQ connection's state, its channels and name resolution (not used alone)."""
 
@@ -246,8 +245,7 @@ class RabbitMQBase(Connection):
     def _need_management(self, what: str) -> Management:
         if self._mgmt is None:
             raise Unsupported(
-                f"{self._where}: {what} needs the management API, which is not available: "
-                + "; ".join(self.warnings),
+                f"{self._where}: {what} needs the management API, which is not available: " + "; ".join(self.warnings),
                 hint="enable the rabbitmq_management plugin, or set management_url / management_user",
             )
         return self._mgmt
@@ -285,9 +283,7 @@ class RabbitMQBase(Connection):
                 found = await (self._find_exchange(rest) if kind == "exchange" else self._find_queue(rest))
                 if found is not None:
                     return found
-        raise NotFound(
-            f"{self._where}: no exchange, queue or stream named {name!r} in vhost {self._ep.vhost!r}"
-        )
+        raise NotFound(f"{self._where}: no exchange, queue or stream named {name!r} in vhost {self._ep.vhost!r}")
 
     async def _find_queue(self, name: str) -> Target | None:
         if self._mgmt is not None:

@@ -241,9 +241,7 @@ def amqp_timestamp(timestamp_ms: int | None) -> dt.datetime:
 
 def properties_for(event: OutgoingEvent, *, key_header: bool) -> spec.Basic.Properties:
     table, props = outgoing_headers(event, key_header=key_header)
-    if event.timestamp is not None and (
-        not isinstance(event.timestamp, int) or isinstance(event.timestamp, bool)
-    ):
+    if event.timestamp is not None and (not isinstance(event.timestamp, int) or isinstance(event.timestamp, bool)):
         raise InvalidRequest(f"timestamp must be int milliseconds, got {type(event.timestamp).__name__}")
     return spec.Basic.Properties(
         headers=table or None,
@@ -403,7 +401,7 @@ def management_event(topic: str, offset: int, message: Mapping[str, Any]) -> Eve
     """
     raw = message.get("properties") or {}
     fields: dict[str, Any] = {}
-    for name, value in (raw.items() if isinstance(raw, Mapping) else ()):
+    for name, value in raw.items() if isinstance(raw, Mapping) else ():
         name = _MANAGEMENT_PROPERTIES.get(name, name)
         if name in _PROPERTY_NAMES and value is not None:
             fields[name] = value
@@ -439,4 +437,3 @@ def stream_offset(properties: spec.Basic.Properties) -> int | None:
         return None
     value = table.get(STREAM_OFFSET_HEADER)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-

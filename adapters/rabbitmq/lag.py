@@ -43,16 +43,13 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-
 class GroupsMixin(RabbitMQBase):
     """groups, lag."""
 
     async def groups(self) -> list[GroupInfo]:
         self._check_open()
         mgmt = self._need_management("listing consumers")
-        queues, consumers = await asyncio.gather(
-            self._mgmt_call(mgmt.queues()), self._mgmt_call(mgmt.consumers())
-        )
+        queues, consumers = await asyncio.gather(self._mgmt_call(mgmt.queues()), self._mgmt_call(mgmt.consumers()))
         by_queue = _consumers_by_queue(consumers)
         out = []
         for item in queues:
@@ -140,7 +137,9 @@ def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupL
     return GroupLag(
         group_id=name,
         state="Stable" if consumers > 0 else "Empty",
-        partitions=(PartitionLag(topic=name, partition=0, committed=consumed, start=consumed, end=consumed + in_queue),),
+        partitions=(
+            PartitionLag(topic=name, partition=0, committed=consumed, start=consumed, end=consumed + in_queue),
+        ),
         observed_at=observed,
         metadata={
             "type": item.get("type", "classic"),
@@ -153,7 +152,8 @@ def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupL
             "in_rate": per_second.get("publish"),
             "out_rate": (
                 sum(per_second[k] for k in ("ack", "deliver_no_ack") if k in per_second)
-                if any(k in per_second for k in ("ack", "deliver_no_ack")) else None
+                if any(k in per_second for k in ("ack", "deliver_no_ack"))
+                else None
             ),
             "head_message_timestamp": item.get("head_message_timestamp"),
             "mapping": "committed = messages consumed (statistics counters), end = committed + depth",

@@ -46,15 +46,23 @@ SERVER_ERROR_RETRIES = (0.25, 0.5, 1.0, 2.0)
 #: How old the figures of a listing can be; ``metadata["statistics"]`` of each topic says so.
 STATISTICS_NOTE = "counts and rates are management statistics, refreshed every ~5 s: up to ~5 s old"
 #: message_stats counters whose rates are reported (``<name>_details.rate``, per second)
-RATE_NAMES = ("publish", "deliver_get", "deliver", "deliver_no_ack", "get", "ack", "redeliver", "publish_in", "publish_out")
+RATE_NAMES = (
+    "publish",
+    "deliver_get",
+    "deliver",
+    "deliver_no_ack",
+    "get",
+    "ack",
+    "redeliver",
+    "publish_in",
+    "publish_out",
+)
 
 
 class Management:
     """One httpx client for the connection's lifetime."""
 
-    def __init__(
-        self, ep: Endpoint, secrets: Secrets, timeout_s: float, context: ssl.SSLContext | None
-    ) -> None:
+    def __init__(self, ep: Endpoint, secrets: Secrets, timeout_s: float, context: ssl.SSLContext | None) -> None:
         self.where = ep.management_where
         self.user = ep.management_user
         self._secrets = secrets.values()

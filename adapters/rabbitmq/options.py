@@ -51,7 +51,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("management_user", str, None, help="management API user (default: the AMQP user)"),
     Option("management_password", str, None, secret=True, help="management API password (default: the AMQP one)"),
     Option("timeout_s", float, 10.0, positive=True, help="connect / request timeout (seconds)"),
-    Option("delivery_timeout_s", float, 30.0, positive=True, help="how long a published event may wait for its confirm"),
+    Option(
+        "delivery_timeout_s", float, 30.0, positive=True, help="how long a published event may wait for its confirm"
+    ),
     Option("ca_file", str, None, help="CA certificate(s) to verify the broker (PEM), for amqps and https"),
     Option(
         "tls_verify",
@@ -217,9 +219,7 @@ def endpoint(settings: Mapping[str, Any]) -> tuple[Endpoint, Secrets]:
     """The endpoint and the passwords for checked settings; raises InvalidRequest."""
     parsed = _parse(settings.get("url") or DEFAULT_URL)
     if parsed.query:
-        raise InvalidRequest(
-            "adapter 'rabbitmq': the 'url' option takes no query string; give the other options apart"
-        )
+        raise InvalidRequest("adapter 'rabbitmq': the 'url' option takes no query string; give the other options apart")
     if parsed.user is None and parsed.password is None and settings.get("password") is None:
         user, password = DEFAULT_USER, DEFAULT_PASSWORD  # the AMQP URI spec's defaults
     else:

@@ -81,7 +81,9 @@ class PublisherMixin(RabbitMQBase):
             await asyncio.gather(*(worker() for _ in range(min(self._window, len(jobs)))))
             if target.kind == "stream" and any(r is not None and r.ok for r in results):
                 self._filled.add(target.name)
-        return [r if r is not None else PublishResult(i, error=BrokerError("not published")) for i, r in enumerate(results)]
+        return [
+            r if r is not None else PublishResult(i, error=BrokerError("not published")) for i, r in enumerate(results)
+        ]
 
     def _prepare(
         self, i: int, event: OutgoingEvent, target: Target, to_exchange: bool
@@ -90,17 +92,14 @@ class PublisherMixin(RabbitMQBase):
         if not isinstance(event, OutgoingEvent):
             raise InvalidRequest(f"{where}: event {i} is not an OutgoingEvent")
         if event.partition not in (None, 0):
-            raise InvalidRequest(
-                f"{where}: event {i}: {target.label} has one partition (0), not {event.partition!r}"
-            )
+            raise InvalidRequest(f"{where}: event {i}: {target.label} has one partition (0), not {event.partition!r}")
         value = event.value
         if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
             raise InvalidRequest(f"{where}: event {i}: the value must be bytes or None")
         body = b"" if value is None else bytes(value)
         if len(body) > self._max_bytes:
             raise InvalidRequest(
-                f"{where}: event {i}: {len(body)} bytes is larger than the broker accepts "
-                f"({self._max_bytes} bytes)",
+                f"{where}: event {i}: {len(body)} bytes is larger than the broker accepts ({self._max_bytes} bytes)",
                 hint="the max_message_bytes option should match the broker's max_message_size",
             )
         key = event.key
@@ -170,8 +169,7 @@ class PublisherMixin(RabbitMQBase):
             return PublishResult(
                 i,
                 error=Timeout(
-                    f"{self._where}: event {i} to {target.label}: no confirm within "
-                    f"{self._delivery_timeout:g} s",
+                    f"{self._where}: event {i} to {target.label}: no confirm within {self._delivery_timeout:g} s",
                     hint="the broker may be blocking publishers (memory or disk alarm)",
                 ),
             )

@@ -294,8 +294,7 @@ async def read_stream(
         while True:
             if not await consumer.wait(None if follow else idle_timeout):
                 raise Timeout(
-                    f"{what}: no delivery for {idle_timeout:g} s before the end offset {end} "
-                    "seen when the read began"
+                    f"{what}: no delivery for {idle_timeout:g} s before the end offset {end} seen when the read began"
                 )
             messages = consumer.take(batch_size)
             events: list[Event] = []

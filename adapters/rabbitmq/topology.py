@@ -66,9 +66,7 @@ class TopologyMixin(RabbitMQBase):
     async def list_topics(self) -> list[TopicInfo]:
         self._check_open()
         mgmt = self._need_management("listing exchanges, queues and streams")
-        exchanges, queues = await asyncio.gather(
-            self._mgmt_call(mgmt.exchanges()), self._mgmt_call(mgmt.queues())
-        )
+        exchanges, queues = await asyncio.gather(self._mgmt_call(mgmt.exchanges()), self._mgmt_call(mgmt.queues()))
         infos = [exchange_info(x) for x in exchanges if x.get("name")]
         infos.extend(queue_info(q) for q in queues)
         infos.sort(key=lambda t: (t.name, t.kind))
@@ -90,8 +88,7 @@ class TopologyMixin(RabbitMQBase):
         meta = exchange_metadata(item)
         if target.name == "":
             meta["note"] = (
-                "the default exchange routes to the queue named by the routing key; it cannot be "
-                "bound or tapped"
+                "the default exchange routes to the queue named by the routing key; it cannot be bound or tapped"
             )
         elif self._mgmt is not None:
             source, dest = await asyncio.gather(
@@ -226,9 +223,7 @@ class TopologyMixin(RabbitMQBase):
         last = await self._probe(stream, "last", nonempty=nonempty, only_first=False)
         return 0 if last is None else last + 1
 
-    async def create_topic(
-        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
-    ) -> TopicInfo:
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
         """Declare a durable stream (``x-queue-type=stream``); config: stream arguments."""
         self._check_open()
         where = self._where
@@ -287,9 +282,7 @@ class TopologyMixin(RabbitMQBase):
         self._resolved.pop(name, None)
         self._filled.discard(target.name)
         if target.kind == "exchange":
-            raise Unsupported(
-                f"{self._where}: {target.label} is an exchange; only queues and streams are deleted here"
-            )
+            raise Unsupported(f"{self._where}: {target.label} is an exchange; only queues and streams are deleted here")
 
         async def delete(ch: AbstractChannel) -> Any:
             return await ch.queue_delete(target.name)

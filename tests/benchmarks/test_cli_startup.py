@@ -32,6 +32,7 @@ def test_topics_wall_time(tmp_path):
     best_of(1, [sys.executable, "-m", "workbench", "--broker", f"local:{db}", "topics", "create", "orders"])
     bare = best_of(7, [sys.executable, "-c", BARE_TYPER, "bye"])
     topics = best_of(7, [sys.executable, "-m", "workbench", "--broker", f"local:{db}", "topics"])
-    report("cli-topics", bare_typer_s=bare.seconds, workbench_topics_s=topics.seconds,
-           ratio=topics.seconds / bare.seconds)
+    report(
+        "cli-topics", bare_typer_s=bare.seconds, workbench_topics_s=topics.seconds, ratio=topics.seconds / bare.seconds
+    )
     assert topics.seconds / bare.seconds <= 3.0  # connects, opens the log, renders: a regression guard

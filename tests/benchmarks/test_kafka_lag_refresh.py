@@ -133,9 +133,14 @@ async def test_lag_refresh_200_groups_x_500_partitions(populated):
 
     calls, sizes = per_refresh[-1]
     report(
-        "kafka-lag-refresh-200x500", refresh_s_median=statistics.median(timings), refresh_s_max=max(timings),
-        groups=GROUPS, partitions_per_group=PARTITIONS, setup_s=setup_s,
-        list_offsets_calls=calls.get("list_offsets", 0), list_offsets_partitions=sizes,
+        "kafka-lag-refresh-200x500",
+        refresh_s_median=statistics.median(timings),
+        refresh_s_max=max(timings),
+        groups=GROUPS,
+        partitions_per_group=PARTITIONS,
+        setup_s=setup_s,
+        list_offsets_calls=calls.get("list_offsets", 0),
+        list_offsets_partitions=sizes,
         list_consumer_group_offsets_calls=calls.get("list_consumer_group_offsets", 0),
         describe_consumer_groups_calls=calls.get("describe_consumer_groups", 0),
         list_consumer_groups_calls=calls.get("list_consumer_groups", 0),

@@ -141,8 +141,11 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
 
     pub_ratio = baseline_pub.seconds / ours_pub.seconds
     report(
-        "kafka-publish-200k", workbench_events_per_s=N / ours_pub.seconds,
-        baseline_events_per_s=N / baseline_pub.seconds, ratio=pub_ratio, peak_rss_mb=ours_pub.peak_rss_mb,
+        "kafka-publish-200k",
+        workbench_events_per_s=N / ours_pub.seconds,
+        baseline_events_per_s=N / baseline_pub.seconds,
+        ratio=pub_ratio,
+        peak_rss_mb=ours_pub.peak_rss_mb,
     )
     if shutil.which("kcat"):
         kcat_topic = make_topic("kcat")
@@ -151,25 +154,35 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
                 ["kcat", "-P", "-b", BOOTSTRAP, "-t", kcat_topic, "-X", "enable.idempotence=true", "-X", "acks=all"],
                 stdin=lines,
             )
-        report("kafka-publish-200k-kcat", kcat_events_per_s=N / kcat.seconds, ratio_vs_kcat=kcat.seconds / ours_pub.seconds)
+        report(
+            "kafka-publish-200k-kcat", kcat_events_per_s=N / kcat.seconds, ratio_vs_kcat=kcat.seconds / ours_pub.seconds
+        )
     else:
         print("\nkcat is not on PATH: its publish figure is left out", file=sys.stderr)
 
     # ---- tail: best of 2 each, from the beginning to the end of each topic
     with open("/dev/null", "wb") as devnull:
-        baseline_tail = best_of(2, [sys.executable, "-c", BASELINE_TAIL, BOOTSTRAP, base_topic, str(PARTITIONS), str(N)],
-                                stdout=devnull)
-        ours_tail = best_of(2, [*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"],
-                            stdout=devnull)
+        baseline_tail = best_of(
+            2, [sys.executable, "-c", BASELINE_TAIL, BOOTSTRAP, base_topic, str(PARTITIONS), str(N)], stdout=devnull
+        )
+        ours_tail = best_of(
+            2, [*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"], stdout=devnull
+        )
     assert baseline_tail.stderr.strip().endswith(str(N).encode())
-    counted = subprocess.run([*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"],
-                             capture_output=True, check=True)
+    counted = subprocess.run(
+        [*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"],
+        capture_output=True,
+        check=True,
+    )
     assert counted.stdout.count(b"\n") == N
 
     tail_ratio = baseline_tail.seconds / ours_tail.seconds
     report(
-        "kafka-tail-200k", workbench_events_per_s=N / ours_tail.seconds,
-        baseline_events_per_s=N / baseline_tail.seconds, ratio=tail_ratio, peak_rss_mb=ours_tail.peak_rss_mb,
+        "kafka-tail-200k",
+        workbench_events_per_s=N / ours_tail.seconds,
+        baseline_events_per_s=N / baseline_tail.seconds,
+        ratio=tail_ratio,
+        peak_rss_mb=ours_tail.peak_rss_mb,
     )
     # `publish` checks the whole input before it sends anything (nothing half-done on a malformed
     # line), and that pass cannot overlap with sending; a cheap parse of key/value lines makes up

@@ -38,9 +38,17 @@ def test_lag_table_against_the_json(tmp_path):
     assert table_lines == 1 + LAGGING * PARTITIONS
     assert every_lines == 1 + GROUPS * PARTITIONS
     assert f"{GROUPS - LAGGING:,} groups OK (lag 0)" in table.stderr.decode()
-    report("lag table", groups=GROUPS, partitions=GROUPS * PARTITIONS, json_s=as_json.seconds,
-           table_s=table.seconds, table_ratio=table.seconds / as_json.seconds, all_s=every.seconds,
-           all_ratio=every.seconds / as_json.seconds, json_rss_mb=as_json.peak_rss_mb,
-           all_rss_mb=every.peak_rss_mb)
+    report(
+        "lag table",
+        groups=GROUPS,
+        partitions=GROUPS * PARTITIONS,
+        json_s=as_json.seconds,
+        table_s=table.seconds,
+        table_ratio=table.seconds / as_json.seconds,
+        all_s=every.seconds,
+        all_ratio=every.seconds / as_json.seconds,
+        json_rss_mb=as_json.peak_rss_mb,
+        all_rss_mb=every.peak_rss_mb,
+    )
     assert every.seconds / as_json.seconds <= MAX_RATIO, f"--all: {every.seconds:.2f} s, json {as_json.seconds:.2f} s"
     assert table.seconds / as_json.seconds <= MAX_RATIO, f"table: {table.seconds:.2f} s, json {as_json.seconds:.2f} s"

@@ -49,8 +49,15 @@ def make_input(path, n=N):
     rnd = random.Random(1)
     with open(path, "w") as f:
         for i in range(n):
-            value = json.dumps({"orderId": i, "customer": f"c-{rnd.randrange(10_000)}", "amount": rnd.randrange(10_000) / 100,
-                                "currency": "EUR", "note": "x" * 110})
+            value = json.dumps(
+                {
+                    "orderId": i,
+                    "customer": f"c-{rnd.randrange(10_000)}",
+                    "amount": rnd.randrange(10_000) / 100,
+                    "currency": "EUR",
+                    "note": "x" * 110,
+                }
+            )
             f.write(json.dumps({"key": f"order-{i}", "value": value}) + "\n")
 
 
@@ -67,17 +74,25 @@ def test_publish_and_tail_200k(tmp_path):
     with open("/dev/null", "wb") as devnull:
         baseline_tail = best_of(2, [sys.executable, "-c", BASELINE_TAIL, str(tmp_path / "base.db")], stdout=devnull)
         ours_tail = best_of(2, [*wb, "tail", "bench", "--from", "beginning", "-o", "jsonl"], stdout=devnull)
-    counted = subprocess.run([*wb, "tail", "bench", "--from", "beginning", "-o", "jsonl"], capture_output=True, check=True)
+    counted = subprocess.run(
+        [*wb, "tail", "bench", "--from", "beginning", "-o", "jsonl"], capture_output=True, check=True
+    )
     assert counted.stdout.count(b"\n") == N
 
     pub_rate, tail_rate = N / ours_pub.seconds, N / ours_tail.seconds
     report(
-        "local-publish-200k", workbench_events_per_s=pub_rate, baseline_events_per_s=N / baseline_pub.seconds,
-        ratio=baseline_pub.seconds / ours_pub.seconds, peak_rss_mb=ours_pub.peak_rss_mb,
+        "local-publish-200k",
+        workbench_events_per_s=pub_rate,
+        baseline_events_per_s=N / baseline_pub.seconds,
+        ratio=baseline_pub.seconds / ours_pub.seconds,
+        peak_rss_mb=ours_pub.peak_rss_mb,
     )
     report(
-        "local-tail-200k", workbench_events_per_s=tail_rate, baseline_events_per_s=N / baseline_tail.seconds,
-        ratio=baseline_tail.seconds / ours_tail.seconds, peak_rss_mb=ours_tail.peak_rss_mb,
+        "local-tail-200k",
+        workbench_events_per_s=tail_rate,
+        baseline_events_per_s=N / baseline_tail.seconds,
+        ratio=baseline_tail.seconds / ours_tail.seconds,
+        peak_rss_mb=ours_tail.peak_rss_mb,
     )
     assert baseline_pub.seconds / ours_pub.seconds >= 0.5
     # A regression floor, not the target: the bare select + json.dumps loop ran at 88,000-154,000

@@ -46,7 +46,9 @@ async def baseline_publish(stream: str, n: int) -> float:
 
         async def one(i: int) -> None:
             async with gate:
-                await channel.default_exchange.publish(aio_pika.Message(BODY, timestamp=time.time()), routing_key=stream)
+                await channel.default_exchange.publish(
+                    aio_pika.Message(BODY, timestamp=time.time()), routing_key=stream
+                )
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))

@@ -55,6 +55,5 @@ def test_saga_scan_against_a_bare_read(tmp_path):
             await conn.close()
 
     baseline, saga, events = asyncio.run(go())
-    report("saga scan", events=events, bare_s=baseline, saga_s=saga, ratio=saga / baseline,
-           events_per_s=events / saga)
+    report("saga scan", events=events, bare_s=baseline, saga_s=saga, ratio=saga / baseline, events_per_s=events / saga)
     assert saga / baseline < 6, f"saga reconstruction is {saga / baseline:.1f}x a bare grouped read"

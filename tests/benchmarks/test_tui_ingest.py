@@ -22,9 +22,17 @@ def test_stream_view_keeps_up_with_the_bare_read_loop(tmp_path):
     baseline, app = asyncio.run(tui_ingest.run(url, SECONDS, batch=1000, capacity=10_000))
     print("\n".join(tui_ingest.describe(baseline, app, 10_000, 1000)))
     ratio = app.rate / baseline.rate
-    report("tui-ingest", app_events_per_s=app.rate, baseline_events_per_s=baseline.rate, ratio=ratio,
-           producer_events_per_s=app.published_rate, key_p50_ms=app.latency_ms(0.5),
-           key_p99_ms=app.latency_ms(0.99), key_max_ms=max(app.latencies) * 1000, presses=len(app.latencies))
+    report(
+        "tui-ingest",
+        app_events_per_s=app.rate,
+        baseline_events_per_s=baseline.rate,
+        ratio=ratio,
+        producer_events_per_s=app.published_rate,
+        key_p50_ms=app.latency_ms(0.5),
+        key_p99_ms=app.latency_ms(0.99),
+        key_max_ms=max(app.latencies) * 1000,
+        presses=len(app.latencies),
+    )
     assert not [n for n in app.notes if "no response" in n or "read ended" in n], app.notes
     assert len(app.latencies) >= 10  # keys went in all along
     assert ratio >= 0.45, f"the stream view took in {ratio:.2f} of what the bare read loop did"

@@ -33,8 +33,12 @@ async def fill(url: str) -> None:
 
 
 def peak(url: str, topic: str, count: int) -> dict:
-    done = subprocess.run([sys.executable, str(HERE / "tui_memory.py"), url, topic, str(count)],
-                          capture_output=True, env=tui_ingest.child_env(), timeout=1200)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "tui_memory.py"), url, topic, str(count)],
+        capture_output=True,
+        env=tui_ingest.child_env(),
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
 
@@ -45,9 +49,15 @@ def test_following_a_million_events_stays_under_300_mb(tmp_path):
     asyncio.run(fill(url))
     idle = peak(url, "empty", 0)
     busy = peak(url, "big", COUNT)
-    report("tui-memory-1M", followed=busy["received"], kept=busy["kept"], peak_rss_mb=busy["peak_rss_mb"],
-           idle_rss_mb=idle["peak_rss_mb"], ratio=busy["peak_rss_mb"] / idle["peak_rss_mb"],
-           events_per_s=busy["received"] / busy["seconds"])
+    report(
+        "tui-memory-1M",
+        followed=busy["received"],
+        kept=busy["kept"],
+        peak_rss_mb=busy["peak_rss_mb"],
+        idle_rss_mb=idle["peak_rss_mb"],
+        ratio=busy["peak_rss_mb"] / idle["peak_rss_mb"],
+        events_per_s=busy["received"] / busy["seconds"],
+    )
     assert busy["received"] >= COUNT and busy["kept"] == busy["capacity"]
     assert busy["peak_rss_mb"] < LIMIT_MB
     # the buffer is bounded: following a million events costs a few buffers' worth over idle

@@ -43,8 +43,9 @@ def first_frame(argv: list[str], needle: bytes, cwd: str, timeout: float = 60.0)
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
     env = {**tui_ingest.child_env(), "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd,
-                            close_fds=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd, close_fds=True, start_new_session=True
+    )
     os.close(follower)
     seen = b""
     try:
@@ -74,8 +75,13 @@ def first_frame(argv: list[str], needle: bytes, cwd: str, timeout: float = 60.0)
 
 def test_first_frame_of_the_workbench_on_the_demo_data(tmp_path):
     cwd = str(tmp_path)
-    subprocess.run([sys.executable, "-m", "workbench", "--broker", "local:events.db", "demo"], cwd=cwd,
-                   env=tui_ingest.child_env(), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "workbench", "--broker", "local:events.db", "demo"],
+        cwd=cwd,
+        env=tui_ingest.child_env(),
+        check=True,
+        capture_output=True,
+    )
     workbench = [sys.executable, "-m", "workbench", "--broker", "local:events.db"]
     bare = [sys.executable, "-c", BARE_TEXTUAL]
     ours, base = [], []
@@ -83,6 +89,12 @@ def test_first_frame_of_the_workbench_on_the_demo_data(tmp_path):
         base.append(first_frame(bare, b"bare textual first frame", cwd))
         ours.append(first_frame(workbench, b"Event Workbench", cwd))
     ratio = min(ours) / min(base)
-    report("tui-first-frame", workbench_s=min(ours), workbench_median_s=sorted(ours)[RUNS // 2],
-           bare_textual_s=min(base), bare_textual_median_s=sorted(base)[RUNS // 2], ratio=ratio)
+    report(
+        "tui-first-frame",
+        workbench_s=min(ours),
+        workbench_median_s=sorted(ours)[RUNS // 2],
+        bare_textual_s=min(base),
+        bare_textual_median_s=sorted(base)[RUNS // 2],
+        ratio=ratio,
+    )
     assert ratio <= 3.2, f"the first frame took {ratio:.2f} times a bare Textual app's"

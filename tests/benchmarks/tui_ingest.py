@@ -40,10 +40,21 @@ KEY_GAP = 0.2  # seconds between two key presses
 
 
 def outgoing(i: int) -> OutgoingEvent:
-    value = json.dumps({"orderId": f"ORD-{i:08X}", "customerId": f"CUS-{i % 500:05d}", "amount": i % 997,
-                        "currency": "EUR", "correlationId": f"corr-{i:012d}"}).encode()
-    headers = (("ce_specversion", b"1.0"), ("ce_type", b"OrderPlaced"), ("ce_source", b"/orders-service"),
-               ("correlation_id", f"corr-{i:012d}".encode()))
+    value = json.dumps(
+        {
+            "orderId": f"ORD-{i:08X}",
+            "customerId": f"CUS-{i % 500:05d}",
+            "amount": i % 997,
+            "currency": "EUR",
+            "correlationId": f"corr-{i:012d}",
+        }
+    ).encode()
+    headers = (
+        ("ce_specversion", b"1.0"),
+        ("ce_type", b"OrderPlaced"),
+        ("ce_source", b"/orders-service"),
+        ("correlation_id", f"corr-{i:012d}".encode()),
+    )
     return OutgoingEvent(value=value, key=f"ORD-{i:08X}".encode(), headers=headers)
 
 
@@ -64,8 +75,9 @@ def child_env() -> dict[str, str]:
 @contextlib.contextmanager
 def producer(url: str, batch: int) -> Iterator[subprocess.Popen]:
     """A producer process publishing into ``url``'s topic while the block runs."""
-    proc = subprocess.Popen([sys.executable, __file__, "--produce", "--url", url, "--batch", str(batch)],
-                            env=child_env())
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--produce", "--url", url, "--batch", str(batch)], env=child_env()
+    )
     try:
         yield proc
     finally:

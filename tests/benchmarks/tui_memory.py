@@ -53,8 +53,13 @@ async def follow(url: str, topic: str, count: int) -> dict:
         seconds = time.monotonic() - started
         await app.stream.stop()
         await pilot.pause()
-        return {"received": buffer.received, "kept": len(buffer), "capacity": buffer.capacity,
-                "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+        return {
+            "received": buffer.received,
+            "kept": len(buffer),
+            "capacity": buffer.capacity,
+            "seconds": seconds,
+            "peak_rss_mb": peak_rss_mb(),
+        }
 
 
 def main() -> None:

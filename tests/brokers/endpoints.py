@@ -52,9 +52,7 @@ def kafka_tool(
     argv = [str(BROKERS_DIR / f"{name}.sh"), *args]
     if name != "kafka-run-class" and "--bootstrap-server" not in args:
         argv += ["--bootstrap-server", KAFKA_BOOTSTRAP]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, check=check, input=input_text
-    )
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, input=input_text)
 
 
 def port_open(host: str, port: int, timeout: float = 2.0) -> bool:

@@ -36,9 +36,7 @@ def kafka_items() -> set[str]:
 
 def rabbitmq_items() -> set[str]:
     items: set[str] = set()
-    with httpx.Client(
-        base_url=RABBIT_MANAGEMENT_URL, auth=(RABBIT_USER, RABBIT_PASSWORD), timeout=TIMEOUT_S
-    ) as http:
+    with httpx.Client(base_url=RABBIT_MANAGEMENT_URL, auth=(RABBIT_USER, RABBIT_PASSWORD), timeout=TIMEOUT_S) as http:
 
         def get(path: str) -> list[dict]:
             response = http.get(path)

@@ -41,8 +41,9 @@ async def _seed(path: Path, groups: int, partitions: int, lagging: int, per_part
         ends: dict[tuple[str, int], int] = {}
         for topic in TOPICS:
             await conn.create_topic(topic, per_topic)
-            batch = [OutgoingEvent(b'{"n": %d}' % i, partition=p)
-                     for p in range(per_topic) for i in range(per_partition)]
+            batch = [
+                OutgoingEvent(b'{"n": %d}' % i, partition=p) for p in range(per_topic) for i in range(per_partition)
+            ]
             await conn.publish(topic, batch)
             ends.update({(topic, p): per_partition for p in range(per_topic)})
         behind = {name: n + 1 for n, name in enumerate(lagging_names(groups, lagging))}

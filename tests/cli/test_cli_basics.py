@@ -55,8 +55,15 @@ def test_publish_count_and_tail_positions(wb):
     wb("topics", "create", "t")
     assert wb("publish", "t", "--value", "x", "--count", "10").exit_code == 0
     assert len(wb("tail", "t", "-o", "jsonl").stdout.splitlines()) == 10
-    assert [json.loads(x)["offset"] for x in wb("tail", "t", "--from", "-3", "-o", "jsonl").stdout.splitlines()] == [7, 8, 9]
-    assert [json.loads(x)["offset"] for x in wb("tail", "t", "--from", "8", "-o", "jsonl").stdout.splitlines()] == [8, 9]
+    assert [json.loads(x)["offset"] for x in wb("tail", "t", "--from", "-3", "-o", "jsonl").stdout.splitlines()] == [
+        7,
+        8,
+        9,
+    ]
+    assert [json.loads(x)["offset"] for x in wb("tail", "t", "--from", "8", "-o", "jsonl").stdout.splitlines()] == [
+        8,
+        9,
+    ]
     assert len(wb("tail", "t", "--max", "4", "-o", "jsonl").stdout.splitlines()) == 4
     assert wb("tail", "t", "--from", "end", "-o", "jsonl").stdout == ""
 
@@ -118,8 +125,15 @@ def test_tail_jsonl_pipes_back_into_publish_exactly(wb, tmp_path):
     wb("topics", "create", "dst")
     lines = [
         json.dumps({"value": "plain \x1b[31m text", "key": "k1", "headers": [["h", "v"], ["h", "w"]]}),
-        json.dumps({"value": "/w==", "value_encoding": "base64", "key": "AA==", "key_encoding": "base64",
-                    "headers": [["bin", "//8=", "base64"]]}),
+        json.dumps(
+            {
+                "value": "/w==",
+                "value_encoding": "base64",
+                "key": "AA==",
+                "key_encoding": "base64",
+                "headers": [["bin", "//8=", "base64"]],
+            }
+        ),
         json.dumps({"value": None, "key": "tombstone"}),
     ]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
@@ -130,16 +144,16 @@ def test_tail_jsonl_pipes_back_into_publish_exactly(wb, tmp_path):
     assert wb("publish", "dst", "--file", "-", "--tombstones", input=copied).exit_code == 0
 
     def strip(text):
-        return [{k: v for k, v in json.loads(x).items() if k not in ("topic", "offset", "timestamp")}
-                for x in text.splitlines()]
+        return [
+            {k: v for k, v in json.loads(x).items() if k not in ("topic", "offset", "timestamp")}
+            for x in text.splitlines()
+        ]
 
     assert strip(wb("tail", "dst", "-o", "jsonl").stdout) == strip(copied)
 
 
 def test_read_only_profile_refuses_publish(wb, isolated_home):
-    (isolated_home / "workbench.toml").write_text(
-        f'[profiles.prod]\nbroker = "local:{wb.db}"\nread_only = true\n'
-    )
+    (isolated_home / "workbench.toml").write_text(f'[profiles.prod]\nbroker = "local:{wb.db}"\nread_only = true\n')
     result = wb("--profile", "prod", "publish", "t", "--value", "x", broker=False)
     assert result.exit_code == ExitCode.DENIED and "read-only" in result.stderr
     result = wb("--profile", "prod", "topics", "create", "t", broker=False)
@@ -215,7 +229,7 @@ def test_lag_figures_and_watch_verdicts(wb):
     assert watched.exit_code == 0, watched.stderr
     rows = [json.loads(line) for line in watched.stdout.splitlines()]
     assert len(rows) == 2 * len(figures)
-    last = {r["group"]: r for r in rows[len(figures):]}
+    last = {r["group"]: r for r in rows[len(figures) :]}
     assert last["billing-service"]["verdict"] == "OK"
     # just seeded: the local adapter reports the group Stable (alive), its offset does not move
     assert last["shipping-service"]["verdict"] == "STALL"

@@ -16,7 +16,9 @@ def invoke(*args: str):
 
 
 def test_version_prints_the_distribution_version_and_exits_0():
-    result = subprocess.run([sys.executable, "-m", "workbench", "--version"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"workbench {version('event-workbench')}"
 

@@ -102,13 +102,26 @@ def test_watch_order_is_verdict_then_time_lag_then_lag():
     }
     for i in range(5):
         now[0] += 1.0
-        tracker.observe([GroupLag(g, state, (PartitionLag("t", 0, c[i], 0, e[i]),), int(now[0] * 1000))
-                         for g, (c, e, state) in plans.items()])
-    shown, folded = arrange([GroupLag(g, s, (PartitionLag("t", 0, c[-1], 0, e[-1]),), int(now[0] * 1000))
-                             for g, (c, e, s) in plans.items()], tracker, show_all=False)
+        tracker.observe(
+            [
+                GroupLag(g, state, (PartitionLag("t", 0, c[i], 0, e[i]),), int(now[0] * 1000))
+                for g, (c, e, state) in plans.items()
+            ]
+        )
+    shown, folded = arrange(
+        [
+            GroupLag(g, s, (PartitionLag("t", 0, c[-1], 0, e[-1]),), int(now[0] * 1000))
+            for g, (c, e, s) in plans.items()
+        ],
+        tracker,
+        show_all=False,
+    )
     assert [(s.group.group_id, s.assessment.verdict) for s in shown] == [
-        ("stop-small", Verdict.STOP), ("stall-old", Verdict.STALL), ("stall-new", Verdict.STALL),
-        ("warn-big", Verdict.WARN)]
+        ("stop-small", Verdict.STOP),
+        ("stall-old", Verdict.STALL),
+        ("stall-new", Verdict.STALL),
+        ("warn-big", Verdict.WARN),
+    ]
     assert folded == 1
 
 
@@ -119,10 +132,12 @@ def test_a_queue_that_does_not_shrink_never_drains(monkeypatch, cluster):
     """RabbitMQ gives in/out rates; out below in means it never drains ("drains in never" before)."""
     from workbench import service
 
-    queue = GroupLag("billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0,
-                     metadata={"in_rate": 9.0, "out_rate": 3.0})
-    draining = GroupLag("audit", "Stable", (PartitionLag("audit", 0, 10, 10, 110),), 0,
-                        metadata={"in_rate": 2.0, "out_rate": 7.0})
+    queue = GroupLag(
+        "billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0, metadata={"in_rate": 9.0, "out_rate": 3.0}
+    )
+    draining = GroupLag(
+        "audit", "Stable", (PartitionLag("audit", 0, 10, 10, 110),), 0, metadata={"in_rate": 2.0, "out_rate": 7.0}
+    )
 
     async def fake_lag(conn, group=None, **kwargs):
         return [queue, draining]
@@ -164,8 +179,9 @@ def test_on_a_terminal_verdicts_are_coloured_and_the_rule_is_cut_to_the_width():
         tracker.observe([GroupLag("g", "Empty", (PartitionLag("t", 0, 1, 0, 50),), int(now[0] * 1000))])
     out = Console(file=io.StringIO(), width=100, force_terminal=True, color_system="standard")
     err = Console(file=io.StringIO(), force_terminal=True)
-    lag_table.render([GroupLag("g", "Empty", (PartitionLag("t", 0, 1, 0, 50),), int(now[0] * 1000))], tracker,
-                     out=out, err=err)
+    lag_table.render(
+        [GroupLag("g", "Empty", (PartitionLag("t", 0, 1, 0, 50),), int(now[0] * 1000))], tracker, out=out, err=err
+    )
     from rich.text import Text
 
     lines = out.file.getvalue().splitlines()

@@ -25,7 +25,9 @@ def seed(wb) -> None:
     async def go() -> None:
         async with await local(wb.db).connect() as conn:
             await conn.create_topic("t", 3)
-            events = [OutgoingEvent(b"x", partition=p, timestamp=BASE_MS + i * 1000) for p in range(3) for i in range(10)]
+            events = [
+                OutgoingEvent(b"x", partition=p, timestamp=BASE_MS + i * 1000) for p in range(3) for i in range(10)
+            ]
             assert all(r.ok for r in await conn.publish("t", events))
             await conn.commit_offsets("g", {("t", p): o for p, o in COMMITTED.items()})
 
@@ -64,15 +66,28 @@ def test_dry_run_shows_old_and_new_and_changes_nothing(idle, wb):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["GROUP", "TOPIC", "PARTITION", "CURRENT", "TARGET", "NEW", "NOTE"]
-    assert [line.split() for line in lines[1:]] == [["g", "t", str(p), str(o), "earliest", "0"] for p, o in COMMITTED.items()]
+    assert [line.split() for line in lines[1:]] == [
+        ["g", "t", str(p), str(o), "earliest", "0"] for p, o in COMMITTED.items()
+    ]
     assert "dry run" in result.stderr and "--execute" in result.stderr
     assert committed(wb) == COMMITTED
 
     data = json.loads(idle("offsets", "reset", "g", "--topic", "t:1", "--to", "3", "-o", "json").stdout)
     assert (data["group"], data["state"], data["to"], data["executed"]) == ("g", "Empty", "3", False)
     assert data["partitions"] == [
-        {"group": "g", "topic": "t", "partition": 1, "current": 6, "target": "3", "requested": 3, "new": 3,
-         "start": 0, "end": 10, "clamped": False, "note": ""}
+        {
+            "group": "g",
+            "topic": "t",
+            "partition": 1,
+            "current": 6,
+            "target": "3",
+            "requested": 3,
+            "new": 3,
+            "start": 0,
+            "end": 10,
+            "clamped": False,
+            "note": "",
+        }
     ]
     assert committed(wb) == COMMITTED
 
@@ -85,7 +100,9 @@ def test_execute_changes_exactly_the_chosen_partitions_and_reads_them_back(idle,
     assert rows == [["g", "t", "0", "5", "2", "2", "2"], ["g", "t", "2", "7", "2", "2", "2"]]
     assert committed(wb) == {0: 2, 1: 6, 2: 2}
 
-    data = json.loads(idle("offsets", "reset", "g", "--topic", "t:1", "--to", "latest", "--execute", "-o", "json").stdout)
+    data = json.loads(
+        idle("offsets", "reset", "g", "--topic", "t:1", "--to", "latest", "--execute", "-o", "json").stdout
+    )
     assert data["executed"] is True
     assert [(r["partition"], r["current"], r["new"], r["committed"]) for r in data["partitions"]] == [(1, 6, 10, 10)]
     assert committed(wb) == {0: 2, 1: 10, 2: 2}
@@ -118,7 +135,11 @@ def test_targets_are_clamped_and_the_clamping_shown(idle, wb):
     assert result.exit_code == 0, result.stderr
     assert "clamped from 9999 to 10" in result.stdout
     rows = plan(idle, "--topic", "t", "--to", "shift:-6")
-    assert [(r["requested"], r["new"], r["clamped"]) for r in rows.values()] == [(-1, 0, True), (0, 0, False), (1, 1, False)]
+    assert [(r["requested"], r["new"], r["clamped"]) for r in rows.values()] == [
+        (-1, 0, True),
+        (0, 0, False),
+        (1, 1, False),
+    ]
     assert rows[0]["note"] == "clamped from -1 to 0"
 
     async def truncate() -> None:  # retention moved partition 1's start past the target
@@ -132,7 +153,9 @@ def test_targets_are_clamped_and_the_clamping_shown(idle, wb):
 
 
 def test_read_only_profile_refused_before_anything_is_read(idle, wb):
-    result = wb("--profile", "ro", "offsets", "reset", "g", "--topic", "t", "--to", "earliest", "--execute", broker=False)
+    result = wb(
+        "--profile", "ro", "offsets", "reset", "g", "--topic", "t", "--to", "earliest", "--execute", broker=False
+    )
     assert result.exit_code == ExitCode.DENIED and "read-only" in result.stderr and result.stdout == ""
     # refused before it connects: even a topic that does not exist is not looked up
     result = wb("--profile", "ro", "offsets", "reset", "g", "--topic", "nope", "--to", "1", "--execute", broker=False)
@@ -160,7 +183,9 @@ def test_the_state_is_checked_again_right_before_the_commit(wb):
 
     async def go() -> None:
         async with await local(wb.db, stable_window_ms=0).connect() as idle_view:
-            reset = await offsets_reset.plan_offsets_reset(idle_view, "g", [("t", None)], offsets_reset.parse_reset_to("earliest"))
+            reset = await offsets_reset.plan_offsets_reset(
+                idle_view, "g", [("t", None)], offsets_reset.parse_reset_to("earliest")
+            )
         assert reset.state == "Empty"
         async with await local(wb.db).connect() as live_view:  # now the group looks Stable
             with pytest.raises(ResetRefused, match="is Stable"):
@@ -237,7 +262,9 @@ def test_a_reset_asks_about_its_own_group_only(wb):
     async def go() -> dict[int, int | None]:
         async with await local(wb.db, stable_window_ms=0).connect() as conn:
             conn.groups = every_group
-            reset = await offsets_reset.plan_offsets_reset(conn, "g", [("t", [1])], offsets_reset.parse_reset_to("earliest"))
+            reset = await offsets_reset.plan_offsets_reset(
+                conn, "g", [("t", [1])], offsets_reset.parse_reset_to("earliest")
+            )
             assert reset.state == "Empty" and reset.resettable
             figures = await offsets_reset.execute_offsets_reset(conn, reset)
             return {p.partition: p.committed for p in figures.partitions}

@@ -22,9 +22,22 @@ def read_line(proc: subprocess.Popen, timeout: float) -> bytes:
 def test_follow_sees_another_process_publish_within_a_second(wb):
     assert wb.subprocess("topics", "create", "live").returncode == 0
     tail = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--broker", f"local:{wb.db}", "tail", "live",
-         "--from", "beginning", "--follow", "-o", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "--broker",
+            f"local:{wb.db}",
+            "tail",
+            "live",
+            "--from",
+            "beginning",
+            "--follow",
+            "-o",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         # a first event proves the follower is up (it reads from the beginning)
@@ -65,7 +78,9 @@ def test_a_following_tail_piped_into_a_streaming_publish_copies_events_as_they_c
     base = f"{sys.executable} -m workbench --broker local:{wb.db}"
     pipeline = subprocess.Popen(
         ["bash", "-c", f"{base} tail src --from beginning --follow -o jsonl | {base} publish dst --file - --stream"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         for n in range(3):

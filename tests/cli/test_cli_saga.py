@@ -26,9 +26,15 @@ def seeded(wb):
 def failed(wb, *, past_pivot: bool = False, compensations: int | None = None) -> dict:
     result = wb("saga", "list", "--state", "failed", "-o", "jsonl")
     assert result.exit_code == 0, result.output
-    found = [i for i in jsonl(result) if i["past_pivot"] == past_pivot
-             and (compensations is None or sum(s["status"] == "done" and s["kind"] == "compensatable"
-                                               for s in i["steps"]) == compensations)]
+    found = [
+        i
+        for i in jsonl(result)
+        if i["past_pivot"] == past_pivot
+        and (
+            compensations is None
+            or sum(s["status"] == "done" and s["kind"] == "compensatable" for s in i["steps"]) == compensations
+        )
+    ]
     assert found, result.output
     return found[0]
 
@@ -75,13 +81,16 @@ def test_failed_to_compensated_once_with_an_audit_trail(seeded):
     no_tty = seeded("saga", "compensate", corr, "--execute")
     assert no_tty.exit_code == 2 and "--yes" in no_tty.stderr
 
-    first = seeded("saga", "compensate", corr, "--execute", "--yes", "--wait", "10", "--reason", "stock sync bug",
-                   "-o", "json")
+    first = seeded(
+        "saga", "compensate", corr, "--execute", "--yes", "--wait", "10", "--reason", "stock sync bug", "-o", "json"
+    )
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["outcome"] == "done" and report["published"] == 2
     assert [(r["step"], r["status"], r["confirmed"]) for r in report["results"]] == [
-        ("payment", "published", True), ("order", "published", True)]
+        ("payment", "published", True),
+        ("order", "published", True),
+    ]
     after = counts(seeded)
     assert (after["payments"] - before["payments"], after["orders"] - before["orders"]) == (1, 1)
     shown = json.loads(seeded("saga", "show", corr, "-o", "json").stdout)
@@ -107,8 +116,9 @@ def test_the_idempotency_key_stops_a_second_publish(seeded, isolated_home):
     id found on the destination means "already published"."""
     from workbench.sagas.builtin import SAGA_TOML
 
-    profile = SAGA_TOML.replace("compensated_when = 'type == \"OrderCancelled\"'",
-                                      "compensated_when = 'type == \"OrderCancellationConfirmed\"'")
+    profile = SAGA_TOML.replace(
+        "compensated_when = 'type == \"OrderCancelled\"'", "compensated_when = 'type == \"OrderCancellationConfirmed\"'"
+    )
     (isolated_home / "workbench.toml").write_text(profile)
     corr = failed(seeded, compensations=1)["correlation_id"]
     first = seeded("saga", "compensate", corr, "--execute", "--yes", "--wait", "0.5", "-o", "json")
@@ -149,12 +159,14 @@ def test_past_the_pivot_is_refused_and_recorded(seeded):
 
 
 def test_read_only_profile_is_refused_up_front(seeded, isolated_home):
-    (isolated_home / "workbench.toml").write_text(textwrap.dedent(f"""
+    (isolated_home / "workbench.toml").write_text(
+        textwrap.dedent(f"""
         [profiles.ops]
         adapter = "local"
         path = "{seeded.db}"
         read_only = true
-    """))
+    """)
+    )
     corr = failed(seeded)["correlation_id"]
     dry = seeded("--profile", "ops", "saga", "compensate", corr, broker=False)
     assert dry.exit_code == 0, dry.output  # looking is allowed
@@ -162,24 +174,33 @@ def test_read_only_profile_is_refused_up_front(seeded, isolated_home):
     assert refused.exit_code == 6 and "read-only" in refused.stderr
 
 
-@pytest.mark.parametrize(("toml", "expected"), [
-    ("""
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            """
      [sagas.pay]
      topics = ["payments"]
      [[sagas.pay.steps]]
      name = "charge"
      kind = "compensatable"
      done_when = 'type == "Charged"'
-     """, "saga 'pay', step 'charge', field 'compensation': a compensatable step needs a compensation"),
-    ("""
+     """,
+            "saga 'pay', step 'charge', field 'compensation': a compensatable step needs a compensation",
+        ),
+        (
+            """
      [sagas.pay]
      topics = ["payments"]
      [[sagas.pay.steps]]
      name = "charge"
      kind = "pivot"
      done_when = 'type = "Charged"'
-     """, "saga 'pay', step 'charge', field 'done_when'"),
-    ("""
+     """,
+            "saga 'pay', step 'charge', field 'done_when'",
+        ),
+        (
+            """
      [sagas.pay]
      topics = ["payments"]
      [[sagas.pay.steps]]
@@ -191,8 +212,11 @@ def test_read_only_profile_is_refused_up_front(seeded, isolated_home):
      name = "charge"
      kind = "pivot"
      done_when = 'type == "Charged"'
-     """, "saga 'pay', step 'reserve', field 'compensation.payload.id': {charge.value.id} refers to no step"),
-])
+     """,
+            "saga 'pay', step 'reserve', field 'compensation.payload.id': {charge.value.id} refers to no step",
+        ),
+    ],
+)
 def test_bad_definitions_are_config_errors_naming_the_place(seeded, isolated_home, toml, expected):
     path = isolated_home / "workbench.toml"
     path.write_text(textwrap.dedent(toml))
@@ -222,14 +246,16 @@ def test_the_audit_log_can_live_where_the_profile_file_says(seeded, isolated_hom
 
 
 def test_a_saga_on_a_missing_topic_names_saga_and_topic(seeded, isolated_home):
-    (isolated_home / "workbench.toml").write_text(textwrap.dedent("""
+    (isolated_home / "workbench.toml").write_text(
+        textwrap.dedent("""
         [sagas.ghost]
         topics = ["no-such-topic"]
         [[sagas.ghost.steps]]
         name = "only"
         kind = "pivot"
         done_when = 'type == "X"'
-    """))
+    """)
+    )
     result = seeded("saga", "list")
     assert result.exit_code == 5, result.output
     assert "saga 'ghost'" in result.stderr and "'no-such-topic'" in result.stderr

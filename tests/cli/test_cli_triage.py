@@ -14,8 +14,11 @@ T0 = 1_790_000_000_000  # a fixed past time (ms): events are placed relative to 
 
 
 def envelope(value, *, key=None, headers=(), ts=T0, partition=None) -> str:
-    doc = {"value": value if isinstance(value, str) else json.dumps(value), "headers": [list(h) for h in headers],
-           "timestamp": ts}
+    doc = {
+        "value": value if isinstance(value, str) else json.dumps(value),
+        "headers": [list(h) for h in headers],
+        "timestamp": ts,
+    }
     if key is not None:
         doc["key"] = key
     if partition is not None:
@@ -42,16 +45,30 @@ def isolated(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def shop(wb: Workbench, isolated) -> Workbench:
-    publish(wb, "orders",
-            envelope({"orderId": 1}, key="o1", headers=[("correlation_id", "c-1"), ("ce_type", "OrderPlaced"),
-                                                        ("ce_source", "/orders")], ts=T0, partition=0),
-            envelope({"orderId": 2}, key="o2", headers=[("correlation_id", "c-2")], ts=T0 + 5, partition=1),
-            partitions=2)
-    publish(wb, "payments",
-            envelope({"correlationId": "c-1", "status": "failed"}, key="o1",
-                     headers=[("ce_type", "PaymentFailed"), ("ce_source", "/payments"), ("causation_id", "evt-1")],
-                     ts=T0 + 1200),
-            envelope({"correlationId": "c-2"}, key="o2", ts=T0 + 1300))
+    publish(
+        wb,
+        "orders",
+        envelope(
+            {"orderId": 1},
+            key="o1",
+            headers=[("correlation_id", "c-1"), ("ce_type", "OrderPlaced"), ("ce_source", "/orders")],
+            ts=T0,
+            partition=0,
+        ),
+        envelope({"orderId": 2}, key="o2", headers=[("correlation_id", "c-2")], ts=T0 + 5, partition=1),
+        partitions=2,
+    )
+    publish(
+        wb,
+        "payments",
+        envelope(
+            {"correlationId": "c-1", "status": "failed"},
+            key="o1",
+            headers=[("ce_type", "PaymentFailed"), ("ce_source", "/payments"), ("causation_id", "evt-1")],
+            ts=T0 + 1200,
+        ),
+        envelope({"correlationId": "c-2"}, key="o2", ts=T0 + 1300),
+    )
     publish(wb, "shipping", envelope("plain text, no id", ts=T0 + 2000))
     return wb
 
@@ -113,8 +130,9 @@ def test_trace_across_profiles(tmp_path: Path, isolated: Path):
     publish(Workbench(shop_db), "orders", envelope({"correlationId": "x-1"}, ts=T0))
     publish(Workbench(audit_db), "orders", envelope({"correlationId": "x-1"}, ts=T0 + 50))
     runner = Workbench(shop_db)
-    data = json.loads(runner("trace", "x-1", "--since", "beginning", "--across", "audit", "-o", "json",
-                             broker=False).stdout)
+    data = json.loads(
+        runner("trace", "x-1", "--since", "beginning", "--across", "audit", "-o", "json", broker=False).stdout
+    )
     assert [(h["profile"], h["gap_ms"]) for h in data["hops"]] == [("shop", None), ("audit", 50)]
     table = runner("trace", "x-1", "--since", "beginning", "--across", "audit", "-t", "audit:orders", broker=False)
     assert table.exit_code == 0 and "PROFILE" in table.stdout and "audit" in table.stdout
@@ -136,8 +154,16 @@ def test_trace_to_a_file_keeps_the_hops_for_offline_use(shop: Workbench, tmp_pat
 
 
 def test_capture_keeps_exact_bytes_headers_positions_and_timestamps(shop: Workbench, tmp_path: Path):
-    binary = json.dumps({"value": "/wA=", "value_encoding": "base64", "key": "k",
-                         "headers": [["bin", "AAH/", "base64"], ["bin", "dup"]], "timestamp": T0 + 9, "partition": 1})
+    binary = json.dumps(
+        {
+            "value": "/wA=",
+            "value_encoding": "base64",
+            "key": "k",
+            "headers": [["bin", "AAH/", "base64"], ["bin", "dup"]],
+            "timestamp": T0 + 9,
+            "partition": 1,
+        }
+    )
     assert shop("publish", "orders", "--file", "-", input=binary + "\n").exit_code == 0
     original = shop("tail", "orders", "-o", "jsonl").stdout.splitlines()
     cap = tmp_path / "cap.db"
@@ -199,15 +225,23 @@ def test_capture_refuses_to_overwrite_and_bad_input_leaves_no_file(shop: Workben
 
 # --------------------------------------------------------------------------- replay
 
-DLT_HEADERS = [("kafka_dlt-exception-message", "boom"), ("__connect.errors.topic", "orders"),
-               ("x-death", "[]"), ("X-First-Death-Reason", "rejected"), ("tenant", "acme")]
+DLT_HEADERS = [
+    ("kafka_dlt-exception-message", "boom"),
+    ("__connect.errors.topic", "orders"),
+    ("x-death", "[]"),
+    ("X-First-Death-Reason", "rejected"),
+    ("tenant", "acme"),
+]
 
 
 @pytest.fixture
 def dlt(wb: Workbench, isolated) -> Workbench:
-    publish(wb, "orders.DLT",
-            envelope({"orderId": 1, "status": "failed"}, key="o1", headers=DLT_HEADERS),
-            envelope({"orderId": 2, "status": "ok"}, key="o2", headers=DLT_HEADERS[:1]))
+    publish(
+        wb,
+        "orders.DLT",
+        envelope({"orderId": 1, "status": "failed"}, key="o1", headers=DLT_HEADERS),
+        envelope({"orderId": 2, "status": "ok"}, key="o2", headers=DLT_HEADERS[:1]),
+    )
     assert wb("topics", "create", "orders").exit_code == 0
     return wb
 
@@ -219,8 +253,12 @@ def test_replay_is_a_dry_run_by_default(dlt: Workbench):
     names = [h[0] for h in first["headers"]]
     assert names == ["tenant", "workbench-replayed-from", "workbench-replayed-at"]
     assert first["headers"][1][1] == "orders.DLT/0/0" and first["key"] == "o1"
-    assert set(first["stripped"]) == {"kafka_dlt-exception-message", "__connect.errors.topic", "x-death",
-                                      "X-First-Death-Reason"}
+    assert set(first["stripped"]) == {
+        "kafka_dlt-exception-message",
+        "__connect.errors.topic",
+        "x-death",
+        "X-First-Death-Reason",
+    }
     assert json.loads(dlt("describe", "orders", "-o", "json").stdout)["count"] == 0
 
 

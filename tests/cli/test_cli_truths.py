@@ -21,8 +21,18 @@ def lines(result) -> list[dict]:
 # --------------------------------------------------------------------------- item 1: a missing local file
 
 
-@pytest.mark.parametrize("verb", [("topics",), ("describe", "orders"), ("tail", "orders"), ("groups",),
-                                  ("publish", "orders", "--value", "x"), ("saga", "list"), ("topics", "delete", "x", "--yes")])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("topics",),
+        ("describe", "orders"),
+        ("tail", "orders"),
+        ("groups",),
+        ("publish", "orders", "--value", "x"),
+        ("saga", "list"),
+        ("topics", "delete", "x", "--yes"),
+    ],
+)
 def test_a_mistyped_local_path_is_no_such_file_and_creates_nothing(tmp_path, verb):
     typo = tmp_path / "incidnet.db"
     result = CliRunner().invoke(app, ["--broker", f"local:{typo}", *verb], catch_exceptions=False)
@@ -50,8 +60,10 @@ def test_only_verbs_that_create_something_create_the_log(wb):
 
 def test_a_configured_log_is_created_on_first_use_unless_its_profile_says_not(tmp_path):
     config = tmp_path / "workbench.toml"
-    config.write_text('[profiles.scratch]\nadapter = "local"\npath = "scratch.db"\n'
-                      '[profiles.strict]\nadapter = "local"\npath = "strict.db"\ncreate = false\n')
+    config.write_text(
+        '[profiles.scratch]\nadapter = "local"\npath = "scratch.db"\n'
+        '[profiles.strict]\nadapter = "local"\npath = "strict.db"\ncreate = false\n'
+    )
     env = {"WORKBENCH_CONFIG": str(config)}
     scratch = CliRunner().invoke(app, ["-p", "scratch", "topics"], env=env)
     assert scratch.exit_code == 0, scratch.output
@@ -92,8 +104,14 @@ def test_an_out_of_range_partition_on_line_2_publishes_nothing(wb, tmp_path):
 
 def test_stream_mode_stops_at_an_out_of_range_partition(wb):
     wb("topics", "create", "orders", "--partitions", "3")
-    result = wb("publish", "orders", "--file", "-", "--stream",
-                input='{"value": "a", "partition": 0}\n{"value": "b", "partition": 9}\n')
+    result = wb(
+        "publish",
+        "orders",
+        "--file",
+        "-",
+        "--stream",
+        input='{"value": "a", "partition": 0}\n{"value": "b", "partition": 9}\n',
+    )
     assert result.exit_code == ExitCode.BAD_INPUT, result.output
     assert "stdin:2: field 'partition'" in result.stderr and "the lines before it were published" in result.stderr
 
@@ -109,8 +127,11 @@ def test_describe_counts_events_of_a_sparse_log(tmp_path):
     async def restore() -> None:
         conn = await LocalAdapter({"path": str(path)}).connect()
         try:
-            await conn.local_restore("orders", 1, [Event("orders", 0, 3, 1000, None, b"a", ()),
-                                                   Event("orders", 0, 141, 2000, None, b"b", ())])
+            await conn.local_restore(
+                "orders",
+                1,
+                [Event("orders", 0, 3, 1000, None, b"a", ()), Event("orders", 0, 141, 2000, None, b"b", ())],
+            )
         finally:
             await conn.close()
 
@@ -137,14 +158,20 @@ def test_describe_jsonl_is_one_line(wb):
 def test_publish_json_says_where_each_event_landed(wb, tmp_path):
     wb("topics", "create", "orders", "--partitions", "2")
     source = tmp_path / "in.jsonl"
-    source.write_text('{"value": "a", "partition": 1}\n{"value": "b", "partition": 0}\n{"value": "c", "partition": 1}\n')
+    source.write_text(
+        '{"value": "a", "partition": 1}\n{"value": "b", "partition": 0}\n{"value": "c", "partition": 1}\n'
+    )
     result = wb("publish", "orders", "--file", str(source), "-o", "json")
     assert result.exit_code == 0, result.output
     events = json.loads(result.stdout)["events"]
-    assert events == [{"origin": f"{source}:1", "partition": 1, "offset": 0},
-                      {"origin": f"{source}:2", "partition": 0, "offset": 0},
-                      {"origin": f"{source}:3", "partition": 1, "offset": 1}]
-    streamed = wb("publish", "orders", "--file", "-", "--stream", "-o", "jsonl", input='{"value": "d", "partition": 0}\n')
+    assert events == [
+        {"origin": f"{source}:1", "partition": 1, "offset": 0},
+        {"origin": f"{source}:2", "partition": 0, "offset": 0},
+        {"origin": f"{source}:3", "partition": 1, "offset": 1},
+    ]
+    streamed = wb(
+        "publish", "orders", "--file", "-", "--stream", "-o", "jsonl", input='{"value": "d", "partition": 0}\n'
+    )
     assert json.loads(streamed.stdout)["events"] == [{"origin": "stdin:1", "partition": 0, "offset": 1}]
 
 

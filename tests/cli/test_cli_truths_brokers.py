@@ -26,8 +26,13 @@ KAFKA = f"kafka://{KAFKA_BOOTSTRAP}"
 
 
 def workbench(broker: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workbench", "--broker", broker, *args],
-                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", "--broker", broker, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
 
 
 def unique(prefix: str) -> str:

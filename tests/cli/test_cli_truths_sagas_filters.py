@@ -18,17 +18,30 @@ def lines(result) -> list[dict]:
 
 def saga_event(topic: str, type_: str, corr: str, minutes_ago: float) -> str:
     ts = int(time.time() * 1000 - minutes_ago * 60_000)
-    return json.dumps({"value": {"orderId": corr}, "key": corr, "timestamp": ts,
-                       "headers": [["ce_type", type_], ["correlation_id", corr]]})
+    return json.dumps(
+        {
+            "value": {"orderId": corr},
+            "key": corr,
+            "timestamp": ts,
+            "headers": [["ce_type", type_], ["correlation_id", corr]],
+        }
+    )
 
 
 def test_saga_list_since_reads_earlier_events_of_the_instances_it_cuts(wb, tmp_path):
     for topic in ("orders", "payments", "inventory", "shipping"):
         wb("topics", "create", topic)
     # in time order, as a broker appends them: "early" began 40 minutes ago, "ancient" 3 hours ago
-    orders = [saga_event("orders", "OrderPlaced", "ancient", 180), saga_event("orders", "OrderPlaced", "early", 40),
-              saga_event("orders", "OrderCancelled", "early", 10), saga_event("orders", "OrderCancelled", "ancient", 10)]
-    payments = [saga_event("payments", "PaymentFailed", "ancient", 179), saga_event("payments", "PaymentFailed", "early", 39)]
+    orders = [
+        saga_event("orders", "OrderPlaced", "ancient", 180),
+        saga_event("orders", "OrderPlaced", "early", 40),
+        saga_event("orders", "OrderCancelled", "early", 10),
+        saga_event("orders", "OrderCancelled", "ancient", 10),
+    ]
+    payments = [
+        saga_event("payments", "PaymentFailed", "ancient", 179),
+        saga_event("payments", "PaymentFailed", "early", 39),
+    ]
     for topic, rows in (("orders", orders), ("payments", payments)):
         (tmp_path / f"{topic}.jsonl").write_text("\n".join(rows) + "\n")
         assert wb("publish", topic, "--file", str(tmp_path / f"{topic}.jsonl")).exit_code == 0

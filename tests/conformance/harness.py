@@ -83,9 +83,7 @@ class Harness:
         """A topic config the broker accepts and reports back in describe_topic()."""
         return {"retention.ms": "86400000"}
 
-    async def commit(
-        self, conn: Connection, group: str, offsets: Mapping[tuple[str, int], int]
-    ) -> None:
+    async def commit(self, conn: Connection, group: str, offsets: Mapping[tuple[str, int], int]) -> None:
         """Make ``group`` have these committed offsets (``{(topic, partition): next offset}``)."""
         self.require("offsets_reset")
         await conn.commit_offsets(group, offsets)

@@ -63,8 +63,7 @@ class KafkaHarness(Harness):
         super().__init__(tmp_path, test_name)
         if not endpoints.port_open(endpoints.KAFKA_HOST, endpoints.KAFKA_PORT):
             pytest.fail(
-                f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: "
-                "run `bash tests/brokers/brokers.sh up`",
+                f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
                 pytrace=False,
             )
         self._names: list[str] = []

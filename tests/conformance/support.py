@@ -12,9 +12,7 @@ from workbench.broker import Connection, Event, OutgoingEvent, Position, Publish
 WAIT = 5.0  # seconds: the bound on any wait for events (no test sleeps a fixed time)
 
 
-async def publish_ok(
-    conn: Connection, topic: str, events: Sequence[OutgoingEvent]
-) -> list[PublishResult]:
+async def publish_ok(conn: Connection, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
     """Publish and insist that every event was confirmed, one result per event, in order."""
     results = await conn.publish(topic, list(events))
     assert [r.index for r in results] == list(range(len(events)))

@@ -28,9 +28,7 @@ async def check_follow_from_end(harness, conn, publisher):
     finally:
         await follower.close()
     seen = values(follower.events)
-    assert not [
-        v for v in seen if v.startswith(b"old")
-    ], "a follow read from the end returned old events"
+    assert not [v for v in seen if v.startswith(b"old")], "a follow read from the end returned old events"
     for p, events in by_partition(follower.events).items():
         news = [e.value for e in events if e.value.startswith(b"new")]
         assert news == [f"new-{p}-{i}".encode() for i in range(20)]
@@ -99,8 +97,6 @@ async def test_bounded_read_stops_at_the_end_seen_when_it_started(harness, conn)
         await asyncio.wait_for(rest(), WAIT)
     finally:
         await it.aclose()
-    assert sorted(values(got)) == sorted(
-        f"before-{p}-{i}".encode() for p in range(n) for i in range(150)
-    )
+    assert sorted(values(got)) == sorted(f"before-{p}-{i}".encode() for p in range(n) for i in range(150))
     # ... and a new read sees both.
     assert len(await read_all(conn, topic, Position.beginning())) == n * 180

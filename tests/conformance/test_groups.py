@@ -29,9 +29,7 @@ async def committed(harness, conn) -> Committed:
     start = {p.partition: p.start for p in (await conn.describe_topic(topic)).partitions}
     await publish_ok(conn, topic, [OutgoingEvent(value=b"%d" % i, partition=0) for i in range(10)])
     if n > 1:
-        await publish_ok(
-            conn, topic, [OutgoingEvent(value=b"%d" % i, partition=1) for i in range(4)]
-        )
+        await publish_ok(conn, topic, [OutgoingEvent(value=b"%d" % i, partition=1) for i in range(4)])
     group = harness.unique("wbc-group")
     await harness.commit(conn, group, {(topic, 0): start[0] + 7})
     return Committed(topic, group, n, start)

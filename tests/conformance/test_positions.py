@@ -79,9 +79,7 @@ async def test_timestamp_position(harness, conn):
         assert values(events) == expect(p, range(5, PER_PARTITION))
         assert [e.timestamp for e in events] == stamps[5:]
     exact = by_partition(await read_all(conn, topic, Position.at_time(base + 4000)))
-    assert {p: values(es) for p, es in exact.items()} == {
-        p: expect(p, range(4, PER_PARTITION)) for p in range(n)
-    }
+    assert {p: values(es) for p, es in exact.items()} == {p: expect(p, range(4, PER_PARTITION)) for p in range(n)}
     everything = await read_all(conn, topic, Position.at_time(base - 60_000))
     assert len(everything) == n * PER_PARTITION
     assert await read_all(conn, topic, Position.at_time(stamps[-1] + 1)) == []

@@ -27,9 +27,7 @@ async def test_offsets_increase_by_one_per_partition(harness, conn):
     topic = await harness.new_topic(conn, n)
     offsets: dict[int, list[int]] = {}
     for call in range(4):  # several publish calls continue the same sequences
-        events = [
-            OutgoingEvent(value=b"%d-%d" % (call, i), key=b"k%d" % (i % 7)) for i in range(50)
-        ]
+        events = [OutgoingEvent(value=b"%d-%d" % (call, i), key=b"k%d" % (i % 7)) for i in range(50)]
         for r in await publish_ok(conn, topic, events):
             assert r.partition is not None and 0 <= r.partition < n
             offsets.setdefault(r.partition, []).append(r.offset)
@@ -46,9 +44,7 @@ async def test_order_per_partition_is_publish_order(harness, conn):
     topic = await harness.new_topic(conn, harness.several(3))
     published: dict[int, list[tuple[int | None, bytes]]] = {}
     for call in range(3):
-        events = [
-            OutgoingEvent(value=b"%d-%03d" % (call, i), key=b"key-%d" % (i % 5)) for i in range(100)
-        ]
+        events = [OutgoingEvent(value=b"%d-%03d" % (call, i), key=b"key-%d" % (i % 5)) for i in range(100)]
         results = await publish_ok(conn, topic, events)
         for r, e in zip(results, events, strict=True):
             published.setdefault(r.partition, []).append((r.offset, e.value))
@@ -65,9 +61,7 @@ async def test_order_per_partition_is_publish_order(harness, conn):
 async def test_explicit_partition_is_honoured(harness, conn):
     harness.require("partitions", "history")
     topic = await harness.new_topic(conn, 4)
-    events = [
-        OutgoingEvent(value=b"to-%d" % p, key=b"same key", partition=p) for p in (3, 1, 2, 0, 3)
-    ]
+    events = [OutgoingEvent(value=b"to-%d" % p, key=b"same key", partition=p) for p in (3, 1, 2, 0, 3)]
     results = await publish_ok(conn, topic, events)
     assert [r.partition for r in results] == [3, 1, 2, 0, 3]
     got = by_partition(await read_all(conn, topic, Position.beginning()))

@@ -50,9 +50,7 @@ async def test_create_topic(harness, conn):
         await conn.create_topic(name, n)
 
 
-@pytest.mark.parametrize(
-    ("name", "partitions"), [("", 1), (None, 1), ("ok-name", 0), ("ok-name", -3)]
-)
+@pytest.mark.parametrize(("name", "partitions"), [("", 1), (None, 1), ("ok-name", 0), ("ok-name", -3)])
 async def test_create_topic_rejects_bad_requests(harness, conn, name, partitions):
     harness.require("topic_admin")
     name = name and harness.unique(name)

@@ -34,8 +34,10 @@ RABBIT_URL = endpoints.RABBIT_AMQP_URL
 
 def require_kafka() -> None:
     if not endpoints.port_open(endpoints.KAFKA_HOST, endpoints.KAFKA_PORT):
-        pytest.fail(f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
-                    pytrace=False)
+        pytest.fail(
+            f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
+            pytrace=False,
+        )
 
 
 def brokers(*args: str, timeout: float = 240) -> None:
@@ -146,7 +148,9 @@ class Workbench:
         return self.proc.poll() is not None
 
     def _report(self, what: str) -> str:
-        return f"workbench {' '.join(self.args)}: {what}; exit {self.proc.poll()}; stderr:\n{self.stderr_text()[-3000:]}"
+        return (
+            f"workbench {' '.join(self.args)}: {what}; exit {self.proc.poll()}; stderr:\n{self.stderr_text()[-3000:]}"
+        )
 
     # ------------------------------------------------------------------ ending
 
@@ -186,7 +190,11 @@ def run_workbench(*args: str, timeout: float = 120, input_text: str | None = Non
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "workbench", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, input=input_text,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        input=input_text,
     )
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 

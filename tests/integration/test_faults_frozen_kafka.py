@@ -88,8 +88,9 @@ class TuiPane:
         self.tmux("send-keys", "-t", "tui", f"cd {REPO} && {sys.executable} -m workbench --broker {KAFKA_URL}", "Enter")
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
+        return subprocess.run(
+            ["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "tui")
@@ -109,8 +110,7 @@ class TuiPane:
 
 
 @pytest.mark.timeout(600)
-def test_lag_watch_and_the_tui_survive_a_frozen_broker_during_a_10k_group_refresh(big_cluster, frozen_kafka,
-                                                                                   tmp_path):
+def test_lag_watch_and_the_tui_survive_a_frozen_broker_during_a_10k_group_refresh(big_cluster, frozen_kafka, tmp_path):
     freeze, thaw = frozen_kafka
     watch = Workbench("--broker", KAFKA_URL, "lag", "--watch", "--interval", "2", "-o", "jsonl")
     tui = TuiPane(tmp_path)
@@ -127,8 +127,11 @@ def test_lag_watch_and_the_tui_survive_a_frozen_broker_during_a_10k_group_refres
         thaw()
         said = watch.wait_stderr("slow", timeout=30)  # "... broker slow ... retrying"
         before = refreshes(watch)
-        eventually(lambda: refreshes(watch) >= before + 2 or watch.proc.poll() is not None,
-                   "two more complete refreshes after the broker came back", timeout=180)
+        eventually(
+            lambda: refreshes(watch) >= before + 2 or watch.proc.poll() is not None,
+            "two more complete refreshes after the broker came back",
+            timeout=180,
+        )
         assert watch.proc.poll() is None, watch._report("ended after the broker came back")
         assert any("resumed" in line for line in watch.err[said:]), watch._report("never said it resumed")
 

@@ -205,7 +205,9 @@ async def test_killed_local_publish_leaves_complete_contiguous_events(tmp_path):
     for e in events:
         n = int(dict(e.headers)["seq"])
         assert (e.key, e.value, e.headers) == (
-            f"k{n % 101}".encode(), seq_value("kill", n).encode(), (("seq", str(n).encode()), ("pad", b"x" * 40))
+            f"k{n % 101}".encode(),
+            seq_value("kill", n).encode(),
+            (("seq", str(n).encode()), ("pad", b"x" * 40)),
         ), f"event {n} is not complete"
     for part in info.partitions:
         offsets = [e.offset for e in events if e.partition == part.partition]

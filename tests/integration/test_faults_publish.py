@@ -48,9 +48,7 @@ ENDS_WITHIN_S = DELIVERY_TIMEOUT_S + TIMEOUT_S + 15
 
 
 def brokers(*args: str) -> None:
-    done = subprocess.run(
-        ["bash", str(endpoints.BROKERS_SCRIPT), *args], capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run(["bash", str(endpoints.BROKERS_SCRIPT), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"brokers.sh {' '.join(args)} failed:\n{done.stderr[-2000:]}"
 
 
@@ -79,8 +77,22 @@ def journal_lines(path: Path) -> set[int]:
 def publish(url: str, topic: str, source: Path, journal: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "workbench", "--broker", url, "publish", topic,
-            "--file", str(source), "--journal", str(journal), "-o", "json", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "--broker",
+        url,
+        "publish",
+        topic,
+        "--file",
+        str(source),
+        "--journal",
+        str(journal),
+        "-o",
+        "json",
+        *extra,
+    ]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
@@ -159,8 +171,10 @@ def fault_and_rerun(url: str, topic: str, broker: str, tmp_path: Path, read_back
 @pytest.mark.kafka
 def test_kafka_stopped_during_publish_then_rerun(tmp_path):
     if not endpoints.port_open(endpoints.KAFKA_HOST, endpoints.KAFKA_PORT):
-        pytest.fail(f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
-                    pytrace=False)
+        pytest.fail(
+            f"Kafka does not answer on {endpoints.KAFKA_BOOTSTRAP}: run `bash tests/brokers/brokers.sh up`",
+            pytrace=False,
+        )
     topic = f"it-fault-pub-{uuid.uuid4().hex[:8]}"
     # A client for this alone (its futures die with it), closed before the outage: one kept open
     # through it would log its reconnects to stderr.
@@ -169,8 +183,14 @@ def test_kafka_stopped_during_publish_then_rerun(tmp_path):
     del admin
 
     def read_back() -> list[str]:
-        consumer = Consumer({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP, "group.id": f"it-{uuid.uuid4()}",
-                             "enable.auto.commit": False, "isolation.level": "read_committed"})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": endpoints.KAFKA_BOOTSTRAP,
+                "group.id": f"it-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
         try:
             ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(3)}
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
@@ -198,8 +218,7 @@ def test_kafka_stopped_during_publish_then_rerun(tmp_path):
 @pytest.mark.rabbitmq
 def test_rabbitmq_stopped_during_publish_then_rerun(tmp_path):
     if not endpoints.port_open(endpoints.RABBIT_HOST, endpoints.RABBIT_AMQP_PORT):
-        pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672: run `bash tests/brokers/brokers.sh up`",
-                    pytrace=False)
+        pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672: run `bash tests/brokers/brokers.sh up`", pytrace=False)
     queue = f"it-fault-pub-{uuid.uuid4().hex[:8]}"
 
     async def declare() -> None:
@@ -232,12 +251,14 @@ def test_rabbitmq_stopped_during_publish_then_rerun(tmp_path):
         return list(taken)
 
     asyncio.run(declare())
-    url = (f"{endpoints.RABBIT_AMQP_URL}?delivery_timeout_s={DELIVERY_TIMEOUT_S}&timeout_s={TIMEOUT_S}")
+    url = f"{endpoints.RABBIT_AMQP_URL}?delivery_timeout_s={DELIVERY_TIMEOUT_S}&timeout_s={TIMEOUT_S}"
     try:
         fault_and_rerun(url, queue, "rabbitmq", tmp_path, read_back)
     finally:
+
         async def delete() -> None:
             connection = await aio_pika.connect(endpoints.RABBIT_AMQP_URL)
             async with connection:
                 await (await connection.channel()).queue_delete(queue)
+
         asyncio.run(delete())

@@ -91,8 +91,9 @@ async def test_blocked_stdout_keeps_memory_bounded_and_loses_nothing():
         # The first events fill the pipe (64 kB), so the workbench blocks writing before the push.
         first = 200
         assert all(r.ok for r in await conn.publish(topic, [OutgoingEvent(padded(n)) for n in range(first)]))
-        tail = Workbench("-b", KAFKA_URL, "tail", topic, "--from", "beginning", "--follow", "-o", "jsonl",
-                         read_stdout=False)
+        tail = Workbench(
+            "-b", KAFKA_URL, "tail", topic, "--from", "beginning", "--follow", "-o", "jsonl", read_stdout=False
+        )
         try:
             await until(lambda: pipe_bytes(tail.proc) >= 60_000, "a full stdout pipe", 60)
             baseline = rss_kb(tail.pid)
@@ -107,8 +108,10 @@ async def test_blocked_stdout_keeps_memory_bounded_and_loses_nothing():
             peak = sampler.stop()
             assert tail.proc.poll() is None, tail.stderr_text()
             growth_mb = (peak - baseline) / 1024
-            print(f"\nblocked stdout: {PUSHED * VALUE_BYTES / 1e6:.0f} MB pushed, RSS {baseline / 1024:.0f} MB "
-                  f"-> peak {peak / 1024:.0f} MB (+{growth_mb:.1f} MB)")
+            print(
+                f"\nblocked stdout: {PUSHED * VALUE_BYTES / 1e6:.0f} MB pushed, RSS {baseline / 1024:.0f} MB "
+                f"-> peak {peak / 1024:.0f} MB (+{growth_mb:.1f} MB)"
+            )
             assert growth_mb < RSS_GROWTH_LIMIT_MB, f"RSS grew by {growth_mb:.1f} MB while stdout was blocked"
 
             tail.start_reading()

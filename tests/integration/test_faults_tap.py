@@ -101,8 +101,10 @@ async def test_tap_of_a_slow_reader_stays_capped_and_reports_drops():
     assert [v["seq"] for v in values if v["phase"] == "tick"] == list(range(len(values) - len(burst)))
     dropped = BURST - len(burst)
     told = reported(tail)
-    print(f"\ntap capped at {CAP}: {BURST} published, {len(burst)} printed, {dropped} dropped, "
-          f"{told} reported (ticks {ticks}), deepest queue {deepest}, RSS +{growth_mb:.1f} MB")
+    print(
+        f"\ntap capped at {CAP}: {BURST} published, {len(burst)} printed, {dropped} dropped, "
+        f"{told} reported (ticks {ticks}), deepest queue {deepest}, RSS +{growth_mb:.1f} MB"
+    )
     assert dropped > 0, "the cap dropped nothing: the test did not overflow the tap"
     # "At least", never more: the routed count lags by a few seconds of ticks, and a prefetch
     # window of deliveries may be on its way.

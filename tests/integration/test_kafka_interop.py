@@ -76,7 +76,8 @@ async def make_topic(conn):
         await admin.close()
 
 
-async def read_all(conn, topic: str, start: Position = Position.beginning()) -> list:
+async def read_all(conn, topic: str, start: Position | None = None) -> list:
+    start = Position.beginning() if start is None else start
     events = []
     async for batch in conn.read(topic, start):
         events.extend(batch)
@@ -145,10 +146,7 @@ async def test_lag_matches_kafka_consumer_groups(conn, make_topic):
         )
 
         (lag,) = await conn.lag([group])
-        ours = {
-            (p.topic, p.partition): as_tool_cells(p.committed, p.end, p.lag)
-            for p in lag.partitions
-        }
+        ours = {(p.topic, p.partition): as_tool_cells(p.committed, p.end, p.lag) for p in lag.partitions}
         theirs = parse_describe(tool("kafka-consumer-groups", "--describe", "--group", group))
         assert ours == theirs
         assert ours[(topic, 2)] == ("-", "4", "-")
@@ -184,18 +182,23 @@ async def test_lag_matches_kafka_consumer_groups(conn, make_topic):
 async def test_console_producer_events_read_back_exactly(conn, make_topic):
     topic = await make_topic(1)
     lines = [
-        "trace:abc,ce_type:order.created|k1|{\"n\": 1}",
+        'trace:abc,ce_type:order.created|k1|{"n": 1}',
         "h:x|k2|plain text with spaces",
         "h:|k3|ünïcödé ✓",
     ]
     await asyncio.to_thread(
         tool,
         "kafka-console-producer",
-        "--topic", topic,
-        "--reader-property", "parse.key=true",
-        "--reader-property", "key.separator=|",
-        "--reader-property", "parse.headers=true",
-        "--reader-property", "headers.delimiter=|",
+        "--topic",
+        topic,
+        "--reader-property",
+        "parse.key=true",
+        "--reader-property",
+        "key.separator=|",
+        "--reader-property",
+        "parse.headers=true",
+        "--reader-property",
+        "headers.delimiter=|",
         input_text="\n".join(lines) + "\n",
     )
     events = await read_all(conn, topic)
@@ -211,9 +214,7 @@ async def test_console_producer_events_read_back_exactly(conn, make_topic):
 async def test_console_consumer_reads_what_the_adapter_published(conn, make_topic):
     topic = await make_topic(1)
     published = [
-        OutgoingEvent(
-            b"value-1", key=b"key-1", headers=(("a", b"1"), ("b", b"2")), timestamp=1_700_000_000_001
-        ),
+        OutgoingEvent(b"value-1", key=b"key-1", headers=(("a", b"1"), ("b", b"2")), timestamp=1_700_000_000_001),
         OutgoingEvent(b"value-2", key=b"key-2", timestamp=1_700_000_000_002),
         OutgoingEvent(b"value-3", key=None, headers=(("only", b"h"),), timestamp=1_700_000_000_123),
     ]
@@ -222,16 +223,26 @@ async def test_console_consumer_reads_what_the_adapter_published(conn, make_topi
     out = await asyncio.to_thread(
         tool,
         "kafka-console-consumer",
-        "--topic", topic,
-        "--partition", "0",
-        "--offset", "earliest",  # assign(): no consumer group
-        "--max-messages", "3",
-        "--timeout-ms", "20000",
-        "--formatter-property", "print.key=true",
-        "--formatter-property", "print.headers=true",
-        "--formatter-property", "print.timestamp=true",
-        "--formatter-property", "key.separator=|",
-        "--formatter-property", "null.literal=<null>",
+        "--topic",
+        topic,
+        "--partition",
+        "0",
+        "--offset",
+        "earliest",  # assign(): no consumer group
+        "--max-messages",
+        "3",
+        "--timeout-ms",
+        "20000",
+        "--formatter-property",
+        "print.key=true",
+        "--formatter-property",
+        "print.headers=true",
+        "--formatter-property",
+        "print.timestamp=true",
+        "--formatter-property",
+        "key.separator=|",
+        "--formatter-property",
+        "null.literal=<null>",
     )
     assert out.splitlines() == [
         "CreateTime:1700000000001|a:1,b:2|key-1|value-1",
@@ -277,9 +288,7 @@ async def test_bounded_read_ends_after_transaction_markers(conn, make_topic):
 async def test_too_large_event_fails_alone(conn, make_topic, limit):
     topic = await make_topic(1, None if limit is None else {"max.message.bytes": limit})
     big = b"x" * (2_000_000 if limit is None else 5000)
-    results = await conn.publish(
-        topic, [OutgoingEvent(b"small-1"), OutgoingEvent(big), OutgoingEvent(b"small-2")]
-    )
+    results = await conn.publish(topic, [OutgoingEvent(b"small-1"), OutgoingEvent(big), OutgoingEvent(b"small-2")])
     assert results[0].ok and results[2].ok, results
     assert isinstance(results[1].error, InvalidRequest)
     assert "too large" in str(results[1].error).lower()
@@ -352,4 +361,3 @@ async def test_secrets_never_shown():
         await adapter.connect()
     assert "s3cr3t-pw" not in str(caught.value)
     assert "127.0.0.1:1" in str(caught.value)
-

@@ -76,10 +76,15 @@ class GroupConsumer(threading.Thread):
 
     def run(self) -> None:
         try:
-            consumer = Consumer({
-                "bootstrap.servers": BOOTSTRAP, "group.id": self.group, "client.id": "it-lag-verdicts",
-                "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            })
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": BOOTSTRAP,
+                    "group.id": self.group,
+                    "client.id": "it-lag-verdicts",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                }
+            )
             try:
                 consumer.subscribe([self.topic])
                 while not self.stop.is_set():
@@ -135,8 +140,9 @@ async def test_verdicts_follow_a_consumer_stopped_and_restarted(conn):
         return assessment
 
     def shown() -> str:
-        return "\n".join(f"  {p:8} {s:12} {a.label:7} lag={a.lag} time_lag_ms={a.time_lag_ms} ({a.rule})"
-                         for p, s, a in history)
+        return "\n".join(
+            f"  {p:8} {s:12} {a.label:7} lag={a.lag} time_lag_ms={a.time_lag_ms} ({a.rule})" for p, s, a in history
+        )
 
     def check_threads() -> None:
         assert production.error is None, production.error

@@ -86,12 +86,15 @@ def test_reset_an_empty_group_to_earliest(topic):
     assert dry.exit_code == 0, dry.stderr
     assert described(group) == {(name, 0): "3", (name, 1): "7", (name, 2): "2"}  # a dry run changes nothing
 
-    result = workbench("offsets", "reset", group, "--topic", f"{name}:0,1", "--to", "earliest", "--execute", "-o", "json")
+    result = workbench(
+        "offsets", "reset", group, "--topic", f"{name}:0,1", "--to", "earliest", "--execute", "-o", "json"
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["state"] == "Empty" and data["executed"] is True
     assert [(r["partition"], r["current"], r["new"], r["committed"]) for r in data["partitions"]] == [
-        (0, 3, 0, 0), (1, 7, 0, 0)
+        (0, 3, 0, 0),
+        (1, 7, 0, 0),
     ]
     assert described(group) == {(name, 0): "0", (name, 1): "0", (name, 2): "2"}
 

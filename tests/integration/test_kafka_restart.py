@@ -28,7 +28,9 @@ PER_PARTITION = 300  # per phase: before the restart, and after it
 def brokers(*args: str) -> None:
     done = subprocess.run(
         ["bash", str(endpoints.BROKERS_SCRIPT), *args],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, f"brokers.sh {' '.join(args)} failed:\n{done.stderr[-2000:]}"
 
@@ -43,9 +45,7 @@ def start_kafka() -> None:
 
 def phase(tag: str) -> list[OutgoingEvent]:
     return [
-        OutgoingEvent(f"{tag}-{p}-{i}".encode(), partition=p)
-        for i in range(PER_PARTITION)
-        for p in range(PARTITIONS)
+        OutgoingEvent(f"{tag}-{p}-{i}".encode(), partition=p) for i in range(PER_PARTITION) for p in range(PARTITIONS)
     ]
 
 

@@ -7,6 +7,7 @@ on stdin) so that their transactions really interleave.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -172,16 +173,10 @@ async def test_two_processes_publish_into_one_file(tmp_path):
     )
     for part in info.partitions:
         offsets = [e.offset for e in events if e.partition == part.partition]
-        assert offsets == list(
-            range(part.start, part.end)
-        ), f"partition {part.partition}: gaps or repeats"
+        assert offsets == list(range(part.start, part.end)), f"partition {part.partition}: gaps or repeats"
         assert sorted(o for p, o in placed if p == part.partition) == offsets
         for name in "ab":  # each process's own events keep their publish order in a partition
-            mine = [
-                int(e.value[2:])
-                for e in events
-                if e.partition == part.partition and e.value[:1] == name.encode()
-            ]
+            mine = [int(e.value[2:]) for e in events if e.partition == part.partition and e.value[:1] == name.encode()]
             assert mine == sorted(mine)
     # The two really published at the same time (SQLite's lock does not promise they alternate).
     spans = [out["span"] for out in outputs]
@@ -246,9 +241,7 @@ async def test_key_partitioning_is_the_same_in_another_process(tmp_path):
     db = tmp_path / "shared.db"
     async with await LocalAdapter({"path": str(db)}).connect() as conn:
         await conn.create_topic("keys", 7)
-        mine = await conn.publish(
-            "keys", [OutgoingEvent(value=b"x", key=f"k{i % 17}".encode()) for i in range(40)]
-        )
+        mine = await conn.publish("keys", [OutgoingEvent(value=b"x", key=f"k{i % 17}".encode()) for i in range(40)])
     seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"  # surely not ours
     proc = child(PUBLISHER, db, "keys", "z", 40, 40, hash_seed=seed)
     try:
@@ -271,9 +264,7 @@ async def test_truncation_by_another_connection_under_readers(tmp_path):
         base = 1_700_000_000_000
         # Out-of-order timestamps: offset 2 is the newest; it is truncated below.
         stamps = [base, base + 1, base + 9_000, base + 2, base + 3, base + 5_000, base + 6_000]
-        await conn.publish(
-            "t", [OutgoingEvent(value=b"%d" % i, timestamp=t) for i, t in enumerate(stamps)]
-        )
+        await conn.publish("t", [OutgoingEvent(value=b"%d" % i, timestamp=t) for i, t in enumerate(stamps)])
         reader = conn.read("t", Position.beginning(), batch_size=2)
         first = await asyncio.wait_for(anext(reader), 5)
         assert [e.offset for e in first] == [0, 1]
@@ -358,7 +349,7 @@ async def test_two_workbench_publish_commands_into_one_file(tmp_path):
                 proc.proc.stdin.close()
 
             await asyncio.gather(*(asyncio.to_thread(feed, p, name) for name, p in procs.items()))
-            for name, proc in procs.items():
+            for proc in procs.values():
                 assert await asyncio.to_thread(proc.wait, 120) == 0, proc.stderr_text()
                 summary = b"".join(proc.out).decode()
                 assert f"{total:,} confirmed, 0 failed" in summary, (summary, proc.stderr_text())
@@ -374,9 +365,11 @@ async def test_two_workbench_publish_commands_into_one_file(tmp_path):
     assert sorted(e.value for e in events) == sorted(f"{name}-{i}".encode() for name in "ab" for i in range(total))
     for part in info.partitions:
         mine = [e for e in events if e.partition == part.partition]
-        assert [e.offset for e in mine] == list(range(part.start, part.end)), f"partition {part.partition}: gaps or repeats"
+        assert [e.offset for e in mine] == list(range(part.start, part.end)), (
+            f"partition {part.partition}: gaps or repeats"
+        )
         writers = [e.value[:1] for e in mine]
-        runs = 1 + sum(1 for x, y in zip(writers, writers[1:]) if x != y)
+        runs = 1 + sum(1 for x, y in itertools.pairwise(writers) if x != y)
         assert runs >= 3, f"partition {part.partition}: the two writers did not alternate ({runs} runs)"
         for name in (b"a", b"b"):  # each process's own events keep their order
             order = [int(e.value[2:]) for e in mine if e.value[:1] == name]

@@ -32,9 +32,22 @@ def test_unroutable_publish_exits_non_zero_naming_the_event():
     asyncio.run(_exchange(name))  # a topic exchange with no binding: nothing can route
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "workbench", "--broker", endpoints.RABBIT_AMQP_URL,
-             "publish", name, "--value", '{"orderId": 1}', "--key", "orders.created"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "workbench",
+                "--broker",
+                endpoints.RABBIT_AMQP_URL,
+                "publish",
+                name,
+                "--value",
+                '{"orderId": 1}',
+                "--key",
+                "orders.created",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         asyncio.run(_exchange(name, delete=True))

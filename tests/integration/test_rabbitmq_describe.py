@@ -37,7 +37,9 @@ def test_describe_an_exchange_shows_its_bindings():
     try:
         argv = [sys.executable, "-m", "workbench", "--broker", endpoints.RABBIT_AMQP_URL, "describe"]
         shown = subprocess.run([*argv, f"exchange:{exchange}"], capture_output=True, text=True, timeout=60)
-        as_json = subprocess.run([*argv, f"exchange:{exchange}", "-o", "json"], capture_output=True, text=True, timeout=60)
+        as_json = subprocess.run(
+            [*argv, f"exchange:{exchange}", "-o", "json"], capture_output=True, text=True, timeout=60
+        )
     finally:
         asyncio.run(_bound_pair(exchange, queue, delete=True))
     assert shown.returncode == 0, shown.stderr
@@ -51,9 +53,19 @@ def test_tailing_an_exchange_says_what_the_tap_does():
     exchange, queue = unique("it-rmq-note-x"), unique("it-rmq-note-q")
     asyncio.run(_bound_pair(exchange, queue))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--broker", endpoints.RABBIT_AMQP_URL,
-         "tail", f"exchange:{exchange}", "--follow"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "--broker",
+            endpoints.RABBIT_AMQP_URL,
+            "tail",
+            f"exchange:{exchange}",
+            "--follow",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready, _, _ = select.select([proc.stderr], [], [], 30)  # the note comes before any event

@@ -40,7 +40,11 @@ async def _depth_is(channel, name: str, n: int) -> bool:
 
 def _workbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "workbench", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
         check=False,
     )
 
@@ -53,7 +57,8 @@ async def test_peek_returns_exact_messages_and_requeues_them(conn, amqp):  # noq
         events = await conn.peek(name, 2)
         assert [e.value for e in events] == BODIES[:2]
         assert [dict(e.headers) for e in events] == [
-            {"n": b"0", "kind": b"peek-test"}, {"n": b"1", "kind": b"peek-test"}
+            {"n": b"0", "kind": b"peek-test"},
+            {"n": b"1", "kind": b"peek-test"},
         ]
         assert [e.offset for e in events] == [0, 1]
         assert all(e.metadata["routing_key"] == name and e.metadata["exchange"] == "" for e in events)

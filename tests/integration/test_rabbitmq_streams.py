@@ -17,9 +17,8 @@ import aio_pika
 import pytest
 
 from adapters.rabbitmq import RabbitMQAdapter
-from workbench.broker import InvalidRequest, NotFound, OutgoingEvent, Position, Unsupported
-
 from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
+from workbench.broker import InvalidRequest, NotFound, OutgoingEvent, Position, Unsupported
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -206,6 +205,7 @@ async def test_groups_and_lag_of_a_queue_with_a_consumer(conn, amqp):
     assert (p.topic, p.partition, p.lag) == (queue.name, 0, 7)
     assert lag.state == "Stable" and lag.metadata["consumers"] == 1
     assert rabbitmqctl_depth(queue.name) in (None, (5, 2))  # the broker's own tool agrees
+
     async def listed():
         groups = {g.group_id: g for g in await conn.groups()}
         return groups.get(queue.name) if queue.name in groups and groups[queue.name].members else None

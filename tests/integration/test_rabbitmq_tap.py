@@ -22,6 +22,8 @@ import pytest
 
 from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
+from tests.conformance.support import Follower
+from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
 from workbench.broker import (
     AccessDenied,
     NotFound,
@@ -31,10 +33,6 @@ from workbench.broker import (
     Unroutable,
     Unsupported,
 )
-
-from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
-
-from tests.conformance.support import Follower
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -123,9 +121,7 @@ async def test_tap_goes_with_the_connection(amqp, http):
         await tail.close()
         await conn.close()
     mine = f"{exchange.name}"
-    await eventually(
-        lambda: _no_tap_bound_to(http, mine), "the tap of a closed connection to disappear"
-    )
+    await eventually(lambda: _no_tap_bound_to(http, mine), "the tap of a closed connection to disappear")
 
 
 async def _no_tap_bound_to(http, exchange: str) -> bool:

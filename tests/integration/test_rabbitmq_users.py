@@ -30,8 +30,9 @@ def monitoring_user():
 
 
 def workbench(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workbench", "--broker", url, *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", "--broker", url, *args], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture

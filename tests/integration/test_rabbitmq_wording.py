@@ -30,8 +30,12 @@ BROKER = ["--broker", endpoints.RABBIT_AMQP_URL]
 def workbench(*args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
     broker = ["--broker", url] if url else BROKER
     return subprocess.run(
-        [sys.executable, "-m", "workbench", *broker, *args], capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False,
+        [sys.executable, "-m", "workbench", *broker, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
@@ -225,8 +229,9 @@ def vhost():
     api = httpx.Client(base_url=endpoints.RABBIT_MANAGEMENT_URL, auth=("guest", "guest"), timeout=10)
     try:
         api.put(f"/api/vhosts/{quote(name, safe='')}").raise_for_status()
-        api.put(f"/api/permissions/{quote(name, safe='')}/guest",
-                json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        api.put(
+            f"/api/permissions/{quote(name, safe='')}/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
+        ).raise_for_status()
         yield name
     finally:
         api.delete(f"/api/vhosts/{quote(name, safe='')}")
@@ -258,14 +263,20 @@ async def test_trace_sums_up_what_it_skips_in_one_line_and_lists_it_with_verbose
     done = workbench("trace", cid, "--since", "beginning", url=url)
     assert done.returncode == 0, done.stderr
     skipped = [line for line in done.stderr.splitlines() if "skipped" in line]
-    assert skipped == ["skipped 3 exchanges and 2 queues that cannot be read back: q0, q1, x0 and 2 more "
-                       "(-v lists each with the reason)"]
+    assert skipped == [
+        "skipped 3 exchanges and 2 queues that cannot be read back: q0, q1, x0 and 2 more "
+        "(-v lists each with the reason)"
+    ]
     assert "audit" in done.stdout
 
     verbose = workbench("trace", cid, "--since", "beginning", "-v", url=url)
     lines = [line for line in verbose.stderr.splitlines() if line.startswith("skipped ")]
     assert sorted(line.split(":")[0] for line in lines) == [
-        "skipped q0", "skipped q1", "skipped x0", "skipped x1", "skipped x2"
+        "skipped q0",
+        "skipped q1",
+        "skipped x0",
+        "skipped x1",
+        "skipped x2",
     ]
     assert all("history" in line or "would take its messages" in line for line in lines)
 
@@ -278,4 +289,3 @@ def test_trace_of_an_id_nothing_carries_exits_5():
     assert f"no event carries correlation id {missing!r}" in done.stderr and done.stdout == ""
     as_json = workbench("trace", missing, "-t", "amq.topic", "-o", "json")
     assert as_json.returncode == ExitCode.NOT_FOUND and as_json.stdout == ""
-

@@ -27,9 +27,12 @@ SAGA_TOPICS = ("orders", "payments", "inventory", "shipping")
 
 BROKERS = {
     "kafka": (f'broker = "kafka://{endpoints.KAFKA_BOOTSTRAP}"', endpoints.KAFKA_HOST, endpoints.KAFKA_PORT),
-    "rabbitmq": (f'adapter = "rabbitmq"\nurl = "{endpoints.RABBIT_AMQP_URL}"\n'
-                 f'management_url = "{endpoints.RABBIT_MANAGEMENT_URL}"', endpoints.RABBIT_HOST,
-                 endpoints.RABBIT_AMQP_PORT),
+    "rabbitmq": (
+        f'adapter = "rabbitmq"\nurl = "{endpoints.RABBIT_AMQP_URL}"\n'
+        f'management_url = "{endpoints.RABBIT_MANAGEMENT_URL}"',
+        endpoints.RABBIT_HOST,
+        endpoints.RABBIT_AMQP_PORT,
+    ),
 }
 
 
@@ -40,14 +43,25 @@ def require(kind: str) -> None:
 
 
 def outgoing(step: demo.Step, ts: int) -> OutgoingEvent:
-    headers = {"ce_specversion": "1.0", "ce_type": step.type, "ce_source": demo.SOURCES[step.topic],
-               "ce_id": str(uuid.uuid4()), "content-type": "application/json", "correlation_id": step.correlation_id}
-    return OutgoingEvent(value=json.dumps(step.data).encode(), key=step.key.encode(),
-                         headers=tuple((k, v.encode()) for k, v in headers.items()), timestamp=ts)
+    headers = {
+        "ce_specversion": "1.0",
+        "ce_type": step.type,
+        "ce_source": demo.SOURCES[step.topic],
+        "ce_id": str(uuid.uuid4()),
+        "content-type": "application/json",
+        "correlation_id": step.correlation_id,
+    }
+    return OutgoingEvent(
+        value=json.dumps(step.data).encode(),
+        key=step.key.encode(),
+        headers=tuple((k, v.encode()) for k, v in headers.items()),
+        timestamp=ts,
+    )
 
 
-@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka),
-                        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+@pytest.fixture(
+    params=[pytest.param("kafka", marks=pytest.mark.kafka), pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)]
+)
 def broker(request, isolated_home):
     """A profile on the broker with the demo's order saga over fresh topics; three sagas seeded:
     one failed after payment (two compensations due), one failed past the pivot, one completed."""
@@ -62,8 +76,10 @@ def broker(request, isolated_home):
     target = config.resolve(config.load_config().profile("it"))
     rng = random.Random(11)
     now = time.time_ns() // 1_000_000
-    plans = {outcome: demo.plan_saga(rng, -30_000, outcome)
-             for outcome in ("refund_pending", "failed_past_pivot", "completed")}
+    plans = {
+        outcome: demo.plan_saga(rng, -30_000, outcome)
+        for outcome in ("refund_pending", "failed_past_pivot", "completed")
+    }
 
     async def setup() -> None:
         async with service.connect(target) as conn:
@@ -105,16 +121,23 @@ def test_failed_saga_compensated_once_and_past_pivot_refused(broker):
     listed = workbench("saga", "list", "-o", "jsonl")
     assert listed.exit_code == 0, listed.output
     states = {i["correlation_id"]: i["state"] for i in map(json.loads, listed.stdout.splitlines())}
-    assert states == {corr["refund_pending"]: "FAILED", corr["failed_past_pivot"]: "FAILED",
-                      corr["completed"]: "COMPLETED"}
+    assert states == {
+        corr["refund_pending"]: "FAILED",
+        corr["failed_past_pivot"]: "FAILED",
+        corr["completed"]: "COMPLETED",
+    }
 
     target = corr["refund_pending"]
     dry = json.loads(workbench("saga", "compensate", target, "-o", "json").stdout)
-    assert [(e["step"], e["topic"]) for e in dry["events"]] == [("payment", names["payments"]),
-                                                                 ("order", names["orders"])]
+    assert [(e["step"], e["topic"]) for e in dry["events"]] == [
+        ("payment", names["payments"]),
+        ("order", names["orders"]),
+    ]
     before = counts(names)
 
-    first = workbench("saga", "compensate", target, "--execute", "--yes", "--wait", "30", "--reason", "it", "-o", "json")
+    first = workbench(
+        "saga", "compensate", target, "--execute", "--yes", "--wait", "30", "--reason", "it", "-o", "json"
+    )
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["outcome"] == "done" and report["published"] == 2
@@ -128,7 +151,9 @@ def test_failed_saga_compensated_once_and_past_pivot_refused(broker):
     shown = json.loads(workbench("saga", "show", target, "-o", "json").stdout)
     assert shown["state"] == "COMPENSATED"
     assert {s["name"]: s["compensated"]["topic"] for s in shown["steps"] if s["compensated"]} == {
-        "order": names["orders"], "payment": names["payments"]}
+        "order": names["orders"],
+        "payment": names["payments"],
+    }
 
     history = json.loads(workbench("saga", "history", target, "-o", "json").stdout)
     assert [(r["outcome"], r["published"]) for r in history] == [("done", 2), ("done", 0)]

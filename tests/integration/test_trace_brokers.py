@@ -96,10 +96,16 @@ async def _remove_rabbit(exchange: str, stream: str) -> None:
 def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topics):
     endpoints.require_rabbitmq()
     cid = f"order-{uuid.uuid4().hex[:12]}"
-    orders = kafka_topics("wb-it-trace", [
-        (b'{"orderId": 1}', [("correlation_id", cid.encode()), ("ce_type", b"OrderPlaced"), ("ce_source", b"/orders")]),
-        (b'{"orderId": 2}', [("correlation_id", b"someone-else")]),
-    ])
+    orders = kafka_topics(
+        "wb-it-trace",
+        [
+            (
+                b'{"orderId": 1}',
+                [("correlation_id", cid.encode()), ("ce_type", b"OrderPlaced"), ("ce_source", b"/orders")],
+            ),
+            (b'{"orderId": 2}', [("correlation_id", b"someone-else")]),
+        ],
+    )
     exchange, stream = unique("wb-it-trace-x"), unique("wb-it-trace-s")
     now = datetime.now(UTC)
     messages = [
@@ -109,8 +115,24 @@ def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topi
     ]
     asyncio.run(_stream_behind_exchange(exchange, stream, messages))
     try:
-        result = workbench("-p", "kafka", "trace", cid, "--since", "10m", "--across", "rabbit",
-                           "-t", orders, "-t", f"rabbit:{exchange}", "-t", f"rabbit:{stream}", "-o", "json")
+        result = workbench(
+            "-p",
+            "kafka",
+            "trace",
+            cid,
+            "--since",
+            "10m",
+            "--across",
+            "rabbit",
+            "-t",
+            orders,
+            "-t",
+            f"rabbit:{exchange}",
+            "-t",
+            f"rabbit:{stream}",
+            "-o",
+            "json",
+        )
         assert result.exit_code == 0, result.stderr
         data = json.loads(result.stdout)
         found = {(h["profile"], h["topic"]): h for h in data["hops"]}
@@ -120,8 +142,22 @@ def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topi
         # The exchange itself cannot be read back: it is reported, with the broker's reason.
         [skipped] = data["skipped"]
         assert (skipped["profile"], skipped["topic"]) == ("rabbit", exchange) and "history" in skipped["reason"]
-        table = workbench("-p", "kafka", "trace", cid, "--since", "10m", "--across", "rabbit",
-                          "-t", orders, "-t", f"rabbit:{exchange}", "-t", f"rabbit:{stream}")
+        table = workbench(
+            "-p",
+            "kafka",
+            "trace",
+            cid,
+            "--since",
+            "10m",
+            "--across",
+            "rabbit",
+            "-t",
+            orders,
+            "-t",
+            f"rabbit:{exchange}",
+            "-t",
+            f"rabbit:{stream}",
+        )
         assert f"skipped 1 topic that cannot be read back: rabbit:{exchange}" in table.stderr
         assert "PROFILE" in table.stdout and "history" not in table.stderr  # the reason is for -v
     finally:
@@ -130,8 +166,13 @@ def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topi
 
 def test_capture_from_kafka_then_tail_lag_and_trace_offline(profiles, kafka_topics, tmp_path):
     cid = f"cap-{uuid.uuid4().hex[:12]}"
-    events = [(json.dumps({"n": i, "correlationId": cid if i % 3 == 0 else "x"}).encode(),
-               [("raw", bytes([i, 0xFF])), ("ce_type", b"Tick")]) for i in range(30)]
+    events = [
+        (
+            json.dumps({"n": i, "correlationId": cid if i % 3 == 0 else "x"}).encode(),
+            [("raw", bytes([i, 0xFF])), ("ce_type", b"Tick")],
+        )
+        for i in range(30)
+    ]
     topic = kafka_topics("wb-it-capture", events)
     group = unique("wb-it-group")
     consumer = Consumer({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP, "group.id": group})
@@ -162,8 +203,12 @@ def check_capture(topic: str, group: str, cid: str, tmp_path) -> None:
 
 
 def test_replay_from_a_dead_letter_topic_strips_its_headers(profiles, kafka_topics):
-    dlt_headers = [("kafka_dlt-exception-message", b"boom"), ("kafka_dlt-original-offset", b"\x00\x00\x00\x07"),
-                   ("__connect.errors.topic", b"orders"), ("tenant", b"acme")]
+    dlt_headers = [
+        ("kafka_dlt-exception-message", b"boom"),
+        ("kafka_dlt-original-offset", b"\x00\x00\x00\x07"),
+        ("__connect.errors.topic", b"orders"),
+        ("tenant", b"acme"),
+    ]
     dlt = kafka_topics("wb-it-dlt", [(b'{"orderId": 7}', dlt_headers)], key=b"order-7")
     back = kafka_topics("wb-it-back", [])
     dry = workbench("--broker", KAFKA_URL, "replay", dlt, "--to", back)

@@ -33,7 +33,11 @@ class Cli:
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 90) -> Result:
         done = subprocess.run(
             [sys.executable, "-m", "workbench", *args],
-            input=input, capture_output=True, timeout=timeout, env=self.env, cwd=self.home,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.home,
         )
         return Result(done.returncode, done.stdout, done.stderr)
 

@@ -56,13 +56,15 @@ def envelope_line(event: OutgoingEvent) -> str:
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
 
-    return json.dumps({
-        "key": None if event.key is None else b64(event.key),
-        "key_encoding": "base64",
-        "value": None if event.value is None else b64(event.value),
-        "value_encoding": "base64",
-        "headers": [[name, b64(value), "base64"] for name, value in event.headers],
-    })
+    return json.dumps(
+        {
+            "key": None if event.key is None else b64(event.key),
+            "key_encoding": "base64",
+            "value": None if event.value is None else b64(event.value),
+            "value_encoding": "base64",
+            "headers": [[name, b64(value), "base64"] for name, value in event.headers],
+        }
+    )
 
 
 def as_sent(e: Event) -> tuple[bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]:
@@ -84,6 +86,12 @@ def assert_inert(text: str, *, terminal: bool = False) -> None:
 
 def assert_escapes_visible(text: str) -> None:
     """The hostile bytes are there, as visible escapes, and the markup as literal text."""
-    for shown in ("\\x1b[31mRED\\x1b[0m", "\\x1b]52;c;", "\\x1b]8;;https://evil.example/", "\\u202eevil",
-                  "nul\\x00byte", MARKUP_SHOWN):
+    for shown in (
+        "\\x1b[31mRED\\x1b[0m",
+        "\\x1b]52;c;",
+        "\\x1b]8;;https://evil.example/",
+        "\\u202eevil",
+        "nul\\x00byte",
+        MARKUP_SHOWN,
+    ):
         assert shown in text, f"{shown!r} is not shown literally"

@@ -17,18 +17,30 @@ from .conftest import write_profiles
         ('colour = "red"\n[profiles.a]\nbroker = "local:a.db"', "unknown top-level key 'colour'"),
         ('profiles = "a"', "'profiles' must be a table"),
         ('[profiles]\na = "local:a.db"', "[profiles.a] must be a table"),
-        ('[profiles.a]\nbroker = "local:a.db"\nread_only = "yes"', "[profiles.a]: field 'read_only' must be bool, got str"),
-        ('[profiles.a]\nbroker = 9092', "[profiles.a]: field 'broker' must be str, got int"),
+        (
+            '[profiles.a]\nbroker = "local:a.db"\nread_only = "yes"',
+            "[profiles.a]: field 'read_only' must be bool, got str",
+        ),
+        ("[profiles.a]\nbroker = 9092", "[profiles.a]: field 'broker' must be str, got int"),
         ('[profiles.a]\nadapter = ["kafka"]', "[profiles.a]: field 'adapter' must be str, got list"),
-        ('[profiles.a]\ndescription = 1\nbroker = "local:a.db"', "[profiles.a]: field 'description' must be str, got int"),
-        ('[profiles.a]\nread_only = true', "[profiles.a]: needs broker"),
+        (
+            '[profiles.a]\ndescription = 1\nbroker = "local:a.db"',
+            "[profiles.a]: field 'description' must be str, got int",
+        ),
+        ("[profiles.a]\nread_only = true", "[profiles.a]: needs broker"),
         ('default_profile = "b"\n[profiles.a]\nbroker = "local:a.db"', "default_profile = 'b' names no profile"),
         ('[profiles.a]\nbroker = "local:a.db"\n[profiles.a.x', "invalid TOML"),
         ('[profiles.a]\nadapter = "nosuch"', "unknown adapter 'nosuch'"),
         ('[profiles.a]\nbroker = "nosuch://h"', "no adapter serves URLs starting with 'nosuch:'"),
         ('[profiles.a]\nadapter = "local"\npath = 5', "profile 'a': option 'path' must be str, got int"),
-        ('[profiles.a]\nbroker = "kafka://h:9092"\ntimeout_s = "10"', "profile 'a': option 'timeout_s' must be float, got str"),
-        ('[profiles.a]\nbroker = "amqp://h/"\ntap_max_length = true', "profile 'a': option 'tap_max_length' must be int, got bool"),
+        (
+            '[profiles.a]\nbroker = "kafka://h:9092"\ntimeout_s = "10"',
+            "profile 'a': option 'timeout_s' must be float, got str",
+        ),
+        (
+            '[profiles.a]\nbroker = "amqp://h/"\ntap_max_length = true',
+            "profile 'a': option 'tap_max_length' must be int, got bool",
+        ),
         ('[profiles.a]\nbroker = "amqp://h/"\ntimeout_s = -1', "profile 'a': option 'timeout_s' must be > 0"),
     ],
 )
@@ -42,18 +54,25 @@ def test_config_mistakes_are_precise_errors_with_exit_code_3(cli, text, says):
 
 
 def test_a_missing_environment_variable_names_file_profile_field_and_variable(cli):
-    path = write_profiles(cli.home, '[profiles.a]\nbroker = "amqp://ops:${SEC_TEST_UNSET_PASSWORD}@h/"\n'
-                                    '[profiles.b]\nadapter = "kafka"\n"sasl.password" = "${SEC_TEST_UNSET_TOKEN}"\n')
+    path = write_profiles(
+        cli.home,
+        '[profiles.a]\nbroker = "amqp://ops:${SEC_TEST_UNSET_PASSWORD}@h/"\n'
+        '[profiles.b]\nadapter = "kafka"\n"sasl.password" = "${SEC_TEST_UNSET_TOKEN}"\n',
+    )
     cli.env.pop("SEC_TEST_UNSET_PASSWORD", None)
     cli.env.pop("SEC_TEST_UNSET_TOKEN", None)
     done = cli("--profile", "a", "topics")
     assert done.code == ExitCode.CONFIG
-    assert (f"{path}: profile 'a', field 'broker': environment variable SEC_TEST_UNSET_PASSWORD is not set"
-            in done.err.decode())
+    assert (
+        f"{path}: profile 'a', field 'broker': environment variable SEC_TEST_UNSET_PASSWORD is not set"
+        in done.err.decode()
+    )
     done = cli("--profile", "b", "tail", "orders")
     assert done.code == ExitCode.CONFIG
-    assert (f"{path}: profile 'b', field 'sasl.password': environment variable SEC_TEST_UNSET_TOKEN is not set"
-            in done.err.decode())
+    assert (
+        f"{path}: profile 'b', field 'sasl.password': environment variable SEC_TEST_UNSET_TOKEN is not set"
+        in done.err.decode()
+    )
     listed = cli("profiles")  # listing needs no secret
     assert listed.code == 0 and b"amqp://ops:***@h/" in listed.out
 
@@ -61,9 +80,18 @@ def test_a_missing_environment_variable_names_file_profile_field_and_variable(cl
 @pytest.mark.parametrize(
     ("profile", "says"),
     [
-        ('adapter = "local"\npath = "a.db"\npth = "b.db"', "option 'pth' is not an option of adapter 'local': ignored (did you mean 'path'?)"),
-        ('broker = "amqp://127.0.0.1:1/"\ntimeout = 1', "option 'timeout' is not an option of adapter 'rabbitmq': ignored (did you mean 'timeout_s'?)"),
-        ('broker = "kafka://127.0.0.1:1?timeout_s=1"\ntimout_s = 1', "option 'timout_s' is neither a Kafka adapter option nor a librdkafka property"),
+        (
+            'adapter = "local"\npath = "a.db"\npth = "b.db"',
+            "option 'pth' is not an option of adapter 'local': ignored (did you mean 'path'?)",
+        ),
+        (
+            'broker = "amqp://127.0.0.1:1/"\ntimeout = 1',
+            "option 'timeout' is not an option of adapter 'rabbitmq': ignored (did you mean 'timeout_s'?)",
+        ),
+        (
+            'broker = "kafka://127.0.0.1:1?timeout_s=1"\ntimout_s = 1',
+            "option 'timout_s' is neither a Kafka adapter option nor a librdkafka property",
+        ),
     ],
 )
 def test_unknown_adapter_options_are_warned_about_every_time(cli, profile, says):
@@ -112,8 +140,13 @@ def test_no_warning_for_a_private_file_or_env_references(cli, text, mode):
 
 @pytest.mark.parametrize(
     "secret_line",
-    ['"sasl.password" = "s3cret-literal"', 'password = "s3cret-literal"', 'token = "s3cret-literal"',
-     'broker = "kafka://h:9092?sasl.password=s3cret-literal"', 'tls = { key_password = "s3cret-literal" }'],
+    [
+        '"sasl.password" = "s3cret-literal"',
+        'password = "s3cret-literal"',
+        'token = "s3cret-literal"',
+        'broker = "kafka://h:9092?sasl.password=s3cret-literal"',
+        'tls = { key_password = "s3cret-literal" }',
+    ],
 )
 def test_every_kind_of_literal_secret_is_noticed(cli, secret_line):
     body = secret_line if secret_line.startswith("broker") else f'adapter = "kafka"\n{secret_line}'

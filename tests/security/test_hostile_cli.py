@@ -8,7 +8,6 @@ event with 10,000 headers included.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import select
@@ -66,7 +65,9 @@ def _run_on_a_terminal(argv: list[str], env: dict[str, str], width: int = 400, t
     terminal's CR LF made LF again). stderr (progress bars, which move the cursor) is dropped."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.DEVNULL, env=env, close_fds=True
+    )
     os.close(terminal)
     chunks = []
     deadline = time.monotonic() + timeout

@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 import re
 
+from tests.tui.conftest import make_app, make_target, open_events, publish, rendered, settle
 from workbench.broker import OutgoingEvent
 from workbench.tui.screens.detail import DetailScreen
-
-from tests.tui.conftest import make_app, make_target, open_events, publish, rendered, settle
 
 from .hostile import CORPUS, MARKUP_SHOWN, assert_escapes_visible, assert_inert, hostile_events
 

@@ -91,16 +91,35 @@ def test_any_key_value_and_headers_survive_the_envelope_exactly(e):
     assert not forbidden_characters(line)  # one line, terminal-safe, whatever the bytes
     line.encode("utf-8")  # writable to stdout: no lone surrogate left in the text
     back = parse_line(line, 1)
-    assert back == OutgoingEvent(value=e.value, key=e.key, headers=e.headers, partition=e.partition,
-                                 timestamp=e.timestamp)
+    assert back == OutgoingEvent(
+        value=e.value, key=e.key, headers=e.headers, partition=e.partition, timestamp=e.timestamp
+    )
 
 
 # Input lines as the CLI reads them: bytes decoded with surrogateescape (see workbench.events.envelope).
 input_lines = st.one_of(
     st.binary(max_size=120),
-    st.lists(st.sampled_from([b'{"value":', b'"key":', b'"headers":[["a","', b'"base64"', b"]", b"}", b",", b"null",
-                              b'"\\u0000"', b'"\\udc80"', b"\xff", b"\x1b[31m", b"1e999", b"[" * 50]),
-             max_size=12).map(b"".join),
+    st.lists(
+        st.sampled_from(
+            [
+                b'{"value":',
+                b'"key":',
+                b'"headers":[["a","',
+                b'"base64"',
+                b"]",
+                b"}",
+                b",",
+                b"null",
+                b'"\\u0000"',
+                b'"\\udc80"',
+                b"\xff",
+                b"\x1b[31m",
+                b"1e999",
+                b"[" * 50,
+            ]
+        ),
+        max_size=12,
+    ).map(b"".join),
 ).map(lambda data: data.decode("utf-8", "surrogateescape"))
 
 
@@ -146,13 +165,69 @@ def test_any_string_is_a_position_or_a_usage_error(text):
 
 # --------------------------------------------------------------------------- filters
 
-pieces = st.sampled_from([
-    "value", "key", "raw", "headers", "topic", "partition", "offset", "timestamp", "time", "type",
-    "correlation_id", ".", ".a", '["a"]', "[0]", "[-1]", "(", ")", ",", '"x"', "'\\x1b[31m'", "0", "-1", "1.5",
-    "10**10", "==", "!=", "<", ">=", " in ", " not ", " and ", " or ", " + ", " * ", " / ", " % ",
-    "len(", "lower(", "upper(", "contains(", "startswith(", "endswith(", "matches(", "int(", "float(",
-    "str(", " if ", " else ", "None", "True", "[", "]", "{", "}", ":", "__class__", "lambda", "\n",
-])
+pieces = st.sampled_from(
+    [
+        "value",
+        "key",
+        "raw",
+        "headers",
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        "time",
+        "type",
+        "correlation_id",
+        ".",
+        ".a",
+        '["a"]',
+        "[0]",
+        "[-1]",
+        "(",
+        ")",
+        ",",
+        '"x"',
+        "'\\x1b[31m'",
+        "0",
+        "-1",
+        "1.5",
+        "10**10",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        " in ",
+        " not ",
+        " and ",
+        " or ",
+        " + ",
+        " * ",
+        " / ",
+        " % ",
+        "len(",
+        "lower(",
+        "upper(",
+        "contains(",
+        "startswith(",
+        "endswith(",
+        "matches(",
+        "int(",
+        "float(",
+        "str(",
+        " if ",
+        " else ",
+        "None",
+        "True",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        "__class__",
+        "lambda",
+        "\n",
+    ]
+)
 
 
 @given(st.lists(pieces, max_size=16).map("".join) | any_text, st.lists(events, min_size=1, max_size=3))

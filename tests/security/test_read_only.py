@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-
 from workbench.errors import ExitCode
 
 from .conftest import write_profiles
@@ -52,12 +51,24 @@ def seeded_log(tmp_path_factory) -> tuple[Path, str]:
     """A demo-seeded event log and a failed saga's id, made once for the module (seeding takes seconds);
     each test works on a copy."""
     where = tmp_path_factory.mktemp("seeded")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CONFIG_HOME": str(where / "config"),
-           "XDG_DATA_HOME": str(where / "data")}
-    for argv in (["demo", "--orders", "20"], ["topics", "create", "orders-copy"],
-                 ["saga", "list", "--state", "failed", "-o", "json"]):
-        done = subprocess.run([sys.executable, "-m", "workbench", "--broker", "local:events.db", *argv],
-                              cwd=where, env=env, capture_output=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "XDG_CONFIG_HOME": str(where / "config"),
+        "XDG_DATA_HOME": str(where / "data"),
+    }
+    for argv in (
+        ["demo", "--orders", "20"],
+        ["topics", "create", "orders-copy"],
+        ["saga", "list", "--state", "failed", "-o", "json"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench", "--broker", "local:events.db", *argv],
+            cwd=where,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr.decode()
     failed = json.loads(done.stdout)
     assert failed, "the demo has failed sagas"
@@ -102,16 +113,32 @@ def test_every_state_changing_verb_is_refused_and_changes_nothing(cli, seeded_lo
 
 def test_the_list_covers_every_verb_of_the_cli():
     """A new verb that changes things must be added to VERBS (or to the read verbs here)."""
-    from workbench.cli import app
     import typer.main
+
+    from workbench.cli import app
 
     command = typer.main.get_command(app)
     names = set()
     for name, sub in command.commands.items():
         subs = getattr(sub, "commands", None)
         names |= {f"{name} {s}" for s in subs} if subs else {name}
-    read_verbs = {"describe", "groups", "tail", "lag", "trace", "capture", "profiles", "adapters", "topics",
-                  "saga list", "saga show", "saga history", "offsets reset", "replay", "saga compensate"}
+    read_verbs = {
+        "describe",
+        "groups",
+        "tail",
+        "lag",
+        "trace",
+        "capture",
+        "profiles",
+        "adapters",
+        "topics",
+        "saga list",
+        "saga show",
+        "saga history",
+        "offsets reset",
+        "replay",
+        "saga compensate",
+    }
     covered = {verb.split(" --")[0] for verb in VERBS}
     unknown = names - read_verbs - covered
     assert not unknown, f"verbs neither in VERBS nor known to only read: {sorted(unknown)}"
@@ -120,11 +147,10 @@ def test_the_list_covers_every_verb_of_the_cli():
 async def test_the_tui_refuses_to_publish_on_a_read_only_profile(isolated_home):
     import dataclasses
 
+    from tests.tui.conftest import make_app, make_target, open_topic, settle
     from workbench import service
     from workbench.broker import OutgoingEvent
     from workbench.tui.screens.publish import PublishDialog
-
-    from tests.tui.conftest import make_app, make_target, open_topic, settle
 
     writable = make_target()
     async with service.connect(writable) as conn:

@@ -40,7 +40,7 @@ PROFILES = f"""
 [profiles.kafka]
 broker = "kafka://{KAFKA}"
 "sasl.username" = "ops"
-"sasl.password" = "{SECRETS['kafka']}"
+"sasl.password" = "{SECRETS["kafka"]}"
 debug = "security,broker,conf"
 
 [profiles.kafka-env]
@@ -49,18 +49,18 @@ adapter = "kafka"
 "sasl.password" = "${{SEC_TEST_TOKEN}}"
 
 [profiles.kafka-sasl]
-broker = "kafka://ops:{SECRETS['kafka-url']}@{KAFKA}?security.protocol=SASL_PLAINTEXT&timeout_s=5"
+broker = "kafka://ops:{SECRETS["kafka-url"]}@{KAFKA}?security.protocol=SASL_PLAINTEXT&timeout_s=5"
 
 [profiles.kafka-down]
 broker = "kafka://127.0.0.1:1?timeout_s=1"
 "sasl.password" = "${{SEC_TEST_TOKEN}}"
 
 [profiles.rabbit]
-broker = "amqp://{RABBIT_USER}:{SECRETS['rabbit']}@{AMQP}/"
+broker = "amqp://{RABBIT_USER}:{SECRETS["rabbit"]}@{AMQP}/"
 
 [profiles.rabbit-wrong]
-broker = "amqp://{RABBIT_USER}:{SECRETS['wrong']}@{AMQP}/?timeout_s=5"
-management_password = "{SECRETS['wrong']}"
+broker = "amqp://{RABBIT_USER}:{SECRETS["wrong"]}@{AMQP}/?timeout_s=5"
+management_password = "{SECRETS["wrong"]}"
 """
 
 
@@ -74,9 +74,12 @@ def rabbit_user():
     other tests restart the broker)."""
     endpoints.require_rabbitmq()
     api = httpx.Client(base_url=endpoints.RABBIT_MANAGEMENT_URL, auth=("guest", "guest"), timeout=10)
-    api.put(f"/api/users/{RABBIT_USER}", json={"password": SECRETS["rabbit"], "tags": "administrator"}).raise_for_status()
-    api.put(f"/api/permissions/%2F/{RABBIT_USER}",
-            json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    api.put(
+        f"/api/users/{RABBIT_USER}", json={"password": SECRETS["rabbit"], "tags": "administrator"}
+    ).raise_for_status()
+    api.put(
+        f"/api/permissions/%2F/{RABBIT_USER}", json={"configure": ".*", "write": ".*", "read": ".*"}
+    ).raise_for_status()
     yield RABBIT_USER
     api.delete(f"/api/users/{RABBIT_USER}")
     api.close()
@@ -104,10 +107,20 @@ def verbs_on(topic: str, group: str | None = None) -> list[list[str]]:
     thousands: the whole-cluster listing is `groups`)."""
     scope = ["--group", group] if group else []
     return [
-        [], ["profiles"], ["profiles", "-o", "json"], ["topics"], ["topics", "-o", "json"], ["describe", topic],
-        ["publish", topic, "--value", "v", "--key", "k"], ["tail", topic, "--max", "1"],
-        ["tail", topic, "--max", "1", "-o", "jsonl"], ["lag", *scope], ["lag", *scope, "-o", "json"], ["groups"],
-        ["tail", f"missing-{RUN}", "--max", "1"], ["describe", f"missing-{RUN}"],
+        [],
+        ["profiles"],
+        ["profiles", "-o", "json"],
+        ["topics"],
+        ["topics", "-o", "json"],
+        ["describe", topic],
+        ["publish", topic, "--value", "v", "--key", "k"],
+        ["tail", topic, "--max", "1"],
+        ["tail", topic, "--max", "1", "-o", "jsonl"],
+        ["lag", *scope],
+        ["lag", *scope, "-o", "json"],
+        ["groups"],
+        ["tail", f"missing-{RUN}", "--max", "1"],
+        ["describe", f"missing-{RUN}"],
     ]
 
 
@@ -163,8 +176,11 @@ def test_no_rabbitmq_verb_prints_the_secret(secret_cli):
 @pytest.mark.rabbitmq
 @pytest.mark.parametrize(
     ("profile", "code"),
-    [("kafka-sasl", {ExitCode.DENIED, ExitCode.UNREACHABLE}), ("kafka-down", {ExitCode.UNREACHABLE}),
-     ("rabbit-wrong", {ExitCode.DENIED})],
+    [
+        ("kafka-sasl", {ExitCode.DENIED, ExitCode.UNREACHABLE}),
+        ("kafka-down", {ExitCode.UNREACHABLE}),
+        ("rabbit-wrong", {ExitCode.DENIED}),
+    ],
 )
 def test_failures_do_not_print_the_secret(secret_cli, profile, code):
     for verb, got in run_all(secret_cli, profile, [["topics"], ["tail", "x"], ["publish", "x", "--value", "v"]]):
@@ -188,8 +204,16 @@ async def test_reprs_errors_and_logs_never_show_the_secret(secret_cli, caplog):
     shown: list[str] = []
     for name, target in targets(secret_cli.home).items():
         adapter = plugins.load(target.adapter)(target.options)
-        shown += [str(target), repr(target), str(target.profile), repr(target.profile), target.profile.shown_broker(),
-                  repr(adapter), adapter.describe(), *target.warnings]
+        shown += [
+            str(target),
+            repr(target),
+            str(target.profile),
+            repr(target.profile),
+            target.profile.shown_broker(),
+            repr(adapter),
+            adapter.describe(),
+            *target.warnings,
+        ]
         try:
             async with service.connect(target) as conn:
                 shown += [repr(conn), str(conn)]
@@ -220,13 +244,13 @@ async def test_tui_screens_never_show_the_secret(secret_cli):
         app = make_app(found[name], settings=cfg)
         async with app.run_test(size=(160, 40)) as pilot:
             if name == "rabbit":
-                await settle(pilot, lambda: app.topics, "the topic list")
+                await settle(pilot, lambda app=app: app.topics, "the topic list")
             else:
-                await settle(pilot, lambda: app._notifications, "the connection error")
+                await settle(pilot, lambda app=app: app._notifications, "the connection error")
                 assert "authentication failed" in " ".join(n.message for n in app._notifications)
             screens = [app.export_screenshot()]
             await pilot.press("P")
-            await settle(pilot, lambda: isinstance(app.screen, ProfilePicker), "the profile picker")
+            await settle(pilot, lambda app=app: isinstance(app.screen, ProfilePicker), "the profile picker")
             screens.append(app.export_screenshot())
             notes = " ".join(f"{n.title} {n.message}" for n in app._notifications)
             assert not leaks(" ".join(screens) + notes), name

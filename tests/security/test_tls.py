@@ -52,8 +52,9 @@ def test_rabbitmq_verifies_by_default_and_only_tls_verify_false_turns_it_off():
     insecure = rabbit_options.ssl_context({"tls_verify": False})
     assert insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
     assert config.resolve(config.url_profile("amqps://ops@rabbit.internal/")).warnings == ()
-    profile = config.Profile(name="lab", adapter=None, broker="amqps://ops@rabbit.internal/",
-                             options={"tls_verify": False}, source="f.toml")
+    profile = config.Profile(
+        name="lab", adapter=None, broker="amqps://ops@rabbit.internal/", options={"tls_verify": False}, source="f.toml"
+    )
     [warning] = config.resolve(profile).warnings
     assert "TLS verification is off (tls_verify = false)" in warning
 
@@ -61,10 +62,14 @@ def test_rabbitmq_verifies_by_default_and_only_tls_verify_false_turns_it_off():
 @pytest.mark.parametrize(
     ("profile", "says"),
     [
-        (f'broker = "{UNREACHABLE_KAFKA}"\n"ssl.endpoint.identification.algorithm" = "none"',
-         "TLS host name verification is off"),
-        (f'broker = "{UNREACHABLE_KAFKA}"\n"enable.ssl.certificate.verification" = false',
-         "TLS certificate verification is off"),
+        (
+            f'broker = "{UNREACHABLE_KAFKA}"\n"ssl.endpoint.identification.algorithm" = "none"',
+            "TLS host name verification is off",
+        ),
+        (
+            f'broker = "{UNREACHABLE_KAFKA}"\n"enable.ssl.certificate.verification" = false',
+            "TLS certificate verification is off",
+        ),
         (f'broker = "{UNREACHABLE_AMQPS}"\ntls_verify = false', "TLS verification is off (tls_verify = false)"),
     ],
 )

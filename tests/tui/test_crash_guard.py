@@ -76,7 +76,10 @@ def test_a_killed_tui_leaves_a_working_terminal(pane, target, tmp_path, signum):
         f"echo EXIT=$?; stty -a > {stty}"
     )
     run("send-keys", "-t", session, command, "Enter")
-    flags = lambda: run("display", "-p", "-t", session, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").split()
+
+    def flags() -> list[str]:
+        return run("display", "-p", "-t", session, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").split()
+
     wait_for(lambda: flags()[:2] == ["1", "1"], what="the app to enter the alternate screen with the mouse on")
     shell = int(run("display", "-p", "-t", session, "#{pane_pid}").strip())
     wait_for(lambda: app_pid(shell) is not None, what="the app's process")

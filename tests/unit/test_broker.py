@@ -13,7 +13,10 @@ SPECS = (
 
 def test_defaults_filled_ints_accepted_as_floats_unknown_keys_kept():
     assert check_options(SPECS, {"timeout_s": 2, "acks": "all"}, where="x") == {
-        "timeout_s": 2.0, "window": 100, "name": None, "acks": "all",
+        "timeout_s": 2.0,
+        "window": 100,
+        "name": None,
+        "acks": "all",
     }
 
 
@@ -33,6 +36,9 @@ def test_bad_options_name_the_option(raw, message):
 
 def test_positions_print_as_users_type_them():
     assert [str(p) for p in (Position.beginning(), Position.end(), Position.at_offset(7), Position.last(3))] == [
-        "beginning", "end", "7", "-3",
+        "beginning",
+        "end",
+        "7",
+        "-3",
     ]
     assert str(Position.at_time(1_795_766_400_000)) == "2026-11-27T08:00:00.000+00:00"

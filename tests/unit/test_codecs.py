@@ -333,9 +333,7 @@ def test_correlation_cloudevents_extension_before_traceparent():
 
 
 def test_correlation_traceparent_before_body():
-    assert (
-        correlation_id(ev(b'{"correlationId": "body"}', [("traceparent", TRACEPARENT.encode())])) == TRACE_ID
-    )
+    assert correlation_id(ev(b'{"correlationId": "body"}', [("traceparent", TRACEPARENT.encode())])) == TRACE_ID
     headers = [("traceparent", b"00-bad")]
     assert correlation_id(ev(b'{"correlationId": "body"}', headers)) == "body"
 

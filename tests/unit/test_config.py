@@ -86,7 +86,10 @@ def test_unknown_profile_lists_the_known_ones(isolated_home):
     ("text", "message"),
     [
         ("[profiles.x\nbroker='a'", r"invalid TOML: .*line 1"),
-        ("[profiles.x]\nread_only = 'yes'\nbroker='local:a'", r"\[profiles.x\]: field 'read_only' must be bool, got str"),
+        (
+            "[profiles.x]\nread_only = 'yes'\nbroker='local:a'",
+            r"\[profiles.x\]: field 'read_only' must be bool, got str",
+        ),
         ("[profiles.x]\nread_only = true", r"\[profiles.x\]: needs broker"),
         ("default_profile = 'y'\n[profiles.x]\nbroker='local:a'", r"default_profile = 'y' names no profile"),
         ("colour = 1", r"unknown top-level key 'colour'"),
@@ -124,7 +127,12 @@ def test_secret_options_are_masked():
     masked = config.mask_options(
         {"sasl.password": "s3cret", "api_key": "k", "bootstrap.servers": "h:9092", "url": "amqp://u:s3cret@h/v"}
     )
-    assert masked == {"sasl.password": "***", "api_key": "***", "bootstrap.servers": "h:9092", "url": "amqp://u:***@h/v"}
+    assert masked == {
+        "sasl.password": "***",
+        "api_key": "***",
+        "bootstrap.servers": "h:9092",
+        "url": "amqp://u:***@h/v",
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,7 +145,9 @@ def test_passwords_with_url_delimiters_are_masked_whole(url):
 
 
 def test_reprs_never_show_options_or_broker_urls():
-    profile = config.Profile(name="p", adapter="kafka", broker="kafka://u:s3cret@h:9092", options={"sasl.password": "s3cret"})
+    profile = config.Profile(
+        name="p", adapter="kafka", broker="kafka://u:s3cret@h:9092", options={"sasl.password": "s3cret"}
+    )
     target = config.Target(profile=profile, adapter="kafka", options={"sasl.password": "s3cret"})
     assert "s3cret" not in repr(profile) + repr(target)
 

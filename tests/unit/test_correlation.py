@@ -39,8 +39,14 @@ def rules(*specs: str, causation: tuple[str, ...] = ("header:causation_id",)) ->
 
 
 def test_rule_texts_round_trip():
-    for spec in ("header:correlation_id", "property:correlation_id", "ce:subject", "traceparent",
-                 "json:$.data.orderId", "data:$.items[0]['order-id']"):
+    for spec in (
+        "header:correlation_id",
+        "property:correlation_id",
+        "ce:subject",
+        "traceparent",
+        "json:$.data.orderId",
+        "data:$.items[0]['order-id']",
+    ):
         assert str(parse_rule(spec)) == spec
     assert parse_rule("json:$.a['b.c'][2]").path == ("a", "b.c", 2)
     assert parse_rule("HEADER:X-Correlation-Id") == Rule("header", "x-correlation-id")
@@ -89,8 +95,10 @@ def test_rules_from_config_replace_only_what_is_given(tmp_path: Path):
 
 
 def test_configured_order_is_followed():
-    event = ev(json.dumps({"data": {"orderId": 17}, "correlationId": "body"}).encode(),
-               [("correlation_id", b"hdr"), ("ce_subject", b"order-17")])
+    event = ev(
+        json.dumps({"data": {"orderId": 17}, "correlationId": "body"}).encode(),
+        [("correlation_id", b"hdr"), ("ce_subject", b"order-17")],
+    )
     assert rules("json:$.data.orderId", "header:correlation_id").correlation_id(event) == "17"
     assert rules("ce:subject", "json:$.data.orderId").correlation_id(event) == "order-17"
     assert rules("header:missing", "json:$.correlationId").correlation_id(event) == "body"
@@ -152,28 +160,75 @@ def test_a_caller_decoded_value_is_used_and_not_decoded_again():
 
 # --------------------------------------------------------------------------- never raises
 
-_NAMES = st.sampled_from(["correlation_id", "CorrelationId", "x-correlation-id", "traceparent", "ce_traceparent",
-                          "ce_correlationid", "ce_type", "causation_id", "ce_subject", "other"])
+_NAMES = st.sampled_from(
+    [
+        "correlation_id",
+        "CorrelationId",
+        "x-correlation-id",
+        "traceparent",
+        "ce_traceparent",
+        "ce_correlationid",
+        "ce_type",
+        "causation_id",
+        "ce_subject",
+        "other",
+    ]
+)
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["correlationId", "causationId", "data", "specversion", "type", "subject",
-                                       "traceparent", "items", "orderId"]), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "correlationId",
+                    "causationId",
+                    "data",
+                    "specversion",
+                    "type",
+                    "subject",
+                    "traceparent",
+                    "items",
+                    "orderId",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
     max_leaves=10,
 )
 _VALUES = st.none() | st.binary(max_size=80) | _JSON.map(lambda v: json.dumps(v).encode())
 _ALL_KINDS = CorrelationRules(
-    parse_rules(["header:correlation_id", "property:correlation_id", "ce:subject", "traceparent",
-                 "json:$.items[0].orderId", "data:$.orderId", "json:$.correlationId"], "test"),
+    parse_rules(
+        [
+            "header:correlation_id",
+            "property:correlation_id",
+            "ce:subject",
+            "traceparent",
+            "json:$.items[0].orderId",
+            "data:$.orderId",
+            "json:$.correlationId",
+        ],
+        "test",
+    ),
     parse_rules(["header:causation_id", "data:$.causationId"], "test"),
 )
 
 
 @settings(max_examples=400, deadline=None)
-@given(_VALUES, st.lists(st.tuples(_NAMES, st.binary(max_size=60)), max_size=5),
-       st.dictionaries(st.just("correlation_id"), st.none() | st.text(max_size=5) | st.integers()))
+@given(
+    _VALUES,
+    st.lists(st.tuples(_NAMES, st.binary(max_size=60)), max_size=5),
+    st.dictionaries(st.just("correlation_id"), st.none() | st.text(max_size=5) | st.integers()),
+)
 def test_any_event_gives_a_str_or_none(value, headers, metadata):
     event = ev(value, headers, metadata)
     ids = _ALL_KINDS.ids(event)
-    for found in (ids.correlation, ids.causation, DEFAULT_RULES.correlation_id(event), DEFAULT_RULES.causation_id(event)):
+    for found in (
+        ids.correlation,
+        ids.causation,
+        DEFAULT_RULES.correlation_id(event),
+        DEFAULT_RULES.causation_id(event),
+    ):
         assert found is None or (isinstance(found, str) and found)

@@ -61,8 +61,10 @@ async def lags(conn: Connection) -> dict[str, dict[tuple[str, int], int | None]]
 
 
 async def committed(conn: Connection) -> dict[str, dict[tuple[str, int], int]]:
-    return {g.group_id: {(p.topic, p.partition): p.committed for p in g.partitions if p.committed is not None}
-            for g in await conn.lag(None)}
+    return {
+        g.group_id: {(p.topic, p.partition): p.committed for p in g.partitions if p.committed is not None}
+        for g in await conn.lag(None)
+    }
 
 
 async def test_seed_creates_four_partitioned_topics(seeded):
@@ -127,9 +129,13 @@ async def test_saga_outcomes(seeded):
     completed = [c for c, seen in types.items() if "OrderCompleted" in seen]
     assert len(completed) == summary.sagas["completed"] > 150
     for corr in completed:
-        assert sagas[corr] == {("orders", "OrderPlaced"), ("payments", "PaymentProcessed"),
-                               ("inventory", "InventoryReserved"), ("shipping", "ShipmentScheduled"),
-                               ("orders", "OrderCompleted")}
+        assert sagas[corr] == {
+            ("orders", "OrderPlaced"),
+            ("payments", "PaymentProcessed"),
+            ("inventory", "InventoryReserved"),
+            ("shipping", "ShipmentScheduled"),
+            ("orders", "OrderCompleted"),
+        }
     failed_open = [c for c, seen in types.items() if "PaymentFailed" in seen and "OrderCancelled" not in seen]
     assert len(failed_open) == summary.sagas["failed_uncompensated"] >= 1
     assert summary.failed_example in failed_open
@@ -194,8 +200,13 @@ async def test_same_seed_same_scenario(tmp_path):
         connection = await open_local(tmp_path / name)
         try:
             await demo.seed(connection, orders=40, seed=seed, now_ms=now_ms)
-            return {t: [(e.partition, e.offset, e.timestamp, e.key, e.value, e.headers)
-                        for e in await read_all(connection, t)] for t in demo.TOPICS}
+            return {
+                t: [
+                    (e.partition, e.offset, e.timestamp, e.key, e.value, e.headers)
+                    for e in await read_all(connection, t)
+                ]
+                for t in demo.TOPICS
+            }
         finally:
             await connection.close()
 
@@ -221,13 +232,15 @@ async def test_run_live_produces_and_moves_groups(seeded):
         if stats.by_topic.get("payments", 0) >= 5 and stats.by_topic.get("orders", 0) >= 20 and stats.commits:
             stop.set()
 
-    stats = await asyncio.wait_for(demo.run_live(conn, rate=400, stop=stop, seed=3, on_tick=on_tick,
-                                                 tick=0.05, commit_every=0.1), timeout=30)
+    stats = await asyncio.wait_for(
+        demo.run_live(conn, rate=400, stop=stop, seed=3, on_tick=on_tick, tick=0.05, commit_every=0.1), timeout=30
+    )
     assert stats.events == sum(stats.by_topic.values()) > 0 and stats.sagas > 0
     assert stats.ticks == len(ticks) and stats.commits >= 2
     after_counts = {t: (await conn.describe_topic(t)).count for t in demo.TOPICS}
     assert {t: after_counts[t] - before_counts[t] for t in demo.TOPICS} == {
-        t: stats.by_topic.get(t, 0) for t in demo.TOPICS}
+        t: stats.by_topic.get(t, 0) for t in demo.TOPICS
+    }
     after, committed_after = await lags(conn), await committed(conn)
     assert all(lag == 0 for lag in after["billing-service"].values())  # kept up
     moved = {g: sum(committed_after[g].values()) - sum(committed_before[g].values()) for g in demo.GROUPS}

@@ -135,19 +135,14 @@ def test_envelope_headers_as_object_or_pairs():
 
 
 def test_envelope_partition_timestamp_and_ignored_fields():
-    line = (
-        '{"topic": "x", "offset": 9, "partition": 2, '
-        '"timestamp": "2026-11-27T09:22:58.123+01:00", "value": "v"}'
-    )
+    line = '{"topic": "x", "offset": 9, "partition": 2, "timestamp": "2026-11-27T09:22:58.123+01:00", "value": "v"}'
     out = parse_line(line, 1)
     assert out == OutgoingEvent(value=b"v", partition=2, timestamp=1795767778123)
     assert parse_line('{"value": "v", "timestamp": 1795767778123}', 1).timestamp == 1795767778123
 
 
 def test_envelope_base64_encodings():
-    out = parse_line(
-        '{"value": "/wA=", "value_encoding": "base64", "key": "gA==", "key_encoding": "base64"}', 1
-    )
+    out = parse_line('{"value": "/wA=", "value_encoding": "base64", "key": "gA==", "key_encoding": "base64"}', 1)
     assert (out.value, out.key) == (b"\xff\x00", b"\x80")
 
 
@@ -237,9 +232,7 @@ def test_tail_output_piped_into_publish_copies_events():
     text = "".join(dumps_event(e) + "\n" for e in events)
     copied = [parse_line(line, n, source="-") for n, line in enumerate(text.splitlines(keepends=True), 1)]
     assert copied == [
-        OutgoingEvent(
-            value=e.value, key=e.key, headers=e.headers, partition=e.partition, timestamp=e.timestamp
-        )
+        OutgoingEvent(value=e.value, key=e.key, headers=e.headers, partition=e.partition, timestamp=e.timestamp)
         for e in events
     ]
 
@@ -310,7 +303,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from workbench.broker import Event as _Event  # noqa: E402
 from workbench.events.envelope import dumps_event as _dumps  # noqa: E402
-from workbench.events.envelope import event_to_envelope as _to_dict
+from workbench.events.envelope import event_to_envelope as _to_dict  # noqa: E402
 
 _bytes_or_none = st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=40).map(str.encode))
 
@@ -320,7 +313,9 @@ _bytes_or_none = st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=4
     topic=st.text(min_size=1, max_size=20),
     key=_bytes_or_none,
     value=_bytes_or_none,
-    headers=st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=10) | st.text(max_size=10).map(str.encode)), max_size=4),
+    headers=st.lists(
+        st.tuples(st.text(max_size=10), st.binary(max_size=10) | st.text(max_size=10).map(str.encode)), max_size=4
+    ),
     timestamp=st.one_of(st.none(), st.integers(min_value=-(10**15), max_value=10**15)),
 )
 def test_hand_written_line_equals_the_encoded_envelope(topic, key, value, headers, timestamp):

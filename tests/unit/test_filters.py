@@ -118,9 +118,7 @@ def test_value_kinds():
 
 
 def test_cloudevents_type_and_correlation_id():
-    binary = event(
-        headers=[("ce_type", b"order.created"), ("ce_specversion", b"1.0"), ("traceparent", TRACEPARENT)]
-    )
+    binary = event(headers=[("ce_type", b"order.created"), ("ce_specversion", b"1.0"), ("traceparent", TRACEPARENT)])
     assert match('type == "order.created"', binary)
     assert match('correlation_id == "4bf92f3577b34da6a3ce929d0e0e4736"', binary)
     structured = event({"specversion": "1.0", "type": "payment.failed", "data": {"correlationId": "c-9"}})
@@ -286,9 +284,7 @@ def test_error_rendering_is_terminal_safe():
     ],
 )
 def test_hostile_payloads_never_raise(value):
-    f = compile_filter(
-        'value.status == "failed" or contains(raw, "zz") or type == "x" or correlation_id == "y"'
-    )
+    f = compile_filter('value.status == "failed" or contains(raw, "zz") or type == "x" or correlation_id == "y"')
     assert f.matches(event(value)) in (True, False)
 
 

@@ -45,8 +45,11 @@ def test_a_run_after_a_torn_record_leaves_a_journal_the_next_run_reads(tmp_path)
 
 @pytest.mark.parametrize(
     ("change", "named"),
-    [({"topic": "payments"}, "topic"), ({"broker": "local:y.db"}, "broker"),
-     ({"digest": input_digest(b"a\nc\n")}, "input")],
+    [
+        ({"topic": "payments"}, "topic"),
+        ({"broker": "local:y.db"}, "broker"),
+        ({"digest": input_digest(b"a\nc\n")}, "input"),
+    ],
 )
 def test_another_destination_or_input_is_refused(tmp_path, change, named):
     path = tmp_path / "j"

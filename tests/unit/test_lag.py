@@ -120,7 +120,13 @@ def test_nothing_committed_is_ok_without_lag(tracker, clock):
 
 @pytest.mark.parametrize(
     ("backlog", "in_rate", "out_rate", "expected"),
-    [(0, 5.0, 1.0, 0.0), (100, 5.0, 15.0, 10.0), (100, 10.0, 10.0, None), (100, 20.0, 10.0, None), (100, None, 3.0, None)],
+    [
+        (0, 5.0, 1.0, 0.0),
+        (100, 5.0, 15.0, 10.0),
+        (100, 10.0, 10.0, None),
+        (100, 20.0, 10.0, None),
+        (100, None, 3.0, None),
+    ],
 )
 def test_seconds_to_drain(backlog, in_rate, out_rate, expected):
     from workbench.lag import seconds_to_drain
@@ -131,8 +137,9 @@ def test_seconds_to_drain(backlog, in_rate, out_rate, expected):
 def test_lag_output_carries_time_to_drain_when_the_broker_gives_rates():
     from workbench.cli.output import lag_dict
 
-    queue = GroupLag("billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0,
-                     metadata={"in_rate": 2.0, "out_rate": 7.0})
+    queue = GroupLag(
+        "billing", "Stable", (PartitionLag("billing", 0, 10, 10, 110),), 0, metadata={"in_rate": 2.0, "out_rate": 7.0}
+    )
     assert lag_dict(queue)["seconds_to_drain"] == 20.0
     assert "seconds_to_drain" not in lag_dict(GroupLag("g", "Stable", (), 0))
 
@@ -192,8 +199,12 @@ def test_assess_partitions_and_combine_agree_with_assess_group(tracker, clock):
     for committed_1 in (5, 5, 5):
         clock.now += 10
         parts = (PartitionLag("t", 0, 100, 0, 100), PartitionLag("t", 1, committed_1, 0, 50))
-        tracker.observe([GroupLag("g", "Stable", parts, int(clock.now * 1000)),
-                         GroupLag("other", "Stable", (PartitionLag("t", 0, 1, 0, 100),), int(clock.now * 1000))])
+        tracker.observe(
+            [
+                GroupLag("g", "Stable", parts, int(clock.now * 1000)),
+                GroupLag("other", "Stable", (PartitionLag("t", 0, 1, 0, 100),), int(clock.now * 1000)),
+            ]
+        )
     from workbench.lag import combine
 
     found = tracker.assess_partitions("g")

@@ -25,8 +25,14 @@ def events(n: int, start: int = 0, partition: int = 0) -> list[Event]:
 class FakeConnection(Connection):
     """``read`` yields the queued batches, recording what the consumer had appended at each pull."""
 
-    def __init__(self, batches: list[list[Event]] | None = None, *, follow_forever: bool = False,
-                 error: Exception | None = None, on_pull=None) -> None:
+    def __init__(
+        self,
+        batches: list[list[Event]] | None = None,
+        *,
+        follow_forever: bool = False,
+        error: Exception | None = None,
+        on_pull=None,
+    ) -> None:
         self.batches = list(batches or [])
         self.queue: asyncio.Queue[list[Event]] = asyncio.Queue()
         self.follow_forever = follow_forever
@@ -38,9 +44,14 @@ class FakeConnection(Connection):
         self.on_outage = None  # what the last read() was given, to report an outage through
 
     async def close(self) -> None: ...
-    async def list_topics(self): return []
-    async def describe_topic(self, name): raise NotFound(name)
-    async def publish(self, topic, events): return []
+    async def list_topics(self):
+        return []
+
+    async def describe_topic(self, name):
+        raise NotFound(name)
+
+    async def publish(self, topic, events):
+        return []
 
     def read(self, topic, start, *, partitions=None, follow=False, batch_size=1000, on_outage=None):
         self.batch_sizes.append(batch_size)
@@ -166,8 +177,7 @@ async def test_many_batches_are_coalesced_into_few_notifications():
         clock.now += 0.001  # 1 ms of (fake) time per batch: 200 batches in 200 ms
 
     conn = FakeConnection([events(5, start=5 * i) for i in range(200)], on_pull=tick)
-    pump = Pump(buf, conn, "t", Position.beginning(), follow=False, notify=lambda: None,
-                interval=0.075, clock=clock)
+    pump = Pump(buf, conn, "t", Position.beginning(), follow=False, notify=lambda: None, interval=0.075, clock=clock)
     pump.start()
     await pump.wait()
     assert len(buf) == 1000
@@ -180,8 +190,7 @@ async def test_a_pending_notification_fires_when_the_source_goes_quiet():
     buf = RingBuffer(100, clock=clock)
     conn = FakeConnection([events(1), events(1, start=1)], follow_forever=True)
     counts: list[int] = []
-    pump = Pump(buf, conn, "t", Position.end(), notify=lambda: counts.append(len(buf)),
-                interval=0.05, clock=clock)
+    pump = Pump(buf, conn, "t", Position.end(), notify=lambda: counts.append(len(buf)), interval=0.05, clock=clock)
     pump.start()
     await until(lambda: counts and counts[-1] == 2, "the trailing notification")
     assert counts == [1, 2]  # the first batch at once, the second after the interval
@@ -213,8 +222,9 @@ async def test_pause_stops_pulling_and_appending_resume_catches_up():
 async def test_the_adapter_is_asked_at_most_one_batch_ahead_of_what_was_appended():
     buf = RingBuffer(1000)
     appended_at_pull: list[int] = []
-    conn = FakeConnection([events(10, start=10 * i) for i in range(5)],
-                          on_pull=lambda _n: appended_at_pull.append(buf.received))
+    conn = FakeConnection(
+        [events(10, start=10 * i) for i in range(5)], on_pull=lambda _n: appended_at_pull.append(buf.received)
+    )
     pump = Pump(buf, conn, "t", Position.beginning(), follow=False)
     pump.start()
     await pump.wait()

@@ -53,7 +53,10 @@ def test_endpoint_from_url(url, vhost, port, management):
 def test_management_credentials_default_to_the_amqp_ones():
     ep, secrets = endpoint({"url": "amqp://alice@h/", "password": "pw-1", "management_url": "http://m:8080/"})
     assert (ep.user, secrets.password, ep.management_user, secrets.management_password) == (
-        "alice", "pw-1", "alice", "pw-1"
+        "alice",
+        "pw-1",
+        "alice",
+        "pw-1",
     )
     assert ep.management_url == "http://m:8080"
 
@@ -159,13 +162,27 @@ def test_x_death_decoding():
     properties = spec.Basic.Properties(
         headers={
             "x-death": [
-                {"count": 2, "reason": "expired", "queue": "work", "time": when, "exchange": "ex", "routing-keys": ["a", "b"]}
+                {
+                    "count": 2,
+                    "reason": "expired",
+                    "queue": "work",
+                    "time": when,
+                    "exchange": "ex",
+                    "routing-keys": ["a", "b"],
+                }
             ]
         }
     )
     event = codec.make_event("dlq", 0, deliver("dlx", "a"), properties, b"")
     assert event.metadata["x_death"] == [
-        {"queue": "work", "reason": "expired", "count": 2, "exchange": "ex", "routing_keys": ["a", "b"], "time": int(when.timestamp() * 1000)}
+        {
+            "queue": "work",
+            "reason": "expired",
+            "count": 2,
+            "exchange": "ex",
+            "routing_keys": ["a", "b"],
+            "time": int(when.timestamp() * 1000),
+        }
     ]
 
 
@@ -223,12 +240,25 @@ def test_tap_bindings_by_exchange_type():
 
 
 def test_management_event_maps_a_peeked_message_like_a_delivery():
-    event = codec.management_event("q", 0, {
-        "payload": "AP8=", "payload_encoding": "base64", "payload_bytes": 2, "redelivered": True,
-        "exchange": "", "routing_key": "q", "message_count": 4,
-        "properties": {"timestamp": 1700000000, "type": "t", "content_type": "x/y",
-                       "headers": {"a": "x", "b": "Not UTF-8, base64 is: /wA=", "n": 3}},
-    })
+    event = codec.management_event(
+        "q",
+        0,
+        {
+            "payload": "AP8=",
+            "payload_encoding": "base64",
+            "payload_bytes": 2,
+            "redelivered": True,
+            "exchange": "",
+            "routing_key": "q",
+            "message_count": 4,
+            "properties": {
+                "timestamp": 1700000000,
+                "type": "t",
+                "content_type": "x/y",
+                "headers": {"a": "x", "b": "Not UTF-8, base64 is: /wA=", "n": 3},
+            },
+        },
+    )
     assert event.value == b"\x00\xff" and event.key is None
     assert event.headers == (("a", b"x"), ("b", b"\xff\x00"), ("n", b"3"))
     assert event.timestamp == 1700000000000
@@ -287,8 +317,9 @@ async def test_a_management_get_answered_500_while_the_node_starts_is_asked_agai
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        ep, secrets = endpoint({"url": "amqp://guest:guest@127.0.0.1/",
-                                "management_url": f"http://127.0.0.1:{server.server_port}/"})
+        ep, secrets = endpoint(
+            {"url": "amqp://guest:guest@127.0.0.1/", "management_url": f"http://127.0.0.1:{server.server_port}/"}
+        )
         api = management.Management(ep, secrets, 5.0, None)
         try:
             assert await api.get("/api/overview") == {"ok": True}

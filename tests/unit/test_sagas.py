@@ -53,36 +53,63 @@ def step(body: dict, name: str) -> dict:
     return next(s for s in body["steps"] if s["name"] == name)
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda b: b.pop("topics"), "field 'topics'"),
-    (lambda b: b.update(stuck_after="soon"), "field 'stuck_after': duration 'soon' is not a duration"),
-    (lambda b: b.update(colour="red"), "unknown field 'colour'"),
-    (lambda b: step(b, "inventory").update(kind="retriable"), "exactly one step must be kind = \"pivot\" (found none)"),
-    (lambda b: step(b, "shipping").update(kind="pivot"), "found 'inventory', 'shipping'"),
-    (lambda b: step(b, "order").update(kind="retriable"), "step 'order', field 'compensation': only a compensatable"),
-    (lambda b: step(b, "payment").pop("compensation"),
-     "step 'payment', field 'compensation': a compensatable step needs a compensation"),
-    (lambda b: step(b, "shipping").update(kind="compensatable", compensation={"topic": "s", "type": "T"}),
-     "step 'shipping', field 'kind': a compensatable step must come before the pivot"),
-    (lambda b: b["steps"].insert(0, {"name": "early", "kind": "retriable", "done_when": "true"}),
-     "step 'early', field 'kind': a retriable step must come after the pivot"),
-    (lambda b: step(b, "payment").update(done_when='type == "PaymentProcessed'),
-     "step 'payment', field 'done_when':"),
-    (lambda b: step(b, "payment").update(failed_when="nosuchname > 1"), "step 'payment', field 'failed_when':"),
-    (lambda b: step(b, "order").pop("done_when"), "step 'order', field 'done_when': required"),
-    (lambda b: step(b, "payment").update(kind="sometimes"), "step 'payment', field 'kind': 'sometimes'"),
-    (lambda b: step(b, "payment")["compensation"].pop("topic"), "step 'payment', field 'compensation.topic'"),
-    (lambda b: step(b, "order")["compensation"]["payload"].update(paid="{payment.value.paymentId}"),
-     "step 'order', field 'compensation.payload.paid': {payment.value.paymentId} refers to no step at or before"),
-    (lambda b: step(b, "payment")["compensation"].update(key="{order.body}"),
-     "step 'payment', field 'compensation.key': placeholder {order.body}"),
-    (lambda b: step(b, "payment")["compensation"].update(headers={"x": "{oops"}),
-     "step 'payment', field 'compensation.headers.x': unclosed '{'"),
-    (lambda b: step(b, "payment")["compensation"].update(confirmed_when="1 +"),
-     "step 'payment', field 'compensation.confirmed_when':"),
-    (lambda b: b["steps"].append({"name": "order", "kind": "retriable", "done_when": "true"}),
-     "step 'order', field 'name': a step of that name comes earlier"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda b: b.pop("topics"), "field 'topics'"),
+        (lambda b: b.update(stuck_after="soon"), "field 'stuck_after': duration 'soon' is not a duration"),
+        (lambda b: b.update(colour="red"), "unknown field 'colour'"),
+        (
+            lambda b: step(b, "inventory").update(kind="retriable"),
+            'exactly one step must be kind = "pivot" (found none)',
+        ),
+        (lambda b: step(b, "shipping").update(kind="pivot"), "found 'inventory', 'shipping'"),
+        (
+            lambda b: step(b, "order").update(kind="retriable"),
+            "step 'order', field 'compensation': only a compensatable",
+        ),
+        (
+            lambda b: step(b, "payment").pop("compensation"),
+            "step 'payment', field 'compensation': a compensatable step needs a compensation",
+        ),
+        (
+            lambda b: step(b, "shipping").update(kind="compensatable", compensation={"topic": "s", "type": "T"}),
+            "step 'shipping', field 'kind': a compensatable step must come before the pivot",
+        ),
+        (
+            lambda b: b["steps"].insert(0, {"name": "early", "kind": "retriable", "done_when": "true"}),
+            "step 'early', field 'kind': a retriable step must come after the pivot",
+        ),
+        (
+            lambda b: step(b, "payment").update(done_when='type == "PaymentProcessed'),
+            "step 'payment', field 'done_when':",
+        ),
+        (lambda b: step(b, "payment").update(failed_when="nosuchname > 1"), "step 'payment', field 'failed_when':"),
+        (lambda b: step(b, "order").pop("done_when"), "step 'order', field 'done_when': required"),
+        (lambda b: step(b, "payment").update(kind="sometimes"), "step 'payment', field 'kind': 'sometimes'"),
+        (lambda b: step(b, "payment")["compensation"].pop("topic"), "step 'payment', field 'compensation.topic'"),
+        (
+            lambda b: step(b, "order")["compensation"]["payload"].update(paid="{payment.value.paymentId}"),
+            "step 'order', field 'compensation.payload.paid': {payment.value.paymentId} refers to no step at or before",
+        ),
+        (
+            lambda b: step(b, "payment")["compensation"].update(key="{order.body}"),
+            "step 'payment', field 'compensation.key': placeholder {order.body}",
+        ),
+        (
+            lambda b: step(b, "payment")["compensation"].update(headers={"x": "{oops"}),
+            "step 'payment', field 'compensation.headers.x': unclosed '{'",
+        ),
+        (
+            lambda b: step(b, "payment")["compensation"].update(confirmed_when="1 +"),
+            "step 'payment', field 'compensation.confirmed_when':",
+        ),
+        (
+            lambda b: b["steps"].append({"name": "order", "kind": "retriable", "done_when": "true"}),
+            "step 'order', field 'name': a step of that name comes earlier",
+        ),
+    ],
+)
 def test_bad_definitions_name_file_saga_step_and_field(mutate, expected):
     assert expected in broken(mutate)
 
@@ -105,8 +132,18 @@ def test_audit_log_setting_is_not_a_saga(tmp_path):
     assert sagas.audit_log_setting(Config()) == str(tmp_path / "audit" / "saga.jsonl")
 
 
-@pytest.mark.parametrize(("text", "ms"), [("90", 90_000), ("90s", 90_000), ("15m", 900_000), ("2h", 7_200_000),
-                                          ("1d", 86_400_000), ("250ms", 250), ("1.5h", 5_400_000)])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("90", 90_000),
+        ("90s", 90_000),
+        ("15m", 900_000),
+        ("2h", 7_200_000),
+        ("1d", 86_400_000),
+        ("250ms", 250),
+        ("1.5h", 5_400_000),
+    ],
+)
 def test_durations(text, ms):
     assert sagas.parse_duration(text) == ms
 
@@ -119,40 +156,52 @@ def test_bad_durations(text):
 
 # --------------------------------------------------------------------------- templates
 
-EVENT = Event("orders", 2, 7, 1_800_000_000_000, b"ORD-1",
-              b'{"orderId": "ORD-1", "amount": 12.5, "items": [{"sku": "A"}], "nested": {"n": null}}',
-              (("ce_type", b"OrderPlaced"), ("ce_id", b"e-1"), ("x-tenant", b"acme")))
+EVENT = Event(
+    "orders",
+    2,
+    7,
+    1_800_000_000_000,
+    b"ORD-1",
+    b'{"orderId": "ORD-1", "amount": 12.5, "items": [{"sku": "A"}], "nested": {"n": null}}',
+    (("ce_type", b"OrderPlaced"), ("ce_id", b"e-1"), ("x-tenant", b"acme")),
+)
 
 
 def context() -> sagas.TemplateContext:
     return sagas.TemplateContext("corr-1", "order", {"order": EVENT})
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("{correlation_id}", "corr-1"),
-    ("{saga}/{order.key}", "order/ORD-1"),
-    ("{order.value.amount}", 12.5),  # alone: keeps its JSON type
-    ("total {order.value.amount} EUR", "total 12.5 EUR"),
-    ("{order.value.items[0].sku}", "A"),
-    ("{order.headers.x-tenant}", "acme"),
-    ("{order.type}/{order.id}/{order.topic}/{order.partition}/{order.offset}", "OrderPlaced/e-1/orders/2/7"),
-    ("{{literal}} {{{correlation_id}}}", "{literal} {corr-1}"),
-    ("plain", "plain"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{correlation_id}", "corr-1"),
+        ("{saga}/{order.key}", "order/ORD-1"),
+        ("{order.value.amount}", 12.5),  # alone: keeps its JSON type
+        ("total {order.value.amount} EUR", "total 12.5 EUR"),
+        ("{order.value.items[0].sku}", "A"),
+        ("{order.headers.x-tenant}", "acme"),
+        ("{order.type}/{order.id}/{order.topic}/{order.partition}/{order.offset}", "OrderPlaced/e-1/orders/2/7"),
+        ("{{literal}} {{{correlation_id}}}", "{literal} {corr-1}"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
 def test_templates_fill_from_the_correlation_id_and_observed_events(text, expected):
     assert sagas.parse_template(text).render(context()) == expected
 
 
-@pytest.mark.parametrize("text", ["{order.value.missing}", "{order.value.nested.n}", "{order.value.items[3]}",
-                                  "{payment.value.id}"])
+@pytest.mark.parametrize(
+    "text", ["{order.value.missing}", "{order.value.nested.n}", "{order.value.items[3]}", "{payment.value.id}"]
+)
 def test_a_field_the_events_lack_is_a_template_error(text):
     with pytest.raises(sagas.TemplateError):
         sagas.parse_template(text).render(context())
 
 
-@pytest.mark.parametrize("text", ["{", "}", "{}", "{order}", "{order.body}", "{order.value.}", "{1x}",
-                                  "{correlation_id.x}", "{order.value[x]}"])
+@pytest.mark.parametrize(
+    "text",
+    ["{", "}", "{}", "{order}", "{order.body}", "{order.value.}", "{1x}", "{correlation_id.x}", "{order.value[x]}"],
+)
 def test_malformed_templates(text):
     with pytest.raises(sagas.TemplateError):
         sagas.parse_template(text)
@@ -172,16 +221,29 @@ def test_any_text_parses_or_raises_a_template_error(text):
     assert isinstance(result, str | int | float | bool | dict | list)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                           max_leaves=10)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(value=st.binary(max_size=60) | json_values.map(lambda v: __import__("json").dumps(v).encode()),
-       key=st.none() | st.binary(max_size=10),
-       path=st.sampled_from(["{order.value.a}", "{order.value[0]}", "{order.key}", "{order.type} {order.id}",
-                             "{order.headers.h}", "{order.value.a.b[1]}", "x{order.value}y"]))
+@given(
+    value=st.binary(max_size=60) | json_values.map(lambda v: __import__("json").dumps(v).encode()),
+    key=st.none() | st.binary(max_size=10),
+    path=st.sampled_from(
+        [
+            "{order.value.a}",
+            "{order.value[0]}",
+            "{order.key}",
+            "{order.type} {order.id}",
+            "{order.headers.h}",
+            "{order.value.a.b[1]}",
+            "x{order.value}y",
+        ]
+    ),
+)
 def test_filling_from_any_event_gives_a_value_or_a_template_error(value, key, path):
     event = Event("t", 0, 0, None, key, value, (("h", b"\xff\xfe"),))
     template = sagas.parse_template(path)
@@ -191,22 +253,49 @@ def test_filling_from_any_event_gives_a_value_or_a_template_error(value, key, pa
         pass
 
 
-toml_values = st.recursive(st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                       max_size=3), max_leaves=8)
+toml_values = st.recursive(
+    st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(where=st.sampled_from(["saga", "order", "payment", "payment.compensation", "inventory"]),
-       field=st.sampled_from(["topics", "steps", "stuck_after", "correlation", "name", "kind", "done_when",
-                              "failed_when", "compensated_when", "compensation", "topic", "type", "key", "headers",
-                              "payload", "confirmed_when", "other"]),
-       value=toml_values)
+@given(
+    where=st.sampled_from(["saga", "order", "payment", "payment.compensation", "inventory"]),
+    field=st.sampled_from(
+        [
+            "topics",
+            "steps",
+            "stuck_after",
+            "correlation",
+            "name",
+            "kind",
+            "done_when",
+            "failed_when",
+            "compensated_when",
+            "compensation",
+            "topic",
+            "type",
+            "key",
+            "headers",
+            "payload",
+            "confirmed_when",
+            "other",
+        ]
+    ),
+    value=toml_values,
+)
 def test_any_value_anywhere_is_accepted_or_a_config_error(where, field, value):
     tables = demo_tables()
     body = tables["order"]
-    target = {"saga": body, "order": step(body, "order"), "payment": step(body, "payment"),
-              "payment.compensation": step(body, "payment")["compensation"], "inventory": step(body, "inventory")}[where]
+    target = {
+        "saga": body,
+        "order": step(body, "order"),
+        "payment": step(body, "payment"),
+        "payment.compensation": step(body, "payment")["compensation"],
+        "inventory": step(body, "inventory"),
+    }[where]
     target[field] = value
     try:
         parse(tables)

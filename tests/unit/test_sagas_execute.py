@@ -33,7 +33,9 @@ async def conn(tmp_path):
 async def refund_pending(conn: Connection):
     """A FAILED instance with two compensations due (refund, then cancel), and its plan."""
     found = await compensation.observe(conn, ORDER, CORRELATE, now=NOW)
-    instance = next(i for i in found if i.state == "FAILED" and not i.past_pivot and len(i.pending_compensations()) == 2)
+    instance = next(
+        i for i in found if i.state == "FAILED" and not i.past_pivot and len(i.pending_compensations()) == 2
+    )
     return instance, compensation.plan(ORDER, instance, now_ms=NOW)
 
 
@@ -43,15 +45,22 @@ async def count(conn: Connection, topic: str) -> int:
 
 async def test_a_saga_that_changed_since_the_plan_is_refused_and_recorded(conn, tmp_path):
     instance, planned = await refund_pending(conn)
-    someone_else = OutgoingEvent(value=json.dumps({"orderId": "x"}).encode(), key=b"x",
-                                 headers=(("ce_type", b"PaymentRefunded"), ("ce_id", b"by-hand"),
-                                          ("correlation_id", instance.correlation_id.encode())))
+    someone_else = OutgoingEvent(
+        value=json.dumps({"orderId": "x"}).encode(),
+        key=b"x",
+        headers=(
+            ("ce_type", b"PaymentRefunded"),
+            ("ce_id", b"by-hand"),
+            ("correlation_id", instance.correlation_id.encode()),
+        ),
+    )
     assert (await conn.publish("payments", [someone_else]))[0].ok
     payments, orders = await count(conn, "payments"), await count(conn, "orders")
     audit = AuditLog(tmp_path / "audit.jsonl")
     with pytest.raises(CompensationRefused, match="changed since the plan"):
-        await compensation.execute_and_record(conn, ORDER, planned, CORRELATE, audit, profile="p", broker="b",
-                                              reason="test", wait_s=0)
+        await compensation.execute_and_record(
+            conn, ORDER, planned, CORRELATE, audit, profile="p", broker="b", reason="test", wait_s=0
+        )
     assert (await count(conn, "payments"), await count(conn, "orders")) == (payments, orders)
     (record,) = audit.records(instance.correlation_id)
     assert record["outcome"] == "refused" and "changed since the plan" in record["error"]
@@ -85,8 +94,9 @@ class OrdersRefused(Connection):
 async def test_a_publish_failing_half_way_stops_there_and_a_rerun_finishes(conn, tmp_path):
     instance, planned = await refund_pending(conn)
     audit = AuditLog(tmp_path / "audit.jsonl")
-    failing = await compensation.execute_and_record(OrdersRefused(conn), ORDER, planned, CORRELATE, audit,
-                                                    profile="p", broker="b", reason=None, wait_s=0)
+    failing = await compensation.execute_and_record(
+        OrdersRefused(conn), ORDER, planned, CORRELATE, audit, profile="p", broker="b", reason=None, wait_s=0
+    )
     assert failing.outcome == "failed" and "not leader" in failing.error
     assert [(r.step, r.status) for r in failing.results] == [("payment", "published"), ("order", "failed")]
 
@@ -94,7 +104,8 @@ async def test_a_publish_failing_half_way_stops_there_and_a_rerun_finishes(conn,
     assert again.state == "COMPENSATING"
     replanned = compensation.plan(ORDER, again, now_ms=NOW)
     assert [e.step for e in replanned.events] == ["order"] and replanned.already == ("payment",)
-    done = await compensation.execute_and_record(conn, ORDER, replanned, CORRELATE, audit, profile="p",
-                                                 broker="b", reason=None, wait_s=5)
+    done = await compensation.execute_and_record(
+        conn, ORDER, replanned, CORRELATE, audit, profile="p", broker="b", reason=None, wait_s=5
+    )
     assert done.outcome == "done" and [(r.status, r.confirmed) for r in done.results] == [("published", True)]
     assert [r["outcome"] for r in audit.records(instance.correlation_id)] == ["failed", "done"]

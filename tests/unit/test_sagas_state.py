@@ -13,18 +13,35 @@ from workbench.sagas import definitions as sagas
 
 ORDER = sagas.builtin_definitions()["order"]
 T0 = 1_800_000_000_000
-TOPIC = {"OrderPlaced": "orders", "OrderCancelled": "orders", "OrderCompleted": "orders", "PaymentProcessed": "payments",
-         "PaymentFailed": "payments", "PaymentRefunded": "payments", "InventoryReserved": "inventory",
-         "InventoryOutOfStock": "inventory", "ShipmentScheduled": "shipping", "ShipmentFailed": "shipping"}
+TOPIC = {
+    "OrderPlaced": "orders",
+    "OrderCancelled": "orders",
+    "OrderCompleted": "orders",
+    "PaymentProcessed": "payments",
+    "PaymentFailed": "payments",
+    "PaymentRefunded": "payments",
+    "InventoryReserved": "inventory",
+    "InventoryOutOfStock": "inventory",
+    "ShipmentScheduled": "shipping",
+    "ShipmentFailed": "shipping",
+}
 
 
 def events(corr: str, *types: str, start: int = T0) -> list[Event]:
     out = []
     for n, type_ in enumerate(types):
         body = {"orderId": "ORD-1", "customerId": "CUS-1", "amount": 10.5, "currency": "EUR", "paymentId": "PAY-1"}
-        out.append(Event(TOPIC[type_], 0, n, start + n * 1000, b"ORD-1", json.dumps(body).encode(),
-                         (("ce_type", type_.encode()), ("ce_id", f"{corr}-{n}".encode()),
-                          ("correlation_id", corr.encode()))))
+        out.append(
+            Event(
+                TOPIC[type_],
+                0,
+                n,
+                start + n * 1000,
+                b"ORD-1",
+                json.dumps(body).encode(),
+                (("ce_type", type_.encode()), ("ce_id", f"{corr}-{n}".encode()), ("correlation_id", corr.encode())),
+            )
+        )
     return out
 
 
@@ -35,16 +52,22 @@ def instance(*types: str, now: int | None = None, start: int = T0) -> instances.
     return found
 
 
-@pytest.mark.parametrize(("types", "state"), [
-    (("OrderPlaced",), "RUNNING"),
-    (("OrderPlaced", "PaymentProcessed", "InventoryReserved", "ShipmentScheduled", "OrderCompleted"), "COMPLETED"),
-    (("OrderPlaced", "PaymentFailed"), "FAILED"),
-    (("OrderPlaced", "PaymentFailed", "OrderCancelled"), "COMPENSATED"),
-    (("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock"), "FAILED"),
-    (("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded"), "COMPENSATING"),
-    (("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded", "OrderCancelled"), "COMPENSATED"),
-    (("OrderPlaced", "PaymentProcessed", "InventoryReserved", "ShipmentFailed"), "FAILED"),
-])
+@pytest.mark.parametrize(
+    ("types", "state"),
+    [
+        (("OrderPlaced",), "RUNNING"),
+        (("OrderPlaced", "PaymentProcessed", "InventoryReserved", "ShipmentScheduled", "OrderCompleted"), "COMPLETED"),
+        (("OrderPlaced", "PaymentFailed"), "FAILED"),
+        (("OrderPlaced", "PaymentFailed", "OrderCancelled"), "COMPENSATED"),
+        (("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock"), "FAILED"),
+        (("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded"), "COMPENSATING"),
+        (
+            ("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded", "OrderCancelled"),
+            "COMPENSATED",
+        ),
+        (("OrderPlaced", "PaymentProcessed", "InventoryReserved", "ShipmentFailed"), "FAILED"),
+    ],
+)
 def test_states(types, state):
     assert instance(*types).state == state
 
@@ -59,8 +82,11 @@ def test_stuck_after_the_saga_s_stuck_after_with_no_new_event():
 
 def test_steps_link_to_their_events_and_instances_group_by_correlation_id():
     collector = instances.Collector(ORDER, sagas.SagaDef.correlator(ORDER))
-    collector.add(events("a", "OrderPlaced", "PaymentFailed") + events("b", "OrderPlaced", start=T0 - 5000)
-                  + [Event("orders", 0, 99, T0, None, b"{}", ())])  # no correlation id: not a saga event
+    collector.add(
+        events("a", "OrderPlaced", "PaymentFailed")
+        + events("b", "OrderPlaced", start=T0 - 5000)
+        + [Event("orders", 0, 99, T0, None, b"{}", ())]
+    )  # no correlation id: not a saga event
     found = collector.instances(T0 + 1000)
     assert [i.correlation_id for i in found] == ["b", "a"]  # oldest first
     a = found[1]
@@ -87,15 +113,22 @@ def test_plan_newest_first_with_ids_causation_and_filled_payloads():
     assert headers["ce_id"].decode() == refund.event_id == compensation.idempotency_key("order", "c1", "payment")
     assert compensation.plan(ORDER, found, now_ms=T0 + 5).events[0].event_id == refund.event_id  # deterministic
     assert refund.key == b"ORD-1"
-    assert json.loads(refund.value) == {"orderId": "ORD-1", "customerId": "CUS-1", "paymentId": "PAY-1",
-                                        "amount": 10.5, "currency": "EUR", "reason": "saga compensation",
-                                        "correlationId": "c1"}
+    assert json.loads(refund.value) == {
+        "orderId": "ORD-1",
+        "customerId": "CUS-1",
+        "paymentId": "PAY-1",
+        "amount": 10.5,
+        "currency": "EUR",
+        "reason": "saga compensation",
+        "correlationId": "c1",
+    }
     assert refund.confirm == 'type == "PaymentRefunded"' and refund.confirm_by == "compensated_when"
 
 
 def test_plan_skips_what_is_already_compensated():
-    planned = compensation.plan(ORDER, instance("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock",
-                                                "PaymentRefunded"))
+    planned = compensation.plan(
+        ORDER, instance("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded")
+    )
     assert [e.step for e in planned.events] == ["order"] and planned.already == ("payment",)
     done = compensation.plan(ORDER, instance("OrderPlaced", "PaymentFailed", "OrderCancelled"))
     assert done.events == () and "nothing to compensate" in done.notes[0]
@@ -125,8 +158,9 @@ def test_a_template_the_events_cannot_fill_refuses_the_plan_naming_step_and_fiel
     body = dict(found.step("order").done.event.headers)
     assert body  # the event exists, but its value lacks customerId below
     event = found.step("order").done.event
-    stripped = Event(event.topic, event.partition, event.offset, event.timestamp, event.key, b'{"orderId": "X"}',
-                     event.headers)
+    stripped = Event(
+        event.topic, event.partition, event.offset, event.timestamp, event.key, b'{"orderId": "X"}', event.headers
+    )
     collector = instances.Collector(ORDER, lambda e: dict(e.headers)["correlation_id"].decode())
     collector.add([stripped, found.step("payment").failed.event])
     (broken,) = collector.instances(T0)
@@ -147,30 +181,73 @@ def test_audit_log_appends_and_filters(tmp_path):
 
 
 def test_matchers_on_values_are_evaluated_per_event_and_type_only_ones_per_type():
-    definition = sagas.parse_saga("pay", {"topics": ["p"], "steps": [
-        {"name": "charge", "kind": "pivot", "done_when": 'type == "Charged" and topic == "p"',
-         "failed_when": 'type == "Declined" and value.amount > 10'},
-        {"name": "ship", "kind": "retriable", "done_when": 'type == "Shipped"'}]}, "test")
+    definition = sagas.parse_saga(
+        "pay",
+        {
+            "topics": ["p"],
+            "steps": [
+                {
+                    "name": "charge",
+                    "kind": "pivot",
+                    "done_when": 'type == "Charged" and topic == "p"',
+                    "failed_when": 'type == "Declined" and value.amount > 10',
+                },
+                {"name": "ship", "kind": "retriable", "done_when": 'type == "Shipped"'},
+            ],
+        },
+        "test",
+    )
 
     def event(offset: int, type_: str, amount: float, topic: str = "p") -> Event:
-        return Event(topic, 0, offset, T0 + offset, None, json.dumps({"amount": amount}).encode(),
-                     (("ce_type", type_.encode()), ("correlation_id", f"c{offset}".encode())))
+        return Event(
+            topic,
+            0,
+            offset,
+            T0 + offset,
+            None,
+            json.dumps({"amount": amount}).encode(),
+            (("ce_type", type_.encode()), ("correlation_id", f"c{offset}".encode())),
+        )
 
     collector = instances.Collector(definition, sagas.SagaDef.correlator(definition))
-    collector.add([event(0, "Declined", 5), event(1, "Declined", 20), event(2, "Charged", 1),
-                   event(3, "Charged", 1, topic="q"), event(4, "Shipped", 0)])
+    collector.add(
+        [
+            event(0, "Declined", 5),
+            event(1, "Declined", 20),
+            event(2, "Charged", 1),
+            event(3, "Charged", 1, topic="q"),
+            event(4, "Shipped", 0),
+        ]
+    )
     states = {i.correlation_id: (i.state, [s.status for s in i.steps]) for i in collector.instances(T0)}
-    assert states == {"c1": ("FAILED", ["failed", "pending"]), "c2": ("RUNNING", ["done", "pending"]),
-                      "c4": ("COMPLETED", ["pending", "done"])}
+    assert states == {
+        "c1": ("FAILED", ["failed", "pending"]),
+        "c2": ("RUNNING", ["done", "pending"]),
+        "c4": ("COMPLETED", ["pending", "done"]),
+    }
 
 
 def test_a_saga_s_own_correlation_rules_group_its_events():
-    definition = sagas.parse_saga("pay", {"topics": ["p"], "correlation": ["json:$.orderId"], "steps": [
-        {"name": "charge", "kind": "pivot", "done_when": 'type == "Charged"'}]}, "test")
+    definition = sagas.parse_saga(
+        "pay",
+        {
+            "topics": ["p"],
+            "correlation": ["json:$.orderId"],
+            "steps": [{"name": "charge", "kind": "pivot", "done_when": 'type == "Charged"'}],
+        },
+        "test",
+    )
     charged = Event("p", 0, 0, T0, None, b'{"orderId": "ORD-9"}', (("ce_type", b"Charged"), ("correlation_id", b"x")))
     collector = instances.Collector(definition, definition.correlator())
     collector.add([charged])
     assert [i.correlation_id for i in collector.instances(T0)] == ["ORD-9"]
     with pytest.raises(Exception, match="saga 'pay'"):
-        sagas.parse_saga("pay", {"topics": ["p"], "correlation": ["nonsense:rule"], "steps": [
-            {"name": "charge", "kind": "pivot", "done_when": "true"}]}, "test")
+        sagas.parse_saga(
+            "pay",
+            {
+                "topics": ["p"],
+                "correlation": ["nonsense:rule"],
+                "steps": [{"name": "charge", "kind": "pivot", "done_when": "true"}],
+            },
+            "test",
+        )
