@@ -297,8 +297,10 @@ def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str
                 f"{where}: option {spec.name!r} must be {spec.type.__name__}, "
                 f"got {type(value).__name__}"
             )
-        if spec.positive and not value > 0:
-            raise InvalidRequest(f"{where}: option {spec.name!r} must be > 0, got {value}")
+        if spec.positive:
+            assert isinstance(value, int | float), f"{spec.name}: positive is for int and float options only"
+            if not value > 0:
+                raise InvalidRequest(f"{where}: option {spec.name!r} must be > 0, got {value}")
         result[spec.name] = value
     return result
 

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from workbench.broker import (
     BrokerError,
@@ -101,12 +101,18 @@ class LiveStats:
 # --------------------------------------------------------------------------- planning (pure)
 
 
+class _LineItem(TypedDict):
+    sku: str
+    qty: int
+    price: float
+
+
 def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
     """The events of one order saga ending in ``outcome`` (``running`` is cut by the caller)."""
     order_id, customer = f"ORD-{rng.getrandbits(32):08X}", f"CUS-{rng.randint(1, 500):05d}"
     corr = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    items = [{"sku": sku, "qty": rng.randint(1, 3), "price": price}
-             for sku, price in rng.sample(CATALOG, rng.randint(1, 3))]
+    items: list[_LineItem] = [{"sku": sku, "qty": rng.randint(1, 3), "price": price}
+                              for sku, price in rng.sample(CATALOG, rng.randint(1, 3))]
     money = {"amount": round(sum(i["qty"] * i["price"] for i in items), 2),
              "currency": rng.choices(("EUR", "USD", "GBP"), (6, 3, 1))[0]}
     payment_id, method = f"PAY-{rng.getrandbits(32):08X}", rng.choice(METHODS)
@@ -224,9 +230,9 @@ async def _publish(conn: Connection, items: Sequence[tuple[str, OutgoingEvent]])
     ends: Ends = {}
     for topic, events in by_topic.items():
         results = await conn.publish(topic, events)
-        failed = [r for r in results if not r.ok]
+        failed = [r.error for r in results if r.error is not None]
         if failed or len(results) != len(events):
-            cause = failed[0].error if failed else BrokerError("results missing")
+            cause = failed[0] if failed else BrokerError("results missing")
             what = f"{len(failed) or 'some'} of {len(events)} events"
             raise _same_kind(cause, f"demo: publishing to {topic!r} failed for {what}: {cause}") from cause
         for r in results:

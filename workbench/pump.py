@@ -173,7 +173,7 @@ class Pump:
         follow: bool = True,
         match: Callable[[Event], bool] | None = None,
         partitions: Sequence[int] | None = None,
-        notify: Callable[[], None] = lambda: None,
+        notify: Callable[[], object] = lambda: None,
         interval: float = DEFAULT_INTERVAL,
         clock: Clock = time.monotonic,
         batch_size: int | None = DEFAULT_BATCH,

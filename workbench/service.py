@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +131,7 @@ async def tail(
     on_outage: OutageCallback | None = None,
     batch_size: int | None = None,
     on_dropped: Callable[[int], None] | None = None,
-) -> AsyncIterator[list[Event]]:
+) -> AsyncGenerator[list[Event], None]:
     """Batches of the events that pass ``match``, at most ``limit`` of them.
 
     ``on_scanned`` is told how many events were read before filtering (for progress);
@@ -161,7 +161,7 @@ async def tail(
                 return
 
 
-async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
     """Ask for the next batch before handing out this one, so the adapter's fetch (in its thread)
     overlaps with the caller's work. One batch ahead at most: backpressure still holds."""
     pending: asyncio.Future[list[Event] | None] | None = None

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -116,7 +116,7 @@ def fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(int(code))
 
 
-def run(body: Callable[[], Awaitable[T]]) -> T:
+def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run an async verb; every error becomes a message on stderr and an exit code."""
     try:
         return asyncio.run(body())
@@ -134,7 +134,7 @@ def globals_of(ctx: typer.Context) -> Globals:
 
 
 def fmt_of(ctx: typer.Context, local: TableOrJson | None) -> output.Format:
-    return (local or globals_of(ctx).output).value  # type: ignore[return-value]
+    return (local or globals_of(ctx).output).value
 
 
 def target_of(ctx: typer.Context, *, creates: bool = False) -> config.Target:

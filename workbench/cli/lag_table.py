@@ -120,8 +120,8 @@ def rows(shown: Iterable[Shown], watch: bool) -> list[tuple[str, ...]]:
             lag = "-" if p.lag is None else str(p.lag)
             if p.lost_to_retention:
                 lag = f"{lag} {LOST}"
-            row = (group, state, text(p.topic), str(p.partition), "-" if p.committed is None else str(p.committed),
-                   str(p.end), lag)
+            committed = "-" if p.committed is None else str(p.committed)
+            row: tuple[str, ...] = (group, state, text(p.topic), str(p.partition), committed, str(p.end), lag)
             if watch:
                 a = s.partitions.get((p.topic, p.partition)) if s.partitions else None
                 row += ("-", "-", "-") if a is None else (format_time_lag(a.time_lag_ms), a.label, a.rule)

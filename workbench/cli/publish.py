@@ -142,8 +142,10 @@ def publish(
             book.close()
     report.skipped = skipped
     problem = _report_publish(topic, report, fmt, placed)
-    if stopped_by or problem:
-        fail(stopped_by[0] if stopped_by else problem)
+    if stopped_by:
+        fail(stopped_by[0])
+    if problem is not None:
+        fail(problem)
 
 
 async def _destination(conn: Any, topic: str) -> TopicInfo | None:
@@ -235,6 +237,7 @@ def _events_to_publish(
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
+    assert file is not None  # exactly one of file and value, checked above
     return _parse_input(_read_input(file), file, key, headers, raw, tombstones)[0]
 
 

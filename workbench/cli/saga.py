@@ -262,7 +262,7 @@ def _print_instance(instance: Any) -> None:
     title.append(output.safe(instance.state, STATE_STYLES.get(instance.state, "")))
     title.append(output.safe(f"  (started {_time(instance.started)}, last event {_time(instance.last)}"
                              f"{', past the pivot' if instance.past_pivot else ''})"))
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for step in instance.steps:
         facts = [(role, getattr(step, role)) for role in ("done", "failed", "compensated") if getattr(step, role)]
         status = output.safe(step.status, STATE_STYLES.get(step.status.upper(), "") or "dim")
@@ -455,4 +455,5 @@ def saga_history(
 
 
 def _outcome_style(record: dict[str, Any]) -> str:
-    return {"done": "green", "refused": "yellow", "failed": "red", "unconfirmed": "yellow"}.get(record.get("outcome"), "")
+    styles = {"done": "green", "refused": "yellow", "failed": "red", "unconfirmed": "yellow"}
+    return styles.get(record.get("outcome", ""), "")

@@ -426,9 +426,9 @@ def _parse_compensation(raw: Any, step_where: str, visible: Sequence[str]) -> Co
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{step_where}, field 'compensation': must be a table")
     _known_keys(raw, _COMPENSATION_KEYS, f"{step_where}, field 'compensation'")
-    for key in ("topic", "type"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise ConfigError(f"{at(key)}: required text (the {'destination' if key == 'topic' else 'event type'})")
+    for name in ("topic", "type"):
+        if not isinstance(raw.get(name), str) or not raw[name]:
+            raise ConfigError(f"{at(name)}: required text (the {'destination' if name == 'topic' else 'event type'})")
     source = raw.get("source", "/event-workbench/saga")
     if not isinstance(source, str) or not source:
         raise ConfigError(f"{at('source')}: must be text")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.broker import Event
-from workbench.sagas.definitions import SagaDef, StepDef, event_attributes
+from workbench.sagas.definitions import Matcher, SagaDef, StepDef, event_attributes
 
 State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK"]
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")
@@ -193,7 +193,7 @@ class Collector:
         return sorted(found, key=lambda i: (i.started or 0, i.correlation_id))
 
 
-def _matchers_of(step: StepDef) -> list[tuple[Role, object]]:
+def _matchers_of(step: StepDef) -> list[tuple[Role, Matcher | None]]:
     return [("done", step.done_when), ("failed", step.failed_when), ("compensated", step.compensated_when)]
 
 
@@ -222,7 +222,7 @@ def marked_partial(instance: SagaInstance) -> SagaInstance:
     return replace(instance, partial=True)
 
 
-def count_by_state(instances: Iterable[SagaInstance]) -> Mapping[str, int]:
+def count_by_state(instances: Iterable[SagaInstance]) -> Mapping[State, int]:
     counts = dict.fromkeys(STATES, 0)
     for instance in instances:
         counts[instance.state] += 1

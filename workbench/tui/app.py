@@ -389,7 +389,7 @@ class WorkbenchApp(App[None]):
 
     def on_stream_view_failed(self, message: StreamView.Failed) -> None:
         if is_loss(message.error):
-            self._lose(message.error)  # a read is not a bulk request: read again once reconnected
+            self.keeper.lose(message.error)  # a read is not a bulk request: read again once reconnected
         else:
             self.report(message.error, f"read {message.topic!r}")
         self.refresh_status()

@@ -15,7 +15,8 @@ Entry = tuple[str, str, Callable[[], object]]
 
 
 class Host(Protocol):
-    keys: Mapping[str, str]
+    @property
+    def keys(self) -> Mapping[str, str]: ...  # read only: the app's dict[str, str] fits
 
     def run_action(self, action: str) -> Awaitable[bool]: ...
     def notify(self, message: str, *, severity: Any = ..., markup: bool = ...) -> None: ...

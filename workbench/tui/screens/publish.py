@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
@@ -217,7 +218,7 @@ class PublishDialog(ModalScreen[None]):
             return
         self.last_report = report
         self._show_result(result_text(report, results, topic))
-        severity = "information" if not report.failures else "error"
+        severity: SeverityLevel = "information" if not report.failures else "error"
         self.app.notify(f"{report.confirmed:,} of {report.total:,} published to {codecs.safe_text(topic)}",
                         title="Publish", severity=severity, markup=False)
         self.published += 1

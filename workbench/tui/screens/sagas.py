@@ -156,14 +156,14 @@ class SagaScreen(Screen[None]):
         text.append(f"  ·  showing: {(self.state_filter or 'all').lower()} (f changes)", style="dim")
         self.query_one("#sagas-title", Static).update(text)
 
-    def visible(self) -> list[SagaInstance]:
+    def shown_instances(self) -> list[SagaInstance]:
         return [i for i in self.instances if self.state_filter is None or i.state == self.state_filter]
 
     def _fill(self) -> None:
         table = self.query_one("#saga-list", DataTable)
         keep = self.current()
         table.clear()
-        for i in reversed(self.visible()):  # newest first: what needs attention now
+        for i in reversed(self.shown_instances()):  # newest first: what needs attention now
             steps = Text()
             for n, s in enumerate(i.steps):
                 steps.append((" " if n else "") + codecs.safe_text(s.name) + STEP_MARKS[s.status],

@@ -20,7 +20,7 @@ def _num(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}")
 
 
-class _Reading(tuple):  # type: ignore[type-arg]
+class _Reading(tuple):
     """No groups yet: they are being read (a value of its own, never an empty answer)."""
 
 
