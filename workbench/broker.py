@@ -294,8 +294,7 @@ def check_options(specs: Sequence[Option], raw: Mapping[str, Any], *, where: str
             value = float(value)
         if not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
             raise InvalidRequest(
-                f"{where}: option {spec.name!r} must be {spec.type.__name__}, "
-                f"got {type(value).__name__}"
+                f"{where}: option {spec.name!r} must be {spec.type.__name__}, got {type(value).__name__}"
             )
         if spec.positive:
             assert isinstance(value, int | float), f"{spec.name}: positive is for int and float options only"
@@ -404,9 +403,7 @@ class Connection(abc.ABC):
         """
         raise Unsupported("this broker cannot peek a queue")
 
-    async def create_topic(
-        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
-    ) -> TopicInfo:
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
         raise Unsupported("this broker cannot create topics")
 
     async def delete_topic(self, name: str) -> None:
@@ -439,8 +436,10 @@ class Adapter(abc.ABC):
             spec = specs.get(name)
             if spec is None:
                 close = difflib.get_close_matches(str(name), sorted(specs), n=1)
-                warnings.append(f"option {name!r} is not an option of adapter {cls.name!r}: ignored"
-                                + (f" (did you mean {close[0]!r}?)" if close else ""))
+                warnings.append(
+                    f"option {name!r} is not an option of adapter {cls.name!r}: ignored"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                )
             elif spec.warning and value is not None and value != spec.default:
                 warnings.append(spec.warning)
         return warnings
@@ -455,4 +454,3 @@ class Adapter(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
-

@@ -203,7 +203,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     known_top = {"default_profile", "profiles", "sagas", "correlation", "keys"}
     for key in data:
         if key not in known_top:
-            raise ConfigError(f"{path}: unknown top-level key {key!r}", hint=f"expected: {', '.join(sorted(known_top))}")
+            raise ConfigError(
+                f"{path}: unknown top-level key {key!r}", hint=f"expected: {', '.join(sorted(known_top))}"
+            )
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME])")
@@ -237,7 +239,7 @@ def _parse_profile(name: str, body: Any, path: Path) -> Profile:
         else:
             fields[key] = value
     if "broker" not in fields and "adapter" not in fields:
-        raise ConfigError(f"{where}: needs broker = \"URL\" or adapter = \"NAME\"")
+        raise ConfigError(f'{where}: needs broker = "URL" or adapter = "NAME"')
     return Profile(name=name, options=options, source=str(path), **{"adapter": None, **fields})
 
 
@@ -268,7 +270,10 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
         url = _expand(profile.broker, environ, f"{where}, field 'broker'")
         scheme = url.split(":", 1)[0] if ":" in url else ""
         if not scheme:
-            raise ConfigError(f"{where}: broker {mask_url(url)!r} has no scheme", hint="e.g. kafka://host:9092, amqp://host, local:PATH")
+            raise ConfigError(
+                f"{where}: broker {mask_url(url)!r} has no scheme",
+                hint="e.g. kafka://host:9092, amqp://host, local:PATH",
+            )
         adapter = adapter or plugins.adapter_for_scheme(scheme)
         options = {**plugins.load(adapter).options_from_url(url), **options}
     assert adapter is not None
@@ -277,7 +282,9 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
         check_options(adapter_class.options, options, where=where)
     except InvalidRequest as exc:
         raise ConfigError(str(exc)) from None
-    warnings = profile.warnings + tuple(f"profile {profile.name!r}: {w}" for w in adapter_class.option_warnings(options))
+    warnings = profile.warnings + tuple(
+        f"profile {profile.name!r}: {w}" for w in adapter_class.option_warnings(options)
+    )
     if adapter == DEFAULT_ADAPTER:
         path = options.get("path")
         if not path:
@@ -305,6 +312,7 @@ def without_creating(target: Target) -> Target:
 
 def _expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
     if isinstance(value, str):
+
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in environ:

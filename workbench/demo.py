@@ -34,11 +34,24 @@ from workbench.broker import (
 )
 
 TOPICS: Mapping[str, int] = {"orders": 3, "payments": 3, "inventory": 2, "shipping": 2}
-SOURCES = {"orders": "/orders-service", "payments": "/payments-service",
-           "inventory": "/inventory-service", "shipping": "/shipping-service"}
+SOURCES = {
+    "orders": "/orders-service",
+    "payments": "/payments-service",
+    "inventory": "/inventory-service",
+    "shipping": "/shipping-service",
+}
 GROUPS = ("billing-service", "inventory-service", "shipping-service", "analytics", "fraud-check")
-OUTCOMES = ("completed", "compensated", "failed_uncompensated", "refunded_cancelled", "refund_pending",
-            "half_compensated", "failed_past_pivot", "stuck", "running")
+OUTCOMES = (
+    "completed",
+    "compensated",
+    "failed_uncompensated",
+    "refunded_cancelled",
+    "refund_pending",
+    "half_compensated",
+    "failed_past_pivot",
+    "stuck",
+    "running",
+)
 FAILED_FILTER = 'type == "PaymentFailed"'
 
 WINDOW_MS = 2 * 3600 * 1000  # seeded history: the last two hours
@@ -49,18 +62,32 @@ BATCH = 500
 LIVE_MIX = {"completed": 80, "compensated": 8, "failed_uncompensated": 4, "refunded_cancelled": 8}
 MEAN_STEPS = 4.7  # events per saga in LIVE_MIX
 # live: which topics a group consumes and which share of the new events (None: keeps up)
-LIVE_PACE = {"billing-service": (("payments",), None), "inventory-service": (("orders",), 0.8),
-             "analytics": (tuple(TOPICS), 1.0)}
+LIVE_PACE = {
+    "billing-service": (("payments",), None),
+    "inventory-service": (("orders",), 0.8),
+    "analytics": (tuple(TOPICS), 1.0),
+}
 
-CATALOG = (("SKU-TEE-BLK-M", 19.99), ("SKU-TEE-WHT-L", 19.99), ("SKU-HOODIE-GRY-M", 54.0),
-           ("SKU-CAP-NVY", 24.5), ("SKU-SOCKS-3PK", 12.99), ("SKU-MUG-LOGO", 14.0),
-           ("SKU-BOTTLE-750", 29.9), ("SKU-BACKPACK-20L", 89.0), ("SKU-JACKET-RAIN-L", 129.0),
-           ("SKU-SNEAKER-42", 99.95), ("SKU-BEANIE-RED", 17.5), ("SKU-TOTE-CANVAS", 9.99))
+CATALOG = (
+    ("SKU-TEE-BLK-M", 19.99),
+    ("SKU-TEE-WHT-L", 19.99),
+    ("SKU-HOODIE-GRY-M", 54.0),
+    ("SKU-CAP-NVY", 24.5),
+    ("SKU-SOCKS-3PK", 12.99),
+    ("SKU-MUG-LOGO", 14.0),
+    ("SKU-BOTTLE-750", 29.9),
+    ("SKU-BACKPACK-20L", 89.0),
+    ("SKU-JACKET-RAIN-L", 129.0),
+    ("SKU-SNEAKER-42", 99.95),
+    ("SKU-BEANIE-RED", 17.5),
+    ("SKU-TOTE-CANVAS", 9.99),
+)
 DECLINES = ("card_declined", "insufficient_funds", "expired_card", "fraud_suspected", "3ds_failed")
 METHODS, CARRIERS = ("card", "paypal", "apple_pay", "sepa_debit"), ("DHL", "UPS", "DPD", "GLS")
 WAREHOUSES = ("WH-BER-1", "WH-AMS-2", "WH-MAD-1")
 Ends = dict[tuple[str, int], int]  # (topic, partition) -> end offset
 _CE_NAMESPACE = uuid.UUID("9b0c6d7e-3f4a-5b21-8c9d-0e1f2a3b4c5d")
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -111,10 +138,13 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
     """The events of one order saga ending in ``outcome`` (``running`` is cut by the caller)."""
     order_id, customer = f"ORD-{rng.getrandbits(32):08X}", f"CUS-{rng.randint(1, 500):05d}"
     corr = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    items: list[_LineItem] = [{"sku": sku, "qty": rng.randint(1, 3), "price": price}
-                              for sku, price in rng.sample(CATALOG, rng.randint(1, 3))]
-    money = {"amount": round(sum(i["qty"] * i["price"] for i in items), 2),
-             "currency": rng.choices(("EUR", "USD", "GBP"), (6, 3, 1))[0]}
+    items: list[_LineItem] = [
+        {"sku": sku, "qty": rng.randint(1, 3), "price": price} for sku, price in rng.sample(CATALOG, rng.randint(1, 3))
+    ]
+    money = {
+        "amount": round(sum(i["qty"] * i["price"] for i in items), 2),
+        "currency": rng.choices(("EUR", "USD", "GBP"), (6, 3, 1))[0],
+    }
     payment_id, method = f"PAY-{rng.getrandbits(32):08X}", rng.choice(METHODS)
     steps: list[Step] = []
     t = start
@@ -128,8 +158,7 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
     emit((0, 0), "orders", "OrderPlaced", items=items, **money)
     if outcome in ("compensated", "failed_uncompensated"):
         reason = rng.choice(DECLINES)
-        emit((80, 1500), "payments", "PaymentFailed", paymentId=payment_id, method=method, **money,
-             reason=reason)
+        emit((80, 1500), "payments", "PaymentFailed", paymentId=payment_id, method=method, **money, reason=reason)
         if outcome == "compensated":
             emit((200, 3000), "orders", "OrderCancelled", **money, reason=f"payment failed: {reason}")
         return steps
@@ -137,30 +166,51 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
     warehouse = rng.choice(WAREHOUSES)
     if outcome in ("refunded_cancelled", "refund_pending", "half_compensated"):
         sku = rng.choice(items)["sku"]
-        emit((20, 800), "inventory", "InventoryOutOfStock", sku=sku, warehouse=warehouse,
-             reason="out_of_stock")
-        emit((300, 2500), "payments", "PaymentRefunded", paymentId=payment_id, **money,
-             reason="inventory out of stock")
-        emit((100, 1500), "orders", "OrderCancelled", **money, reason=f"out of stock: {sku}",
-             refunded=True)
+        emit((20, 800), "inventory", "InventoryOutOfStock", sku=sku, warehouse=warehouse, reason="out_of_stock")
+        emit((300, 2500), "payments", "PaymentRefunded", paymentId=payment_id, **money, reason="inventory out of stock")
+        emit((100, 1500), "orders", "OrderCancelled", **money, reason=f"out of stock: {sku}", refunded=True)
         return steps[: {"refund_pending": 3, "half_compensated": 4}.get(outcome, 5)]
-    emit((20, 800), "inventory", "InventoryReserved", reservationId=f"RES-{rng.getrandbits(32):08X}",
-         warehouse=warehouse, items=[{"sku": i["sku"], "qty": i["qty"]} for i in items])
+    emit(
+        (20, 800),
+        "inventory",
+        "InventoryReserved",
+        reservationId=f"RES-{rng.getrandbits(32):08X}",
+        warehouse=warehouse,
+        items=[{"sku": i["sku"], "qty": i["qty"]} for i in items],
+    )
     if outcome == "failed_past_pivot":  # stock is reserved: the saga must go forward
-        emit((1000, 8000), "shipping", "ShipmentFailed", carrier=rng.choice(CARRIERS), warehouse=warehouse,
-             reason=rng.choice(("carrier_rejected", "address_invalid")))
+        emit(
+            (1000, 8000),
+            "shipping",
+            "ShipmentFailed",
+            carrier=rng.choice(CARRIERS),
+            warehouse=warehouse,
+            reason=rng.choice(("carrier_rejected", "address_invalid")),
+        )
         return steps
-    emit((1000, 8000), "shipping", "ShipmentScheduled", shipmentId=f"SHP-{rng.getrandbits(32):08X}",
-         carrier=rng.choice(CARRIERS), warehouse=warehouse, serviceLevel=rng.choice(("standard", "express")))
+    emit(
+        (1000, 8000),
+        "shipping",
+        "ShipmentScheduled",
+        shipmentId=f"SHP-{rng.getrandbits(32):08X}",
+        carrier=rng.choice(CARRIERS),
+        warehouse=warehouse,
+        serviceLevel=rng.choice(("standard", "express")),
+    )
     emit((100, 2000), "orders", "OrderCompleted", **money)
     return steps
 
 
 def _outcome_plan(rng: random.Random, n: int) -> list[str]:
     """Fixed shares (so every scenario has each kind), shuffled; the running ones come last."""
-    quotas = {"failed_uncompensated": max(1, round(n * 0.04)), "compensated": round(n * 0.08),
-              "refunded_cancelled": round(n * 0.05), "refund_pending": max(1, round(n * 0.01)),
-              "half_compensated": max(1, n // 200), "failed_past_pivot": max(1, round(n * 0.01))}
+    quotas = {
+        "failed_uncompensated": max(1, round(n * 0.04)),
+        "compensated": round(n * 0.08),
+        "refunded_cancelled": round(n * 0.05),
+        "refund_pending": max(1, round(n * 0.01)),
+        "half_compensated": max(1, n // 200),
+        "failed_past_pivot": max(1, round(n * 0.01)),
+    }
     running = min(n - 1, 3, max(1, n // 100))
     stuck = min(n - running - 1, max(1, n // 200))
     settled = [o for o, k in quotas.items() for _ in range(k)][: max(n - running - stuck, 0)]
@@ -212,14 +262,25 @@ def outcome_of(types: set[str], stalled: bool = False) -> str:
 def _outgoing(step: Step, ts: int, partitions: Mapping[str, int]) -> OutgoingEvent:
     ce_id = uuid.uuid5(_CE_NAMESPACE, f"{step.correlation_id}/{step.topic}/{step.type}")
     iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
-    headers = (("ce_specversion", "1.0"), ("ce_type", step.type), ("ce_source", SOURCES[step.topic]),
-               ("ce_id", str(ce_id)), ("ce_time", iso.replace("+00:00", "Z")), ("ce_subject", step.key),
-               ("content-type", "application/json"), ("correlation_id", step.correlation_id),
-               ("traceparent", f"00-{uuid.UUID(step.correlation_id).hex}-{ce_id.hex[:16]}-01"))
+    headers = (
+        ("ce_specversion", "1.0"),
+        ("ce_type", step.type),
+        ("ce_source", SOURCES[step.topic]),
+        ("ce_id", str(ce_id)),
+        ("ce_time", iso.replace("+00:00", "Z")),
+        ("ce_subject", step.key),
+        ("content-type", "application/json"),
+        ("correlation_id", step.correlation_id),
+        ("traceparent", f"00-{uuid.UUID(step.correlation_id).hex}-{ce_id.hex[:16]}-01"),
+    )
     key, n = step.key.encode(), partitions.get(step.topic, 1)
-    return OutgoingEvent(value=json.dumps(step.data, separators=(",", ":")).encode(), key=key,
-                         headers=tuple((k, v.encode()) for k, v in headers),
-                         partition=zlib.crc32(key) % n if n > 1 else None, timestamp=ts)
+    return OutgoingEvent(
+        value=json.dumps(step.data, separators=(",", ":")).encode(),
+        key=key,
+        headers=tuple((k, v.encode()) for k, v in headers),
+        partition=zlib.crc32(key) % n if n > 1 else None,
+        timestamp=ts,
+    )
 
 
 async def _publish(conn: Connection, items: Sequence[tuple[str, OutgoingEvent]]) -> Ends:
@@ -258,8 +319,10 @@ async def _ensure_topics(conn: Connection) -> dict[str, TopicInfo]:
             try:
                 await conn.create_topic(name, partitions)
             except Unsupported as exc:
-                raise Unsupported(f"demo: cannot create topic {name!r} here: {exc}",
-                                  hint="create the demo topics with the broker's own tools") from exc
+                raise Unsupported(
+                    f"demo: cannot create topic {name!r} here: {exc}",
+                    hint="create the demo topics with the broker's own tools",
+                ) from exc
             infos[name] = await conn.describe_topic(name)
     return infos
 
@@ -272,8 +335,10 @@ async def _commit(conn: Connection, group: str, offsets: Mapping[tuple[str, int]
     try:
         await conn.commit_offsets(group, offsets)
     except Unsupported as exc:
-        raise Unsupported(f"demo: cannot set consumer group offsets on this broker ({exc}), so the "
-                          f"demo groups were not created", hint="the local and kafka adapters can") from exc
+        raise Unsupported(
+            f"demo: cannot set consumer group offsets on this broker ({exc}), so the demo groups were not created",
+            hint="the local and kafka adapters can",
+        ) from exc
 
 
 async def _latest_timestamp(conn: Connection) -> int:
@@ -287,8 +352,15 @@ async def _latest_timestamp(conn: Connection) -> int:
 # --------------------------------------------------------------------------- seeding
 
 
-async def seed(conn: Connection, *, orders: int = 200, seed: int = 7, now_ms: int | None = None,
-               force: bool = False, progress: Callable[[int, int], None] | None = None) -> DemoSummary:
+async def seed(
+    conn: Connection,
+    *,
+    orders: int = 200,
+    seed: int = 7,
+    now_ms: int | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoSummary:
     """Create the demo topics and groups and publish ``orders`` sagas of the last two hours.
 
     Idempotent: when the topics already hold events, nothing is published (``already_seeded``)
@@ -349,9 +421,14 @@ async def summarize(conn: Connection, *, already_seeded: bool = False, published
     except Unsupported:
         lags = {}
     example = next((c for c, o in outcomes.items() if o == "failed_uncompensated"), None)
-    return DemoSummary(topics=counts, sagas={o: by_outcome[o] for o in OUTCOMES},
-                       groups={g: lags[g] for g in GROUPS if g in lags}, already_seeded=already_seeded,
-                       published=published, failed_example=example)
+    return DemoSummary(
+        topics=counts,
+        sagas={o: by_outcome[o] for o in OUTCOMES},
+        groups={g: lags[g] for g in GROUPS if g in lags},
+        already_seeded=already_seeded,
+        published=published,
+        failed_example=example,
+    )
 
 
 def describe(summary: DemoSummary) -> str:
@@ -359,9 +436,13 @@ def describe(summary: DemoSummary) -> str:
     head = f"demo seeded: {summary.published} events published" if summary.published else "demo topics"
     if summary.already_seeded:
         head = "demo already seeded, nothing published (force adds more sagas)"
-    lines = [head, "topics: " + ", ".join(f"{t} {n}" for t, n in summary.topics.items()),
-             "sagas: " + ", ".join(f"{o.replace('_', ' ')} {n}" for o, n in summary.sagas.items()),
-             "group lag: " + ", ".join(f"{g} {n}" for g, n in summary.groups.items()), summary.hint]
+    lines = [
+        head,
+        "topics: " + ", ".join(f"{t} {n}" for t, n in summary.topics.items()),
+        "sagas: " + ", ".join(f"{o.replace('_', ' ')} {n}" for o, n in summary.sagas.items()),
+        "group lag: " + ", ".join(f"{g} {n}" for g, n in summary.groups.items()),
+        summary.hint,
+    ]
     if summary.failed_example:
         lines.append(f"a saga that failed half-way, not compensated: correlation id {summary.failed_example}")
         lines.append("sagas: workbench saga list --state failed, then workbench saga compensate ID")
@@ -371,9 +452,16 @@ def describe(summary: DemoSummary) -> str:
 # --------------------------------------------------------------------------- live
 
 
-async def run_live(conn: Connection, *, rate: float = 20.0, stop: asyncio.Event | None = None,
-                   seed: int | None = None, on_tick: Callable[[LiveStats], None] | None = None,
-                   tick: float = 0.1, commit_every: float = 1.0) -> LiveStats:
+async def run_live(
+    conn: Connection,
+    *,
+    rate: float = 20.0,
+    stop: asyncio.Event | None = None,
+    seed: int | None = None,
+    on_tick: Callable[[LiveStats], None] | None = None,
+    tick: float = 0.1,
+    commit_every: float = 1.0,
+) -> LiveStats:
     """Produce new sagas at about ``rate`` events/s (timestamps = now) and move the demo groups
     (billing keeps up, inventory slowly falls behind, shipping stays stalled) until ``stop`` is set.
 
@@ -392,8 +480,14 @@ async def run_live(conn: Connection, *, rate: float = 20.0, stop: asyncio.Event 
     commits = ticks = 0
 
     def stats() -> LiveStats:
-        return LiveStats(sagas=producer.sagas, events=by_topic.total(), by_topic=dict(by_topic),
-                         commits=commits, ticks=ticks, elapsed=time.monotonic() - started)
+        return LiveStats(
+            sagas=producer.sagas,
+            events=by_topic.total(),
+            by_topic=dict(by_topic),
+            commits=commits,
+            ticks=ticks,
+            elapsed=time.monotonic() - started,
+        )
 
     while not stop.is_set():
         due = producer.due(_now_ms(), horizon=int(tick * 1000))
@@ -448,8 +542,12 @@ class _PacedGroups:
             lags = await conn.lag(None)
         except Unsupported as exc:
             raise Unsupported(f"demo: this broker has no consumer groups to move ({exc})") from exc
-        known = {(g.group_id, p.topic, p.partition): p.committed for g in lags for p in g.partitions
-                 if p.committed is not None}
+        known = {
+            (g.group_id, p.topic, p.partition): p.committed
+            for g in lags
+            for p in g.partitions
+            if p.committed is not None
+        }
         for group, (topics, _) in LIVE_PACE.items():
             for (topic, p), end in self.ends.items():
                 if topic in topics:

@@ -49,8 +49,13 @@ class Journal:
     def open(cls, path: str | Path, *, topic: str, broker: str, digest: str, lines: int) -> Journal:
         """Create the journal, or load it and check that it is for this topic, broker and input."""
         path = Path(path)
-        header = {"event_workbench_journal": FORMAT, "topic": topic, "broker": broker,
-                  "input_sha256": digest, "lines": lines}
+        header = {
+            "event_workbench_journal": FORMAT,
+            "topic": topic,
+            "broker": broker,
+            "input_sha256": digest,
+            "lines": lines,
+        }
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -38,8 +38,14 @@ class Verdict(enum.IntEnum):
 
 
 #: How a verdict is shown (Rich styles), by ``lag --watch`` and the TUI's lag view alike.
-VERDICT_STYLES = {Verdict.UNKNOWN: "dim", Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.REWIND: "magenta",
-                  Verdict.STALL: "red", Verdict.STOP: "bold red"}
+VERDICT_STYLES = {
+    Verdict.UNKNOWN: "dim",
+    Verdict.OK: "green",
+    Verdict.WARN: "yellow",
+    Verdict.REWIND: "magenta",
+    Verdict.STALL: "red",
+    Verdict.STOP: "bold red",
+}
 
 
 def format_time_lag(ms: int | None) -> str:

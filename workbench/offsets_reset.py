@@ -192,7 +192,9 @@ async def group_state(conn: Connection, group: str) -> str:
 
 async def first_offset_at(conn: Connection, topic: str, partition: int, timestamp_ms: int) -> int | None:
     """The first offset at or after ``timestamp_ms`` in one partition, None if no event is that recent."""
-    async with aclosing(conn.read(topic, Position.at_time(timestamp_ms), partitions=[partition], batch_size=1)) as batches:  # type: ignore[type-var]
+    async with aclosing(
+        conn.read(topic, Position.at_time(timestamp_ms), partitions=[partition], batch_size=1)
+    ) as batches:  # type: ignore[type-var]
         async for batch in batches:
             if batch:
                 return batch[0].offset

@@ -47,8 +47,9 @@ class RingBuffer:
     (append or clear). ``rate()`` is events/s over the last ``rate_window`` seconds of ``clock``.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, clock: Clock = time.monotonic,
-                 rate_window: float = RATE_WINDOW) -> None:
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, *, clock: Clock = time.monotonic, rate_window: float = RATE_WINDOW
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         if rate_window <= 0:
@@ -276,10 +277,18 @@ class Pump:
 
     async def _run(self) -> None:
         try:
-            batches = service.tail(self.conn, self.topic, self.position, partitions=self.partitions,
-                                   follow=self.follow, match=self.match, on_scanned=self._count_scanned,
-                                   on_outage=self._on_outage, batch_size=self.batch_size,
-                                   on_dropped=self._on_broker_dropped)
+            batches = service.tail(
+                self.conn,
+                self.topic,
+                self.position,
+                partitions=self.partitions,
+                follow=self.follow,
+                match=self.match,
+                on_scanned=self._count_scanned,
+                on_outage=self._on_outage,
+                batch_size=self.batch_size,
+                on_dropped=self._on_broker_dropped,
+            )
             async with contextlib.aclosing(batches):
                 async for batch in batches:
                     if not self._gate.is_set():

@@ -34,6 +34,7 @@ def make_target() -> Target:
 @pytest.fixture
 def target(isolated_home) -> Target:
     """A local event log with the demo scenario (seed 7, fixed clock)."""
+
     async def seed() -> None:
         async with service.connect(make_target()) as conn:
             await demo.seed(conn, orders=ORDERS, now_ms=NOW_MS)
@@ -45,6 +46,7 @@ def target(isolated_home) -> Target:
 @pytest.fixture
 def counts(target) -> dict[str, int]:
     """How many events each demo topic holds (the demo decides; tests do not hard-code it)."""
+
     async def figures() -> dict[str, int]:
         async with service.connect(target) as conn:
             return {t.name: t.count for t in await conn.list_topics()}
@@ -106,5 +108,10 @@ async def open_events(pilot: Pilot, name: str, expected: int) -> None:
     app = pilot.app
     await open_topic(pilot, name)
     await pilot.press("e")
-    await settle(pilot, lambda: len(app.stream.buffer) >= expected and app.stream.event_list.virtual_size.height
-                 == len(app.stream.buffer), f"{expected} events of {name}")
+    await settle(
+        pilot,
+        lambda: (
+            len(app.stream.buffer) >= expected and app.stream.event_list.virtual_size.height == len(app.stream.buffer)
+        ),
+        f"{expected} events of {name}",
+    )

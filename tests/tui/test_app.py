@@ -12,8 +12,8 @@ from workbench.broker import OutgoingEvent, Position
 from workbench.tui.screens.detail import DetailScreen
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.lag import LagScreen
-from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.screens.position import PositionDialog
+from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.widgets.stream_view import StreamView
 
 from .conftest import (
@@ -56,7 +56,11 @@ async def test_selecting_a_topic_shows_partitions_and_consuming_groups(target):
         await settle(pilot, lambda: table.row_count == len(info.partitions), "the partitions table")
         for p in info.partitions:
             assert [c.plain for c in table.get_row(str(p.partition))] == [
-                str(p.partition), f"{p.start:,}", f"{p.end:,}", f"{p.count:,}"]
+                str(p.partition),
+                f"{p.start:,}",
+                f"{p.end:,}",
+                f"{p.count:,}",
+            ]
         groups = app.query_one("#groups", DataTable)
         await settle(pilot, lambda: groups.row_count > 0, "the groups table")
         consuming = {str(k.value) for k in groups.rows}
@@ -87,9 +91,17 @@ HOSTILE_VALUE = "\x1b[31mRED\x1b[0m [bold red]markup[/] \u202eevil\x07 \x1b]0;pw
 async def test_hostile_payloads_are_shown_inert(target):
     async with service.connect(target) as conn:
         await conn.create_topic("hostile", 1)
-    await publish(target, "hostile", [OutgoingEvent(
-        value=HOSTILE_VALUE, key=b"\x1b[2J[red]key[/]",
-        headers=(("ce_type", b"[blink]Evil[/]\x1b[5m"), ("correlation_id", "\u202ecorr".encode())))])
+    await publish(
+        target,
+        "hostile",
+        [
+            OutgoingEvent(
+                value=HOSTILE_VALUE,
+                key=b"\x1b[2J[red]key[/]",
+                headers=(("ce_type", b"[blink]Evil[/]\x1b[5m"), ("correlation_id", "\u202ecorr".encode())),
+            )
+        ],
+    )
     app = make_app(target)
     async with app.run_test(size=(220, 30)) as pilot:  # wide: the whole value fits beside the sidebar
         await open_events(pilot, "hostile", 1)
@@ -153,8 +165,11 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
         await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         indicator = app.query_one("#new-indicator", Static)
         assert "browsing" in rendered(indicator)
-        await settle(pilot, lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
-                     "the N new indicator")
+        await settle(
+            pilot,
+            lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
+            "the N new indicator",
+        )
         assert "7 new events" in rendered(indicator)
         assert events.visible_text()[0] == top and events.scroll_y == 0  # no jump
         await pilot.press("G")
@@ -251,8 +266,9 @@ async def test_an_unreachable_broker_says_reconnecting_and_the_app_recovers_when
     bad = config.resolve(config.url_profile("local:later/events.db"))
     app = make_app(bad, retry_delays=(0.05, 0.1))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.connection_state == "reconnecting" and app.attempt >= 2,
-                     "the retries with backoff")
+        await settle(
+            pilot, lambda: app.connection_state == "reconnecting" and app.attempt >= 2, "the retries with backoff"
+        )
         notes = list(app._notifications)
         assert len(notes) == 1 and notes[0].severity == "error"  # one notification, not one per retry
         assert "does not exist" in notes[0].message and "r retries now" in notes[0].message
@@ -300,8 +316,9 @@ async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target, coun
         await open_topic(pilot, "orders")
         await pilot.press("e")
         await settle(pilot, lambda: app.stream.buffer.received == counts["orders"], "all of orders")
-        await settle(pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")),
-                     "the drop count")
+        await settle(
+            pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")), "the drop count"
+        )
         assert "buffered 50/50" in rendered(app.query_one("#status"))
         await pilot.press("g")  # the top is the oldest event still kept
         first = app.stream.buffer[0]

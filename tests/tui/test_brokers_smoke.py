@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from tests.brokers import endpoints
 from workbench import config, service
@@ -28,16 +28,24 @@ def require(host: str, port: int, what: str) -> None:
 
 def kafka_target() -> config.Target:
     require(endpoints.KAFKA_HOST, endpoints.KAFKA_PORT, "Kafka")
-    profile = config.Profile(name="kafka-smoke", adapter="kafka",
-                             options={"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP})
+    profile = config.Profile(
+        name="kafka-smoke", adapter="kafka", options={"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP}
+    )
     return config.resolve(profile)
 
 
 def rabbit_target() -> config.Target:
     require(endpoints.RABBIT_HOST, endpoints.RABBIT_AMQP_PORT, "RabbitMQ AMQP")
     require(endpoints.RABBIT_HOST, endpoints.RABBIT_MANAGEMENT_PORT, "RabbitMQ management")
-    profile = config.Profile(name="rabbit-smoke", adapter="rabbitmq", options={
-        "url": endpoints.RABBIT_AMQP_URL, "management_url": endpoints.RABBIT_MANAGEMENT_URL, "timeout_s": 10.0})
+    profile = config.Profile(
+        name="rabbit-smoke",
+        adapter="rabbitmq",
+        options={
+            "url": endpoints.RABBIT_AMQP_URL,
+            "management_url": endpoints.RABBIT_MANAGEMENT_URL,
+            "timeout_s": 10.0,
+        },
+    )
     return config.resolve(profile)
 
 

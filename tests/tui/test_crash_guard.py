@@ -71,10 +71,7 @@ def test_a_killed_tui_leaves_a_working_terminal(pane, target, tmp_path, signum):
     db = Path.cwd() / "events.db"  # the seeded log of the `target` fixture
     stty = tmp_path / "stty.txt"
     repo = Path(__file__).resolve().parents[2]
-    command = (
-        f"cd {repo} && {sys.executable} -m workbench --broker local:{db}; "
-        f"echo EXIT=$?; stty -a > {stty}"
-    )
+    command = f"cd {repo} && {sys.executable} -m workbench --broker local:{db}; echo EXIT=$?; stty -a > {stty}"
     run("send-keys", "-t", session, command, "Enter")
 
     def flags() -> list[str]:

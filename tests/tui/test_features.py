@@ -140,16 +140,31 @@ async def test_the_command_palette_runs_every_action_by_name(target):
     async with app.run_test(size=SIZE) as pilot:
         await open_topic(pilot, "orders")
         titles = [title for title, _, _ in app.palette_entries()]
-        for name in ("Events (e)", "From… (o)", "Lag (l)", "Publish (p)", "Save (s)", "Help (?)", "Theme (t)",
-                     "Reload (r)", "Profile (P)", "Find topic (f)", "Copy value (c)", "Quit (q)"):
+        for name in (
+            "Events (e)",
+            "From… (o)",
+            "Lag (l)",
+            "Publish (p)",
+            "Save (s)",
+            "Help (?)",
+            "Theme (t)",
+            "Reload (r)",
+            "Profile (P)",
+            "Find topic (f)",
+            "Copy value (c)",
+            "Quit (q)",
+        ):
             assert name in titles
         assert any(t.startswith("Pause / resume") for t in titles) and any(t.startswith("Filter") for t in titles)
         await pilot.press("ctrl+p")
         await settle(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
         await pilot.press(*"publish")
         commands = app.screen.query_one(CommandList)
-        await settle(pilot, lambda: commands.option_count > 0 and "Publish" in str(
-            commands.get_option_at_index(0).prompt), "the palette's match")
+        await settle(
+            pilot,
+            lambda: commands.option_count > 0 and "Publish" in str(commands.get_option_at_index(0).prompt),
+            "the palette's match",
+        )
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, PublishDialog), "the dialog, from the palette")
 
@@ -220,7 +235,8 @@ async def test_switching_profile_reconnects_without_a_restart(target, isolated_h
         await conn.create_topic("solo", 1)
     (isolated_home / "workbench.toml").write_text(
         '[profiles.demo]\nbroker = "local:events.db"\n\n'
-        '[profiles.other]\nbroker = "local:other.db"\ndescription = "the other log"\n')
+        '[profiles.other]\nbroker = "local:other.db"\ndescription = "the other log"\n'
+    )
     settings = config.load_config(isolated_home / "workbench.toml")
     app = make_app(config.resolve(settings.profile("demo")), settings=settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -230,8 +246,11 @@ async def test_switching_profile_reconnects_without_a_restart(target, isolated_h
         shown = rendered(app.screen.query_one("#profile-list"))
         assert "demo" in shown and "the other log" in shown
         await pilot.press("down", "enter")
-        await settle(pilot, lambda: app.connection_state == "connected" and [t.name for t in app.topics] == ["solo"],
-                     "the other profile's topics")
+        await settle(
+            pilot,
+            lambda: app.connection_state == "connected" and [t.name for t in app.topics] == ["solo"],
+            "the other profile's topics",
+        )
         assert app.target.profile.name == "other" and "other" in app.sub_title and app.topic is None
 
 

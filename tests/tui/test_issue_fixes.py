@@ -226,6 +226,7 @@ class HeldRead(Wrapped):
             await self.release.wait()
             async for batch in self.inner.read(topic, start, **kwargs):
                 yield batch
+
         return held()
 
 
@@ -293,8 +294,11 @@ async def test_the_detail_footer_lists_copy_and_trace(target, counts):
         await pilot.press("enter")
         await settle(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", "the detail")
         await pilot.pause()
-        shown = {(b.binding.key, b.binding.description) for b in app.screen.active_bindings.values()
-                 if b.binding.show and b.enabled}
+        shown = {
+            (b.binding.key, b.binding.description)
+            for b in app.screen.active_bindings.values()
+            if b.binding.show and b.enabled
+        }
         assert {("c", "Copy value"), ("C", "Copy envelope"), ("ctrl+g", "Trace")} <= shown, shown
 
 

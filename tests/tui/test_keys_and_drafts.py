@@ -22,7 +22,11 @@ def error_of(raw) -> str:
 
 def test_overrides_are_normalised_to_textual_key_names():
     assert keys.keymap({"publish": "P", "lag": "L", "help": "?", "switch_profile": "ctrl+k"}, FILE) == {
-        "publish": "P", "lag": "L", "help": "question_mark", "switch_profile": "ctrl+k"}
+        "publish": "P",
+        "lag": "L",
+        "help": "question_mark",
+        "switch_profile": "ctrl+k",
+    }
     assert keys.keymap({}, FILE) == {}
     bound = keys.effective({"lag": "L"})
     assert bound["lag"] == "L" and bound["publish"] == "p"
@@ -89,11 +93,13 @@ def test_build_makes_n_copies_and_refuses_bad_fields():
     event = events[0][1]
     assert (event.key, event.value, event.headers) == (b"k1", b'{"n": 1}', (("h", b"v"),))
     assert drafts.build("orders", "", "", "{}", "1")[0][1].key is None
-    for args, message in ((("", "", "", "{}", "1"), "topic: empty"),
-                          (("t", "", "", "{", "1"), "value: line 1, column 2"),
-                          (("t", "", "", "{}", "0"), "copies: 0 is out of range"),
-                          (("t", "", "", "{}", "x"), "copies: 'x' is not a whole number"),
-                          (("t", "", "", "{}", "10001"), "out of range")):
+    for args, message in (
+        (("", "", "", "{}", "1"), "topic: empty"),
+        (("t", "", "", "{", "1"), "value: line 1, column 2"),
+        (("t", "", "", "{}", "0"), "copies: 0 is out of range"),
+        (("t", "", "", "{}", "x"), "copies: 'x' is not a whole number"),
+        (("t", "", "", "{}", "10001"), "out of range"),
+    ):
         with pytest.raises(UsageError, match=message):
             drafts.build(*args)
 
@@ -102,9 +108,15 @@ def test_the_cloudevent_template_has_fresh_ids_and_time():
     ids = iter(["id-1", "corr-1", "id-2", "corr-2"])
     first = drafts.template("cloudevent", now=1_800_000_000.5, make_id=lambda: next(ids))
     headers = dict((k, v.decode()) for k, v in drafts.parse_headers(first.headers))
-    assert headers == {"ce_specversion": "1.0", "ce_id": "id-1", "ce_time": "2027-01-15T08:00:00.500Z",
-                       "ce_type": "com.example.SomethingHappened", "ce_source": "/event-workbench",
-                       "content-type": "application/json", "correlation_id": "corr-1"}
+    assert headers == {
+        "ce_specversion": "1.0",
+        "ce_id": "id-1",
+        "ce_time": "2027-01-15T08:00:00.500Z",
+        "ce_type": "com.example.SomethingHappened",
+        "ce_source": "/event-workbench",
+        "content-type": "application/json",
+        "correlation_id": "corr-1",
+    }
     assert json.loads(first.value) == {"message": "hello"}
     second = drafts.template("cloudevent", now=1_800_000_001, make_id=lambda: next(ids))
     assert "ce_id=id-2" in second.headers and "correlation_id=corr-2" in second.headers

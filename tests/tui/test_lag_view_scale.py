@@ -34,6 +34,7 @@ STALL_BUDGET_S = 0.25
 @pytest.fixture
 def big(isolated_home):
     """Topic "clicks" (4 partitions, 40 events) consumed by 10,000 groups g-00000 ... g-09999."""
+
     async def seed() -> None:
         async with service.connect(make_target()) as conn:
             await conn.create_topic("clicks", 4)
@@ -215,11 +216,17 @@ async def test_a_topic_opens_at_once_and_its_groups_follow_when_the_lag_of_every
         assert gate.calls == 1
         stalls = Stalls()
         gate.open.set()
-        await settle(pilot, lambda: "none has committed" in rendered(view.query_one("#groups-title")),
-                     "the groups of the topic now shown")
+        await settle(
+            pilot,
+            lambda: "none has committed" in rendered(view.query_one("#groups-title")),
+            "the groups of the topic now shown",
+        )
         app.open_topic("clicks")  # the lag just read serves it: no new request
-        await settle(pilot, lambda: "Consumer groups (10,000)" in rendered(view.query_one("#groups-title")),
-                     "the groups of clicks")
+        await settle(
+            pilot,
+            lambda: "Consumer groups (10,000)" in rendered(view.query_one("#groups-title")),
+            "the groups of clicks",
+        )
         assert gate.calls == 1
         assert "the 50 with the most lag here" in rendered(view.query_one("#groups-title"))
         assert stalls.stop() < STALL_BUDGET_S

@@ -39,8 +39,14 @@ def test_workbench_alone_opens_the_tui_and_q_quits(target):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "36"}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "--broker", "local:events.db"],
-                            stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--broker", "local:events.db"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
     os.close(follower)
     try:
         screen = read_until(leader, b"orders", timeout=30)
@@ -59,8 +65,14 @@ def test_a_mistake_in_the_keys_table_stops_the_start_naming_the_file_and_field(t
     (isolated_home / "workbench.toml").write_text('[profiles.demo]\nbroker = "local:events.db"\n\n[keys]\nlag = "p"\n')
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "workbench"], stdin=follower, stdout=follower, stderr=follower,
-                            env={**os.environ, "TERM": "xterm-256color"}, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "TERM": "xterm-256color"},
+        close_fds=True,
+    )
     os.close(follower)
     try:
         shown = read_until(leader, b"\0never", timeout=30).decode(errors="replace")

@@ -31,8 +31,11 @@ async def test_new_events_and_leaving_the_bottom_do_not_lay_the_screen_out_again
         layouts = count_layouts(app)
         notified = stream.pump.notifications
         await publish(target, "orders", [OutgoingEvent(value=b'{"n":%d}' % i, key=b"k") for i in range(30)])
-        await settle(pilot, lambda: len(stream.buffer) == counts["orders"] + 30
-                     and events.virtual_size.height == len(stream.buffer), "the new events in the list")
+        await settle(
+            pilot,
+            lambda: len(stream.buffer) == counts["orders"] + 30 and events.virtual_size.height == len(stream.buffer),
+            "the new events in the list",
+        )
         assert stream.pump.notifications > notified  # the list did grow through the pump's updates
         assert events.following and '{"n":29}' in events.visible_text()[-1]
         await pilot.press("up", "up")  # leave the bottom: the "N new" line changes its text only
@@ -56,9 +59,11 @@ async def test_the_first_frame_comes_before_the_connection(target):
 
 
 def test_importing_the_app_leaves_the_screens_and_dialogs_for_later():
-    code = ("import sys, workbench.tui.app as app\n"
-            "print(sorted(m for m in sys.modules if m.startswith('workbench.tui.screens.')))\n"
-            "print('adapters.local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n")
+    code = (
+        "import sys, workbench.tui.app as app\n"
+        "print(sorted(m for m in sys.modules if m.startswith('workbench.tui.screens.')))\n"
+        "print('adapters.local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "False False"], out
 

@@ -29,8 +29,7 @@ def test_every_row_has_exactly_the_row_width_even_with_wide_characters():
 
 
 def test_structured_cloudevents_give_the_type_and_correlation_id():
-    body = {"specversion": "1.0", "type": "OrderPlaced", "source": "/x", "id": "1",
-            "data": {"correlationId": "corr-7"}}
+    body = {"specversion": "1.0", "type": "OrderPlaced", "source": "/x", "id": "1", "data": {"correlationId": "corr-7"}}
     cells = rows.cells(event(json.dumps(body).encode()))
     assert (cells.type, cells.correlation) == ("OrderPlaced", "corr-7")
     assert cells.time == "08:00:00.123" and cells.position == "1/42"
@@ -73,7 +72,8 @@ def test_binary_is_a_hex_dump():
     view = event_render.value_view(bytes(range(20)) + b"\xff")
     assert view.kind == "binary"
     assert view.body.plain.splitlines()[0] == (
-        "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|")
+        "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|"
+    )
     assert event_render.hexdump(b"AB\x1b") == ["00000000  41 42 1b                                          |AB.|"]
 
 

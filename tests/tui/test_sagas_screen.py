@@ -48,8 +48,14 @@ async def test_list_filter_and_steps(target):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_sagas(pilot, app, target)
         assert screen.failed is None and len(screen.instances) == ORDERS
-        assert {i.state for i in screen.instances} == {"RUNNING", "COMPLETED", "FAILED", "COMPENSATING",
-                                                       "COMPENSATED", "STUCK"}
+        assert {i.state for i in screen.instances} == {
+            "RUNNING",
+            "COMPLETED",
+            "FAILED",
+            "COMPENSATING",
+            "COMPENSATED",
+            "STUCK",
+        }
         table = screen.query_one("#saga-list", DataTable)
         assert table.row_count == ORDERS
         await choose(pilot, screen, "STUCK")
@@ -76,8 +82,11 @@ async def test_compensate_dry_run_then_the_id_typed_back(target):
         assert isinstance(app.focused, Input)
 
         await enter_text(pilot, "not the id")
-        await settle(pilot, lambda: "does not match" in rendered(dialog.query_one("#compensate-result", Static)),
-                     "the mismatch message")
+        await settle(
+            pilot,
+            lambda: "does not match" in rendered(dialog.query_one("#compensate-result", Static)),
+            "the mismatch message",
+        )
         assert (await topic_count(target, "payments"), await topic_count(target, "orders")) == (payments, orders)
 
         await enter_text(pilot, corr)
@@ -85,7 +94,10 @@ async def test_compensate_dry_run_then_the_id_typed_back(target):
         assert dialog.result.outcome == "done" and dialog.result.published == 2
         assert all(r.confirmed for r in dialog.result.results)
         assert "done: 2 published" in rendered(dialog.query_one("#compensate-result", Static))
-        assert (await topic_count(target, "payments"), await topic_count(target, "orders")) == (payments + 1, orders + 1)
+        assert (await topic_count(target, "payments"), await topic_count(target, "orders")) == (
+            payments + 1,
+            orders + 1,
+        )
         (record,) = audit.AuditLog().records(corr)
         assert record["outcome"] == "done" and record["published"] == 2
 
@@ -142,5 +154,6 @@ async def test_the_saga_and_trace_keys_are_rebound_from_the_keys_table(target):
         await settle(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace view on ctrl+y")
         titles = [title for title, _, _ in app.palette_entries()]
         assert "Sagas (ctrl+g)" in titles and "Trace (ctrl+y)" in titles and "Lag (S)" in titles
-        assert ("ctrl+g", "saga instances by state (failed, stuck…); compensate one after a dry run") in \
-            help_sections(app.keys)[0][1]
+        assert ("ctrl+g", "saga instances by state (failed, stuck…); compensate one after a dry run") in help_sections(
+            app.keys
+        )[0][1]

@@ -118,6 +118,7 @@ def test_the_status_line_says_each_state(clock):
     sup.connected()
     sup.still_answers("the consumer lag refresh")
     assert status_text(sup, Stream()).plain == (  # type: ignore[arg-type]
-        "● connected · the broker is slow (the consumer lag refresh timed out; it still answers)")
+        "● connected · the broker is slow (the consumer lag refresh timed out; it still answers)"
+    )
     sup.connect_failed(AccessDenied("no"))
     assert status_text(sup, Stream()).plain == "✗ not connected (r retries)"  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import typer
 
 # isort: off
 from workbench.cli import browse, tail, publish, lag, saga, triage, demo, profiles  # noqa: F401 - each registers its verbs, in help order
+
 # isort: on
 from workbench.cli.base import app, fail
 

@@ -40,8 +40,10 @@ def examples_kept(help_text: str | None) -> str | None:
     if not help_text:
         return help_text
     paragraphs = inspect.cleandoc(help_text).split("\n\n")
-    kept = [f"\b\n{p}" if any(line.startswith("  ") for line in p.splitlines()[1:]) and not p.startswith("\b")
-            else p for p in paragraphs]
+    kept = [
+        f"\b\n{p}" if any(line.startswith("  ") for line in p.splitlines()[1:]) and not p.startswith("\b") else p
+        for p in paragraphs
+    ]
     return "\n\n".join(kept)
 
 
@@ -80,8 +82,6 @@ class TableOrJson(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
-
-
 
 
 @dataclass
@@ -180,7 +180,8 @@ def _print_version(value: bool) -> None:
 def main_callback(
     ctx: typer.Context,
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", envvar="WORKBENCH_PROFILE", help="Profile name from workbench.toml.")
+        str | None,
+        typer.Option("--profile", "-p", envvar="WORKBENCH_PROFILE", help="Profile name from workbench.toml."),
     ] = None,
     broker: Annotated[
         str | None,
@@ -220,9 +221,9 @@ def overview(ctx: typer.Context) -> None:
         async with service.connect(target) as conn:
             output.stderr.print(output.safe(f"profile {target.profile.name}: {target.profile.shown_broker()}", "bold"))
             output.render_topics(await conn.list_topics(), "table")
+
     run(body)
     output.stderr.print("next: workbench tail TOPIC --from -10 | workbench lag | workbench publish TOPIC --value TEXT")
-
 
 
 def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
@@ -233,7 +234,9 @@ def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
     try:
         compiled = compile_filter(text)
     except FilterError as exc:
-        raise UsageError(f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section") from None
+        raise UsageError(
+            f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section"
+        ) from None
     compiled.on_mismatch = lambda why: output.stderr.print(output.safe(f"warning: --filter: {why}", "yellow"))
     return compiled.matches
 
@@ -265,5 +268,3 @@ class scan_progress:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
-
-

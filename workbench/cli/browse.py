@@ -34,6 +34,7 @@ def topics(
         async with service.connect(target) as conn:
             found = [t for t in await conn.list_topics() if internal or not t.internal]
         output.render_topics(found, fmt_of(ctx, output_format))
+
     run(body)
 
 
@@ -59,6 +60,7 @@ def topics_create(
         if fmt != "table":
             output.emit_json({"created": True, **output.topic_dict(info)}, fmt)
         output.stderr.print(output.safe(f"created {info.name} with {len(info.partitions)} partition(s)"))
+
     run(body)
 
 
@@ -92,6 +94,7 @@ def topics_delete(
         if fmt != "table":
             output.emit_json({"name": name, "deleted": True}, fmt)
         output.stderr.print(output.safe(f"deleted {name}"))
+
     run(body)
 
 
@@ -112,8 +115,8 @@ def describe(
         async with service.connect(target) as conn:
             info = await conn.describe_topic(topic)
         output.render_describe(info, fmt_of(ctx, output_format))
-    run(body)
 
+    run(body)
 
 
 @app.command()
@@ -129,4 +132,5 @@ def groups(ctx: typer.Context, output_format: OutputOption = None) -> None:
         async with service.connect(target) as conn:
             found = sorted(await conn.groups(), key=lambda g: g.group_id)
         output.render_groups(found, fmt_of(ctx, output_format))
+
     run(body)

@@ -18,7 +18,9 @@ def demo(
     live: Annotated[bool, typer.Option("--live", help="Keep producing and consuming until Ctrl-C.")] = False,
     rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second with --live.")] = 20.0,
     orders: Annotated[int, typer.Option("--orders", min=1, help="Number of order sagas to seed.")] = 200,
-    force: Annotated[bool, typer.Option("--force", help="Seed again even if the demo topics already hold events.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Seed again even if the demo topics already hold events.")
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Seed an order-platform scenario: orders, payments, inventory, shipping; sagas; lagging groups.
@@ -42,11 +44,17 @@ def demo(
             if live:
                 output.stderr.print("producing live events; Ctrl-C to stop")
                 await scenario.run_live(conn, rate=rate)
+
     run(body)
 
 
 def summary_dict(summary: Any) -> dict[str, Any]:
     """What the demo seeded, for -o json/jsonl."""
-    return {"published": summary.published, "already_seeded": summary.already_seeded,
-            "topics": dict(summary.topics), "sagas": dict(summary.sagas), "group_lag": dict(summary.groups),
-            "failed_example": summary.failed_example}
+    return {
+        "published": summary.published,
+        "already_seeded": summary.already_seeded,
+        "topics": dict(summary.topics),
+        "sagas": dict(summary.sagas),
+        "group_lag": dict(summary.groups),
+        "failed_example": summary.failed_example,
+    }

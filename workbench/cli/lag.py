@@ -28,7 +28,6 @@ offsets_app = typer.Typer(
 app.add_typer(offsets_app, name="offsets")
 
 
-
 #: Progress shows only once reading the lag takes longer than this (a quick answer does not flicker).
 PROGRESS_AFTER_S = 0.3
 
@@ -39,7 +38,9 @@ def lag(
     group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh, with verdicts and lag in time.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 5.0,
-    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")
+    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Table: list the groups with no lag too (default: one line counts them).")
     ] = False,
@@ -104,6 +105,7 @@ def lag(
                 if fmt == "table":
                     output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
                 show(found, tracker)
+
     run(body)
 
 
@@ -130,9 +132,13 @@ class BrokerOutage:
         self.attempts += 1
         if self.since is None:
             self.since = time.monotonic()
-            output.stderr.print(output.safe(
-                f"the broker is slow or not answering ({exc}); the refresh is retried until it answers"
-                " (Ctrl-C to stop)", "yellow"))
+            output.stderr.print(
+                output.safe(
+                    f"the broker is slow or not answering ({exc}); the refresh is retried until it answers"
+                    " (Ctrl-C to stop)",
+                    "yellow",
+                )
+            )
 
     def answered(self) -> None:
         if self.since is not None:
@@ -161,8 +167,15 @@ async def with_progress(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     what = "reading consumer lag"
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                        transient=True, redirect_stdout=False, redirect_stderr=False)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
     task = progress.add_task(what, total=None)
     try:
         with progress:
@@ -184,7 +197,9 @@ def offsets_reset(
         typer.Option("--topic", "-t", help="TOPIC (every partition) or TOPIC:P[,P...] (repeatable)."),
     ],
     to: Annotated[str, typer.Option("--to", help=f"Where to move the group: {RESET_TO_HELP}.")],
-    execute: Annotated[bool, typer.Option("--execute", help="Commit the new offsets (default: show the plan only).")] = False,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Commit the new offsets (default: show the plan only).")
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Move a group's committed offsets; a dry run (old -> new per partition) unless --execute.
@@ -221,7 +236,5 @@ def offsets_reset(
                 return
             applied = await offsets_reset.execute_offsets_reset(conn, plan)
         output.render_reset(plan, fmt, applied)
+
     run(body)
-
-
-

@@ -183,8 +183,9 @@ def table_lines(
     if not rows:
         return []
     cells_by_column = list(zip(*rows, strict=True))
-    widths = [max(_width(name), *(_width(v) for v in set(col)))
-              for name, col in zip(names, cells_by_column, strict=True)]
+    widths = [
+        max(_width(name), *(_width(v) for v in set(col))) for name, col in zip(names, cells_by_column, strict=True)
+    ]
     if width is not None:
         before = sum(widths[:-1]) + len(GAP) * (len(widths) - 1)
         if before + widths[-1] > width and width - before >= 12:
@@ -198,8 +199,9 @@ def table_lines(
             fill = "" if last else " " * (widths[i] - _width(v))
             cells[v] = paint(v, style(name, v)) + fill
         padded.append([cells[v] for v in col])
-    header = GAP.join(paint(n, "bold") + ("" if i == len(names) - 1 else " " * (widths[i] - _width(n)))
-                      for i, n in enumerate(names))
+    header = GAP.join(
+        paint(n, "bold") + ("" if i == len(names) - 1 else " " * (widths[i] - _width(n))) for i, n in enumerate(names)
+    )
     return [header, *map(GAP.join, zip(*padded, strict=True))]
 
 
@@ -207,15 +209,21 @@ def write_lines(console: Console, lines: Sequence[str]) -> None:
     """Straight to the console's file, in chunks: Rich has nothing left to lay out."""
     file = console.file
     for start in range(0, len(lines), CHUNK):
-        file.write("\n".join(lines[start:start + CHUNK]) + "\n")
+        file.write("\n".join(lines[start : start + CHUNK]) + "\n")
     file.flush()
 
 
 # --------------------------------------------------------------------------- the whole output
 
 
-def render(groups: Sequence[GroupLag], tracker: LagTracker | None = None, *, show_all: bool = False,
-           out: Console | None = None, err: Console | None = None) -> None:
+def render(
+    groups: Sequence[GroupLag],
+    tracker: LagTracker | None = None,
+    *,
+    show_all: bool = False,
+    out: Console | None = None,
+    err: Console | None = None,
+) -> None:
     """The table on stdout (worst first); each shown group's total, and the folded count, on stderr."""
     out = out or output.stdout
     err = err or output.stderr

@@ -77,8 +77,16 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
         "name": info.name,
         "kind": info.kind,
         "partitions": [
-            {"partition": p.partition, "start": p.start, "end": p.end, "count": counts[p.partition],
-             "leader": p.leader, "replicas": list(p.replicas), "isr": list(p.isr), "size_bytes": p.size_bytes}
+            {
+                "partition": p.partition,
+                "start": p.start,
+                "end": p.end,
+                "count": counts[p.partition],
+                "leader": p.leader,
+                "replicas": list(p.replicas),
+                "isr": list(p.isr),
+                "size_bytes": p.size_bytes,
+            }
             for p in info.partitions
         ],
         "count": sum(counts.values()),
@@ -127,8 +135,12 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
         total = sum(counts.values())
         print_table(columns, rows, title=safe(f"{info.kind} {info.name}: {count(total)} events"))
         if total != info.count:
-            stderr.print(safe(f"note: the offsets have gaps (e.g. a capture or trace file keeps the source's): "
-                              f"START..END spans {count(info.count)} offsets, {count(total)} events are stored"))
+            stderr.print(
+                safe(
+                    f"note: the offsets have gaps (e.g. a capture or trace file keeps the source's): "
+                    f"START..END spans {count(info.count)} offsets, {count(total)} events are stored"
+                )
+            )
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
     details = {k: v for k, v in info.metadata.items() if k != EVENT_COUNTS}
@@ -151,7 +163,9 @@ def details_tree(label: str, details: Mapping[str, Any]) -> Tree:
             if value:
                 branch = node.add(safe(key))
                 for item in value:
-                    branch.add(safe(", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, Mapping) else item))
+                    branch.add(
+                        safe(", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, Mapping) else item)
+                    )
         else:
             node.add(safe(f"{key}: {value}"))
 
@@ -206,8 +220,11 @@ def _drain(group: GroupLag) -> dict[str, Any]:
     meta = group.metadata
     if "in_rate" not in meta and "out_rate" not in meta:
         return {}
-    return {"in_rate": meta.get("in_rate"), "out_rate": meta.get("out_rate"),
-            "seconds_to_drain": seconds_to_drain(group.total, meta.get("in_rate"), meta.get("out_rate"))}
+    return {
+        "in_rate": meta.get("in_rate"),
+        "out_rate": meta.get("out_rate"),
+        "seconds_to_drain": seconds_to_drain(group.total, meta.get("in_rate"), meta.get("out_rate")),
+    }
 
 
 def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, Any]:
@@ -219,8 +236,15 @@ def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, An
         **_drain(group),
         "observed_at": format_timestamp(group.observed_at),
         "partitions": [
-            {"topic": p.topic, "partition": p.partition, "committed": p.committed, "start": p.start,
-             "end": p.end, "lag": p.lag, "lost_to_retention": p.lost_to_retention}
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed": p.committed,
+                "start": p.start,
+                "end": p.end,
+                "lag": p.lag,
+                "lost_to_retention": p.lost_to_retention,
+            }
             for p in group.partitions
         ],
     }
@@ -243,17 +267,27 @@ def render_lag(groups: Sequence[GroupLag], fmt: Format, tracker: LagTracker | No
 def render_groups(groups: Sequence[GroupInfo], fmt: Format) -> None:
     if fmt != "table":
         return emit_json(
-            [{"group": g.group_id, "state": g.state, "protocol": g.protocol,
-              "members": [{"client_id": m.client_id, "host": m.host,
-                           "assignment": [list(a) for a in m.assignment]} for m in g.members]}
-             for g in groups],
+            [
+                {
+                    "group": g.group_id,
+                    "state": g.state,
+                    "protocol": g.protocol,
+                    "members": [
+                        {"client_id": m.client_id, "host": m.host, "assignment": [list(a) for a in m.assignment]}
+                        for m in g.members
+                    ],
+                }
+                for g in groups
+            ],
             fmt,
         )
     if not groups:
         stderr.print("no consumer groups")
         return
-    print_table(("GROUP", "STATE", "PROTOCOL", "MEMBERS"),
-                 ((g.group_id, g.state, g.protocol or None, len(g.members)) for g in groups))
+    print_table(
+        ("GROUP", "STATE", "PROTOCOL", "MEMBERS"),
+        ((g.group_id, g.state, g.protocol or None, len(g.members)) for g in groups),
+    )
 
 
 # --------------------------------------------------------------------------- offsets reset
@@ -265,15 +299,28 @@ def reset_dict(plan: ResetPlan, applied: GroupLag | None = None) -> dict[str, An
     rows = []
     for c in plan.changes:
         row: dict[str, Any] = {
-            "group": plan.group, "topic": c.topic, "partition": c.partition, "current": c.current, "target": str(plan.to),
-            "requested": c.requested, "new": c.new, "start": c.start, "end": c.end, "clamped": c.clamped,
+            "group": plan.group,
+            "topic": c.topic,
+            "partition": c.partition,
+            "current": c.current,
+            "target": str(plan.to),
+            "requested": c.requested,
+            "new": c.new,
+            "start": c.start,
+            "end": c.end,
+            "clamped": c.clamped,
             "note": c.note,
         }
         if applied is not None:
             row["committed"] = now.get((c.topic, c.partition))
         rows.append(row)
-    return {"group": plan.group, "state": plan.state, "to": str(plan.to), "executed": applied is not None,
-            "partitions": rows}
+    return {
+        "group": plan.group,
+        "state": plan.state,
+        "to": str(plan.to),
+        "executed": applied is not None,
+        "partitions": rows,
+    }
 
 
 def render_reset(plan: ResetPlan, fmt: Format, applied: GroupLag | None = None) -> None:
@@ -288,8 +335,14 @@ def render_reset(plan: ResetPlan, fmt: Format, applied: GroupLag | None = None) 
     now = {} if applied is None else {(p.topic, p.partition): p.committed for p in applied.partitions}
     rows = []
     for c in plan.changes:
-        row: list[object] = [plan.group, c.topic, c.partition, "-" if c.current is None else c.current,
-                             str(plan.to), c.new]
+        row: list[object] = [
+            plan.group,
+            c.topic,
+            c.partition,
+            "-" if c.current is None else c.current,
+            str(plan.to),
+            c.new,
+        ]
         if applied is not None:
             row.append(now.get((c.topic, c.partition)))
         row.append(Text(c.note, "yellow") if c.clamped else "")
@@ -298,6 +351,11 @@ def render_reset(plan: ResetPlan, fmt: Format, applied: GroupLag | None = None) 
     if applied is None:
         stderr.print(safe(f"dry run: nothing changed (group {plan.group} is {plan.state}); add --execute to apply"))
         if not plan.resettable:
-            stderr.print(safe(f"note: --execute will be refused while the group is {plan.state} (it must be Empty or Dead)", "yellow"))
+            stderr.print(
+                safe(
+                    f"note: --execute will be refused while the group is {plan.state} (it must be Empty or Dead)",
+                    "yellow",
+                )
+            )
     else:
         stderr.print(safe(f"reset {len(plan.changes)} partition(s) of group {plan.group} to {plan.to}"))

@@ -25,8 +25,14 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
     found = list(cfg.profiles.values()) or [config.builtin_profile()]
     default = cfg.default_profile or (found[0].name if len(found) == 1 else None)
     rows = [
-        {"name": p.name, "default": p.name == default, "broker": p.shown_broker(),
-         "read_only": p.read_only, "production": p.production, "source": p.source}
+        {
+            "name": p.name,
+            "default": p.name == default,
+            "broker": p.shown_broker(),
+            "read_only": p.read_only,
+            "production": p.production,
+            "source": p.source,
+        }
         for p in found
     ]
     fmt = fmt_of(ctx, output_format)
@@ -35,8 +41,10 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
         return
     output.print_table(
         ("PROFILE", "DEFAULT", "BROKER", "READ-ONLY", "SOURCE"),
-        ((r["name"], "*" if r["default"] else "", r["broker"], "yes" if r["read_only"] else "no", r["source"])
-         for r in rows),
+        (
+            (r["name"], "*" if r["default"] else "", r["broker"], "yes" if r["read_only"] else "no", r["source"])
+            for r in rows
+        ),
     )
 
 
@@ -51,11 +59,12 @@ def adapters(ctx: typer.Context, output_format: OutputOption = None) -> None:
     found = plugins.available()
     fmt = fmt_of(ctx, output_format)
     if fmt != "table":
-        output.emit_json([{"name": a.name, "schemes": list(a.schemes), "target": a.target,
-                           "distribution": a.distribution} for a in found], fmt)
+        output.emit_json(
+            [
+                {"name": a.name, "schemes": list(a.schemes), "target": a.target, "distribution": a.distribution}
+                for a in found
+            ],
+            fmt,
+        )
         return
-    output.print_table(("ADAPTER", "SCHEMES", "PROVIDED BY"),
-                        ((a.name, ", ".join(a.schemes), a.target) for a in found))
-
-
-
+    output.print_table(("ADAPTER", "SCHEMES", "PROVIDED BY"), ((a.name, ", ".join(a.schemes), a.target) for a in found))

@@ -42,12 +42,19 @@ def publish(
     ctx: typer.Context,
     topic: Annotated[str, typer.Argument(help="Destination topic.")],
     file: Annotated[
-        str | None, typer.Option("--file", "-F", help="One event per line (JSONL envelope or plain value); - for stdin.")
+        str | None,
+        typer.Option("--file", "-F", help="One event per line (JSONL envelope or plain value); - for stdin."),
     ] = None,
     value: Annotated[str | None, typer.Option("--value", "-v", help="The value of a single event.")] = None,
-    key: Annotated[str | None, typer.Option("--key", "-k", help="Key (for --value, or for file events without one).")] = None,
-    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="NAME=VALUE, added to every event (repeatable).")] = None,
-    partition: Annotated[int | None, typer.Option("--partition", "-P", min=0, help="Explicit partition for --value.")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Key (for --value, or for file events without one).")
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="NAME=VALUE, added to every event (repeatable).")
+    ] = None,
+    partition: Annotated[
+        int | None, typer.Option("--partition", "-P", min=0, help="Explicit partition for --value.")
+    ] = None,
     count: Annotated[int, typer.Option("--count", "-c", min=1, help="Publish the --value N times.")] = 1,
     rate: Annotated[float | None, typer.Option("--rate", min=0.001, help="At most N events per second.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Every input line is a value, never an envelope.")] = False,
@@ -56,13 +63,20 @@ def publish(
     ] = False,
     stream: Annotated[
         bool,
-        typer.Option("--stream", help="Publish lines as they arrive (for a pipe that does not end, like tail --follow); "
-                     "a malformed line then stops the command after the events before it."),
+        typer.Option(
+            "--stream",
+            help="Publish lines as they arrive (for a pipe that does not end, like tail --follow); "
+            "a malformed line then stops the command after the events before it.",
+        ),
     ] = False,
     journal: Annotated[
         str | None,
-        typer.Option("--journal", "-J", help="Record the input lines the broker confirmed in this file; a re-run with "
-                     "the same journal and input skips them (resume after a failure without sending them twice)."),
+        typer.Option(
+            "--journal",
+            "-J",
+            help="Record the input lines the broker confirmed in this file; a re-run with "
+            "the same journal and input skips them (resume after a failure without sending them twice).",
+        ),
     ] = None,
     output_format: OutputOption = None,
 ) -> None:
@@ -99,7 +113,10 @@ def publish(
             data = _read_input(file)
             events, linenos = _parse_input(data, file, key, header or [], raw, tombstones)
             book = Journal.open(
-                journal, topic=topic, broker=target.profile.shown_broker(), lines=len(events),
+                journal,
+                topic=topic,
+                broker=target.profile.shown_broker(),
+                lines=len(events),
                 digest=input_digest(data, key, header or [], raw, tombstones),
             )
             before = len(events)
@@ -132,8 +149,7 @@ def publish(
                 return service.PublishReport()
             _check_partitions(info, topic, events)
             with _publish_progress(len(events)) as on_progress:
-                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress,
-                                             on_results=record)
+                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress, on_results=record)
 
     try:
         report = run(body)
@@ -171,10 +187,13 @@ def _partition_problem(
         return None
     shown = f"partitions {min(known)}..{max(known)}" if len(known) > 1 else f"only partition {known[0]}"
     if origin.startswith("--value"):
-        return NotFound(f"--partition {event.partition}: topic {topic!r} has no partition {event.partition} ({shown})",
-                        hint="nothing was published")
-    return BadInput(f"{origin}: field 'partition': topic {topic!r} has no partition {event.partition} ({shown})",
-                    hint=hint)
+        return NotFound(
+            f"--partition {event.partition}: topic {topic!r} has no partition {event.partition} ({shown})",
+            hint="nothing was published",
+        )
+    return BadInput(
+        f"{origin}: field 'partition': topic {topic!r} has no partition {event.partition} ({shown})", hint=hint
+    )
 
 
 def _check_partitions(info: TopicInfo | None, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
@@ -190,10 +209,12 @@ def _checking_partitions(
     parse: Callable[[int, str], tuple[str, OutgoingEvent] | None], info: TopicInfo | None, topic: str
 ) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
     """``--stream``: a line naming a partition the topic lacks stops the stream like a malformed line."""
+
     def checked(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
         parsed = parse(lineno, line)
-        if parsed is not None and (problem := _partition_problem(
-                info, topic, *parsed, hint="--stream: the lines before it were published")):
+        if parsed is not None and (
+            problem := _partition_problem(info, topic, *parsed, hint="--stream: the lines before it were published")
+        ):
             raise problem
         return parsed
 
@@ -217,19 +238,28 @@ def _not_yet_confirmed(
         return events, linenos
     keep = [i for i, lineno in enumerate(linenos) if lineno not in book.confirmed]
     skipped = len(events) - len(keep)
-    output.stderr.print(output.safe(
-        f"journal {book.path}: {skipped} event(s) already confirmed are skipped, {len(keep)} left to publish"
-    ))
+    output.stderr.print(
+        output.safe(
+            f"journal {book.path}: {skipped} event(s) already confirmed are skipped, {len(keep)} left to publish"
+        )
+    )
     return [events[i] for i in keep], [linenos[i] for i in keep]
 
 
-
 def _events_to_publish(
-    file: str | None, value: str | None, key: str | None, headers: list[str],
-    partition: int | None, count: int, raw: bool, tombstones: bool = False,
+    file: str | None,
+    value: str | None,
+    key: str | None,
+    headers: list[str],
+    partition: int | None,
+    count: int,
+    raw: bool,
+    tombstones: bool = False,
 ) -> list[tuple[str, OutgoingEvent]]:
     if (file is None) == (value is None):
-        raise UsageError("give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl")
+        raise UsageError(
+            "give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl"
+        )
     if value is not None:
         key_bytes = None if key is None else key.encode()
         extra = tuple(parse_header(h, "--header") for h in headers)
@@ -275,7 +305,11 @@ def _parse_input(
 def _with_defaults(event: OutgoingEvent, key: bytes | None, extra: tuple[tuple[str, bytes], ...]) -> OutgoingEvent:
     """--key for events without one, --header added to every event."""
     return OutgoingEvent(
-        event.value, event.key if event.key is not None else key, event.headers + extra, event.partition, event.timestamp
+        event.value,
+        event.key if event.key is not None else key,
+        event.headers + extra,
+        event.partition,
+        event.timestamp,
     )
 
 
@@ -378,8 +412,9 @@ def _publish_progress(total: int) -> scan_progress:
 
 def position_dict(result: PublishResult) -> dict[str, int]:
     """Where a confirmed event landed, as far as the broker says (RabbitMQ confirms carry no offset)."""
-    return {name: value for name, value in (("partition", result.partition), ("offset", result.offset))
-            if value is not None}
+    return {
+        name: value for name, value in (("partition", result.partition), ("offset", result.offset)) if value is not None
+    }
 
 
 def _position_text(result: PublishResult | None) -> str:
@@ -398,17 +433,29 @@ def _report_publish(
     failed = len(report.failures)
     if fmt == "table":
         where = _position_text(report.first) if report.total == 1 else ""
-        speed = f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)" if report.total >= 1000 else ""
+        speed = (
+            f" in {report.seconds:.2f} s ({report.confirmed / max(report.seconds, 1e-6):,.0f} events/s)"
+            if report.total >= 1000
+            else ""
+        )
         skipped = f", {report.skipped:,} skipped (confirmed before, per the journal)" if report.skipped else ""
-        output.stdout.print(output.safe(
-            f"{report.confirmed:,} confirmed, {failed:,} failed, {report.unsent:,} not sent{skipped} -> {topic}{where}{speed}"
-        ))
+        output.stdout.print(
+            output.safe(
+                f"{report.confirmed:,} confirmed, {failed:,} failed, {report.unsent:,} not sent{skipped} -> {topic}{where}{speed}"
+            )
+        )
     else:
         document: dict[str, Any] = {
-            "topic": topic, "confirmed": report.confirmed, "failed": failed, "not_sent": report.unsent,
-            "skipped": report.skipped, "seconds": round(report.seconds, 3),
-            "failures": [{"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)}
-                         for f in report.failures]}
+            "topic": topic,
+            "confirmed": report.confirmed,
+            "failed": failed,
+            "not_sent": report.unsent,
+            "skipped": report.skipped,
+            "seconds": round(report.seconds, 3),
+            "failures": [
+                {"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)} for f in report.failures
+            ],
+        }
         if placed is not None:
             document["events"] = [{"origin": origin, **position_dict(result)} for origin, result in placed]
         output.emit_json(document, fmt)
@@ -421,6 +468,3 @@ def _report_publish(
     if failed or report.unsent:
         return PublishFailed(f"{failed + report.unsent:,} of {report.total:,} event(s) were not confirmed")
     return None
-
-
-

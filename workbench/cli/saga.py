@@ -35,6 +35,7 @@ saga_app = typer.Typer(
 )
 app.add_typer(saga_app, name="saga")
 
+
 class StateChoice(StrEnum):
     running = "running"
     completed = "completed"
@@ -108,16 +109,32 @@ def shown_state(instance: Any) -> str:
 
 
 def instance_dict(instance: Any) -> dict[str, Any]:
-    return {"saga": instance.saga, "correlation_id": instance.correlation_id, "state": shown_state(instance),
-            "partial": instance.partial, **({"observed_state": instance.state} if instance.partial else {}),
-            "started": None if instance.partial else _time(instance.started),
-            "first_seen": _time(instance.started), "last": _time(instance.last), "past_pivot": instance.past_pivot,
-            "fingerprint": instance.fingerprint,
-            "failure": None if instance.failure is None else instance.failure.as_dict(),
-            "steps": [{"name": s.name, "kind": s.kind, "status": s.status,
-                       **{role: (None if getattr(s, role) is None else getattr(s, role).as_dict())
-                          for role in ("done", "failed", "compensated")}} for s in instance.steps],
-            "events": [e.as_dict() for e in instance.events]}
+    return {
+        "saga": instance.saga,
+        "correlation_id": instance.correlation_id,
+        "state": shown_state(instance),
+        "partial": instance.partial,
+        **({"observed_state": instance.state} if instance.partial else {}),
+        "started": None if instance.partial else _time(instance.started),
+        "first_seen": _time(instance.started),
+        "last": _time(instance.last),
+        "past_pivot": instance.past_pivot,
+        "fingerprint": instance.fingerprint,
+        "failure": None if instance.failure is None else instance.failure.as_dict(),
+        "steps": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "status": s.status,
+                **{
+                    role: (None if getattr(s, role) is None else getattr(s, role).as_dict())
+                    for role in ("done", "failed", "compensated")
+                },
+            }
+            for s in instance.steps
+        ],
+        "events": [e.as_dict() for e in instance.events],
+    }
 
 
 # --------------------------------------------------------------------------- list / show
@@ -160,11 +177,13 @@ def saga_list(
             with scan_progress(total, minimum=20_000) as progress:
                 for definition in setup.chosen:
                     correlate = setup.sagas.correlate_for(definition)
-                    seen = await compensation.observe(conn, definition, correlate,
-                                                      now=setup.now, since_ms=setup.since_ms, on_scanned=progress)
+                    seen = await compensation.observe(
+                        conn, definition, correlate, now=setup.now, since_ms=setup.since_ms, on_scanned=progress
+                    )
                     if setup.since_ms is not None:
-                        seen = await _widened(conn, definition, correlate, seen, now=setup.now,
-                                              since_ms=setup.since_ms, widened=widened)
+                        seen = await _widened(
+                            conn, definition, correlate, seen, now=setup.now, since_ms=setup.since_ms, widened=widened
+                        )
                     found += seen
         partial = sum(1 for i in found if i.partial)
         counts = count_by_state(i for i in found if not i.partial)
@@ -174,20 +193,34 @@ def saga_list(
         else:
             output.print_table(
                 ("SAGA", "CORRELATION ID", "STATE", "STEPS", "STARTED", "LAST EVENT"),
-                [(i.saga, i.correlation_id, output.safe(shown_state(i), STATE_STYLES.get(shown_state(i), "yellow")),
-                  _steps_text(i), f"before {_time(i.started)}" if i.partial else _time(i.started), _time(i.last))
-                 for i in shown])
+                [
+                    (
+                        i.saga,
+                        i.correlation_id,
+                        output.safe(shown_state(i), STATE_STYLES.get(shown_state(i), "yellow")),
+                        _steps_text(i),
+                        f"before {_time(i.started)}" if i.partial else _time(i.started),
+                        _time(i.last),
+                    )
+                    for i in shown
+                ],
+            )
         summary = ", ".join(f"{k.lower()} {output.count(v)}" for k, v in counts.items() if v)
         if partial:
             summary += f"{', ' if summary else ''}partial {output.count(partial)}"
-        output.stderr.print(output.safe(
-            f"{output.count(len(shown))} of {output.count(len(found))} instances ({summary or 'none'})"))
+        output.stderr.print(
+            output.safe(f"{output.count(len(shown))} of {output.count(len(found))} instances ({summary or 'none'})")
+        )
         if widened:
-            output.stderr.print(output.safe(
-                f"note: {output.count(sum(widened))} instance(s) began before --since {since}: their earlier events "
-                f"were read from further back{f'; {partial} still begin earlier (PARTIAL)' if partial else ''}"))
+            output.stderr.print(
+                output.safe(
+                    f"note: {output.count(sum(widened))} instance(s) began before --since {since}: their earlier events "
+                    f"were read from further back{f'; {partial} still begin earlier (PARTIAL)' if partial else ''}"
+                )
+            )
         if shown and state in (StateChoice.failed, StateChoice.stuck, StateChoice.compensating):
             output.stderr.print(output.safe(f"next: workbench saga compensate {shown[0].correlation_id}"))
+
     run(body)
 
 
@@ -214,11 +247,13 @@ def saga_show(
             output.emit_json(instance_dict(instance), fmt)
             return
         _print_instance(instance)
+
     run(body)
 
 
-async def _widened(conn: Any, definition: Any, correlate: Any, found: list[Any], *, now: int, since_ms: int,
-                   widened: list[int]) -> list[Any]:
+async def _widened(
+    conn: Any, definition: Any, correlate: Any, found: list[Any], *, now: int, since_ms: int, widened: list[int]
+) -> list[Any]:
     """The instances of a ``--since`` window, those whose first step falls before it read again.
 
     A saga's events seldom span long, so the window is widened for those ids only, back by as long
@@ -250,8 +285,9 @@ async def _widened(conn: Any, definition: Any, correlate: Any, found: list[Any],
 async def _find(conn: Any, setup: _Setup, correlation_id: str) -> tuple[Any, Any]:
     from workbench.sagas import compensation
 
-    return await compensation.find_instance(conn, setup.chosen, setup.sagas.correlate_for, correlation_id,
-                                            now=setup.now, since_ms=setup.since_ms)
+    return await compensation.find_instance(
+        conn, setup.chosen, setup.sagas.correlate_for, correlation_id, now=setup.now, since_ms=setup.since_ms
+    )
 
 
 def _print_instance(instance: Any) -> None:
@@ -260,8 +296,12 @@ def _print_instance(instance: Any) -> None:
     title = Text()
     title.append(output.safe(f"saga {instance.saga} {instance.correlation_id}: "))
     title.append(output.safe(instance.state, STATE_STYLES.get(instance.state, "")))
-    title.append(output.safe(f"  (started {_time(instance.started)}, last event {_time(instance.last)}"
-                             f"{', past the pivot' if instance.past_pivot else ''})"))
+    title.append(
+        output.safe(
+            f"  (started {_time(instance.started)}, last event {_time(instance.last)}"
+            f"{', past the pivot' if instance.past_pivot else ''})"
+        )
+    )
     rows: list[tuple[object, ...]] = []
     for step in instance.steps:
         facts = [(role, getattr(step, role)) for role in ("done", "failed", "compensated") if getattr(step, role)]
@@ -269,8 +309,17 @@ def _print_instance(instance: Any) -> None:
         if not facts:
             rows.append((step.name, step.kind, status, None, None, None, None))
         for n, (role, seen) in enumerate(facts):
-            rows.append(("" if n else step.name, "" if n else step.kind, "" if n else status, role, seen.type,
-                         seen.position, _time(seen.timestamp)))
+            rows.append(
+                (
+                    "" if n else step.name,
+                    "" if n else step.kind,
+                    "" if n else status,
+                    role,
+                    seen.type,
+                    seen.position,
+                    _time(seen.timestamp),
+                )
+            )
     output.stdout.print(title)
     output.print_table(("STEP", "KIND", "STATUS", "EVENT ROLE", "TYPE", "AT", "TIME"), rows)
 
@@ -321,8 +370,10 @@ def saga_compensate(
         try:  # before anything is read
             profile.ensure_writable(f"publish compensations for saga {correlation_id!r}")
             if not yes and not interactive():
-                raise UsageError("--execute without a terminal needs --yes (nobody can type the id back)",
-                                 hint="check the dry run first, then add --yes")
+                raise UsageError(
+                    "--execute without a terminal needs --yes (nobody can type the id back)",
+                    hint="check the dry run first, then add --yes",
+                )
         except WorkbenchError as exc:
             fail(exc)
     from workbench import service
@@ -338,38 +389,71 @@ def saga_compensate(
                 planned = compensation.plan(definition, instance, override=override)
             except CompensationRefused as exc:
                 if execute and audit is not None:
-                    audit.append(compensation.refused_record(
-                        definition.name, instance.correlation_id, exc, profile=profile.name,
-                        broker=profile.shown_broker(), reason=reason, override=override, state=instance.state,
-                        fingerprint=instance.fingerprint))
+                    audit.append(
+                        compensation.refused_record(
+                            definition.name,
+                            instance.correlation_id,
+                            exc,
+                            profile=profile.name,
+                            broker=profile.shown_broker(),
+                            reason=reason,
+                            override=override,
+                            state=instance.state,
+                            fingerprint=instance.fingerprint,
+                        )
+                    )
                 raise
             if not execute:
                 _print_plan(planned, fmt, dry_run=True)
-                output.stderr.print(f"dry run: nothing published; add --execute to publish "
-                                    f"{len(planned.events)} event(s)")
+                output.stderr.print(
+                    f"dry run: nothing published; add --execute to publish {len(planned.events)} event(s)"
+                )
                 return
             if fmt == "table" or not planned.events:
                 _print_plan(planned, fmt, dry_run=False)
             if not yes and planned.events:
-                typed = typer.prompt(f"publish {len(planned.events)} compensation(s)? type the correlation id "
-                                     f"{instance.correlation_id} to confirm", default="", show_default=False,
-                                     err=True)
+                typed = typer.prompt(
+                    f"publish {len(planned.events)} compensation(s)? type the correlation id "
+                    f"{instance.correlation_id} to confirm",
+                    default="",
+                    show_default=False,
+                    err=True,
+                )
                 if typed.strip() != instance.correlation_id:
                     assert audit is not None
-                    audit.append(compensation.refused_record(
-                        definition.name, instance.correlation_id, CompensationRefused("not confirmed"),
-                        profile=profile.name, broker=profile.shown_broker(), reason=reason, override=override,
-                        state=instance.state, fingerprint=instance.fingerprint))
+                    audit.append(
+                        compensation.refused_record(
+                            definition.name,
+                            instance.correlation_id,
+                            CompensationRefused("not confirmed"),
+                            profile=profile.name,
+                            broker=profile.shown_broker(),
+                            reason=reason,
+                            override=override,
+                            state=instance.state,
+                            fingerprint=instance.fingerprint,
+                        )
+                    )
                     raise CompensationRefused("not confirmed: the id typed does not match; nothing was published")
             assert audit is not None
             done = await compensation.execute_and_record(
-                conn, definition, planned, setup.sagas.correlate_for(definition), audit, profile=profile.name,
-                broker=profile.shown_broker(), reason=reason, since_ms=setup.since_ms, wait_s=wait)
+                conn,
+                definition,
+                planned,
+                setup.sagas.correlate_for(definition),
+                audit,
+                profile=profile.name,
+                broker=profile.shown_broker(),
+                reason=reason,
+                since_ms=setup.since_ms,
+                wait_s=wait,
+            )
         _print_execution(done, fmt)
         if done.outcome == "failed":
             code.append(ExitCode.PUBLISH_FAILED)
         elif done.outcome == "unconfirmed":
             code.append(ExitCode.TIMEOUT)
+
     run(body)
     if code:
         raise typer.Exit(int(code[0]))
@@ -381,7 +465,9 @@ def _print_plan(planned: Any, fmt: str, *, dry_run: bool) -> None:
             output.emit_json({"dry_run": True, **planned.as_dict()}, "json")
         return
     head = f"saga {planned.saga} {planned.correlation_id} ({planned.state}): "
-    head += f"{len(planned.events)} compensating event(s), newest step first" if planned.events else "nothing to publish"
+    head += (
+        f"{len(planned.events)} compensating event(s), newest step first" if planned.events else "nothing to publish"
+    )
     output.stdout.print(output.safe(head, "bold"))
     for note in planned.notes:
         output.stdout.print(output.safe(f"  note: {note}", "yellow"))
@@ -389,7 +475,9 @@ def _print_plan(planned: Any, fmt: str, *, dry_run: bool) -> None:
         output.stdout.print(output.safe(f"  already compensated: {', '.join(planned.already)}"))
     for n, event in enumerate(planned.events, 1):
         output.stdout.print(output.safe(f"{n}. step {event.step} -> {event.topic}"))
-        output.stdout.print(output.safe(f"   key: {'-' if event.key is None else event.key.decode('utf-8', 'replace')}"))
+        output.stdout.print(
+            output.safe(f"   key: {'-' if event.key is None else event.key.decode('utf-8', 'replace')}")
+        )
         output.stdout.print(output.safe("   headers:"))
         for name, value in event.headers:
             output.stdout.print(output.safe(f"     {name}: {value.decode('utf-8', 'replace')}"))
@@ -403,14 +491,26 @@ def _print_execution(done: Any, fmt: str) -> None:
     if fmt != "table":
         output.emit_json({"dry_run": False, **done.plan.as_dict(), **done.as_dict()}, "json")
         return
-    rows = [(r.step, r.topic, output.safe(r.status, "red" if r.status == "failed" else ""), r.position,
-             "-" if r.confirmed is None else ("confirmed" if r.confirmed else "unconfirmed"), r.confirmed_by or r.error)
-            for r in done.results]
+    rows = [
+        (
+            r.step,
+            r.topic,
+            output.safe(r.status, "red" if r.status == "failed" else ""),
+            r.position,
+            "-" if r.confirmed is None else ("confirmed" if r.confirmed else "unconfirmed"),
+            r.confirmed_by or r.error,
+        )
+        for r in done.results
+    ]
     if rows:
         output.print_table(("STEP", "TOPIC", "STATUS", "POSITION", "CONFIRMATION", "BY / ERROR"), rows)
-    output.stderr.print(output.safe(f"{done.outcome}: {done.published} published, "
-                                    f"{sum(1 for r in done.results if r.status == 'already published')} already "
-                                    f"published; recorded in the audit log"))
+    output.stderr.print(
+        output.safe(
+            f"{done.outcome}: {done.published} published, "
+            f"{sum(1 for r in done.results if r.status == 'already published')} already "
+            f"published; recorded in the audit log"
+        )
+    )
     if done.error:
         output.stderr.print(output.safe(f"error: {done.error}", "red"))
 
@@ -421,7 +521,9 @@ def _print_execution(done: Any, fmt: str) -> None:
 @saga_app.command("history")
 def saga_history(
     ctx: typer.Context,
-    correlation_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A saga's correlation id (default: all).")] = None,
+    correlation_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="A saga's correlation id (default: all).")
+    ] = None,
     output_format: OutputOption = None,
 ) -> None:
     """The audit log of compensation attempts (who, when, reason, plan, results, outcome), oldest first.
@@ -445,11 +547,22 @@ def saga_history(
         return
     rows = []
     for r in records:
-        steps = ", ".join(f"{x.get('step')}: {x.get('status')}" + (f" ({'confirmed' if x['confirmed'] else 'unconfirmed'})"
-                                                                   if x.get("confirmed") is not None else "")
-                          for x in r.get("results") or [])
-        rows.append((r.get("at"), r.get("who"), r.get("correlation_id"), output.safe(r.get("outcome"), _outcome_style(r)),
-                     r.get("published"), steps or r.get("error"), r.get("reason")))
+        steps = ", ".join(
+            f"{x.get('step')}: {x.get('status')}"
+            + (f" ({'confirmed' if x['confirmed'] else 'unconfirmed'})" if x.get("confirmed") is not None else "")
+            for x in r.get("results") or []
+        )
+        rows.append(
+            (
+                r.get("at"),
+                r.get("who"),
+                r.get("correlation_id"),
+                output.safe(r.get("outcome"), _outcome_style(r)),
+                r.get("published"),
+                steps or r.get("error"),
+                r.get("reason"),
+            )
+        )
     output.print_table(("AT", "WHO", "CORRELATION ID", "OUTCOME", "PUBLISHED", "STEPS / ERROR", "REASON"), rows)
     output.stderr.print(output.safe(f"{len(records)} record(s) in {log.path}"))
 

@@ -43,7 +43,6 @@ def event_format(ctx: typer.Context, local: StrEnum | None) -> str:
     return "jsonl" if chosen == "json" else chosen
 
 
-
 # --------------------------------------------------------------------------- tail
 
 
@@ -66,8 +65,12 @@ def tail(
     ] = None,
     output_format: Annotated[
         TailFormat | None,
-        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl or json (the exact envelope, one "
-                     "event per line), raw (values)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (safe one-line previews), jsonl or json (the exact envelope, one "
+            "event per line), raw (values).",
+        ),
     ] = None,
 ) -> None:
     """Read events from a position, optionally following new ones; never commits, never consumes.
@@ -102,8 +105,15 @@ def tail(
             total = None if follow else service.expected_count(info, position, partition)
             with scan_progress(total) as on_scanned:
                 async for batch in service.tail(
-                    conn, topic, position, partitions=partition, follow=follow,
-                    limit=max_events, match=match, on_scanned=on_scanned, on_outage=report_outage,
+                    conn,
+                    topic,
+                    position,
+                    partitions=partition,
+                    follow=follow,
+                    limit=max_events,
+                    match=match,
+                    on_scanned=on_scanned,
+                    on_outage=report_outage,
                     on_dropped=report_dropped,
                 ):
                     printer.print_batch(batch)
@@ -126,8 +136,11 @@ def report_outage(error: BrokerError | None) -> None:
 def report_dropped(total: int) -> None:
     """The broker side dropped events this read was too slow to take (e.g. a capped tap queue)."""
     output.stderr.print(
-        output.safe(f"warning: at least {total} event(s) dropped so far by the broker-side tap's cap: "
-                    "this read is slower than the publishers", "yellow")
+        output.safe(
+            f"warning: at least {total} event(s) dropped so far by the broker-side tap's cap: "
+            "this read is slower than the publishers",
+            "yellow",
+        )
     )
 
 
@@ -139,8 +152,11 @@ def peek(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     output_format: Annotated[
         PeekFormat | None,
-        typer.Option("--output", "-o", help="table (safe one-line previews), jsonl or json (the exact envelope, one "
-                     "message per line)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (safe one-line previews), jsonl or json (the exact envelope, one message per line).",
+        ),
     ] = None,
 ) -> None:
     """Show the messages at the head of a queue by taking them and requeueing them (asks first).
@@ -180,9 +196,9 @@ def peek(
 
     def warn(info: TopicInfo) -> None:
         notice = info.metadata.get("peek_notice") or "they are marked redelivered and consumers may see them again"
-        output.stderr.print(output.safe(
-            f"peeking takes up to {count} message(s) from {queue!r} and requeues them at once: {notice}"
-        ))
+        output.stderr.print(
+            output.safe(f"peeking takes up to {count} message(s) from {queue!r} and requeues them at once: {notice}")
+        )
 
     async def check() -> TopicInfo:
         async with service.connect(target) as conn:
@@ -208,6 +224,3 @@ def peek(
     shown = run(body)
     if sys.stderr.isatty():
         output.stderr.print(f"{shown} message(s), requeued")
-
-
-

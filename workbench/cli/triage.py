@@ -86,8 +86,16 @@ def trace(
         with scan_progress(None) as on_scanned:
             for each, topics in plan:
                 async with service.connect(each) as conn:
-                    await scan(conn, correlation_id, start, profile=each.profile.name, topics=topics,
-                               rules=rules, on_scanned=on_scanned, trace=result)
+                    await scan(
+                        conn,
+                        correlation_id,
+                        start,
+                        profile=each.profile.name,
+                        topics=topics,
+                        rules=rules,
+                        on_scanned=on_scanned,
+                        trace=result,
+                    )
         if destination is not None and result.hops:
             from workbench.triage.capture import capture_events, open_capture
 
@@ -98,14 +106,20 @@ def trace(
     result = run(body)
     _report_skipped(result.skipped, verbose=verbose, several=bool(across))
     if not result.hops:
-        fail(TraceNotFound(
-            f"no event carries correlation id {correlation_id!r} ({result.scanned} event(s) scanned in "
-            f"{result.topics} topic(s) since {start})",
-            hint="--since beginning scans everything the topics hold; -t names the topics to scan",
-        ))
+        fail(
+            TraceNotFound(
+                f"no event carries correlation id {correlation_id!r} ({result.scanned} event(s) scanned in "
+                f"{result.topics} topic(s) since {start})",
+                hint="--since beginning scans everything the topics hold; -t names the topics to scan",
+            )
+        )
     _render_trace(result, fmt, several=bool(across))
     if destination is not None:
-        output.stderr.print(output.safe(f"{len(result.hops)} event(s) kept in {destination} (open it with --broker local:{destination})"))
+        output.stderr.print(
+            output.safe(
+                f"{len(result.hops)} event(s) kept in {destination} (open it with --broker local:{destination})"
+            )
+        )
 
 
 def _report_skipped(skipped, *, verbose: bool, several: bool) -> None:
@@ -119,7 +133,9 @@ def _report_skipped(skipped, *, verbose: bool, several: bool) -> None:
         return
     from workbench.triage.trace import skipped_summary
 
-    output.stderr.print(output.safe(f"{skipped_summary(skipped, with_profile=several)} (-v lists each with the reason)", "yellow"))
+    output.stderr.print(
+        output.safe(f"{skipped_summary(skipped, with_profile=several)} (-v lists each with the reason)", "yellow")
+    )
 
 
 def _rules():
@@ -168,9 +184,15 @@ def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
             output.emit_json(hops, "jsonl")
             return
         output.emit_json(
-            {"correlation_id": result.correlation_id, "hops": hops, "scanned": result.scanned, "topics": result.topics,
-             "skipped": [{"profile": s.profile, "topic": s.topic, "kind": s.kind, "reason": s.reason}
-                         for s in result.skipped]},
+            {
+                "correlation_id": result.correlation_id,
+                "hops": hops,
+                "scanned": result.scanned,
+                "topics": result.topics,
+                "skipped": [
+                    {"profile": s.profile, "topic": s.topic, "kind": s.kind, "reason": s.reason} for s in result.skipped
+                ],
+            },
             "json",
         )
         return
@@ -178,13 +200,22 @@ def _render_trace(result, fmt: output.Format, *, several: bool) -> None:
         return
     columns = ["TIME", "GAP", *(["PROFILE"] if several else []), "TOPIC", "P/OFFSET", "TYPE", "SOURCE", "KEY"]
     rows = [
-        [format_timestamp(h.event.timestamp) or "-", format_gap(h.gap_ms), *([h.profile] if several else []),
-         h.event.topic, f"{h.event.partition}/{h.event.offset}", h.type or "-", h.source or "-",
-         "-" if h.event.key is None else codecs.preview(h.event.key, 30)]
+        [
+            format_timestamp(h.event.timestamp) or "-",
+            format_gap(h.gap_ms),
+            *([h.profile] if several else []),
+            h.event.topic,
+            f"{h.event.partition}/{h.event.offset}",
+            h.type or "-",
+            h.source or "-",
+            "-" if h.event.key is None else codecs.preview(h.event.key, 30),
+        ]
         for h in result.hops
     ]
     span = result.hops[-1].event.timestamp, result.hops[0].event.timestamp
-    spread = f", {format_gap(span[0] - span[1])} from first to last" if len(result.hops) > 1 and None not in span else ""
+    spread = (
+        f", {format_gap(span[0] - span[1])} from first to last" if len(result.hops) > 1 and None not in span else ""
+    )
     title = output.safe(f"{result.correlation_id}: {len(result.hops)} event(s){spread}", "bold")
     output.print_table(columns, rows, title=title)
 
@@ -236,12 +267,22 @@ def capture(
     report = run(body)
     if fmt == "table":
         per_topic = ", ".join(f"{t} {n}" for t, n in report.events.items())
-        output.stdout.print(output.safe(
-            f"{report.total} event(s) ({per_topic}); lag snapshot of {len(report.groups)} group(s) -> {destination}"
-        ))
+        output.stdout.print(
+            output.safe(
+                f"{report.total} event(s) ({per_topic}); lag snapshot of {len(report.groups)} group(s) -> {destination}"
+            )
+        )
     else:
-        output.emit_json({"file": str(destination), "events": report.events, "total": report.total,
-                          "groups": report.groups, "lag_note": report.lag_note}, "json")
+        output.emit_json(
+            {
+                "file": str(destination),
+                "events": report.events,
+                "total": report.total,
+                "groups": report.groups,
+                "lag_note": report.lag_note,
+            },
+            "json",
+        )
     if report.lag_note:
         output.stderr.print(output.safe(f"note: {report.lag_note}", "yellow"))
     if sys.stderr.isatty():
@@ -259,12 +300,16 @@ def replay(
     topic: Annotated[
         list[str] | None, typer.Option("--topic", "-t", help="From a capture file: only this topic (repeatable).")
     ] = None,
-    start: Annotated[str | None, typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning.")
+    ] = None,
     filter_expr: Annotated[
         str | None, typer.Option("--filter", help="Only events matching this expression (as for tail).")
     ] = None,
     max_events: Annotated[int | None, typer.Option("--max", "-n", min=1, help="At most N events.")] = None,
-    execute: Annotated[bool, typer.Option("--execute", help="Publish (without it: a dry run that shows what would be).")] = False,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Publish (without it: a dry run that shows what would be).")
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Re-publish events, e.g. from a dead-letter topic, keeping keys, values and headers.
@@ -298,8 +343,9 @@ def replay(
         if not execute or not plan.items:
             return plan, None
         async with service.connect(target) as conn:
-            with scan_progress(len(plan.items), counted=lambda r: r.confirmed + len(r.failures),
-                               minimum=1000) as progress:
+            with scan_progress(
+                len(plan.items), counted=lambda r: r.confirmed + len(r.failures), minimum=1000
+            ) as progress:
                 report = await replaying.execute_replay(conn, plan, on_progress=progress)
         return plan, report
 
@@ -310,9 +356,11 @@ def replay(
         return
     if report is None:
         _render_dry_run(items, to, fmt)
-        output.stderr.print(output.safe(
-            f"dry run: {len(items)} event(s) would be published to {to!r}; add --execute to publish", "yellow"
-        ))
+        output.stderr.print(
+            output.safe(
+                f"dry run: {len(items)} event(s) would be published to {to!r}; add --execute to publish", "yellow"
+            )
+        )
         return
     from workbench.cli.publish import _report_publish
 
@@ -336,7 +384,14 @@ def _render_dry_run(items, to: str, fmt: output.Format) -> None:
         return
     output.print_table(
         ["FROM", "KEY", "STRIPPED", "VALUE"],
-        [[r.origin, "-" if r.event.key is None else codecs.preview(r.event.key, 30),
-          ", ".join(r.stripped) or "-", codecs.preview(r.event.value, 80)] for r in items],
+        [
+            [
+                r.origin,
+                "-" if r.event.key is None else codecs.preview(r.event.key, 30),
+                ", ".join(r.stripped) or "-",
+                codecs.preview(r.event.value, 80),
+            ]
+            for r in items
+        ],
         title=output.safe(f"would publish to {to}", "bold"),
     )

@@ -337,6 +337,7 @@ def cloudevent_attributes(
 
 # --------------------------------------------------------------------------- correlation
 
+
 def id_text(value: Any) -> str | None:
     """An id as text: strings (not empty) and numbers; anything else (a bool, an object) is no id."""
     if isinstance(value, bool) or value is None:

@@ -101,8 +101,10 @@ def parse_rule(spec: Any, where: str = "rule") -> Rule:
     """A rule from its text; :class:`ConfigError` naming ``where`` when it is not one."""
     expected = ", ".join(KINDS.values())
     if not isinstance(spec, str):
-        raise ConfigError(f"{where} must be a string like \"header:correlation_id\", got {type(spec).__name__}",
-                          hint=f"rule kinds: {expected}")
+        raise ConfigError(
+            f'{where} must be a string like "header:correlation_id", got {type(spec).__name__}',
+            hint=f"rule kinds: {expected}",
+        )
     kind, colon, arg = spec.strip().partition(":")
     kind = kind.strip().lower()
     arg = arg.strip()
@@ -110,7 +112,7 @@ def parse_rule(spec: Any, where: str = "rule") -> Rule:
         raise ConfigError(f"{where} = {spec!r}: unknown rule kind {kind!r}", hint=f"rule kinds: {expected}")
     if kind == "traceparent":
         if colon and arg:
-            raise ConfigError(f"{where} = {spec!r}: traceparent takes no argument", hint="write just \"traceparent\"")
+            raise ConfigError(f"{where} = {spec!r}: traceparent takes no argument", hint='write just "traceparent"')
         return Rule("traceparent")
     if not arg:
         raise ConfigError(f"{where} = {spec!r}: missing the part after ':'", hint=f"e.g. {KINDS[kind]}")
@@ -233,7 +235,9 @@ def rules_from_table(table: Mapping[str, Any] | None, path: Path | str | None) -
         if key not in _TABLE_KEYS:
             raise ConfigError(f"{source}[correlation]: unknown field {key!r}", hint="expected: rules, causation")
     fields = {
-        attr: parse_rules(table[key], f"{source}[correlation] {key}") for key, attr in _TABLE_KEYS.items() if key in table
+        attr: parse_rules(table[key], f"{source}[correlation] {key}")
+        for key, attr in _TABLE_KEYS.items()
+        if key in table
     }
     return CorrelationRules(**fields)
 

@@ -273,9 +273,7 @@ def _encode_text(text: str, where: _Line, field: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        raise where.error(
-            "the string contains a lone surrogate (not valid Unicode); use base64", field
-        ) from None
+        raise where.error("the string contains a lone surrogate (not valid Unicode); use base64", field) from None
 
 
 def _data_field(value: Any, encoding: Any, where: _Line, field: str) -> bytes | None:
@@ -283,9 +281,7 @@ def _data_field(value: Any, encoding: Any, where: _Line, field: str) -> bytes | 
     if encoding is None and type(value) is str:  # the common case, first
         return _encode_text(value, where, field)
     if encoding is not None and encoding != "base64":
-        raise where.error(
-            f'expected "base64" or no encoding, got {json.dumps(encoding)}', f"{field}_encoding"
-        )
+        raise where.error(f'expected "base64" or no encoding, got {json.dumps(encoding)}', f"{field}_encoding")
     if value is None:
         return None
     if encoding == "base64":
@@ -356,9 +352,7 @@ def _timestamp_field(raw: Any, where: _Line) -> int | None:
             return parse_timestamp(raw)
         except ValueError as exc:
             raise where.error(str(exc), "timestamp") from None
-    raise where.error(
-        f"expected integer milliseconds or an ISO-8601 string, got {_json_type(raw)}", "timestamp"
-    )
+    raise where.error(f"expected integer milliseconds or an ISO-8601 string, got {_json_type(raw)}", "timestamp")
 
 
 _FIELD_SET = frozenset(ENVELOPE_FIELDS)
@@ -370,9 +364,7 @@ def _envelope(obj: dict[str, Any], where: _Line) -> OutgoingEvent:
         if name not in _FIELD_SET:
             close = difflib.get_close_matches(name, ENVELOPE_FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise where.error(
-                f"unknown envelope field{hint}; known fields: {', '.join(ENVELOPE_FIELDS)}", name
-            )
+            raise where.error(f"unknown envelope field{hint}; known fields: {', '.join(ENVELOPE_FIELDS)}", name)
     return OutgoingEvent(
         _data_field(obj["value"], obj.get("value_encoding"), where, "value"),
         _data_field(obj.get("key"), obj.get("key_encoding"), where, "key"),

@@ -103,9 +103,7 @@ class FilterError(ValueError):
 
 
 def _width(s: str) -> int:
-    return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s
-    )
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
 
 
 def _render(reason: str, text: str, line: int, column: int) -> str:
@@ -236,6 +234,7 @@ _KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string"
 
 def mismatch_text(a: Any, symbol: str, b: Any) -> str:
     """Why ``a SYMBOL b`` is false whatever the event: the values (cut short) and their kinds."""
+
     def kind(value: Any) -> str:
         return _KINDS.get(type(value), type(value).__name__)
 
@@ -243,8 +242,10 @@ def mismatch_text(a: Any, symbol: str, b: Any) -> str:
         text = repr(value)
         return text if len(text) <= 40 else text[:37] + "..."
 
-    return (f"{shown(a)} {symbol} {shown(b)} compares {kind(a)} with {kind(b)}: such a comparison is false, "
-            "so events like this never match")
+    return (
+        f"{shown(a)} {symbol} {shown(b)} compares {kind(a)} with {kind(b)}: such a comparison is false, "
+        "so events like this never match"
+    )
 
 
 def _in(item: Any, container: Any) -> bool:
@@ -448,6 +449,7 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
     def _noting_mismatch(self, compare: Callable[[Any, Any], bool], symbol: str) -> Callable[[Any, Any], bool]:
         """An ordered comparison that is false on a type mismatch, as before, and notes the first one
         (a missing field, None, is not a mismatch: it is simply no match)."""
+
         def safe(a: Any, b: Any) -> bool:
             try:
                 return bool(compare(a, b))
@@ -561,9 +563,7 @@ def _syntax_error(exc: SyntaxError, text: str) -> FilterError:
         elif len(module.body) > 1:
             reason = "a filter is one expression"
         else:
-            reason = (
-                f"{type(statement).__name__.lower()} statements are not allowed: a filter is one expression"
-            )
+            reason = f"{type(statement).__name__.lower()} statements are not allowed: a filter is one expression"
     return FilterError(reason, text, max(column, 1), lineno)
 
 

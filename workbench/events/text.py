@@ -21,8 +21,7 @@ __all__ = ["safe", "safe_text", "truncate_escaped"]
 # operators, BOM, interlinear annotations, surrogates. Anything else that str.isprintable() rejects
 # (other format characters, unassigned and private-use code points) is caught by the slow path.
 _UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\ufeff\ufff9-\ufffb\ud800-\udfff]"
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

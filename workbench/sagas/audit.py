@@ -64,8 +64,10 @@ class AuditLog:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise BadInput(f"{self.path}:{n}: not a JSON record ({exc.msg})",
-                                   hint="the audit log is append-only JSONL; repair or move that line") from None
+                    raise BadInput(
+                        f"{self.path}:{n}: not a JSON record ({exc.msg})",
+                        hint="the audit log is append-only JSONL; repair or move that line",
+                    ) from None
                 if correlation_id is None or record.get("correlation_id") == correlation_id:
                     found.append(record)
         return found

@@ -59,9 +59,16 @@ def idempotency_key(saga: str, correlation_id: str, step: str) -> str:
 # --------------------------------------------------------------------------- observing
 
 
-async def observe(conn: Connection, definition: SagaDef, correlate: Correlate, *, now: int,
-                  since_ms: int | None = None, only: str | None = None,
-                  on_scanned: Progress | None = None) -> list[SagaInstance]:
+async def observe(
+    conn: Connection,
+    definition: SagaDef,
+    correlate: Correlate,
+    *,
+    now: int,
+    since_ms: int | None = None,
+    only: str | None = None,
+    on_scanned: Progress | None = None,
+) -> list[SagaInstance]:
     """Read the saga's topics (bounded: up to their ends now; from ``since_ms`` when given)."""
     collector = Collector(definition, correlate, only=only)
     start = Position.beginning() if since_ms is None else Position.at_time(since_ms)
@@ -70,8 +77,14 @@ async def observe(conn: Connection, definition: SagaDef, correlate: Correlate, *
     return collector.instances(now)
 
 
-async def _scan(conn: Connection, topic: str, start: Position, sink: Callable[[list[Event]], None],
-                on_scanned: Progress | None, definition: SagaDef | None = None) -> None:
+async def _scan(
+    conn: Connection,
+    topic: str,
+    start: Position,
+    sink: Callable[[list[Event]], None],
+    on_scanned: Progress | None,
+    definition: SagaDef | None = None,
+) -> None:
     try:
         async with aclosing(conn.read(topic, start, batch_size=2000)) as batches:  # type: ignore[type-var]
             async for batch in batches:
@@ -101,22 +114,40 @@ async def expected_events(conn: Connection, definitions: Iterable[SagaDef]) -> i
 
 
 def _missing(definition: SagaDef, topic: str, exc: NotFound) -> NotFound:
-    return NotFound(f"saga {definition.name!r} ({definition.source}) lives on topic {topic!r}: {exc}",
-                    hint="create the topic, or fix the saga's topics (`workbench demo` seeds the demo's)")
+    return NotFound(
+        f"saga {definition.name!r} ({definition.source}) lives on topic {topic!r}: {exc}",
+        hint="create the topic, or fix the saga's topics (`workbench demo` seeds the demo's)",
+    )
 
 
-async def find_instance(conn: Connection, definitions: Sequence[SagaDef], correlate_for: Callable[[SagaDef], Correlate],
-                        correlation_id: str, *, now: int, since_ms: int | None = None,
-                        on_scanned: Progress | None = None) -> tuple[SagaDef, SagaInstance]:
+async def find_instance(
+    conn: Connection,
+    definitions: Sequence[SagaDef],
+    correlate_for: Callable[[SagaDef], Correlate],
+    correlation_id: str,
+    *,
+    now: int,
+    since_ms: int | None = None,
+    on_scanned: Progress | None = None,
+) -> tuple[SagaDef, SagaInstance]:
     """The instance of ``correlation_id`` in the first saga that has it; NotFound-like error otherwise."""
     for definition in definitions:
-        found = await observe(conn, definition, correlate_for(definition), now=now, since_ms=since_ms,
-                              only=correlation_id, on_scanned=on_scanned)
+        found = await observe(
+            conn,
+            definition,
+            correlate_for(definition),
+            now=now,
+            since_ms=since_ms,
+            only=correlation_id,
+            on_scanned=on_scanned,
+        )
         if found:
             return definition, found[0]
     names = ", ".join(d.name for d in definitions)
-    raise SagaNotFound(f"no saga instance with correlation id {correlation_id!r} (sagas: {names})",
-                       hint="`workbench saga list` shows the instances; --since may exclude older ones")
+    raise SagaNotFound(
+        f"no saga instance with correlation id {correlation_id!r} (sagas: {names})",
+        hint="`workbench saga list` shows the instances; --since may exclude older ones",
+    )
 
 
 class SagaNotFound(WorkbenchError):
@@ -143,10 +174,15 @@ class PlannedEvent:
         return OutgoingEvent(value=self.value, key=self.key, headers=self.headers)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "topic": self.topic, "id": self.event_id,
-                "key": None if self.key is None else self.key.decode("utf-8", "replace"),
-                "headers": [[k, v.decode("utf-8", "replace")] for k, v in self.headers],
-                "payload": json.loads(self.value), "confirm": {"by": self.confirm_by, "when": self.confirm}}
+        return {
+            "step": self.step,
+            "topic": self.topic,
+            "id": self.event_id,
+            "key": None if self.key is None else self.key.decode("utf-8", "replace"),
+            "headers": [[k, v.decode("utf-8", "replace")] for k, v in self.headers],
+            "payload": json.loads(self.value),
+            "confirm": {"by": self.confirm_by, "when": self.confirm},
+        }
 
 
 @dataclass(frozen=True)
@@ -162,10 +198,17 @@ class Plan:
     override: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"saga": self.saga, "correlation_id": self.correlation_id, "state": self.state,
-                "fingerprint": self.fingerprint, "causation_id": self.causation_id, "override": self.override,
-                "already_compensated": list(self.already), "notes": list(self.notes),
-                "events": [e.as_dict() for e in self.events]}
+        return {
+            "saga": self.saga,
+            "correlation_id": self.correlation_id,
+            "state": self.state,
+            "fingerprint": self.fingerprint,
+            "causation_id": self.causation_id,
+            "override": self.override,
+            "already_compensated": list(self.already),
+            "notes": list(self.notes),
+            "events": [e.as_dict() for e in self.events],
+        }
 
 
 def plan(definition: SagaDef, instance: SagaInstance, *, override: bool = False, now_ms: int | None = None) -> Plan:
@@ -179,35 +222,60 @@ def plan(definition: SagaDef, instance: SagaInstance, *, override: bool = False,
             raise CompensationRefused(
                 f"{where} is past its pivot: step {pivot.name!r} completed at {pivot.done.position}; from there "
                 f"the saga only goes forward (retry its failed step instead)",
-                hint="--override compensates the steps before the pivot anyway")
+                hint="--override compensates the steps before the pivot anyway",
+            )
         notes.append(f"override: past the pivot {pivot.name!r}, which has no compensation")
     if instance.state == "RUNNING" and not override:
-        raise CompensationRefused(f"{where} is still RUNNING: it may yet complete",
-                                  hint="wait until it is FAILED or STUCK, or pass --override")
+        raise CompensationRefused(
+            f"{where} is still RUNNING: it may yet complete",
+            hint="wait until it is FAILED or STUCK, or pass --override",
+        )
     if instance.state == "COMPLETED" and not override:
-        raise CompensationRefused(f"{where} COMPLETED: there is nothing to compensate",
-                                  hint="--override compensates a completed saga")
+        raise CompensationRefused(
+            f"{where} COMPLETED: there is nothing to compensate", hint="--override compensates a completed saga"
+        )
     cause = instance.failure or (instance.events[-1] if instance.events else None)
     causation = cause.reference if cause is not None else instance.correlation_id
-    context = TemplateContext(instance.correlation_id, definition.name,
-                              {s.name: s.done.event for s in instance.steps if s.done is not None})
+    context = TemplateContext(
+        instance.correlation_id, definition.name, {s.name: s.done.event for s in instance.steps if s.done is not None}
+    )
     stamp = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     events = []
     for status in instance.pending_compensations():
         step = definition.step(status.name)
         assert step.compensation is not None and step.compensated_when is not None
-        events.append(_planned(definition, step.name, step.compensation, step.compensated_when.text, context,
-                               causation, stamp))
+        events.append(
+            _planned(definition, step.name, step.compensation, step.compensated_when.text, context, causation, stamp)
+        )
     already = tuple(s.name for s in instance.steps if s.compensated is not None)
     if not events:
-        notes.append("nothing to compensate: every completed compensatable step is compensated already"
-                     if already else "nothing to compensate: no compensatable step completed")
-    return Plan(definition.name, instance.correlation_id, instance.state, instance.fingerprint, causation,
-                tuple(events), already, tuple(notes), override)
+        notes.append(
+            "nothing to compensate: every completed compensatable step is compensated already"
+            if already
+            else "nothing to compensate: no compensatable step completed"
+        )
+    return Plan(
+        definition.name,
+        instance.correlation_id,
+        instance.state,
+        instance.fingerprint,
+        causation,
+        tuple(events),
+        already,
+        tuple(notes),
+        override,
+    )
 
 
-def _planned(definition: SagaDef, step: str, compensation: Any, compensated_when: str, context: TemplateContext,
-             causation: str, now_ms: int) -> PlannedEvent:
+def _planned(
+    definition: SagaDef,
+    step: str,
+    compensation: Any,
+    compensated_when: str,
+    context: TemplateContext,
+    causation: str,
+    now_ms: int,
+) -> PlannedEvent:
     event_id = idempotency_key(definition.name, context.correlation_id, step)
 
     def fill(template: Template, what: str) -> Any:
@@ -216,7 +284,9 @@ def _planned(definition: SagaDef, step: str, compensation: Any, compensated_when
         except TemplateError as exc:
             raise CompensationRefused(
                 f"saga {definition.name!r}, step {step!r}, field 'compensation.{what}': cannot fill "
-                f"{template.text!r}: {exc}", hint=f"check the saga definition ({definition.source})") from None
+                f"{template.text!r}: {exc}",
+                hint=f"check the saga definition ({definition.source})",
+            ) from None
 
     def tree(value: Any, path: str) -> Any:
         if isinstance(value, Template):
@@ -230,20 +300,31 @@ def _planned(definition: SagaDef, step: str, compensation: Any, compensated_when
     key = None if compensation.key is None else _text(fill(compensation.key, "key")).encode()
     iso = str(format_timestamp(now_ms))
     headers: list[tuple[str, str]] = [
-        ("ce_specversion", "1.0"), ("ce_type", compensation.type), ("ce_source", compensation.source),
-        ("ce_id", event_id), ("ce_time", iso), ("content-type", "application/json"),
-        ("correlation_id", context.correlation_id), ("causation_id", causation),
-        ("workbench_saga", definition.name), ("workbench_step", step)]
+        ("ce_specversion", "1.0"),
+        ("ce_type", compensation.type),
+        ("ce_source", compensation.source),
+        ("ce_id", event_id),
+        ("ce_time", iso),
+        ("content-type", "application/json"),
+        ("correlation_id", context.correlation_id),
+        ("causation_id", causation),
+        ("workbench_saga", definition.name),
+        ("workbench_step", step),
+    ]
     reserved = {name for name, _ in headers}
     for name, template in compensation.headers:
         if name.lower() in reserved:
             continue  # the saga's own ids are never overridden by a template
         headers.append((name, _text(fill(template, f"headers.{name}"))))
     value = json.dumps(tree(compensation.payload, "payload"), ensure_ascii=False, separators=(",", ":")).encode()
-    confirm, by = ((compensation.confirmed_when.text, "confirmed_when") if compensation.confirmed_when
-                   else (compensated_when, "compensated_when"))
-    return PlannedEvent(step, compensation.topic, event_id, key, tuple((k, v.encode()) for k, v in headers),
-                        value, confirm, by)
+    confirm, by = (
+        (compensation.confirmed_when.text, "confirmed_when")
+        if compensation.confirmed_when
+        else (compensated_when, "compensated_when")
+    )
+    return PlannedEvent(
+        step, compensation.topic, event_id, key, tuple((k, v.encode()) for k, v in headers), value, confirm, by
+    )
 
 
 def _text(value: Any) -> str:
@@ -265,9 +346,16 @@ class StepResult:
     confirmed_by: str | None = None  # position of the confirming event
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "topic": self.topic, "id": self.event_id, "status": self.status,
-                "position": self.position, "error": self.error, "confirmed": self.confirmed,
-                "confirmed_by": self.confirmed_by}
+        return {
+            "step": self.step,
+            "topic": self.topic,
+            "id": self.event_id,
+            "status": self.status,
+            "position": self.position,
+            "error": self.error,
+            "confirmed": self.confirmed,
+            "confirmed_by": self.confirmed_by,
+        }
 
 
 @dataclass
@@ -282,13 +370,25 @@ class Execution:
         return sum(1 for r in self.results if r.status == "published")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "error": self.error, "published": self.published,
-                "results": [r.as_dict() for r in self.results]}
+        return {
+            "outcome": self.outcome,
+            "error": self.error,
+            "published": self.published,
+            "results": [r.as_dict() for r in self.results],
+        }
 
 
-async def execute(conn: Connection, definition: SagaDef, planned: Plan, correlate: Correlate, *,
-                  since_ms: int | None = None, wait_s: float = 10.0, now: Callable[[], int] | None = None,
-                  execution: Execution | None = None) -> Execution:
+async def execute(
+    conn: Connection,
+    definition: SagaDef,
+    planned: Plan,
+    correlate: Correlate,
+    *,
+    since_ms: int | None = None,
+    wait_s: float = 10.0,
+    now: Callable[[], int] | None = None,
+    execution: Execution | None = None,
+) -> Execution:
     """Re-check, publish each compensation (skipping those already published), watch for confirmations.
 
     ``execution`` (when given) is filled in as it goes, so a caller can record what happened even
@@ -302,13 +402,16 @@ async def execute(conn: Connection, definition: SagaDef, planned: Plan, correlat
     if current != planned.fingerprint:
         raise CompensationRefused(
             f"saga {planned.saga!r} {planned.correlation_id!r} changed since the plan (new or vanished events): "
-            f"nothing was published", hint="look at it again (saga show) and plan again")
+            f"nothing was published",
+            hint="look at it again (saga show) and plan again",
+        )
     started = again[0].started or 0
     published_before = {}  # every destination checked before anything is published
     for item in planned.events:
         try:
             published_before[item.event_id] = await find_event_id(
-                conn, item.topic, item.event_id, since_ms=started - SCAN_MARGIN_MS)
+                conn, item.topic, item.event_id, since_ms=started - SCAN_MARGIN_MS
+            )
         except Unsupported as exc:
             raise CompensationRefused(
                 f"step {item.step!r}: {item.topic!r} cannot be read back ({exc}), so whether its compensation "
@@ -331,11 +434,15 @@ async def execute(conn: Connection, definition: SagaDef, planned: Plan, correlat
             run.outcome, run.error = "failed", f"step {item.step!r}: {outcome.error}"
             return run  # later (older) steps are not compensated before this one
         result.status = "published"
-        result.position = item.topic if outcome.partition is None else (
-            f"{item.topic}/{outcome.partition}" + ("" if outcome.offset is None else f"/{outcome.offset}"))
+        result.position = (
+            item.topic
+            if outcome.partition is None
+            else (f"{item.topic}/{outcome.partition}" + ("" if outcome.offset is None else f"/{outcome.offset}"))
+        )
     if planned.events and wait_s > 0:
-        await confirm(conn, definition, planned, run.results, correlate, since_ms=started - SCAN_MARGIN_MS,
-                      wait_s=wait_s)
+        await confirm(
+            conn, definition, planned, run.results, correlate, since_ms=started - SCAN_MARGIN_MS, wait_s=wait_s
+        )
     watched = [r for r in run.results if r.confirmed is not None]
     run.outcome = "unconfirmed" if any(r.confirmed is False for r in watched) else "done"
     return run
@@ -364,8 +471,16 @@ async def find_event_id(conn: Connection, topic: str, event_id: str, *, since_ms
     return found[0] if found else None
 
 
-async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results: Sequence[StepResult],
-                  correlate: Correlate, *, since_ms: int, wait_s: float) -> None:
+async def confirm(
+    conn: Connection,
+    definition: SagaDef,
+    planned: Plan,
+    results: Sequence[StepResult],
+    correlate: Correlate,
+    *,
+    since_ms: int,
+    wait_s: float,
+) -> None:
     """Watch the saga's topics and the destinations until every compensation is confirmed or ``wait_s`` ends.
 
     ``confirmed_when``: an event of this saga matching it, other than the compensation itself.
@@ -385,6 +500,7 @@ async def confirm(conn: Connection, definition: SagaDef, planned: Plan, results:
     deadline = time.monotonic() + wait_s
     start = Position.beginning() if since_ms <= 0 else Position.at_time(since_ms)
     while True:
+
         def sink(batch: list[Event]) -> None:
             for event in batch:
                 if correlate(event) != planned.correlation_id:
@@ -420,27 +536,50 @@ class SagaSettings:
         from workbench.events import correlation
         from workbench.sagas import definitions as sagas
 
-        return cls(sagas.definitions(settings), correlation.rules_from_config(settings),
-                   AuditLog(sagas.audit_log_setting(settings)))
+        return cls(
+            sagas.definitions(settings),
+            correlation.rules_from_config(settings),
+            AuditLog(sagas.audit_log_setting(settings)),
+        )
 
     def correlate_for(self, definition: SagaDef) -> Correlate:
         return definition.correlator(self.rules.correlation_id)
 
 
-def audit_record(execution: Execution, *, profile: str, broker: str, reason: str | None,
-                 at_ms: int | None = None) -> dict[str, Any]:
+def audit_record(
+    execution: Execution, *, profile: str, broker: str, reason: str | None, at_ms: int | None = None
+) -> dict[str, Any]:
     at = at_ms if at_ms is not None else time.time_ns() // 1_000_000
     plan_ = execution.plan
-    return {"at": str(format_timestamp(at)),
-            "who": who(), "profile": profile, "broker": broker, "saga": plan_.saga,
-            "correlation_id": plan_.correlation_id, "reason": reason, "override": plan_.override,
-            "state": plan_.state, "fingerprint": plan_.fingerprint, "plan": [e.as_dict() for e in plan_.events],
-            **execution.as_dict()}
+    return {
+        "at": str(format_timestamp(at)),
+        "who": who(),
+        "profile": profile,
+        "broker": broker,
+        "saga": plan_.saga,
+        "correlation_id": plan_.correlation_id,
+        "reason": reason,
+        "override": plan_.override,
+        "state": plan_.state,
+        "fingerprint": plan_.fingerprint,
+        "plan": [e.as_dict() for e in plan_.events],
+        **execution.as_dict(),
+    }
 
 
-async def execute_and_record(conn: Connection, definition: SagaDef, planned: Plan, correlate: Correlate,
-                             audit: AuditLog, *, profile: str, broker: str, reason: str | None,
-                             since_ms: int | None = None, wait_s: float = 10.0) -> Execution:
+async def execute_and_record(
+    conn: Connection,
+    definition: SagaDef,
+    planned: Plan,
+    correlate: Correlate,
+    audit: AuditLog,
+    *,
+    profile: str,
+    broker: str,
+    reason: str | None,
+    since_ms: int | None = None,
+    wait_s: float = 10.0,
+) -> Execution:
     """:func:`execute`, with one audit record whatever happens (refused, failed, interrupted)."""
     run = Execution(planned)
     try:
@@ -454,13 +593,34 @@ async def execute_and_record(conn: Connection, definition: SagaDef, planned: Pla
     return run
 
 
-def refused_record(planned_saga: str, correlation_id: str, error: WorkbenchError, *, profile: str, broker: str,
-                   reason: str | None, override: bool, state: str, fingerprint: str) -> dict[str, Any]:
+def refused_record(
+    planned_saga: str,
+    correlation_id: str,
+    error: WorkbenchError,
+    *,
+    profile: str,
+    broker: str,
+    reason: str | None,
+    override: bool,
+    state: str,
+    fingerprint: str,
+) -> dict[str, Any]:
     """An audit record for an execution refused before any plan existed (e.g. past the pivot)."""
     empty = Plan(planned_saga, correlation_id, state, fingerprint, "", (), override=override)
     run = Execution(empty, outcome="refused", error=str(error))
     return audit_record(run, profile=profile, broker=broker, reason=reason)
 
 
-__all__ = ["Execution", "Plan", "PlannedEvent", "SagaNotFound", "StepResult", "execute",
-           "execute_and_record", "find_instance", "idempotency_key", "observe", "plan"]
+__all__ = [
+    "Execution",
+    "Plan",
+    "PlannedEvent",
+    "SagaNotFound",
+    "StepResult",
+    "execute",
+    "execute_and_record",
+    "find_instance",
+    "idempotency_key",
+    "observe",
+    "plan",
+]

@@ -147,23 +147,28 @@ def _parse_ref(inner: str, column: int) -> Ref:
     inner = inner.strip()
     root_match = re.match(r"[A-Za-z_][A-Za-z0-9_-]*", inner)
     if not root_match:
-        raise TemplateError(f"placeholder at column {column} needs a name, e.g. {{correlation_id}} or {{STEP.value.id}}")
+        raise TemplateError(
+            f"placeholder at column {column} needs a name, e.g. {{correlation_id}} or {{STEP.value.id}}"
+        )
     root, rest = root_match.group(0), inner[root_match.end() :]
     path: list[str | int] = []
     pos = 0
     while pos < len(rest):
         match = _PATH_STEP.match(rest, pos)
         if not match:
-            raise TemplateError(f"placeholder {{{inner}}} at column {column}: cannot read {rest[pos:]!r} "
-                                f"(use .member or [index])")
+            raise TemplateError(
+                f"placeholder {{{inner}}} at column {column}: cannot read {rest[pos:]!r} (use .member or [index])"
+            )
         path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         pos = match.end()
     if root in _RESERVED:
         if path:
             raise TemplateError(f"placeholder {{{inner}}}: {{{root}}} has no members")
     elif not path or path[0] not in EVENT_FIELDS:
-        raise TemplateError(f"placeholder {{{inner}}} at column {column}: after the step name comes an event "
-                            f"field, one of {', '.join(EVENT_FIELDS)}")
+        raise TemplateError(
+            f"placeholder {{{inner}}} at column {column}: after the step name comes an event "
+            f"field, one of {', '.join(EVENT_FIELDS)}"
+        )
     return Ref(root, tuple(path))
 
 
@@ -189,8 +194,10 @@ class TemplateContext:
             if value is _MISSING:
                 break
         if value is _MISSING or value is None:
-            raise TemplateError(f"{ref}: the event of step {ref.root!r} at {event.topic}/{event.partition}/"
-                                f"{event.offset} has no such field")
+            raise TemplateError(
+                f"{ref}: the event of step {ref.root!r} at {event.topic}/{event.partition}/"
+                f"{event.offset} has no such field"
+            )
         return value
 
 
@@ -222,8 +229,11 @@ def event_field(event: Event, name: str) -> Any:
 def event_attributes(event: Event) -> dict[str, str]:
     """The event's CloudEvents attributes (``type``, ``id`` ...), ``{}`` when it is not one."""
     payload = None
-    if event.value and event.value.lstrip()[:1] == b"{" and not any(k.lower().startswith(("ce_", "ce-"))
-                                                                   for k, _ in event.headers):
+    if (
+        event.value
+        and event.value.lstrip()[:1] == b"{"
+        and not any(k.lower().startswith(("ce_", "ce-")) for k, _ in event.headers)
+    ):
         decoded = codecs.decode(event.value)
         payload = decoded.value if decoded.kind == "json" else None
     return codecs.cloudevent_attributes(event.headers, payload)
@@ -289,7 +299,8 @@ class SagaDef:
             from workbench.events import correlation
 
             rules = correlation.CorrelationRules(
-                correlation=correlation.parse_rules(list(self.correlation), f"{self.source}: saga {self.name!r}"))
+                correlation=correlation.parse_rules(list(self.correlation), f"{self.source}: saga {self.name!r}")
+            )
             return rules.correlation_id
         return default or _default_correlator()
 
@@ -318,8 +329,10 @@ def parse_saga(name: str, body: Any, source: str) -> SagaDef:
     _known_keys(body, _SAGA_KEYS, where)
     topics = body.get("topics")
     if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
-        raise ConfigError(f"{where}, field 'topics': a non-empty list of topic names is required",
-                          hint='e.g. topics = ["orders", "payments"]')
+        raise ConfigError(
+            f"{where}, field 'topics': a non-empty list of topic names is required",
+            hint='e.g. topics = ["orders", "payments"]',
+        )
     stuck_text = body.get("stuck_after", DEFAULT_STUCK_AFTER)
     try:
         stuck_after = parse_duration(stuck_text if isinstance(stuck_text, str) else repr(stuck_text))
@@ -328,8 +341,10 @@ def parse_saga(name: str, body: Any, source: str) -> SagaDef:
     correlation = body.get("correlation")
     if correlation is not None:
         if not isinstance(correlation, list) or not correlation or not all(isinstance(r, str) for r in correlation):
-            raise ConfigError(f"{where}, field 'correlation': a non-empty list of rules is required",
-                              hint='e.g. correlation = ["header:correlation_id", "json:$.orderId"]')
+            raise ConfigError(
+                f"{where}, field 'correlation': a non-empty list of rules is required",
+                hint='e.g. correlation = ["header:correlation_id", "json:$.orderId"]',
+            )
         correlation = tuple(correlation)
     description = _optional_text(body, "description", where)
     raw_steps = body.get("steps")
@@ -366,8 +381,9 @@ def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -
         raise ConfigError(f"{saga_where}, step {index + 1}: must be a table ([[sagas.NAME.steps]])")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(f"{saga_where}, step {index + 1}, field 'name': a name of letters, digits, '_' and '-' "
-                          f"is required")
+        raise ConfigError(
+            f"{saga_where}, step {index + 1}, field 'name': a name of letters, digits, '_' and '-' is required"
+        )
     where = f"{saga_where}, step {name!r}"
     if name in _RESERVED:
         raise ConfigError(f"{where}, field 'name': {name!r} is reserved for templates")
@@ -384,18 +400,22 @@ def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -
     compensation = None
     if kind == "compensatable":
         if "compensation" not in raw:
-            raise ConfigError(f"{where}, field 'compensation': a compensatable step needs a compensation table",
-                              hint="[sagas.NAME.steps.compensation] with topic, type, payload (or make it kind = "
-                                   "\"retriable\")")
+            raise ConfigError(
+                f"{where}, field 'compensation': a compensatable step needs a compensation table",
+                hint='[sagas.NAME.steps.compensation] with topic, type, payload (or make it kind = "retriable")',
+            )
         compensation = _parse_compensation(raw["compensation"], where, [*earlier, name])
         if compensated_when is None:
-            compensated_when = _compile(f"type == {_json_text(compensation.type)}", f"{where}, field 'compensated_when'")
+            compensated_when = _compile(
+                f"type == {_json_text(compensation.type)}", f"{where}, field 'compensated_when'"
+            )
     else:
         for key in ("compensation", "compensated_when"):
             if key in raw:
                 raise ConfigError(f"{where}, field {key!r}: only a compensatable step is undone ({name!r} is {kind})")
-    return StepDef(name, kind, done_when, failed_when, compensated_when, compensation,
-                   _optional_text(raw, "description", where))
+    return StepDef(
+        name, kind, done_when, failed_when, compensated_when, compensation, _optional_text(raw, "description", where)
+    )
 
 
 def _matcher(raw: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> Matcher | None:
@@ -467,8 +487,10 @@ def _template(value: Any, where: str, visible: Sequence[str]) -> Template:
         raise ConfigError(f"{where}: {exc}") from None
     for ref in template.refs:
         if ref.root not in _RESERVED and ref.root not in visible:
-            raise ConfigError(f"{where}: {ref} refers to no step at or before this one",
-                              hint=f"known here: correlation_id, saga, {', '.join(visible)}")
+            raise ConfigError(
+                f"{where}: {ref} refers to no step at or before this one",
+                hint=f"known here: correlation_id, saga, {', '.join(visible)}",
+            )
     return template
 
 
@@ -476,16 +498,22 @@ def _check_order(steps: Sequence[StepDef], where: str) -> None:
     pivots = [s for s in steps if s.kind == "pivot"]
     if len(pivots) != 1:
         found = ", ".join(repr(p.name) for p in pivots) or "none"
-        raise ConfigError(f"{where}, field 'steps': exactly one step must be kind = \"pivot\" (found {found})",
-                          hint="the pivot is the step after which the saga only goes forward")
+        raise ConfigError(
+            f"{where}, field 'steps': exactly one step must be kind = \"pivot\" (found {found})",
+            hint="the pivot is the step after which the saga only goes forward",
+        )
     at = steps.index(pivots[0])
     for i, step in enumerate(steps):
         if step.kind == "compensatable" and i > at:
-            raise ConfigError(f"{where}, step {step.name!r}, field 'kind': a compensatable step must come before "
-                              f"the pivot {pivots[0].name!r}")
+            raise ConfigError(
+                f"{where}, step {step.name!r}, field 'kind': a compensatable step must come before "
+                f"the pivot {pivots[0].name!r}"
+            )
         if step.kind == "retriable" and i < at:
-            raise ConfigError(f"{where}, step {step.name!r}, field 'kind': a retriable step must come after "
-                              f"the pivot {pivots[0].name!r}")
+            raise ConfigError(
+                f"{where}, step {step.name!r}, field 'kind': a retriable step must come after "
+                f"the pivot {pivots[0].name!r}"
+            )
 
 
 # --------------------------------------------------------------------------- where definitions come from

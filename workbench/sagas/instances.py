@@ -26,8 +26,13 @@ from workbench.sagas.definitions import Matcher, SagaDef, StepDef, event_attribu
 State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK"]
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")
 # How CLI tables and the TUI show them (Rich styles), one place for both.
-STATE_STYLES = {"FAILED": "bold red", "STUCK": "red", "COMPENSATING": "yellow", "COMPENSATED": "yellow",
-                "COMPLETED": "green"}
+STATE_STYLES = {
+    "FAILED": "bold red",
+    "STUCK": "red",
+    "COMPENSATING": "yellow",
+    "COMPENSATED": "yellow",
+    "COMPLETED": "green",
+}
 STEP_MARKS = {"done": "✓", "failed": "✗", "compensated": "↺", "pending": "·"}
 Role = Literal["done", "failed", "compensated"]
 ROLES: tuple[Role, ...] = ("done", "failed", "compensated")
@@ -60,8 +65,16 @@ class Observed:
         return self.event_id or self.position
 
     def as_dict(self) -> dict[str, object]:
-        return {"step": self.step, "role": self.role, "topic": self.topic, "partition": self.partition,
-                "offset": self.offset, "timestamp": self.timestamp, "type": self.type, "id": self.event_id}
+        return {
+            "step": self.step,
+            "role": self.role,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "type": self.type,
+            "id": self.event_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,27 +161,42 @@ class Collector:
     long scan holds little.
     """
 
-    def __init__(self, definition: SagaDef, correlate: Callable[[Event], str | None], *,
-                 only: str | Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        definition: SagaDef,
+        correlate: Callable[[Event], str | None],
+        *,
+        only: str | Collection[str] | None = None,
+    ) -> None:
         self.definition = definition
         self.correlate = correlate
         self.only = frozenset((only,) if isinstance(only, str) else only) if only is not None else None
         self.scanned = 0  # events seen
         self.matched = 0  # events that matched a step
         self._by_id: dict[str, list[Observed]] = defaultdict(list)
-        self._matchers = [(step, role, matcher) for step in definition.steps
-                          for role, matcher in _matchers_of(step) if matcher is not None]
+        self._matchers = [
+            (step, role, matcher)
+            for step in definition.steps
+            for role, matcher in _matchers_of(step)
+            if matcher is not None
+        ]
         self._by_type: dict[tuple[str | None, str], list[tuple[StepDef, Role]]] = {}
 
     def _hits(self, event: Event, type_: str | None) -> list[tuple[StepDef, Role]]:
         key = (type_, event.topic)
         cached = self._by_type.get(key)
         if cached is None:
-            stand_in = Event(event.topic, 0, 0, None, None, None, () if type_ is None else (("ce_type", type_.encode()),))
-            cached = self._by_type[key] = [(step, role) for step, role, matcher in self._matchers
-                                           if matcher.names <= _BY_TYPE and matcher(stand_in)]
-        rest = [(step, role) for step, role, matcher in self._matchers
-                if not matcher.names <= _BY_TYPE and matcher(event)]
+            stand_in = Event(
+                event.topic, 0, 0, None, None, None, () if type_ is None else (("ce_type", type_.encode()),)
+            )
+            cached = self._by_type[key] = [
+                (step, role)
+                for step, role, matcher in self._matchers
+                if matcher.names <= _BY_TYPE and matcher(stand_in)
+            ]
+        rest = [
+            (step, role) for step, role, matcher in self._matchers if not matcher.names <= _BY_TYPE and matcher(event)
+        ]
         return cached + rest if rest else cached
 
     def add(self, events: Iterable[Event]) -> None:
@@ -183,9 +211,19 @@ class Collector:
                 continue
             self.matched += 1
             for step, role in hits:
-                self._by_id[corr].append(Observed(step.name, role, event.topic, event.partition, event.offset,
-                                                  event.timestamp, attributes.get("type"), attributes.get("id"),
-                                                  event))
+                self._by_id[corr].append(
+                    Observed(
+                        step.name,
+                        role,
+                        event.topic,
+                        event.partition,
+                        event.offset,
+                        event.timestamp,
+                        attributes.get("type"),
+                        attributes.get("id"),
+                        event,
+                    )
+                )
 
     def instances(self, now: int) -> list[SagaInstance]:
         """Every instance seen, oldest first."""
@@ -199,17 +237,44 @@ def _matchers_of(step: StepDef) -> list[tuple[Role, Matcher | None]]:
 
 def build(definition: SagaDef, correlation_id: str, observed: Iterable[Observed], now: int) -> SagaInstance:
     """One instance from its observed events (pure)."""
-    events = tuple(sorted(observed, key=lambda o: (o.timestamp if o.timestamp is not None else 0,
-                                                   o.topic, o.partition, o.offset, o.step, o.role)))
+    events = tuple(
+        sorted(
+            observed,
+            key=lambda o: (
+                o.timestamp if o.timestamp is not None else 0,
+                o.topic,
+                o.partition,
+                o.offset,
+                o.step,
+                o.role,
+            ),
+        )
+    )
     first: dict[tuple[str, Role], Observed] = {}
     for item in events:
         first.setdefault((item.step, item.role), item)
-    steps = tuple(StepStatus(s.name, s.kind, first.get((s.name, "done")), first.get((s.name, "failed")),
-                             first.get((s.name, "compensated"))) for s in definition.steps)
+    steps = tuple(
+        StepStatus(
+            s.name,
+            s.kind,
+            first.get((s.name, "done")),
+            first.get((s.name, "failed")),
+            first.get((s.name, "compensated")),
+        )
+        for s in definition.steps
+    )
     stamps = [e.timestamp for e in events if e.timestamp is not None]
     started, last = (min(stamps), max(stamps)) if stamps else (None, None)
-    return SagaInstance(definition.name, correlation_id, state_of(steps, last, now, definition.stuck_after_ms),
-                        steps, events, started, last, fingerprint(definition.name, correlation_id, events))
+    return SagaInstance(
+        definition.name,
+        correlation_id,
+        state_of(steps, last, now, definition.stuck_after_ms),
+        steps,
+        events,
+        started,
+        last,
+        fingerprint(definition.name, correlation_id, events),
+    )
 
 
 def starts_observed(definition: SagaDef, instance: SagaInstance) -> bool:

@@ -31,7 +31,15 @@ from workbench.broker import (
 )
 from workbench.errors import UsageError
 
-__all__ = ["CaptureReport", "capture", "capture_events", "check_destination", "is_capture_file", "local_target", "open_capture"]
+__all__ = [
+    "CaptureReport",
+    "capture",
+    "capture_events",
+    "check_destination",
+    "is_capture_file",
+    "local_target",
+    "open_capture",
+]
 
 
 @dataclass
@@ -186,7 +194,9 @@ def check_destination(path: str, force: bool) -> Path:
     if target.is_dir():
         raise UsageError(f"{target} is a directory", hint="give a file name, e.g. incident.db")
     if target.exists() and not force:
-        raise UsageError(f"{target} exists: refusing to overwrite it", hint="pass --force to replace it, or choose another file")
+        raise UsageError(
+            f"{target} exists: refusing to overwrite it", hint="pass --force to replace it, or choose another file"
+        )
     if target.suffix == "":
         raise UsageError(f"--to {path!r} has no extension", hint="name the capture file e.g. incident.db")
     if not target.parent.is_dir():

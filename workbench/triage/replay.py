@@ -28,8 +28,18 @@ if TYPE_CHECKING:
     from workbench.config import Target
     from workbench.service import PublishReport
 
-__all__ = ["REPLAYED_AT", "REPLAYED_FROM", "ReplayPlan", "ReplaySource", "Replayed", "execute_replay",
-           "is_dead_letter_header", "plan_replay", "replay_source", "replayed"]
+__all__ = [
+    "REPLAYED_AT",
+    "REPLAYED_FROM",
+    "ReplayPlan",
+    "ReplaySource",
+    "Replayed",
+    "execute_replay",
+    "is_dead_letter_header",
+    "plan_replay",
+    "replay_source",
+    "replayed",
+]
 
 REPLAYED_FROM = "workbench-replayed-from"  # topic/partition/offset of the original
 REPLAYED_AT = "workbench-replayed-at"  # ISO-8601 UTC time of the replay
@@ -105,15 +115,23 @@ class ReplayPlan:
     items: tuple[Replayed, ...]
 
 
-async def plan_replay(conn: Connection, source: ReplaySource, to: str, position: Position, *,
-                      limit: int | None = None, match: Callable[[Event], bool] | None = None) -> ReplayPlan:
+async def plan_replay(
+    conn: Connection,
+    source: ReplaySource,
+    to: str,
+    position: Position,
+    *,
+    limit: int | None = None,
+    match: Callable[[Event], bool] | None = None,
+) -> ReplayPlan:
     """Read the events to replay from ``source`` (on ``conn``, its connection): at most ``limit``,
     from ``position``, those ``match`` accepts. Publishes nothing."""
     from workbench import service
 
     found: list[Replayed] = []
-    names = source.topics or ([t.name for t in await conn.list_topics() if not t.internal] if source.from_file
-                              else [source.name])
+    names = source.topics or (
+        [t.name for t in await conn.list_topics() if not t.internal] if source.from_file else [source.name]
+    )
     for name in names:
         remaining = None if limit is None else limit - len(found)
         if remaining == 0:
@@ -123,8 +141,9 @@ async def plan_replay(conn: Connection, source: ReplaySource, to: str, position:
     return ReplayPlan(source.name, to, tuple(found))
 
 
-async def execute_replay(conn: Connection, plan: ReplayPlan, *,
-                         on_progress: Callable[[PublishReport], None] | None = None) -> PublishReport:
+async def execute_replay(
+    conn: Connection, plan: ReplayPlan, *, on_progress: Callable[[PublishReport], None] | None = None
+) -> PublishReport:
     """Publish a plan on ``conn`` (the destination's connection): one result per event."""
     from workbench import service
 

@@ -31,6 +31,7 @@ __all__ = [
     "skipped_summary",
 ]
 
+
 @dataclass(frozen=True)
 class Hop:
     """One event of a trace, with what the trace shows about it."""

@@ -24,7 +24,6 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from workbench import config, service
-from workbench.events import codecs
 from workbench.broker import (
     BrokerError,
     Capabilities,
@@ -37,6 +36,7 @@ from workbench.broker import (
 )
 from workbench.config import Config, Target
 from workbench.errors import WorkbenchError
+from workbench.events import codecs
 from workbench.pump import DEFAULT_CAPACITY
 from workbench.tui import drafts, keys
 from workbench.tui.connection import Keeper
@@ -67,12 +67,21 @@ class WorkbenchApp(App[None]):
         *(Binding(a.key, a.name, a.label, show=a.show, id=a.name) for a in keys.ACTIONS),
     ]
 
-    def __init__(self, target: Target, *, capacity: int = DEFAULT_CAPACITY,
-                 clock: Callable[[], float] = time.monotonic, lag_interval: float = 5.0,
-                 default_position: Position = DEFAULT_POSITION, settings: Config | None = None,
-                 keymap: Mapping[str, str] | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
-                 health_interval: float = 10.0, now: Callable[[], float] = time.time,
-                 make_id: Callable[[], str] = drafts.new_id) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        clock: Callable[[], float] = time.monotonic,
+        lag_interval: float = 5.0,
+        default_position: Position = DEFAULT_POSITION,
+        settings: Config | None = None,
+        keymap: Mapping[str, str] | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        health_interval: float = 10.0,
+        now: Callable[[], float] = time.time,
+        make_id: Callable[[], str] = drafts.new_id,
+    ) -> None:
         """``settings``: the profile file (profiles to switch to); ``keymap``: validated ``[keys]``
         overrides (keys.keymap); ``now``/``make_id``: wall clock and ids for templates and file names."""
         super().__init__()
@@ -221,8 +230,7 @@ class WorkbenchApp(App[None]):
         what, known = describe_error(exc)
         hint = hint or known
         message = "\n".join(codecs.safe_text(part[:400]) for part in (what, hint) if part)
-        self.notify(message, title=codecs.safe_text(f"Could not {doing}"), severity="error", timeout=10,
-                    markup=False)
+        self.notify(message, title=codecs.safe_text(f"Could not {doing}"), severity="error", timeout=10, markup=False)
 
     # ------------------------------------------------------------------ topics
 
@@ -311,8 +319,9 @@ class WorkbenchApp(App[None]):
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
             return False
         if self.topic is None:
-            self.notify("Choose a topic first (up/down and enter in the list on the left).",
-                        severity="warning", markup=False)
+            self.notify(
+                "Choose a topic first (up/down and enter in the list on the left).", severity="warning", markup=False
+            )
             return False
         return True
 
@@ -379,12 +388,18 @@ class WorkbenchApp(App[None]):
         topic = codecs.safe_text(message.topic)
         if message.error is not None:
             what, _ = describe_error(message.error)
-            self.notify(codecs.safe_text(what[:400]) + f"\nThe read of {topic} goes on where it was once the broker "
-                        "is back (the status line says when).", title="Lost the broker", severity="warning",
-                        timeout=10, markup=False)
+            self.notify(
+                codecs.safe_text(what[:400]) + f"\nThe read of {topic} goes on where it was once the broker "
+                "is back (the status line says when).",
+                title="Lost the broker",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         else:
-            self.notify(f"Reading {topic} again, from where it was: no event missed.", title="Reconnected",
-                        markup=False)
+            self.notify(
+                f"Reading {topic} again, from where it was: no event missed.", title="Reconnected", markup=False
+            )
         self.refresh_status()
 
     def on_stream_view_failed(self, message: StreamView.Failed) -> None:
@@ -402,8 +417,9 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------------ which keys apply
 
     #: Actions of the main screen (not over the detail, lag or a dialog).
-    _MAIN_ONLY = frozenset({"events", "events_from", "find_topic", "reload", "lag", "publish", "save_events",
-                            "switch_profile"})
+    _MAIN_ONLY = frozenset(
+        {"events", "events_from", "find_topic", "reload", "lag", "publish", "save_events", "switch_profile"}
+    )
     _NEED_CONN = frozenset({"events", "events_from", "lag", "publish"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -473,8 +489,9 @@ class WorkbenchApp(App[None]):
         wanted = rules.correlation_id(event) if event is not None else None
         from workbench.tui.screens.trace import TraceScreen
 
-        self.push_screen(TraceScreen(lambda: self.conn, correlation_id=wanted, rules=rules,
-                                     profile=self.target.profile.name))
+        self.push_screen(
+            TraceScreen(lambda: self.conn, correlation_id=wanted, rules=rules, profile=self.target.profile.name)
+        )
 
     def action_sagas(self) -> None:
         """The saga view (workbench.tui.screens.sagas): instances, steps, compensation."""
@@ -498,32 +515,48 @@ class WorkbenchApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = THEMES[1] if self.theme != THEMES[1] else THEMES[0]
-        self.notify(f"Theme: {self.theme} ({keys.display(self.keys['toggle_theme'])} toggles)", timeout=3,
-                    markup=False)
+        self.notify(f"Theme: {self.theme} ({keys.display(self.keys['toggle_theme'])} toggles)", timeout=3, markup=False)
 
     def action_publish(self) -> None:
         profile = self.target.profile
         if profile.read_only:
-            self.notify(f"Profile {codecs.safe_text(profile.name)!r} is read-only, so publishing is refused. "
-                        f"Switch to a writable profile ({keys.display(self.keys['switch_profile'])}) or remove "
-                        f"read_only = true from it ({codecs.safe_text(profile.source)}).",
-                        title="Publish refused", severity="warning", timeout=10, markup=False)
+            self.notify(
+                f"Profile {codecs.safe_text(profile.name)!r} is read-only, so publishing is refused. "
+                f"Switch to a writable profile ({keys.display(self.keys['switch_profile'])}) or remove "
+                f"read_only = true from it ({codecs.safe_text(profile.source)}).",
+                title="Publish refused",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
             return
         if self.conn is None:
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
             return
         from workbench.tui.screens.publish import PublishDialog
 
-        self.push_screen(PublishDialog(lambda: self.conn, profile, topic=self.topic or "",
-                                       kinds={t.name: t.kind for t in self.topics}, now=self.now,
-                                       make_id=self.make_id))
+        self.push_screen(
+            PublishDialog(
+                lambda: self.conn,
+                profile,
+                topic=self.topic or "",
+                kinds={t.name: t.kind for t in self.topics},
+                now=self.now,
+                make_id=self.make_id,
+            )
+        )
 
     def action_switch_profile(self) -> None:
         settings = self.settings
         if settings is None or not settings.profiles:
-            self.notify("No profile file with profiles: add [profiles.NAME] tables to workbench.toml "
-                        "(README: Connecting), then start the workbench again.", title="Switch profile",
-                        severity="warning", timeout=10, markup=False)
+            self.notify(
+                "No profile file with profiles: add [profiles.NAME] tables to workbench.toml "
+                "(README: Connecting), then start the workbench again.",
+                title="Switch profile",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
             return
 
         def chosen(name: str | None) -> None:
@@ -532,8 +565,9 @@ class WorkbenchApp(App[None]):
 
         from workbench.tui.screens.profiles import ProfilePicker
 
-        self.push_screen(ProfilePicker(list(settings.profiles.values()), self.target.profile.name,
-                                       str(settings.path)), chosen)
+        self.push_screen(
+            ProfilePicker(list(settings.profiles.values()), self.target.profile.name, str(settings.path)), chosen
+        )
 
     def switch_profile(self, name: str) -> None:
         """Leave the current broker and connect to profile ``name`` (no restart)."""
@@ -551,8 +585,11 @@ class WorkbenchApp(App[None]):
         self.query_one(TopicView).reset()
         self.query_one(TabbedContent).active = "tab-topic"
         self._fill_topics()
-        self.notify(codecs.safe_text(f"Connecting to profile {profile.name} ({self.where()})"),
-                    title="Switch profile", markup=False)
+        self.notify(
+            codecs.safe_text(f"Connecting to profile {profile.name} ({self.where()})"),
+            title="Switch profile",
+            markup=False,
+        )
         self.run_worker(self._switch(), group="connect", exclusive=True)
 
     async def _switch(self) -> None:
@@ -583,8 +620,7 @@ class WorkbenchApp(App[None]):
         except UnicodeDecodeError:
             self.copy_to_clipboard(base64.b64encode(event.value).decode("ascii"))
             what = "the binary value, as base64,"
-        self.notify(f"Copied {what} ({codecs.human_size(len(event.value))}) to the clipboard.", timeout=3,
-                    markup=False)
+        self.notify(f"Copied {what} ({codecs.human_size(len(event.value))}) to the clipboard.", timeout=3, markup=False)
 
     def action_copy_envelope(self) -> None:
         event = self.selected_event()
@@ -592,8 +628,9 @@ class WorkbenchApp(App[None]):
             from workbench.events.envelope import dumps_event
 
             self.copy_to_clipboard(dumps_event(event))
-            self.notify("Copied the event as a JSON envelope (workbench publish --file reads it).", timeout=3,
-                        markup=False)
+            self.notify(
+                "Copied the event as a JSON envelope (workbench publish --file reads it).", timeout=3, markup=False
+            )
 
     def action_save_events(self) -> None:
         stream = self.stream

@@ -14,9 +14,9 @@ from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
 from workbench import service
-from workbench.events import codecs
 from workbench.broker import Connection, TopicInfo
 from workbench.config import Target
+from workbench.events import codecs
 from workbench.tui.failures import describe_error, is_loss
 from workbench.tui.inflight import InFlight
 from workbench.tui.supervisor import State, Supervisor, Verdict
@@ -25,8 +25,9 @@ from workbench.tui.supervisor import State, Supervisor, Verdict
 class Host(Protocol):
     target: Target
 
-    def notify(self, message: str, *, title: str = ..., severity: Any = ..., timeout: float | None = ...,
-               markup: bool = ...) -> None: ...
+    def notify(
+        self, message: str, *, title: str = ..., severity: Any = ..., timeout: float | None = ..., markup: bool = ...
+    ) -> None: ...
     def report(self, exc: BaseException, doing: str, hint: str | None = None) -> None: ...
     def refresh_status(self) -> None: ...
     def run_worker(self, work: Coroutine[Any, Any, Any], *, group: str = ..., exclusive: bool = ...) -> Any: ...
@@ -76,8 +77,12 @@ class Keeper:
                     host.refresh_status()
                     return
                 if attempt == 0:
-                    host.report(exc, "connect", "retrying with backoff (the status line says when); check that "
-                                "the broker is up and the profile is right; r retries now")
+                    host.report(
+                        exc,
+                        "connect",
+                        "retrying with backoff (the status line says when); check that "
+                        "the broker is up and the profile is right; r retries now",
+                    )
                 await self._pause(exc, attempt)
                 attempt += 1
         self.conn, self._stack = conn, stack
@@ -120,10 +125,17 @@ class Keeper:
             return
         if self.sup.still_answers(what):
             reason, _ = describe_error(exc)
-            self.host.notify(codecs.safe_text(f"{what[:1].upper()}{what[1:]} timed out ({reason[:300]}), but the "
-                                              "broker still answers: nothing was reconnected. The next refresh "
-                                              "tries again."),
-                             title="The broker is slow", severity="warning", timeout=10, markup=False)
+            self.host.notify(
+                codecs.safe_text(
+                    f"{what[:1].upper()}{what[1:]} timed out ({reason[:300]}), but the "
+                    "broker still answers: nothing was reconnected. The next refresh "
+                    "tries again."
+                ),
+                title="The broker is slow",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         self.host.refresh_status()
 
     def lose(self, exc: BaseException) -> None:
@@ -132,8 +144,13 @@ class Keeper:
         self.host.remember_read()  # read it again once connected
         self.sup.lose(exc)
         what, _ = describe_error(exc)
-        self.host.notify(codecs.safe_text(what[:400]) + "\nReconnecting with backoff (see the status line); "
-                         "r retries now.", title="Lost the broker", severity="error", timeout=10, markup=False)
+        self.host.notify(
+            codecs.safe_text(what[:400]) + "\nReconnecting with backoff (see the status line); r retries now.",
+            title="Lost the broker",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )
         self.host.refresh_status()
         self.host.run_worker(self.connect(lost=exc), group="connect", exclusive=True)
 

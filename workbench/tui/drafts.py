@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.broker import Headers, OutgoingEvent
-from workbench.events.envelope import format_timestamp, parse_header
 from workbench.errors import UsageError
+from workbench.events.envelope import format_timestamp, parse_header
 
 MAX_COPIES = 10_000
 
@@ -52,8 +52,7 @@ def parse_copies(text: str) -> int:
     try:
         copies = int(text.strip())
     except ValueError:
-        raise UsageError(f"copies: {text.strip()[:20]!r} is not a whole number",
-                         hint=f"1 to {MAX_COPIES:,}") from None
+        raise UsageError(f"copies: {text.strip()[:20]!r} is not a whole number", hint=f"1 to {MAX_COPIES:,}") from None
     if not 1 <= copies <= MAX_COPIES:
         raise UsageError(f"copies: {copies:,} is out of range", hint=f"1 to {MAX_COPIES:,}")
     return copies
@@ -67,8 +66,9 @@ def build(topic: str, key: str, headers: str, value: str, copies: str) -> list[t
     checked = check_json(value)
     if not checked.ok:
         raise UsageError(f"value: {checked.message}")
-    event = OutgoingEvent(value=value.encode("utf-8"), key=key.encode("utf-8") if key else None,
-                          headers=parse_headers(headers))
+    event = OutgoingEvent(
+        value=value.encode("utf-8"), key=key.encode("utf-8") if key else None, headers=parse_headers(headers)
+    )
     return [(f"copy {n}", event) for n in range(1, parse_copies(copies) + 1)]
 
 
@@ -99,13 +99,15 @@ def template(name: str, *, now: float, make_id: Callable[[], str] = new_id) -> T
     label = dict(TEMPLATE_LABELS)[name]
     if name == "empty":
         return Template(name, label, "", "{}")
-    headers = "\n".join((
-        "ce_specversion=1.0",
-        f"ce_id={make_id()}",
-        f"ce_time={now_iso(now)}",
-        "ce_type=com.example.SomethingHappened",
-        "ce_source=/event-workbench",
-        "content-type=application/json",
-        f"correlation_id={make_id()}",
-    ))
+    headers = "\n".join(
+        (
+            "ce_specversion=1.0",
+            f"ce_id={make_id()}",
+            f"ce_time={now_iso(now)}",
+            "ce_type=com.example.SomethingHappened",
+            "ce_source=/event-workbench",
+            "content-type=application/json",
+            f"correlation_id={make_id()}",
+        )
+    )
     return Template(name, label, headers, '{\n  "message": "hello"\n}')

@@ -15,8 +15,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workbench.events import codecs
 from workbench.broker import Event
+from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES
 from workbench.events.envelope import format_timestamp
 
@@ -103,8 +103,15 @@ def hexdump(data: bytes, width: int = 16) -> list[str]:
 
 
 def _table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", show_header=False,
-                  box=None, padding=(0, 2, 0, 0), expand=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        show_header=False,
+        box=None,
+        padding=(0, 2, 0, 0),
+        expand=False,
+    )
     table.add_column(style="cyan", no_wrap=True)
     table.add_column(overflow="fold")
     return table
@@ -123,8 +130,11 @@ def metadata(event: Event) -> Table:
         ("topic", event.topic),
         ("partition", str(event.partition)),
         ("offset", str(event.offset)),
-        ("timestamp", f"{format_timestamp(event.timestamp) or '-'}" +
-         ("" if event.timestamp is None else f"  ({event.timestamp} ms)")),
+        (
+            "timestamp",
+            f"{format_timestamp(event.timestamp) or '-'}"
+            + ("" if event.timestamp is None else f"  ({event.timestamp} ms)"),
+        ),
         ("key", "null" if event.key is None else codecs.preview(event.key, 200)),
         ("value size", "null" if event.value is None else codecs.human_size(len(event.value))),
     ]
@@ -145,11 +155,17 @@ def headers(event: Event) -> Table | Text:
     if not event.headers:
         return Text("no headers", style="dim")
     shown = event.headers[:HEADER_LIMIT]
-    table = _rows(_table(f"Headers ({len(event.headers):,})"),
-                  ((name[:200], codecs.preview(value, 300)) for name, value in shown))
+    table = _rows(
+        _table(f"Headers ({len(event.headers):,})"), ((name[:200], codecs.preview(value, 300)) for name, value in shown)
+    )
     if len(event.headers) > len(shown):
-        table.add_row(Text("…", style="dim"), Text(f"{len(event.headers) - len(shown):,} more headers not shown "
-                                                   f"(tail -o jsonl has them all)", style="dim italic"))
+        table.add_row(
+            Text("…", style="dim"),
+            Text(
+                f"{len(event.headers) - len(shown):,} more headers not shown (tail -o jsonl has them all)",
+                style="dim italic",
+            ),
+        )
     return table
 
 

@@ -22,8 +22,10 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, WorkbenchError | BrokerError):
         hint = exc.hint or next((h for kind, h in _HINTS if isinstance(exc, kind)), "")
         return str(exc), hint
-    return (f"unexpected {type(exc).__name__}: {exc}",
-            "this is a bug in Event Workbench: please report it with what you did")
+    return (
+        f"unexpected {type(exc).__name__}: {exc}",
+        "this is a bug in Event Workbench: please report it with what you did",
+    )
 
 
 def is_loss(exc: BaseException) -> bool:

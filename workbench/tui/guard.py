@@ -92,9 +92,7 @@ def restore_terminal(fd: int, saved: list) -> None:
 def _explain(signum: int) -> None:
     name = signal.Signals(signum).name
     cause = (
-        "a native library it uses (e.g. librdkafka) aborted"
-        if signum == signal.SIGABRT
-        else f"it was ended by {name}"
+        "a native library it uses (e.g. librdkafka) aborted" if signum == signal.SIGABRT else f"it was ended by {name}"
     )
     print(
         f"workbench: the terminal UI stopped abruptly ({name}: {cause}); the terminal has been restored. "

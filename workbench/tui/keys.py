@@ -42,10 +42,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("copy_envelope", "C", "Copy envelope", "Copy the selected event as a JSON envelope", show=False),
     Action("reload", "r", "Reload", "Reload the topic list (reconnects after an error)"),
     Action("switch_profile", "P", "Profile", "Switch to another profile of the profile file", show=False),
-    Action("sagas", "S", "Sagas", "Saga instances by state (failed, stuck…); compensate one after a dry run",
-           show=False),
-    Action("trace", "T", "Trace", "Every event carrying a correlation id (the selected event's), across topics, "
-           "in time order", show=False),
+    Action(
+        "sagas", "S", "Sagas", "Saga instances by state (failed, stuck…); compensate one after a dry run", show=False
+    ),
+    Action(
+        "trace",
+        "T",
+        "Trace",
+        "Every event carrying a correlation id (the selected event's), across topics, in time order",
+        show=False,
+    ),
     Action("toggle_theme", "t", "Theme", "Toggle the light and the dark theme", show=False),
     Action("quit", "q", "Quit", "Quit the workbench"),
 )
@@ -53,17 +59,45 @@ BY_NAME: Mapping[str, Action] = {a.name: a for a in ACTIONS}
 
 #: Keys the app or its views use for themselves: a ``[keys]`` entry may not take them.
 RESERVED: Mapping[str, str] = {
-    "ctrl+c": "quit", "ctrl+p": "the command palette", "tab": "moving the focus", "shift+tab": "moving the focus",
-    "escape": "back/cancel", "enter": "open/apply", "space": "pause/resume", "slash": "the event filter",
-    "up": "moving the cursor", "down": "moving the cursor", "pageup": "paging", "pagedown": "paging",
-    "home": "top", "end": "bottom", "g": "top of the events", "G": "bottom of the events",
+    "ctrl+c": "quit",
+    "ctrl+p": "the command palette",
+    "tab": "moving the focus",
+    "shift+tab": "moving the focus",
+    "escape": "back/cancel",
+    "enter": "open/apply",
+    "space": "pause/resume",
+    "slash": "the event filter",
+    "up": "moving the cursor",
+    "down": "moving the cursor",
+    "pageup": "paging",
+    "pagedown": "paging",
+    "home": "top",
+    "end": "bottom",
+    "g": "top of the events",
+    "G": "bottom of the events",
 }
 
 _MODIFIERS = ("ctrl", "shift", "alt", "meta", "super")
-_NAMED = frozenset({
-    "tab", "enter", "escape", "space", "backspace", "delete", "insert", "home", "end", "pageup", "pagedown",
-    "up", "down", "left", "right", *(f"f{n}" for n in range(1, 25)),
-})
+_NAMED = frozenset(
+    {
+        "tab",
+        "enter",
+        "escape",
+        "space",
+        "backspace",
+        "delete",
+        "insert",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "up",
+        "down",
+        "left",
+        "right",
+        *(f"f{n}" for n in range(1, 25)),
+    }
+)
 _NAME = re.compile(r"[a-z][a-z_]*\Z")
 
 
@@ -78,8 +112,14 @@ def normalize(key: str) -> str | None:
             return None
         if not base.isalnum():
             base = unicodedata.name(base, "").lower().replace("-", "_").replace(" ", "_")
-            base = {"solidus": "slash", "hyphen_minus": "minus", "plus_sign": "plus",
-                    "reverse_solidus": "backslash", "commercial_at": "at", "low_line": "underscore"}.get(base, base)
+            base = {
+                "solidus": "slash",
+                "hyphen_minus": "minus",
+                "plus_sign": "plus",
+                "reverse_solidus": "backslash",
+                "commercial_at": "at",
+                "low_line": "underscore",
+            }.get(base, base)
             if not base:
                 return None
     elif base not in _NAMED and not _NAME.match(base):
@@ -94,8 +134,9 @@ def display(key: str) -> str:
         try:
             base = unicodedata.lookup(base.replace("_", " ").upper())
         except KeyError:
-            base = {"slash": "/", "minus": "-", "plus": "+", "backslash": "\\", "at": "@",
-                    "underscore": "_"}.get(base, base)
+            base = {"slash": "/", "minus": "-", "plus": "+", "backslash": "\\", "at": "@", "underscore": "_"}.get(
+                base, base
+            )
     return "+".join([*mods, base])
 
 
@@ -110,15 +151,15 @@ def keymap(raw: Mapping[str, Any], source: Path | str | None) -> dict[str, str]:
         if name not in BY_NAME:
             raise ConfigError(f"{field}: unknown action", hint=f"known actions: {known}")
         if not isinstance(value, str):
-            raise ConfigError(f"{field}: must be a string (a key such as \"p\" or \"ctrl+k\"), "
-                              f"got {type(value).__name__}")
+            raise ConfigError(f'{field}: must be a string (a key such as "p" or "ctrl+k"), got {type(value).__name__}')
         if not value.strip():
             raise ConfigError(f"{field}: empty key", hint=f"remove the line to keep {display(BY_NAME[name].key)!r}")
         key = normalize(value.strip())
         if key is None:
-            raise ConfigError(f"{field}: {value!r} is not a key",
-                              hint="a character (\"p\", \"L\", \"?\"), a name (\"f5\", \"delete\") or "
-                                   "modifiers with one (\"ctrl+k\", \"alt+x\")")
+            raise ConfigError(
+                f"{field}: {value!r} is not a key",
+                hint='a character ("p", "L", "?"), a name ("f5", "delete") or modifiers with one ("ctrl+k", "alt+x")',
+            )
         if key in RESERVED:
             raise ConfigError(f"{field}: {value!r} is reserved for {RESERVED[key]}", hint="choose another key")
         chosen[name] = key
@@ -130,7 +171,8 @@ def keymap(raw: Mapping[str, Any], source: Path | str | None) -> dict[str, str]:
             which = action.name if action.name in chosen else other
             raise ConfigError(
                 f"{where} field {which!r}: key {display(key)!r} is bound twice ({other} and {action.name})",
-                hint="give each action its own key (change or add the other one's line)")
+                hint="give each action its own key (change or add the other one's line)",
+            )
         bound[key] = action.name
     return chosen
 

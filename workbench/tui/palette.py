@@ -32,12 +32,17 @@ def entries(app: Host) -> list[Entry]:
         shown = keys.display(app.keys[action.name])
         found.append((f"{action.label} ({shown})", action.help, partial(app.run_action, action.name)))
     found += [
-        ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up",
-         partial(_pause, app)),
-        ("Filter events (/)", "A filter expression over the events, as workbench tail --filter",
-         partial(app.show_events, focus_filter=True)),
-        ("Events from the beginning", "Read the chosen topic from its first event, then follow",
-         partial(app.show_events, Position.beginning())),
+        ("Pause / resume reading (space)", "Stop showing new events of the stream, or catch up", partial(_pause, app)),
+        (
+            "Filter events (/)",
+            "A filter expression over the events, as workbench tail --filter",
+            partial(app.show_events, focus_filter=True),
+        ),
+        (
+            "Events from the beginning",
+            "Read the chosen topic from its first event, then follow",
+            partial(app.show_events, Position.beginning()),
+        ),
         ("Events from now on", "Only new events of the chosen topic", partial(app.show_events, Position.end())),
     ]
     return found

@@ -16,8 +16,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from workbench.events import codecs
 from workbench.broker import Event
+from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES
 from workbench.events.envelope import format_timestamp
 
@@ -147,8 +147,7 @@ def event_segments(event: Event, width: int, base: Style) -> list[Segment]:
     chosen = columns(width)
     styles = _styles(base, chosen is WIDE)
     out = []
-    for column, style, shown in zip(chosen, styles, (c.time, c.position, c.key, c.type, c.correlation),
-                                    strict=False):
+    for column, style, shown in zip(chosen, styles, (c.time, c.position, c.key, c.type, c.correlation), strict=False):
         out.append(Segment(fit(shown, column.width) + GAP, style))
     room = value_width(width)
     out.append(Segment(fit(value_preview(event.value, room), room), styles[-1]))

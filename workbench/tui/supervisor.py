@@ -38,8 +38,7 @@ class Supervisor:
     connection); ``retry_at``: when the next one starts (clock time); ``slow``: (when, what timed
     out) while the broker is slow but still answers."""
 
-    def __init__(self, delays: tuple[float, ...] = RETRY_DELAYS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, delays: tuple[float, ...] = RETRY_DELAYS, clock: Callable[[], float] = time.monotonic) -> None:
         self.delays = delays
         self.clock = clock
         self.state = State.CONNECTING

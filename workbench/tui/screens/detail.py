@@ -8,8 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench.events import codecs
 from workbench.broker import Event
+from workbench.events import codecs
 from workbench.tui import event_render, keys
 
 

@@ -21,6 +21,7 @@ from workbench.tui import keys
 
 Section = tuple[str, tuple[tuple[str, str], ...]]
 
+
 def _views() -> tuple[tuple[str, tuple[type[DOMNode], ...]], ...]:
     """Where the views' own keys apply, and the widgets and screens whose bindings they are
     (imported when the help opens: the app imports screens when first opened)."""
@@ -53,7 +54,9 @@ def _key(binding: Binding, bound: Mapping[str, str]) -> str:
     return ", ".join(keys.display(k.strip()) for k in key.split(","))
 
 
-def binding_rows(owners: tuple[type[DOMNode], ...], bound: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+def binding_rows(
+    owners: tuple[type[DOMNode], ...], bound: Mapping[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
     """One row per thing the bindings of ``owners`` do: bindings saying the same are one row."""
     rows: dict[str, list[str]] = {}
     for owner in owners:
@@ -69,8 +72,11 @@ def binding_rows(owners: tuple[type[DOMNode], ...], bound: Mapping[str, str] | N
 def sections(bound: Mapping[str, str]) -> tuple[Section, ...]:
     """Everything the help screen lists; ``bound``: action -> key in force (keys.effective)."""
     everywhere = tuple((keys.display(bound[a.name]), a.help[:1].lower() + a.help[1:]) for a in keys.ACTIONS)
-    extra = (("ctrl+p", "command palette: every action by name"), ("ctrl+c", "quit"),
-             ("tab / shift+tab", "move between the topic list, filters and views"))
+    extra = (
+        ("ctrl+p", "command palette: every action by name"),
+        ("ctrl+c", "quit"),
+        ("tab / shift+tab", "move between the topic list, filters and views"),
+    )
     views = tuple((title, binding_rows(owners, bound)) for title, owners in _views())
     return (("Everywhere (change them in [keys] of the profile file)", everywhere + extra), *views)
 

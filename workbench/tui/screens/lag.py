@@ -15,9 +15,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from workbench.broker import GroupLag
 from workbench.events import codecs
 from workbench.events.text import safe
-from workbench.broker import GroupLag
 from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
 from workbench.tui.failures import BrokerTrouble
 from workbench.tui.widgets.group_table import GroupTable
@@ -98,17 +98,34 @@ class LagScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="lag.back"),
-        Binding("r", "refresh", "Refresh now", id="lag.refresh",
-                tooltip="refresh now (it also refreshes by itself; the interval is in the title)"),
+        Binding(
+            "r",
+            "refresh",
+            "Refresh now",
+            id="lag.refresh",
+            tooltip="refresh now (it also refreshes by itself; the interval is in the title)",
+        ),
         Binding("s", "sort", "Sort by lag/name", id="lag.sort", tooltip="sort by lag or by name"),
-        Binding("slash", "focus_filter", "Filter groups", key_display="/", id="lag.filter",
-                tooltip="filter the groups by name"),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter groups",
+            key_display="/",
+            id="lag.filter",
+            tooltip="filter the groups by name",
+        ),
     ]
     #: Groups fed to the tracker between two turns of the event loop.
     SLICE = 500
 
-    def __init__(self, fetch: Fetch | None, *, interval: float = 5.0, history: LagHistory | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fetch: Fetch | None,
+        *,
+        interval: float = 5.0,
+        history: LagHistory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``fetch``: None when the broker reports no consumer groups; ``history``: kept by the app
         so that trends and verdicts go on across visits of this view."""
         super().__init__()
@@ -142,9 +159,16 @@ class LagScreen(Screen[None]):
 
     def on_mount(self) -> None:
         parts = self.query_one("#lag-partitions", DataTable)
-        for label, key in (("TOPIC", "topic"), ("PARTITION", "partition"), ("COMMITTED", "committed"),
-                           ("END", "end"), ("LAG", "lag"), ("TIME LAG", "time_lag"), ("VERDICT · RULE", "verdict"),
-                           ("NOTE", "note")):
+        for label, key in (
+            ("TOPIC", "topic"),
+            ("PARTITION", "partition"),
+            ("COMMITTED", "committed"),
+            ("END", "end"),
+            ("LAG", "lag"),
+            ("TIME LAG", "time_lag"),
+            ("VERDICT · RULE", "verdict"),
+            ("NOTE", "note"),
+        ):
             parts.add_column(label, key=key)
         if self.fetch is None:
             for widget in (self.table, parts, self.query_one("#lag-filter"), self.query_one("#lag-columns")):
@@ -159,7 +183,8 @@ class LagScreen(Screen[None]):
 
     def _columns(self) -> None:
         self.query_one("#lag-columns", Line).show(
-            self.table.header(self.table.scrollable_content_region.width or self.size.width))
+            self.table.header(self.table.scrollable_content_region.width or self.size.width)
+        )
 
     def on_resize(self) -> None:
         if self.fetch is not None:
@@ -178,18 +203,21 @@ class LagScreen(Screen[None]):
         if self.loaded:
             shown = len(self.table.groups)
             total = f"{len(self.groups):,} group{'s' * (len(self.groups) != 1)}"
-            text.append(f"  ·  {total}" if shown == len(self.groups) else
-                        f"  ·  {shown:,} of {total} match {self.needle!r}", style="")
+            text.append(
+                f"  ·  {total}" if shown == len(self.groups) else f"  ·  {shown:,} of {total} match {self.needle!r}",
+                style="",
+            )
         order = "lag" if self.by_lag else "name"
-        text.append(f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}"
-                    "  ·  trend: total lag per refresh", style="dim")
+        text.append(
+            f"  ·  auto-refresh every {self.interval:g} s  ·  sorted by {order}  ·  trend: total lag per refresh",
+            style="dim",
+        )
         if self.refreshing_since is not None:
             elapsed = self.clock() - self.refreshing_since
             what = "refreshing" if self.loaded else "loading the consumer groups"
             text.append(f"\n⟳ {what}… ({elapsed:.0f} s)", style="yellow")
             if elapsed > self.interval:
-                text.append("  longer than the interval: the next refresh starts when this one ends",
-                            style="dim")
+                text.append("  longer than the interval: the next refresh starts when this one ends", style="dim")
         if self.failed:
             text.append(f"\nlast refresh failed: {codecs.safe_text(self.failed)}", style="red")
         self.query_one("#lag-title", Static).update(text)
@@ -238,13 +266,17 @@ class LagScreen(Screen[None]):
         try:
             groups = await self.fetch()
             for start in range(0, len(groups), self.SLICE):  # keys go on between slices
-                self.history.observe(groups[start:start + self.SLICE])
+                self.history.observe(groups[start : start + self.SLICE])
                 await asyncio.sleep(0)
             self.groups, self.failed = groups, None
         except Exception as exc:  # shown in the title; the next refresh tries again
             self.failed = f"{type(exc).__name__}: {exc}"
-            self.app.notify(f"Could not read consumer lag: {exc}. Retrying every {self.interval:g} s.",
-                            title="Lag", severity="error", markup=False)
+            self.app.notify(
+                f"Could not read consumer lag: {exc}. Retrying every {self.interval:g} s.",
+                title="Lag",
+                severity="error",
+                markup=False,
+            )
             self._tell_app(exc)
         finally:
             self.refreshing_since = None
@@ -268,10 +300,16 @@ class LagScreen(Screen[None]):
         lost = sum(1 for p in g.partitions if p.lost_to_retention)
         note = _text(f"{lost} partition(s) lost to retention", "red") if lost else Text("")
         assessment = self.history.assess(g.group_id)
-        return [_text(g.group_id), _text(g.state), _num(len(g.partitions)), _num(g.total, "bold" if g.total else ""),
-                Text(format_time_lag(assessment.time_lag_ms if assessment else None)),
-                Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan"),
-                verdict_text(assessment), note]
+        return [
+            _text(g.group_id),
+            _text(g.state),
+            _num(len(g.partitions)),
+            _num(g.total, "bold" if g.total else ""),
+            Text(format_time_lag(assessment.time_lag_ms if assessment else None)),
+            Text(sparkline(self.history.totals.get(g.group_id, ())), style="cyan"),
+            verdict_text(assessment),
+            note,
+        ]
 
     def _fill(self) -> None:
         table = self.table
@@ -280,8 +318,8 @@ class LagScreen(Screen[None]):
         self._columns()
         if not table.groups and self.loaded:
             self.query_one("#lag-partitions-title", Static).update(
-                Text("No consumer groups." if not self.groups else f"No group matches {self.needle!r}.",
-                     style="dim"))
+                Text("No consumer groups." if not self.groups else f"No group matches {self.needle!r}.", style="dim")
+            )
             self.query_one("#lag-partitions", DataTable).clear()
 
     def _fill_partitions(self, group: GroupLag | None) -> None:
@@ -295,9 +333,16 @@ class LagScreen(Screen[None]):
         for p in group.partitions:
             note = _text("committed < log start: lost to retention", "red") if p.lost_to_retention else Text("")
             assessment = self.history.assess_partition(group.group_id, p.topic, p.partition)
-            table.add_row(_text(p.topic), _num(p.partition), _num(p.committed), _num(p.end), _num(p.lag),
-                          Text(format_time_lag(assessment.time_lag_ms if assessment else None)), verdict_text(assessment),
-                          note)
+            table.add_row(
+                _text(p.topic),
+                _num(p.partition),
+                _num(p.committed),
+                _num(p.end),
+                _num(p.lag),
+                Text(format_time_lag(assessment.time_lag_ms if assessment else None)),
+                verdict_text(assessment),
+                note,
+            )
 
     def on_group_table_highlighted(self, message: GroupTable.Highlighted) -> None:
         self._fill_partitions(message.group)

@@ -8,9 +8,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from workbench.events import codecs
 from workbench.broker import Position
 from workbench.errors import UsageError
+from workbench.events import codecs
 from workbench.positions import parse_position
 
 EXAMPLES = "-200 (last 200 per partition) · beginning · end · 1200 (offset) · 2026-01-31T08:00:00Z"

@@ -12,8 +12,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench import config
-from workbench.events import codecs
 from workbench.config import Profile
+from workbench.events import codecs
 
 
 def shown_broker(profile: Profile) -> str:
@@ -61,8 +61,9 @@ class ProfilePicker(ModalScreen[str | None]):
         with Vertical(id="profile-dialog"):
             yield Static(Text("Switch profile", style="bold"))
             yield Static(Text(f"from {codecs.safe_text(self.source)}", style="dim"))
-            yield OptionList(*(Option(profile_line(p, p.name == self.current), id=p.name) for p in self.profiles),
-                             id="profile-list")
+            yield OptionList(
+                *(Option(profile_line(p, p.name == self.current), id=p.name) for p in self.profiles), id="profile-list"
+            )
             yield Static(Text("enter connects to it (the current reads stop) · escape cancels", style="dim"))
 
     def on_mount(self) -> None:

@@ -18,10 +18,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from workbench import service
-from workbench.events import codecs
 from workbench.broker import Connection, OutgoingEvent, PublishResult
 from workbench.config import Profile
 from workbench.errors import UsageError
+from workbench.events import codecs
 from workbench.tui import drafts
 from workbench.tui.screens.confirm import ConfirmDialog
 
@@ -45,16 +45,35 @@ class PublishDialog(ModalScreen[None]):
     #publish-result-box { height: auto; max-height: 8; border-top: solid $foreground 20%; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "publish", "Publish", priority=True, id="publish.publish",
-                tooltip="publish (a confirmation first on a production profile)"),
-        Binding("ctrl+t", "next_template", "Next template", priority=True, id="publish.next_template",
-                tooltip="next template (empty JSON object, CloudEvent with a fresh id and time)"),
+        Binding(
+            "ctrl+s",
+            "publish",
+            "Publish",
+            priority=True,
+            id="publish.publish",
+            tooltip="publish (a confirmation first on a production profile)",
+        ),
+        Binding(
+            "ctrl+t",
+            "next_template",
+            "Next template",
+            priority=True,
+            id="publish.next_template",
+            tooltip="next template (empty JSON object, CloudEvent with a fresh id and time)",
+        ),
         Binding("escape", "close", "Close", id="publish.close"),
     ]
 
-    def __init__(self, connection: Callable[[], Connection | None], profile: Profile, *, topic: str = "",
-                 kinds: Mapping[str, str] | None = None, now: Callable[[], float],
-                 make_id: Callable[[], str] = drafts.new_id) -> None:
+    def __init__(
+        self,
+        connection: Callable[[], Connection | None],
+        profile: Profile,
+        *,
+        topic: str = "",
+        kinds: Mapping[str, str] | None = None,
+        now: Callable[[], float],
+        make_id: Callable[[], str] = drafts.new_id,
+    ) -> None:
         """``connection``: the app's current connection (it changes when the app reconnects);
         ``kinds``: topic name -> kind, so the key is labelled a routing key for an exchange."""
         super().__init__()
@@ -87,8 +106,12 @@ class PublishDialog(ModalScreen[None]):
                     yield Input("1", id="publish-copies", restrict=r"[0-9]*", max_length=5)
                 with Vertical(id="publish-template-box"):
                     yield Label("Template (ctrl+t)")
-                    yield Select([(label, name) for name, label in drafts.TEMPLATE_LABELS],
-                                 value=self.template_name, allow_blank=False, id="publish-template")
+                    yield Select(
+                        [(label, name) for name, label in drafts.TEMPLATE_LABELS],
+                        value=self.template_name,
+                        allow_blank=False,
+                        id="publish-template",
+                    )
             yield Label("Headers: NAME=VALUE, one per line")
             yield TextArea(id="publish-headers", soft_wrap=False)
             yield Label("Value (JSON)")
@@ -160,10 +183,13 @@ class PublishDialog(ModalScreen[None]):
     def _events(self) -> tuple[str, list[tuple[str, OutgoingEvent]]] | None:
         topic = self.query_one("#publish-topic", Input).value.strip()
         try:
-            events = drafts.build(topic, self.query_one("#publish-key", Input).value,
-                                  self.query_one("#publish-headers", TextArea).text,
-                                  self.query_one("#publish-value", TextArea).text,
-                                  self.query_one("#publish-copies", Input).value)
+            events = drafts.build(
+                topic,
+                self.query_one("#publish-key", Input).value,
+                self.query_one("#publish-headers", TextArea).text,
+                self.query_one("#publish-value", TextArea).text,
+                self.query_one("#publish-copies", Input).value,
+            )
         except UsageError as exc:
             self._show_result(Text("✗ not published: " + codecs.safe_text(str(exc)), style="bold red"))
             return None
@@ -194,8 +220,12 @@ class PublishDialog(ModalScreen[None]):
     def _start(self, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
         conn = self.connection()
         if conn is None:
-            self._show_result(Text("✗ not connected to the broker: wait for the reconnect (status line) "
-                                   "or press r in the main view", style="bold red"))
+            self._show_result(
+                Text(
+                    "✗ not connected to the broker: wait for the reconnect (status line) or press r in the main view",
+                    style="bold red",
+                )
+            )
             return
         self._show_result(Text(f"publishing {len(events):,}…", style="yellow"))
         self.run_worker(self._publish(conn, topic, events), group="publish", exclusive=True)
@@ -212,15 +242,20 @@ class PublishDialog(ModalScreen[None]):
             from workbench.tui.failures import describe_error
 
             what, hint = describe_error(exc)
-            self._show_result(Text(f"✗ not published: {codecs.safe_text(what)}\n{codecs.safe_text(hint)}",
-                                   style="bold red"))
+            self._show_result(
+                Text(f"✗ not published: {codecs.safe_text(what)}\n{codecs.safe_text(hint)}", style="bold red")
+            )
             self.published += 1
             return
         self.last_report = report
         self._show_result(result_text(report, results, topic))
         severity: SeverityLevel = "information" if not report.failures else "error"
-        self.app.notify(f"{report.confirmed:,} of {report.total:,} published to {codecs.safe_text(topic)}",
-                        title="Publish", severity=severity, markup=False)
+        self.app.notify(
+            f"{report.confirmed:,} of {report.total:,} published to {codecs.safe_text(topic)}",
+            title="Publish",
+            severity=severity,
+            markup=False,
+        )
         self.published += 1
 
     def _show_result(self, text: Text) -> None:
@@ -232,8 +267,10 @@ def result_text(report: service.PublishReport, results: list[PublishResult], top
     """A summary line, then one line per event: where it landed, or its error."""
     ok = not report.failures and not report.unsent
     text = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
-    text.append(f"{report.confirmed:,} of {report.total:,} confirmed on {codecs.safe_text(topic)}"
-                f" in {report.seconds:.2f} s", style="bold")
+    text.append(
+        f"{report.confirmed:,} of {report.total:,} confirmed on {codecs.safe_text(topic)} in {report.seconds:.2f} s",
+        style="bold",
+    )
     for n, result in enumerate(results[:SHOWN_RESULTS], 1):
         text.append(f"\ncopy {n}: ")
         if result.ok:

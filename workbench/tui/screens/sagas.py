@@ -19,12 +19,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from workbench import config
+from workbench.broker import BrokerError, Connection
+from workbench.config import Target
+from workbench.errors import WorkbenchError
 from workbench.events import codecs
 from workbench.events.text import safe
 from workbench.sagas import compensation
-from workbench.broker import BrokerError, Connection
-from workbench.errors import WorkbenchError
-from workbench.config import Target
 from workbench.sagas.instances import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 from workbench.tui.failures import BrokerTrouble, is_loss
 
@@ -69,15 +69,26 @@ class SagaScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="sagas.back"),
-        Binding("f", "next_filter", "State filter", id="sagas.next_filter",
-                tooltip="show the next state only (failed, stuck, compensating…; then all)"),
-        Binding("c", "compensate", "Compensate…", id="sagas.compensate",
-                tooltip="compensate the chosen instance: a dry run first, the id typed back to publish"),
+        Binding(
+            "f",
+            "next_filter",
+            "State filter",
+            id="sagas.next_filter",
+            tooltip="show the next state only (failed, stuck, compensating…; then all)",
+        ),
+        Binding(
+            "c",
+            "compensate",
+            "Compensate…",
+            id="sagas.compensate",
+            tooltip="compensate the chosen instance: a dry run first, the id typed back to publish",
+        ),
         Binding("r", "refresh", "Refresh", id="sagas.refresh", tooltip="read the saga topics again"),
     ]
 
-    def __init__(self, connection: Callable[[], Connection | None], target: Target, *,
-                 now: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, connection: Callable[[], Connection | None], target: Target, *, now: Callable[[], int] | None = None
+    ) -> None:
         super().__init__()
         self.connection = connection  # the app's current one: a reconnect replaces it
         self.target = target
@@ -103,8 +114,13 @@ class SagaScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#saga-list", DataTable)
-        for label, key in (("SAGA", "saga"), ("CORRELATION ID", "id"), ("STATE", "state"), ("STEPS", "steps"),
-                           ("LAST EVENT", "last")):
+        for label, key in (
+            ("SAGA", "saga"),
+            ("CORRELATION ID", "id"),
+            ("STATE", "state"),
+            ("STEPS", "steps"),
+            ("LAST EVENT", "last"),
+        ):
             table.add_column(label, key=key)
         table.focus()
         self._title()
@@ -124,8 +140,9 @@ class SagaScreen(Screen[None]):
             await compensation.expected_events(conn, self.context.definitions)
             found: list[SagaInstance] = []
             for definition in self.context.definitions:
-                found += await compensation.observe(conn, definition, self.context.correlate_for(definition),
-                                                    now=self.context.now())
+                found += await compensation.observe(
+                    conn, definition, self.context.correlate_for(definition), now=self.context.now()
+                )
             self.instances, self.failed, self.hint = found, None, None
         except Exception as exc:  # noqa: BLE001 - shown in the title; r tries again
             if isinstance(exc, WorkbenchError | BrokerError):
@@ -166,10 +183,18 @@ class SagaScreen(Screen[None]):
         for i in reversed(self.shown_instances()):  # newest first: what needs attention now
             steps = Text()
             for n, s in enumerate(i.steps):
-                steps.append((" " if n else "") + codecs.safe_text(s.name) + STEP_MARKS[s.status],
-                             {"failed": "red", "compensated": "yellow", "done": "green"}.get(s.status, "dim"))
-            table.add_row(_text(i.saga), _text(i.correlation_id), _text(i.state, STATE_STYLES.get(i.state, "")), steps,
-                          _text(_time(i.last)), key=f"{i.saga}\0{i.correlation_id}")
+                steps.append(
+                    (" " if n else "") + codecs.safe_text(s.name) + STEP_MARKS[s.status],
+                    {"failed": "red", "compensated": "yellow", "done": "green"}.get(s.status, "dim"),
+                )
+            table.add_row(
+                _text(i.saga),
+                _text(i.correlation_id),
+                _text(i.state, STATE_STYLES.get(i.state, "")),
+                steps,
+                _text(_time(i.last)),
+                key=f"{i.saga}\0{i.correlation_id}",
+            )
         if keep is not None and f"{keep.saga}\0{keep.correlation_id}" in table.rows:
             table.move_cursor(row=table.get_row_index(f"{keep.saga}\0{keep.correlation_id}"), animate=False)
         self._fill_steps()
@@ -217,8 +242,9 @@ class SagaScreen(Screen[None]):
             self.notify("Choose a saga instance first.", severity="warning", markup=False)
             return
         definition = next(d for d in self.context.definitions if d.name == chosen.saga)
-        self.app.push_screen(CompensateDialog(self.connection, self.context, definition, chosen),
-                             lambda _: self.action_refresh())
+        self.app.push_screen(
+            CompensateDialog(self.connection, self.context, definition, chosen), lambda _: self.action_refresh()
+        )
 
 
 class CompensateDialog(ModalScreen[None]):
@@ -232,8 +258,9 @@ class CompensateDialog(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close", id="compensate.close")]
 
-    def __init__(self, connection: Callable[[], Connection | None], context: SagaContext, definition: Any,
-                 instance: SagaInstance) -> None:
+    def __init__(
+        self, connection: Callable[[], Connection | None], context: SagaContext, definition: Any, instance: SagaInstance
+    ) -> None:
         super().__init__()
         self.connection = connection
         self.context = context
@@ -271,8 +298,10 @@ class CompensateDialog(ModalScreen[None]):
 
     def _plan_text(self) -> Text:
         text = Text()
-        text.append(codecs.safe_text(f"Compensate {self.instance.saga} {self.instance.correlation_id} "
-                                     f"({self.instance.state})"), style="bold")
+        text.append(
+            codecs.safe_text(f"Compensate {self.instance.saga} {self.instance.correlation_id} ({self.instance.state})"),
+            style="bold",
+        )
         if self.refusal:
             for part in self.refusal.splitlines():
                 line(text, part, "red")
@@ -282,11 +311,13 @@ class CompensateDialog(ModalScreen[None]):
         for note in planned.notes:
             line(text, f"note: {note}", "yellow")
         if planned.events:
-            text.append(f"\nDry run: {len(planned.events)} event(s) would be published, newest step first",
-                        style="bold")
+            text.append(
+                f"\nDry run: {len(planned.events)} event(s) would be published, newest step first", style="bold"
+            )
         for n, event in enumerate(planned.events, 1):
-            line(text, f"{n}. step {event.step} -> {event.topic}   key "
-                       f"{(event.key or b'-').decode('utf-8', 'replace')}")
+            line(
+                text, f"{n}. step {event.step} -> {event.topic}   key {(event.key or b'-').decode('utf-8', 'replace')}"
+            )
             for name, value in event.headers:
                 line(text, f"     {name}: {value.decode('utf-8', 'replace')}", "dim")
             payload = json.dumps(json.loads(event.value), ensure_ascii=False)
@@ -314,9 +345,16 @@ class CompensateDialog(ModalScreen[None]):
             if conn is None:
                 raise ConnectionError("not connected: the workbench is reconnecting; try again")
             self.result = await compensation.execute_and_record(
-                conn, self.definition, self.plan, self.context.correlate_for(self.definition),
-                self.context.audit, profile=profile.name, broker=profile.shown_broker(), reason="from the workbench",
-                wait_s=10.0)
+                conn,
+                self.definition,
+                self.plan,
+                self.context.correlate_for(self.definition),
+                self.context.audit,
+                profile=profile.name,
+                broker=profile.shown_broker(),
+                reason="from the workbench",
+                wait_s=10.0,
+            )
         except Exception as exc:  # noqa: BLE001 - refused or failed: shown, and already in the audit log
             text.append(codecs.safe_text(f"Not done: {exc} (recorded in the audit log)"), style="red")
         else:

@@ -13,10 +13,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from workbench.events import codecs
 from workbench.broker import Event
-from workbench.events.envelope import dumps_event
 from workbench.errors import UsageError
+from workbench.events import codecs
+from workbench.events.envelope import dumps_event
 
 
 def write_jsonl(path: Path, events: Sequence[Event]) -> int:
@@ -60,8 +60,12 @@ class SaveDialog(ModalScreen[Path | None]):
             yield Static(title)
             yield Input(self.default, placeholder="file name", id="save-path")
             yield Static(id="save-error")
-            yield Static(Text("one envelope per line (workbench publish --file reads it back)\n"
-                              "enter saves · escape cancels", style="dim"))
+            yield Static(
+                Text(
+                    "one envelope per line (workbench publish --file reads it back)\nenter saves · escape cancels",
+                    style="dim",
+                )
+            )
 
     def on_mount(self) -> None:
         self.query_one("#save-error").display = False

@@ -15,12 +15,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench.events import codecs
-from workbench.events.text import safe
 from workbench.broker import Connection
+from workbench.errors import UsageError
+from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES, CorrelationRules
 from workbench.events.envelope import format_timestamp
-from workbench.errors import UsageError
+from workbench.events.text import safe
 from workbench.positions import DEFAULT_SINCE, parse_since
 from workbench.triage.trace import Trace, format_gap, scan
 from workbench.tui.screens.detail import DetailScreen

@@ -21,7 +21,6 @@ from workbench.broker import Event
 from workbench.pump import RingBuffer
 from workbench.tui import rows
 
-
 _MOVE = "move the cursor (stops following)"
 _PAGE = "a page up / down (stops following)"
 
@@ -30,15 +29,20 @@ class EventList(ScrollView, can_focus=True):
     """Rows of the ring buffer, oldest at the top; a cursor row selects an event."""
 
     BINDINGS = [
-        Binding("enter", "open", "Details", id="events.open",
-                tooltip="details of the event: value, headers, metadata"),
+        Binding("enter", "open", "Details", id="events.open", tooltip="details of the event: value, headers, metadata"),
         Binding("up", "cursor(-1)", "Up", show=False, id="events.up", tooltip=_MOVE),
         Binding("down", "cursor(1)", "Down", show=False, id="events.down", tooltip=_MOVE),
         Binding("pageup", "page(-1)", "Page up", show=False, id="events.page_up", tooltip=_PAGE),
         Binding("pagedown", "page(1)", "Page down", show=False, id="events.page_down", tooltip=_PAGE),
         Binding("g,home", "top", "Top", key_display="g", id="events.top", tooltip="the first event"),
-        Binding("G,end", "bottom", "Bottom/follow", key_display="G", id="events.bottom",
-                tooltip="the last event, and follow new events again"),
+        Binding(
+            "G,end",
+            "bottom",
+            "Bottom/follow",
+            key_display="G",
+            id="events.bottom",
+            tooltip="the last event, and follow new events again",
+        ),
     ]
     COMPONENT_CLASSES = {"event-list--cursor"}
     DEFAULT_CSS = """

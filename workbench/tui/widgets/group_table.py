@@ -24,8 +24,14 @@ from workbench.broker import GroupLag
 
 #: (label, width, justify); width None: what the column's content needs (see GroupTable.show).
 COLUMNS: tuple[tuple[str, int | None, str], ...] = (
-    ("GROUP", None, "left"), ("STATE", None, "left"), ("PARTS", 5, "right"), ("TOTAL LAG", 11, "right"),
-    ("TIME LAG", 8, "right"), ("TREND", 16, "left"), ("VERDICT · RULE", 58, "left"), ("NOTE", 0, "left"),
+    ("GROUP", None, "left"),
+    ("STATE", None, "left"),
+    ("PARTS", 5, "right"),
+    ("TOTAL LAG", 11, "right"),
+    ("TIME LAG", 8, "right"),
+    ("TREND", 16, "left"),
+    ("VERDICT · RULE", 58, "left"),
+    ("NOTE", 0, "left"),
 )
 GAP = 2
 MAX_GROUP_WIDTH = 48
@@ -92,8 +98,9 @@ class GroupTable(ScrollView, can_focus=True):
         self.widths[1] = min(max((len(g.state) for g in self.groups), default=0), 20) or len(COLUMNS[1][0])
         self.widths[1] = max(self.widths[1], len(COLUMNS[1][0]))
         # the NOTE column only when a group has a note: else the verdict's rule gets the room
-        self.shown_columns = len(COLUMNS) if any(p.lost_to_retention for g in self.groups
-                                                 for p in g.partitions) else len(COLUMNS) - 1
+        self.shown_columns = (
+            len(COLUMNS) if any(p.lost_to_retention for g in self.groups for p in g.partitions) else len(COLUMNS) - 1
+        )
         index = next((i for i, g in enumerate(self.groups) if g.group_id == keep), None) if keep else None
         self.cursor = index if index is not None else min(self.cursor, max(len(self.groups) - 1, 0))
         size = Size(self.size.width, len(self.groups))
@@ -131,7 +138,7 @@ class GroupTable(ScrollView, can_focus=True):
         line = Text(no_wrap=True, overflow="ellipsis")
         used = 0
         last = self.shown_columns - 1
-        for n, ((_, _, justify), cell) in enumerate(zip(COLUMNS[:self.shown_columns], cells, strict=False)):
+        for n, ((_, _, justify), cell) in enumerate(zip(COLUMNS[: self.shown_columns], cells, strict=False)):
             room = width - used - (GAP if n else 0)
             if room <= 0:
                 break

@@ -15,8 +15,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from workbench.events import codecs
 from workbench.broker import BrokerError, Connection, Position
+from workbench.events import codecs
 from workbench.events.filters import FilterError, compile_filter
 from workbench.pump import DEFAULT_CAPACITY, Pump, RingBuffer
 from workbench.tui import rows
@@ -39,10 +39,22 @@ class StreamView(Vertical):
     """
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/resume", id="events.toggle_pause", tooltip="pause / resume reading"),
-        Binding("slash", "focus_filter", "Filter", key_display="/", id="events.filter",
-                tooltip="filter (same expressions as `workbench tail --filter`); enter applies"),
-        Binding("escape", "focus_list", "To the list", show=False, id="events.to_list",
-                tooltip="back to the list from the filter box"),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            key_display="/",
+            id="events.filter",
+            tooltip="filter (same expressions as `workbench tail --filter`); enter applies",
+        ),
+        Binding(
+            "escape",
+            "focus_list",
+            "To the list",
+            show=False,
+            id="events.to_list",
+            tooltip="back to the list from the filter box",
+        ),
     ]
 
     class Updated(Message):
@@ -65,8 +77,9 @@ class StreamView(Vertical):
             self.error = error
             self.topic = topic
 
-    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.monotonic,
-                 id: str | None = None) -> None:
+    def __init__(
+        self, *, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.monotonic, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.buffer = RingBuffer(capacity, clock=clock)
         self.pump: Pump | None = None
@@ -111,8 +124,15 @@ class StreamView(Vertical):
         self._outage = None
         self.buffer.clear()
         self.event_list.reset()
-        self.pump = Pump(self.buffer, self.conn, self.topic, self.position, follow=True, match=match,
-                         notify=lambda: self.post_message(self.Updated())).start()
+        self.pump = Pump(
+            self.buffer,
+            self.conn,
+            self.topic,
+            self.position,
+            follow=True,
+            match=match,
+            notify=lambda: self.post_message(self.Updated()),
+        ).start()
         self._refresh_labels()
 
     async def stop(self) -> None:
@@ -154,8 +174,13 @@ class StreamView(Vertical):
             return "reconnecting (the read goes on where it was)"
         if pump.state == "paused":
             return f"paused ({pump.held} waiting)" if pump.held else "paused"
-        return {"running": "following", "done": "end of the read", "failed": "stopped by an error",
-                "stopped": "stopped", "idle": "starting"}[pump.state]
+        return {
+            "running": "following",
+            "done": "end of the read",
+            "failed": "stopped by an error",
+            "stopped": "stopped",
+            "idle": "starting",
+        }[pump.state]
 
     def _refresh_labels(self) -> None:
         title = Text(no_wrap=True, overflow="ellipsis")

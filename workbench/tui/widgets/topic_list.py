@@ -11,8 +11,8 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from workbench.events import codecs
 from workbench.broker import TopicInfo
+from workbench.events import codecs
 
 
 def topic_prompt(name: str, count: int, width: int) -> Text:
@@ -51,8 +51,16 @@ class TopicList(Vertical):
         scrollbar-gutter: stable;
     }
     """
-    BINDINGS = [Binding("down", "focus_topics", "To the list", show=False, id="topic_list.focus_topics",
-                        tooltip="from the filter box down to the list")]
+    BINDINGS = [
+        Binding(
+            "down",
+            "focus_topics",
+            "To the list",
+            show=False,
+            id="topic_list.focus_topics",
+            tooltip="from the filter box down to the list",
+        )
+    ]
 
     class Chosen(Message):
         def __init__(self, name: str) -> None:

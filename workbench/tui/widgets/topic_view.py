@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from workbench.events import codecs
 from workbench.broker import GroupLag, TopicInfo
+from workbench.events import codecs
 
 
 def _cell(value: object, style: str = "") -> Text:
@@ -42,8 +42,9 @@ class TopicView(VerticalScroll):
     info: TopicInfo | None = None
 
     def compose(self):
-        yield Static(Text("Select a topic in the list (type to filter it, enter to open).", style="dim"),
-                     id="topic-title")
+        yield Static(
+            Text("Select a topic in the list (type to filter it, enter to open).", style="dim"), id="topic-title"
+        )
         yield DataTable(id="partitions", cursor_type="row", zebra_stripes=True)
         yield Static(id="groups-title")
         yield DataTable(id="groups", cursor_type="row", zebra_stripes=True)
@@ -80,7 +81,8 @@ class TopicView(VerticalScroll):
         """Back to "select a topic" (another profile was chosen)."""
         self.info = None
         self.query_one("#topic-title", Static).update(
-            Text("Select a topic in the list (type to filter it, enter to open).", style="dim"))
+            Text("Select a topic in the list (type to filter it, enter to open).", style="dim")
+        )
         self.query_one("#groups-title", Static).update("")
         self.query_one("#topic-config", Static).update("")
         for table in self.query(DataTable):
@@ -93,8 +95,10 @@ class TopicView(VerticalScroll):
         self.info = info
         title = Text()
         title.append(codecs.safe_text(info.name), "bold")
-        title.append(f"  {info.kind} · {len(info.partitions)} partition{'s' * (len(info.partitions) != 1)}"
-                     f" · {info.count:,} events")
+        title.append(
+            f"  {info.kind} · {len(info.partitions)} partition{'s' * (len(info.partitions) != 1)}"
+            f" · {info.count:,} events"
+        )
         if info.internal:
             title.append("  (internal)", "dim")
         title.append("\n")
@@ -123,7 +127,8 @@ class TopicView(VerticalScroll):
     def groups_failed(self, exc: BaseException) -> None:
         if self.info is not None:
             self.query_one("#groups-title", Static).update(
-                Text(codecs.safe_text(f"Consumer groups: could not read them ({exc})"[:300]), style="red"))
+                Text(codecs.safe_text(f"Consumer groups: could not read them ({exc})"[:300]), style="red")
+            )
 
     def show_groups(self, groups: Sequence[GroupLag] | None) -> None:
         info = self.info
@@ -155,6 +160,6 @@ class TopicView(VerticalScroll):
         summary.append("  ·  l for the lag view", style="bold" if len(consuming) <= self.MAX_GROUPS else "dim")
         heading.update(summary)
         ranked = sorted(consuming, key=lambda item: (-item[1], item[0].group_id))
-        for g, lag, count in ranked[:self.MAX_GROUPS]:
+        for g, lag, count in ranked[: self.MAX_GROUPS]:
             table.add_row(_cell(g.group_id), _cell(g.state), _num(lag), _num(count), key=g.group_id)
         table.display = True

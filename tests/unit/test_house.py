@@ -1,0 +1,34 @@
+"""The house is kept by tools: lint and format (ruff), types (mypy), layers and cycles (import-linter).
+
+Their configuration lives in pyproject.toml; each runs here as the command a developer would type,
+so a new import cycle, a layer crossed, a type error or an unformatted file fails the test command
+with the tool's own words.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = ["workbench", "adapters", "tests"]
+
+
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(("-m", "ruff", "check", *SOURCES), id="ruff-check"),
+        pytest.param(("-m", "ruff", "format", "--check", *SOURCES), id="ruff-format"),
+        pytest.param(("-m", "mypy", "workbench", "adapters"), id="mypy"),
+        pytest.param(("-c", LINT_IMPORTS, "--no-cache"), id="import-linter"),
+    ],
+)
+def test_the_tool_finds_nothing(argv):
+    done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
