@@ -115,24 +115,9 @@ def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topi
     ]
     asyncio.run(_stream_behind_exchange(exchange, stream, messages))
     try:
-        result = workbench(
-            "-p",
-            "kafka",
-            "trace",
-            cid,
-            "--since",
-            "10m",
-            "--across",
-            "rabbit",
-            "-t",
-            orders,
-            "-t",
-            f"rabbit:{exchange}",
-            "-t",
-            f"rabbit:{stream}",
-            "-o",
-            "json",
-        )
+        args = ["-p", "kafka", "trace", cid, "--since", "10m", "--across", "rabbit"]
+        args += ["-t", orders, "-t", f"rabbit:{exchange}", "-t", f"rabbit:{stream}"]
+        result = workbench(*args, "-o", "json")
         assert result.exit_code == 0, result.stderr
         data = json.loads(result.stdout)
         found = {(h["profile"], h["topic"]): h for h in data["hops"]}
@@ -142,22 +127,7 @@ def test_trace_across_a_kafka_topic_and_a_rabbitmq_exchange(profiles, kafka_topi
         # The exchange itself cannot be read back: it is reported, with the broker's reason.
         [skipped] = data["skipped"]
         assert (skipped["profile"], skipped["topic"]) == ("rabbit", exchange) and "history" in skipped["reason"]
-        table = workbench(
-            "-p",
-            "kafka",
-            "trace",
-            cid,
-            "--since",
-            "10m",
-            "--across",
-            "rabbit",
-            "-t",
-            orders,
-            "-t",
-            f"rabbit:{exchange}",
-            "-t",
-            f"rabbit:{stream}",
-        )
+        table = workbench(*args)
         assert f"skipped 1 topic that cannot be read back: rabbit:{exchange}" in table.stderr
         assert "PROFILE" in table.stdout and "history" not in table.stderr  # the reason is for -v
     finally:

@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from workbench import config, demo, service
-from workbench.broker import OutgoingEvent
+from workbench.broker import Connection, OutgoingEvent
 from workbench.config import Target
 from workbench.tui.app import WorkbenchApp
 
@@ -115,3 +115,31 @@ async def open_events(pilot: Pilot, name: str, expected: int) -> None:
         ),
         f"{expected} events of {name}",
     )
+
+
+class Passthrough(Connection):
+    """A connection passing every call to the app's real one, for a test to change one call."""
+
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def list_topics(self):
+        return await self.inner.list_topics()
+
+    async def describe_topic(self, name):
+        return await self.inner.describe_topic(name)
+
+    async def publish(self, topic, events):
+        return await self.inner.publish(topic, events)
+
+    def read(self, topic, start, **kwargs):
+        return self.inner.read(topic, start, **kwargs)
+
+    async def lag(self, group_ids=None, **kwargs):
+        return await self.inner.lag(group_ids, **kwargs)

@@ -12,37 +12,19 @@ from workbench.broker import Connection, NotFound, Timeout, Unreachable
 from workbench.tui.inflight import InFlight
 from workbench.tui.screens.lag import LagScreen
 
-from .conftest import SIZE, make_app, make_target, open_topic, rendered, settle
+from .conftest import SIZE, Passthrough, make_app, make_target, open_topic, rendered, settle
 
 
-class Wrapped(Connection):
-    """A connection passing everything through, for tests to change one call."""
+class Wrapped(Passthrough):
+    """A pass-through connection that remembers being closed."""
 
     def __init__(self, inner: Connection) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.closed = False
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
     async def close(self) -> None:
         self.closed = True
         await self.inner.close()
-
-    async def list_topics(self):
-        return await self.inner.list_topics()
-
-    async def describe_topic(self, name):
-        return await self.inner.describe_topic(name)
-
-    async def publish(self, topic, events):
-        return await self.inner.publish(topic, events)
-
-    def read(self, topic, start, **kwargs):
-        return self.inner.read(topic, start, **kwargs)
-
-    async def lag(self, group_ids=None, **kwargs):
-        return await self.inner.lag(group_ids, **kwargs)
 
 
 class SlowLag(Wrapped):

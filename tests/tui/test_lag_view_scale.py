@@ -21,7 +21,7 @@ from workbench.tui.screens.lag import LagScreen
 from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.widgets.topic_view import TopicView
 
-from .conftest import SIZE, make_app, make_target, rendered, settle
+from .conftest import SIZE, Passthrough, make_app, make_target, rendered, settle
 
 GROUPS = 10_000
 #: From a key press to its action (the issue's target; a blocked event loop, as before, took seconds).
@@ -47,31 +47,13 @@ def big(isolated_home):
     return make_target()
 
 
-class Gate(Connection):
+class Gate(Passthrough):
     """The app's connection; lag requests wait until ``open`` is set, and are counted."""
 
     def __init__(self, inner: Connection) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.open = asyncio.Event()
         self.running = self.most = self.calls = 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def list_topics(self):
-        return await self.inner.list_topics()
-
-    async def describe_topic(self, name):
-        return await self.inner.describe_topic(name)
-
-    async def publish(self, topic, events):
-        return await self.inner.publish(topic, events)
-
-    def read(self, topic, start, **kwargs):
-        return self.inner.read(topic, start, **kwargs)
 
     async def lag(self, group_ids=None, **kwargs):
         self.calls += 1

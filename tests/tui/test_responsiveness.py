@@ -9,7 +9,7 @@ import sys
 
 from workbench.broker import Connection, OutgoingEvent, Unreachable
 
-from .conftest import SIZE, make_app, open_events, publish, rendered, settle
+from .conftest import SIZE, Passthrough, make_app, open_events, publish, rendered, settle
 
 
 def count_layouts(app) -> list[int]:
@@ -68,26 +68,14 @@ def test_importing_the_app_leaves_the_screens_and_dialogs_for_later():
     assert out.splitlines() == ["[]", "False False"], out
 
 
-class Relay(Connection):
+class Relay(Passthrough):
     """The app's real connection, with a hand on the ``on_outage`` callback its reads are given
     (a broker outage is the adapter's to detect; here the test says when one starts and ends)."""
 
     def __init__(self, inner: Connection) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.on_outage = None
         self.reads = 0
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def list_topics(self):
-        return await self.inner.list_topics()
-
-    async def describe_topic(self, name):
-        return await self.inner.describe_topic(name)
-
-    async def publish(self, topic, events):
-        return await self.inner.publish(topic, events)
 
     def read(self, topic, start, *, on_outage=None, **kwargs):
         self.reads += 1
