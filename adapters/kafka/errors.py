@@ -29,7 +29,14 @@ _DENIED = {
     KafkaError._AUTHENTICATION,
     KafkaError.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
 }
-_TIMEOUT = {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._MSG_TIMED_OUT}
+#: Slow: no answer in time, or a broker that answers "not yet" (a group coordinator still loading its
+#: offsets after a restart or a fenced broker coming back): asking again later is the cure.
+_TIMEOUT = {
+    KafkaError._TIMED_OUT,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
 _UNREACHABLE = {
     KafkaError._TRANSPORT,
     KafkaError._ALL_BROKERS_DOWN,

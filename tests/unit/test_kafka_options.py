@@ -119,3 +119,22 @@ def test_start_offsets():
     assert start_offsets("last", 30, parts, low, high) == {0: 10, 1: 0}
     # a timestamp past the end: -1 from offsets-for-times -> the end
     assert start_offsets("timestamp", 1, parts, low, high, {0: 12, 1: -1}) == {0: 12, 1: 0}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("_TIMED_OUT", "Timeout"),
+        ("COORDINATOR_LOAD_IN_PROGRESS", "Timeout"),  # a coordinator reloading offsets: ask again later
+        ("_TRANSPORT", "Unreachable"),
+        ("UNKNOWN_TOPIC_OR_PART", "NotFound"),
+        ("GROUP_AUTHORIZATION_FAILED", "AccessDenied"),
+    ],
+)
+def test_librdkafka_errors_become_the_contracts_typed_errors(code, kind):
+    from confluent_kafka import KafkaError, KafkaException
+
+    from adapters.kafka.errors import map_error
+
+    error = map_error(KafkaException(KafkaError(getattr(KafkaError, code))), "offsets of group 'g'")
+    assert type(error).__name__ == kind and str(error).startswith("offsets of group 'g': ")
