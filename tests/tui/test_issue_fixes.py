@@ -294,3 +294,12 @@ async def test_a_local_profile_without_a_path_shows_its_file(isolated_home):
         await settle(pilot, lambda: app.conn is not None, "the connection")
         assert "local()" not in app.sub_title
         assert app.sub_title == f"local · local:{target.options['path']}"
+
+
+async def test_a_view_asked_for_while_connecting_opens_once_connected(target):
+    """`l` pressed as the app opens (the broker not answered yet) is not lost."""
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.conn is None  # still connecting: the adapter is loaded after the first frame
+        await pilot.press("l")
+        await settle(pilot, lambda: isinstance(app.screen, LagScreen), "the lag view once connected")

@@ -105,6 +105,7 @@ class WorkbenchApp(App[None]):
         self.topic: str | None = None
         self.lag_history: LagHistory | None = None  # made when the lag view first opens
         self._resume: tuple[str, Position] | None = None  # the read to start again after a reconnect
+        self._when_connected: Callable[[], object] | None = None  # an action asked for while connecting
         self.saved: Path | None = None  # the last file events were saved to
         if keymap:
             self.set_keymap(dict(keymap))
@@ -176,6 +177,9 @@ class WorkbenchApp(App[None]):
         if again:
             self.notify("Connected to the broker again.", title="Reconnected", markup=False)
         await self._load_topics()
+        pending, self._when_connected = self._when_connected, None
+        if pending is not None:
+            pending()
         resume, self._resume = self._resume, None
         if resume is not None and resume[0] == self.topic:
             await self.stream.start(conn, *resume)
@@ -314,6 +318,18 @@ class WorkbenchApp(App[None]):
 
     # ------------------------------------------------------------------ events
 
+    def _connected_or_later(self, action: Callable[[], object]) -> bool:
+        """True when connected. While the connection is being made, ``action`` runs once it is (a
+        key pressed as the app opens is not lost); when it cannot be made, say how to retry."""
+        if self.conn is not None:
+            return True
+        if self.connection_state in self._WAITING:
+            self._when_connected = action
+            self.notify("Connecting to the broker: this opens once connected.", markup=False)
+        else:
+            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+        return False
+
     def _need_topic(self) -> bool:
         if self.conn is None:
             self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
@@ -422,12 +438,14 @@ class WorkbenchApp(App[None]):
     )
     _NEED_CONN = frozenset({"events", "events_from", "lag", "publish"})
 
+    _WAITING = (State.CONNECTING, State.RECONNECTING)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer shows only the keys that apply now."""
         if action in self._MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        if action in self._NEED_CONN and self.conn is None:
-            return False
+        if action in self._NEED_CONN and self.conn is None and self.connection_state not in self._WAITING:
+            return False  # while a connection is being made they stay: they run once it is
         if action in ("events", "events_from") and self.topic is None:
             return False
         try:
@@ -463,8 +481,7 @@ class WorkbenchApp(App[None]):
         return groups
 
     def action_lag(self) -> None:
-        if self.conn is None:
-            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+        if not self._connected_or_later(self.action_lag):
             return
         fetch = self._lag_of_every_group if self.capabilities.consumer_groups else None
         from workbench.tui.screens.lag import LagHistory, LagScreen
@@ -475,8 +492,7 @@ class WorkbenchApp(App[None]):
 
     def action_trace(self) -> None:
         """The trace view, on the selected event's correlation id when there is one."""
-        if self.conn is None:
-            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+        if not self._connected_or_later(self.action_trace):
             return
         from workbench.events.correlation import rules_from_config
 
@@ -495,8 +511,7 @@ class WorkbenchApp(App[None]):
 
     def action_sagas(self) -> None:
         """The saga view (workbench.tui.screens.sagas): instances, steps, compensation."""
-        if self.conn is None:
-            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+        if not self._connected_or_later(self.action_sagas):
             return
         from workbench.tui.screens.sagas import SagaScreen
 
@@ -530,8 +545,7 @@ class WorkbenchApp(App[None]):
                 markup=False,
             )
             return
-        if self.conn is None:
-            self.notify("Not connected to the broker: press r to retry.", severity="warning", markup=False)
+        if not self._connected_or_later(self.action_publish):
             return
         from workbench.tui.screens.publish import PublishDialog
 
