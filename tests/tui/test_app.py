@@ -162,9 +162,9 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
         await pilot.press("g")
         assert not events.following and events.scroll_y == 0
         top = events.visible_text()[0]
-        await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         indicator = app.query_one("#new-indicator", Static)
-        assert "browsing" in rendered(indicator)
+        await settle(pilot, lambda: "browsing" in rendered(indicator), "the browsing line")
+        await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         await settle(
             pilot,
             lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
