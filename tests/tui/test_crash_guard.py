@@ -80,7 +80,8 @@ def test_a_killed_tui_leaves_a_working_terminal(pane, target, tmp_path, signum):
     wait_for(lambda: flags()[:2] == ["1", "1"], what="the app to enter the alternate screen with the mouse on")
     shell = int(run("display", "-p", "-t", session, "#{pane_pid}").strip())
     wait_for(lambda: app_pid(shell) is not None, what="the app's process")
-    time.sleep(1.0)  # let it draw: the crash must come while it owns the screen
+    # the crash must come while it owns the screen: wait until it has drawn its title
+    wait_for(lambda: "Event Workbench" in run("capture-pane", "-p", "-t", session), what="the app's first frame")
     os.kill(app_pid(shell), signum)
 
     wait_for(stty.exists, what="the shell to run again after the app died")
