@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import workbench.events.filters as filters_module
+import workbench.events.filter_fields as filters_module
 from workbench.broker import Event
 from workbench.events.filters import MAX_LENGTH, Filter, FilterError, compile_filter
 
