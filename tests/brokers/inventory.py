@@ -1,4 +1,5 @@
-"""What the test brokers hold: Kafka topics and groups; RabbitMQ vhosts, users, exchanges, queues, policies.
+"""What the test brokers hold: Kafka topics and groups; RabbitMQ vhosts, users, exchanges, queues, policies;
+the schema registry's subjects (soft-deleted ones too: only a permanent delete removes a subject).
 
 The test command takes this inventory before the suite and again after it: whatever is new was
 left behind by a test (a leak) and fails the run, named. A test that needs a broker-side object
@@ -20,6 +21,7 @@ from tests.brokers.endpoints import (
     RABBIT_MANAGEMENT_URL,
     RABBIT_PASSWORD,
     RABBIT_USER,
+    registry_subjects,
 )
 
 TIMEOUT_S = 30.0
@@ -55,8 +57,12 @@ def rabbitmq_items() -> set[str]:
     return items
 
 
+def registry_items() -> set[str]:
+    return {f"registry subject {name}" for name in registry_subjects(deleted=True)}
+
+
 def inventory() -> set[str]:
-    return kafka_items() | rabbitmq_items()
+    return kafka_items() | rabbitmq_items() | registry_items()
 
 
 def leaks(before: set[str], after: set[str], ignore_prefixes: tuple[str, ...] = ()) -> list[str]:
