@@ -1,4 +1,4 @@
-"""Saga reconstruction: `compensation.observe` over the demo with 2,000 order sagas (about 9,300
+"""Saga reconstruction: `observing.observe` over the demo with 2,000 order sagas (about 9,300
 events on four topics) on the local adapter.
 
 Baseline, in the same run on the same file: a bare loop that reads the same topics through the
@@ -18,8 +18,7 @@ from adapters.local import LocalAdapter
 from tests.benchmarks.conftest import report
 from workbench import demo
 from workbench.broker import Position
-from workbench.sagas import compensation
-from workbench.sagas import definitions as sagas
+from workbench.sagas import observing, settings
 
 ORDERS = 2000
 ROUNDS = 3
@@ -40,14 +39,14 @@ def test_saga_scan_against_a_bare_read(tmp_path):
         conn = await LocalAdapter(LocalAdapter.options_from_url(f"local:{tmp_path / 'events.db'}")).connect()
         try:
             await demo.seed(conn, orders=ORDERS, now_ms=1_800_000_000_000)
-            order = sagas.builtin_definitions()["order"]
+            order = settings.builtin_definitions()["order"]
             best_bare = best_saga = float("inf")
             for _ in range(ROUNDS):
                 started = time.perf_counter()
                 grouped = await bare(conn, order.topics)
                 best_bare = min(best_bare, time.perf_counter() - started)
                 started = time.perf_counter()
-                found = await compensation.observe(conn, order, order.correlator(), now=1_800_000_000_000)
+                found = await observing.observe(conn, order, order.correlator(), now=1_800_000_000_000)
                 best_saga = min(best_saga, time.perf_counter() - started)
             assert len(found) == grouped == ORDERS
             return best_bare, best_saga, sum([(await conn.describe_topic(t)).count for t in order.topics])

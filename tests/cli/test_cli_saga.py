@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from workbench.cli import saga as saga_cli
+from workbench.cli import saga_compensate as saga_cli
 from workbench.sagas import audit
 
 

@@ -13,6 +13,8 @@ from workbench import demo
 from workbench.broker import Event
 from workbench.errors import ConfigError, UsageError
 from workbench.sagas import definitions as sagas
+from workbench.sagas import settings as saga_settings
+from workbench.sagas import templates
 from workbench.sagas.builtin import SAGA_TOML
 
 SOURCE = "/etc/workbench.toml"
@@ -36,7 +38,7 @@ def test_the_demo_definition_is_valid_and_is_the_default():
         sagas: dict = {}
         path = None
 
-    assert list(sagas.definitions(NoSagas())) == ["order"]
+    assert list(saga_settings.definitions(NoSagas())) == ["order"]
 
 
 def broken(mutate) -> str:
@@ -129,7 +131,7 @@ def test_audit_log_setting_is_not_a_saga(tmp_path):
         sagas = tables
         path = tmp_path / "workbench.toml"
 
-    assert sagas.audit_log_setting(Config()) == str(tmp_path / "audit" / "saga.jsonl")
+    assert saga_settings.audit_log_setting(Config()) == str(tmp_path / "audit" / "saga.jsonl")
 
 
 @pytest.mark.parametrize(
@@ -167,8 +169,8 @@ EVENT = Event(
 )
 
 
-def context() -> sagas.TemplateContext:
-    return sagas.TemplateContext("corr-1", "order", {"order": EVENT})
+def context() -> templates.TemplateContext:
+    return templates.TemplateContext("corr-1", "order", {"order": EVENT})
 
 
 @pytest.mark.parametrize(
@@ -187,15 +189,15 @@ def context() -> sagas.TemplateContext:
     ],
 )
 def test_templates_fill_from_the_correlation_id_and_observed_events(text, expected):
-    assert sagas.parse_template(text).render(context()) == expected
+    assert templates.parse_template(text).render(context()) == expected
 
 
 @pytest.mark.parametrize(
     "text", ["{order.value.missing}", "{order.value.nested.n}", "{order.value.items[3]}", "{payment.value.id}"]
 )
 def test_a_field_the_events_lack_is_a_template_error(text):
-    with pytest.raises(sagas.TemplateError):
-        sagas.parse_template(text).render(context())
+    with pytest.raises(templates.TemplateError):
+        templates.parse_template(text).render(context())
 
 
 @pytest.mark.parametrize(
@@ -203,20 +205,20 @@ def test_a_field_the_events_lack_is_a_template_error(text):
     ["{", "}", "{}", "{order}", "{order.body}", "{order.value.}", "{1x}", "{correlation_id.x}", "{order.value[x]}"],
 )
 def test_malformed_templates(text):
-    with pytest.raises(sagas.TemplateError):
-        sagas.parse_template(text)
+    with pytest.raises(templates.TemplateError):
+        templates.parse_template(text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=80))
 def test_any_text_parses_or_raises_a_template_error(text):
     try:
-        template = sagas.parse_template(text)
-    except sagas.TemplateError:
+        template = templates.parse_template(text)
+    except templates.TemplateError:
         return
     try:
         result = template.render(context())
-    except sagas.TemplateError:
+    except templates.TemplateError:
         return
     assert isinstance(result, str | int | float | bool | dict | list)
 
@@ -246,10 +248,10 @@ json_values = st.recursive(
 )
 def test_filling_from_any_event_gives_a_value_or_a_template_error(value, key, path):
     event = Event("t", 0, 0, None, key, value, (("h", b"\xff\xfe"),))
-    template = sagas.parse_template(path)
+    template = templates.parse_template(path)
     try:
-        template.render(sagas.TemplateContext("c", "s", {"order": event}))
-    except sagas.TemplateError:
+        template.render(templates.TemplateContext("c", "s", {"order": event}))
+    except templates.TemplateError:
         pass
 
 

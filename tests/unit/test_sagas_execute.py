@@ -11,12 +11,11 @@ from adapters.local import LocalAdapter
 from workbench import demo
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult
 from workbench.errors import CompensationRefused
-from workbench.sagas import compensation
-from workbench.sagas import definitions as sagas
+from workbench.sagas import compensation, compensation_plan, observing, settings
 from workbench.sagas.audit import AuditLog
 
 NOW = 1_800_000_000_000
-ORDER = sagas.builtin_definitions()["order"]
+ORDER = settings.builtin_definitions()["order"]
 CORRELATE = ORDER.correlator()
 
 
@@ -32,11 +31,11 @@ async def conn(tmp_path):
 
 async def refund_pending(conn: Connection):
     """A FAILED instance with two compensations due (refund, then cancel), and its plan."""
-    found = await compensation.observe(conn, ORDER, CORRELATE, now=NOW)
+    found = await observing.observe(conn, ORDER, CORRELATE, now=NOW)
     instance = next(
         i for i in found if i.state == "FAILED" and not i.past_pivot and len(i.pending_compensations()) == 2
     )
-    return instance, compensation.plan(ORDER, instance, now_ms=NOW)
+    return instance, compensation_plan.plan(ORDER, instance, now_ms=NOW)
 
 
 async def count(conn: Connection, topic: str) -> int:
@@ -100,9 +99,9 @@ async def test_a_publish_failing_half_way_stops_there_and_a_rerun_finishes(conn,
     assert failing.outcome == "failed" and "not leader" in failing.error
     assert [(r.step, r.status) for r in failing.results] == [("payment", "published"), ("order", "failed")]
 
-    again = (await compensation.observe(conn, ORDER, CORRELATE, now=NOW, only=instance.correlation_id))[0]
+    again = (await observing.observe(conn, ORDER, CORRELATE, now=NOW, only=instance.correlation_id))[0]
     assert again.state == "COMPENSATING"
-    replanned = compensation.plan(ORDER, again, now_ms=NOW)
+    replanned = compensation_plan.plan(ORDER, again, now_ms=NOW)
     assert [e.step for e in replanned.events] == ["order"] and replanned.already == ("payment",)
     done = await compensation.execute_and_record(
         conn, ORDER, replanned, CORRELATE, audit, profile="p", broker="b", reason=None, wait_s=5

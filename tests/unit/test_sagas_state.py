@@ -8,10 +8,10 @@ import pytest
 
 from workbench.broker import Event
 from workbench.errors import CompensationRefused
-from workbench.sagas import audit, compensation, instances
+from workbench.sagas import audit, compensation, compensation_plan, instances, settings
 from workbench.sagas import definitions as sagas
 
-ORDER = sagas.builtin_definitions()["order"]
+ORDER = settings.builtin_definitions()["order"]
 T0 = 1_800_000_000_000
 TOPIC = {
     "OrderPlaced": "orders",
@@ -104,14 +104,14 @@ def test_the_fingerprint_changes_with_any_new_event():
 
 def test_plan_newest_first_with_ids_causation_and_filled_payloads():
     found = instance("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock")
-    planned = compensation.plan(ORDER, found, now_ms=T0)
+    planned = compensation_plan.plan(ORDER, found, now_ms=T0)
     assert [(e.step, e.topic) for e in planned.events] == [("payment", "payments"), ("order", "orders")]
     refund = planned.events[0]
     headers = dict(refund.headers)
     assert headers["ce_type"] == b"PaymentRefunded" and headers["correlation_id"] == b"c1"
     assert headers["causation_id"] == b"c1-2" == planned.causation_id.encode()  # the failure event's id
-    assert headers["ce_id"].decode() == refund.event_id == compensation.idempotency_key("order", "c1", "payment")
-    assert compensation.plan(ORDER, found, now_ms=T0 + 5).events[0].event_id == refund.event_id  # deterministic
+    assert headers["ce_id"].decode() == refund.event_id == compensation_plan.idempotency_key("order", "c1", "payment")
+    assert compensation_plan.plan(ORDER, found, now_ms=T0 + 5).events[0].event_id == refund.event_id  # deterministic
     assert refund.key == b"ORD-1"
     assert json.loads(refund.value) == {
         "orderId": "ORD-1",
@@ -126,11 +126,11 @@ def test_plan_newest_first_with_ids_causation_and_filled_payloads():
 
 
 def test_plan_skips_what_is_already_compensated():
-    planned = compensation.plan(
+    planned = compensation_plan.plan(
         ORDER, instance("OrderPlaced", "PaymentProcessed", "InventoryOutOfStock", "PaymentRefunded")
     )
     assert [e.step for e in planned.events] == ["order"] and planned.already == ("payment",)
-    done = compensation.plan(ORDER, instance("OrderPlaced", "PaymentFailed", "OrderCancelled"))
+    done = compensation_plan.plan(ORDER, instance("OrderPlaced", "PaymentFailed", "OrderCancelled"))
     assert done.events == () and "nothing to compensate" in done.notes[0]
 
 
@@ -138,17 +138,17 @@ def test_past_the_pivot_is_refused_unless_override():
     found = instance("OrderPlaced", "PaymentProcessed", "InventoryReserved", "ShipmentFailed")
     assert found.past_pivot
     with pytest.raises(CompensationRefused, match="past its pivot: step 'inventory'"):
-        compensation.plan(ORDER, found)
-    forced = compensation.plan(ORDER, found, override=True)
+        compensation_plan.plan(ORDER, found)
+    forced = compensation_plan.plan(ORDER, found, override=True)
     assert [e.step for e in forced.events] == ["payment", "order"] and forced.override
     assert any("pivot" in note for note in forced.notes)
 
 
 def test_a_running_saga_is_refused_unless_override_and_a_stuck_one_is_not():
     with pytest.raises(CompensationRefused, match="still RUNNING"):
-        compensation.plan(ORDER, instance("OrderPlaced", "PaymentProcessed"))
+        compensation_plan.plan(ORDER, instance("OrderPlaced", "PaymentProcessed"))
     stuck = instance("OrderPlaced", "PaymentProcessed", now=T0 + 10 * ORDER.stuck_after_ms)
-    planned = compensation.plan(ORDER, stuck)
+    planned = compensation_plan.plan(ORDER, stuck)
     assert [e.step for e in planned.events] == ["payment", "order"]
     assert planned.causation_id == "c1-1"  # no failure: the last event
 
@@ -165,13 +165,13 @@ def test_a_template_the_events_cannot_fill_refuses_the_plan_naming_step_and_fiel
     collector.add([stripped, found.step("payment").failed.event])
     (broken,) = collector.instances(T0)
     with pytest.raises(CompensationRefused, match=r"step 'order', field 'compensation.payload.customerId'"):
-        compensation.plan(ORDER, broken)
+        compensation_plan.plan(ORDER, broken)
 
 
 def test_audit_log_appends_and_filters(tmp_path):
     log = audit.AuditLog(tmp_path / "audit" / "log.jsonl")
     assert log.records() == []
-    planned = compensation.plan(ORDER, instance("OrderPlaced", "PaymentFailed"))
+    planned = compensation_plan.plan(ORDER, instance("OrderPlaced", "PaymentFailed"))
     run = compensation.Execution(planned, outcome="done")
     log.append(compensation.audit_record(run, profile="p", broker="local(path=x)", reason="why"))
     log.append({"correlation_id": "other", "outcome": "refused"})

@@ -8,7 +8,9 @@ import sys
 import typer
 
 # isort: off
-from workbench.cli import browse, tail, publish, lag, saga, triage, demo, profiles  # noqa: F401 - each registers its verbs, in help order
+# each registers its verbs, in help order (saga_* register the verbs of the saga group)
+from workbench.cli import browse, tail, publish, lag, saga, saga_instances, saga_compensate, saga_history  # noqa: F401
+from workbench.cli import triage, demo, profiles  # noqa: F401
 
 # isort: on
 from workbench.cli.base import app, fail

@@ -1,6 +1,6 @@
 """The built-in saga: the order saga of the demo's order platform, as a profile file would define it.
 
-It applies when the profile file defines no saga (:func:`workbench.sagas.definitions.definitions`);
+It applies when the profile file defines no saga (:func:`workbench.sagas.settings.definitions`);
 ``workbench demo`` seeds events that follow it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 STUCK_AFTER = "15m"  # a saga with no new event for this long is stuck
 
 # The order saga as a profile file would define it; it applies when the profile file defines none
-# (workbench.sagas.definitions.definitions). Inventory is the pivot: once stock is reserved the order only goes
+# (workbench.sagas.settings.definitions). Inventory is the pivot: once stock is reserved the order only goes
 # forward, so a failed shipment is retried, not compensated (unless --override).
 SAGA_TOML = f"""
 [sagas.order]

@@ -26,10 +26,14 @@ no return) and *retriable* steps after it (they must eventually succeed: retried
 Matchers are filter expressions (:mod:`workbench.events.filters`, the language of ``--filter``).
 Templates are filled *only* from the saga's correlation id and the events observed for its steps:
 ``{correlation_id}``, ``{saga}``, ``{STEP.FIELD[.member|[N]]...}`` with FIELD one of
-:data:`EVENT_FIELDS`; ``{{`` and ``}}`` are literal braces. A template that is one placeholder
+:data:`~workbench.sagas.templates.EVENT_FIELDS`; ``{{`` and ``}}`` are literal braces. A template that is one placeholder
 alone keeps the JSON type of what it refers to (a number stays a number in the payload). A
 template may refer to its own step and the steps before it, never to a later one (it may not
 have happened). Every error names the file, the saga, the step and the field.
+
+This module holds the definitions and their validation; the templates are
+:mod:`workbench.sagas.templates`, and where the definitions come from (the profile file, else the
+built-in saga) is :mod:`workbench.sagas.settings`.
 """
 
 from __future__ import annotations
@@ -41,205 +45,18 @@ from typing import Any, Literal
 
 from workbench.broker import Event
 from workbench.errors import ConfigError, UsageError
-from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES
 from workbench.positions import parse_duration
+from workbench.sagas.templates import RESERVED, Template, TemplateError, json_text, parse_template
 
 StepKind = Literal["compensatable", "pivot", "retriable"]
 KINDS: tuple[StepKind, ...] = ("compensatable", "pivot", "retriable")
-EVENT_FIELDS = ("key", "value", "headers", "type", "id", "topic", "partition", "offset", "timestamp")
 DEFAULT_STUCK_AFTER = "15m"
-MAX_TEMPLATE = 2000  # characters of one template
 
 _SAGA_KEYS = {"topics", "steps", "stuck_after", "correlation", "description"}
 _STEP_KEYS = {"name", "kind", "done_when", "failed_when", "compensated_when", "compensation", "description"}
 _COMPENSATION_KEYS = {"topic", "type", "key", "headers", "payload", "confirmed_when", "source"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-_RESERVED = {"correlation_id", "saga"}
-_PATH_STEP = re.compile(r"\.([^.\[\]{}]+)|\[(\d+)\]")
-
-
-class TemplateError(ValueError):
-    """A template that cannot be parsed, or a placeholder the observed events cannot fill."""
-
-
-# --------------------------------------------------------------------------- templates
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """One placeholder: ``root`` is ``correlation_id``, ``saga`` or a step name."""
-
-    root: str
-    path: tuple[str | int, ...] = ()  # the event field, then members and indexes
-
-    def __str__(self) -> str:
-        text = self.root
-        for part in self.path:
-            text += f"[{part}]" if isinstance(part, int) else f".{part}"
-        return "{" + text + "}"
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    text: str
-    parts: tuple[str | Ref, ...]
-
-    @property
-    def refs(self) -> tuple[Ref, ...]:
-        return tuple(p for p in self.parts if isinstance(p, Ref))
-
-    def render(self, context: TemplateContext) -> Any:
-        """The filled text; a template that is a single placeholder keeps the referred value's type."""
-        if len(self.parts) == 1 and isinstance(self.parts[0], Ref):
-            return context.resolve(self.parts[0])
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-            else:
-                value = context.resolve(part)
-                out.append(value if isinstance(value, str) else _json_text(value))
-        return "".join(out)
-
-
-def _json_text(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def parse_template(text: str) -> Template:
-    """Split ``text`` into literals and placeholders; raises :class:`TemplateError`."""
-    if not isinstance(text, str):
-        raise TemplateError(f"a template must be text, got {type(text).__name__}")
-    if len(text) > MAX_TEMPLATE:
-        raise TemplateError(f"the template is too long ({len(text)} characters, at most {MAX_TEMPLATE})")
-    parts: list[str | Ref] = []
-    literal: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "{}" and text[i + 1 : i + 2] == ch:
-            literal.append(ch)
-            i += 2
-            continue
-        if ch == "}":
-            raise TemplateError(f"unmatched '}}' at column {i + 1} (write '}}}}' for a literal brace)")
-        if ch == "{":
-            end = text.find("}", i + 1)
-            if end < 0:
-                raise TemplateError(f"unclosed '{{' at column {i + 1} (write '{{{{' for a literal brace)")
-            if literal:
-                parts.append("".join(literal))
-                literal = []
-            parts.append(_parse_ref(text[i + 1 : end], i + 1))
-            i = end + 1
-            continue
-        literal.append(ch)
-        i += 1
-    if literal or not parts:
-        parts.append("".join(literal))
-    return Template(text, tuple(parts))
-
-
-def _parse_ref(inner: str, column: int) -> Ref:
-    inner = inner.strip()
-    root_match = re.match(r"[A-Za-z_][A-Za-z0-9_-]*", inner)
-    if not root_match:
-        raise TemplateError(
-            f"placeholder at column {column} needs a name, e.g. {{correlation_id}} or {{STEP.value.id}}"
-        )
-    root, rest = root_match.group(0), inner[root_match.end() :]
-    path: list[str | int] = []
-    pos = 0
-    while pos < len(rest):
-        match = _PATH_STEP.match(rest, pos)
-        if not match:
-            raise TemplateError(
-                f"placeholder {{{inner}}} at column {column}: cannot read {rest[pos:]!r} (use .member or [index])"
-            )
-        path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
-        pos = match.end()
-    if root in _RESERVED:
-        if path:
-            raise TemplateError(f"placeholder {{{inner}}}: {{{root}}} has no members")
-    elif not path or path[0] not in EVENT_FIELDS:
-        raise TemplateError(
-            f"placeholder {{{inner}}} at column {column}: after the step name comes an event "
-            f"field, one of {', '.join(EVENT_FIELDS)}"
-        )
-    return Ref(root, tuple(path))
-
-
-@dataclass
-class TemplateContext:
-    """What a template may use: the correlation id, the saga name, and each step's observed event."""
-
-    correlation_id: str
-    saga: str
-    events: Mapping[str, Event]  # step name -> the event that completed it
-
-    def resolve(self, ref: Ref) -> Any:
-        if ref.root == "correlation_id":
-            return self.correlation_id
-        if ref.root == "saga":
-            return self.saga
-        event = self.events.get(ref.root)
-        if event is None:
-            raise TemplateError(f"{ref}: step {ref.root!r} has no observed event")
-        value: Any = event_field(event, str(ref.path[0]))
-        for part in ref.path[1:]:
-            value = _member(value, part)
-            if value is _MISSING:
-                break
-        if value is _MISSING or value is None:
-            raise TemplateError(
-                f"{ref}: the event of step {ref.root!r} at {event.topic}/{event.partition}/"
-                f"{event.offset} has no such field"
-            )
-        return value
-
-
-_MISSING = object()
-
-
-def _member(container: Any, part: str | int) -> Any:
-    if isinstance(container, dict) and isinstance(part, str):
-        return container.get(part, _MISSING)
-    if isinstance(container, list) and isinstance(part, int):
-        return container[part] if part < len(container) else _MISSING
-    return _MISSING
-
-
-def event_field(event: Event, name: str) -> Any:
-    """One of :data:`EVENT_FIELDS` of an event, as templates and the saga view see it."""
-    if name == "key":
-        return None if event.key is None else event.key.decode("utf-8", "replace")
-    if name == "value":
-        decoded = codecs.decode(event.value)
-        return decoded.value if decoded.kind in ("json", "text") else None
-    if name == "headers":
-        return {k: bytes(v).decode("utf-8", "replace") for k, v in event.headers}
-    if name in ("type", "id"):
-        return event_attributes(event).get(name)
-    return getattr(event, name)
-
-
-def event_attributes(event: Event) -> dict[str, str]:
-    """The event's CloudEvents attributes (``type``, ``id`` ...), ``{}`` when it is not one."""
-    payload = None
-    if (
-        event.value
-        and event.value.lstrip()[:1] == b"{"
-        and not any(k.lower().startswith(("ce_", "ce-")) for k, _ in event.headers)
-    ):
-        decoded = codecs.decode(event.value)
-        payload = decoded.value if decoded.kind == "json" else None
-    return codecs.cloudevent_attributes(event.headers, payload)
-
-
-# --------------------------------------------------------------------------- definitions
 
 
 @dataclass(frozen=True)
@@ -385,7 +202,7 @@ def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -
             f"{saga_where}, step {index + 1}, field 'name': a name of letters, digits, '_' and '-' is required"
         )
     where = f"{saga_where}, step {name!r}"
-    if name in _RESERVED:
+    if name in RESERVED:
         raise ConfigError(f"{where}, field 'name': {name!r} is reserved for templates")
     if name in earlier:
         raise ConfigError(f"{where}, field 'name': a step of that name comes earlier")
@@ -406,9 +223,7 @@ def _parse_step(index: int, raw: Any, saga_where: str, earlier: Sequence[str]) -
             )
         compensation = _parse_compensation(raw["compensation"], where, [*earlier, name])
         if compensated_when is None:
-            compensated_when = _compile(
-                f"type == {_json_text(compensation.type)}", f"{where}, field 'compensated_when'"
-            )
+            compensated_when = _compile(f"type == {json_text(compensation.type)}", f"{where}, field 'compensated_when'")
     else:
         for key in ("compensation", "compensated_when"):
             if key in raw:
@@ -486,7 +301,7 @@ def _template(value: Any, where: str, visible: Sequence[str]) -> Template:
     except TemplateError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     for ref in template.refs:
-        if ref.root not in _RESERVED and ref.root not in visible:
+        if ref.root not in RESERVED and ref.root not in visible:
             raise ConfigError(
                 f"{where}: {ref} refers to no step at or before this one",
                 hint=f"known here: correlation_id, saga, {', '.join(visible)}",
@@ -514,50 +329,3 @@ def _check_order(steps: Sequence[StepDef], where: str) -> None:
                 f"{where}, step {step.name!r}, field 'kind': a retriable step must come after "
                 f"the pivot {pivots[0].name!r}"
             )
-
-
-# --------------------------------------------------------------------------- where definitions come from
-
-
-def definitions(config: Any) -> dict[str, SagaDef]:
-    """The sagas of a loaded :class:`workbench.config.Config`; the demo's order saga when it has none."""
-    tables = getattr(config, "sagas", None) or {}
-    path = getattr(config, "path", None)
-    found = parse_sagas(tables, str(path) if path else "profile file")
-    if found:
-        return found
-    return builtin_definitions()
-
-
-def builtin_definitions() -> dict[str, SagaDef]:
-    import tomllib
-
-    from workbench.sagas.builtin import SAGA_TOML
-
-    return parse_sagas(tomllib.loads(SAGA_TOML)["sagas"], "built-in demo saga")
-
-
-def audit_log_setting(config: Any) -> str | None:
-    """``[sagas] audit_log = "PATH"``, relative to the profile file; None: the default place."""
-    tables = getattr(config, "sagas", None) or {}
-    value = tables.get("audit_log")
-    if value is None:
-        return None
-    path = getattr(config, "path", None)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}: [sagas] audit_log must be a file path (text)")
-    from pathlib import Path
-
-    chosen = Path(value).expanduser()
-    if not chosen.is_absolute() and path is not None:
-        chosen = Path(path).parent / chosen
-    return str(chosen)
-
-
-def choose(defs: Mapping[str, SagaDef], name: str | None) -> list[SagaDef]:
-    """The saga named by ``--saga`` (all when None); UsageError naming the known ones."""
-    if name is None:
-        return list(defs.values())
-    if name not in defs:
-        raise UsageError(f"--saga {name!r}: no such saga", hint=f"known sagas: {', '.join(sorted(defs)) or 'none'}")
-    return [defs[name]]

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.broker import Event
-from workbench.sagas.definitions import Matcher, SagaDef, StepDef, event_attributes
+from workbench.sagas.definitions import Matcher, SagaDef, StepDef
+from workbench.sagas.templates import event_attributes
 
 State = Literal["RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK"]
 STATES: tuple[State, ...] = ("RUNNING", "COMPLETED", "FAILED", "COMPENSATING", "COMPENSATED", "STUCK")
