@@ -18,6 +18,8 @@ from typing import Any
 
 from workbench.broker import InvalidRequest, check_options
 from workbench.errors import ConfigError, ReadOnlyError
+from workbench.events.schemas.files import FileRule
+from workbench.events.schemas.registry import RegistrySettings
 
 APP_NAME = "event-workbench"
 CONFIG_NAME = "workbench.toml"
@@ -27,6 +29,17 @@ URL_SOURCE = "--broker"  # a profile made from a URL on the command line
 MASK = "***"
 
 _PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
+#: Profile fields about decoding (the app's, not the adapter's): kept raw until the profile is used.
+_SCHEMA_KEYS: dict[str, type | tuple[type, ...]] = {
+    "schema_registry": str,
+    "schema_registry_user": str,
+    "schema_registry_password": str,
+    "schema_registry_ca": str,
+    "schema_registry_timeout_s": (int, float),
+    "schemas": list,
+}
+#: A quick-connect URL may name the registry: kafka://host:9092?schema_registry=http://registry:8081
+URL_REGISTRY_PARAM = "schema_registry"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_NAME = re.compile(
     r"pass(word|wd)?|secret|token|credential|api[_.-]?key|private|\.pem$|oauthbearer\.config|jaas", re.IGNORECASE
@@ -54,6 +67,7 @@ class Profile:
     adapter: str | None
     broker: str | None = field(default=None, repr=False)  # may hold a password
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    schemas: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the _SCHEMA_KEYS fields, raw
     read_only: bool = False
     production: bool = False
     description: str = ""
@@ -66,6 +80,13 @@ class Profile:
             return mask_url(self.broker)
         shown = ", ".join(f"{k}={v}" for k, v in mask_options(self.options).items())
         return f"{self.adapter}({shown})"
+
+    def shown_registry(self) -> str | None:
+        """The schema registry this profile decodes with, secrets masked (from the URL too)."""
+        url = self.schemas.get("schema_registry")
+        if url is None and self.broker:
+            url = _url_param(self.broker, URL_REGISTRY_PARAM)
+        return None if url is None else mask_url(url)
 
     def ensure_writable(self, action: str) -> None:
         if self.read_only:
@@ -230,7 +251,15 @@ def _parse_profile(name: str, body: Any, path: Path) -> Profile:
         raise ConfigError(f"{where} must be a table")
     fields: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for key, value in body.items():
+        if key in _SCHEMA_KEYS:
+            kind = _SCHEMA_KEYS[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                wanted = "a number" if isinstance(kind, tuple) else getattr(kind, "__name__", str(kind))
+                raise ConfigError(f"{where}: field {key!r} must be {wanted}, got {type(value).__name__}")
+            schemas[key] = value
+            continue
         expected = _PROFILE_KEYS.get(key)
         if expected is None:
             options[key] = value  # an adapter option, checked by the adapter itself
@@ -240,7 +269,11 @@ def _parse_profile(name: str, body: Any, path: Path) -> Profile:
             fields[key] = value
     if "broker" not in fields and "adapter" not in fields:
         raise ConfigError(f'{where}: needs broker = "URL" or adapter = "NAME"')
-    return Profile(name=name, options=options, source=str(path), **{"adapter": None, **fields})
+    if "schemas" in schemas:
+        from workbench.events.schemas.files import parse_rules
+
+        parse_rules(schemas["schemas"], path.parent, where)  # checked now: a typo is found at load time
+    return Profile(name=name, options=options, schemas=schemas, source=str(path), **{"adapter": None, **fields})
 
 
 # --------------------------------------------------------------------------- resolution
@@ -256,6 +289,8 @@ class Target:
     #: To tell the user each time the profile is used: a readable file with a password, options the
     #: adapter does not know (ignored), TLS verification turned off. Never a secret value.
     warnings: tuple[str, ...] = ()
+    registry: RegistrySettings | None = field(default=None, repr=False)  # secrets expanded: never shown
+    schema_files: tuple[FileRule, ...] = ()
 
 
 def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Target:
@@ -266,8 +301,12 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
     where = f"{profile.source}: profile {profile.name!r}"
     options = {k: _expand(v, environ, f"{where}, field {k!r}") for k, v in profile.options.items()}
     adapter = profile.adapter
+    schemas = {k: _expand(v, environ, f"{where}, field {k!r}") for k, v in profile.schemas.items()}
     if profile.broker:
         url = _expand(profile.broker, environ, f"{where}, field 'broker'")
+        url, from_url = _pop_url_param(url, URL_REGISTRY_PARAM)
+        if from_url and "schema_registry" not in schemas:
+            schemas["schema_registry"] = from_url
         scheme = url.split(":", 1)[0] if ":" in url else ""
         if not scheme:
             raise ConfigError(
@@ -293,7 +332,60 @@ def resolve(profile: Profile, environ: Mapping[str, str] | None = None) -> Targe
             options["path"] = str(Path(profile.source).parent / path)  # beside the profile file
         else:
             options["path"] = str(Path(path).expanduser())
-    return Target(profile=profile, adapter=adapter, options=options, warnings=warnings)
+    return Target(
+        profile=profile,
+        adapter=adapter,
+        options=options,
+        warnings=warnings,
+        registry=_registry_settings(schemas, where),
+        schema_files=_schema_files(schemas, profile, where),
+    )
+
+
+def _registry_settings(schemas: Mapping[str, Any], where: str) -> RegistrySettings | None:
+    url = schemas.get("schema_registry")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: schema_registry {mask_url(url)!r} must be an http:// or https:// URL")
+    return RegistrySettings(
+        url=url,
+        user=schemas.get("schema_registry_user"),
+        password=schemas.get("schema_registry_password"),
+        ca=schemas.get("schema_registry_ca"),
+        timeout_s=float(schemas.get("schema_registry_timeout_s", 5.0)),
+    )
+
+
+def _schema_files(schemas: Mapping[str, Any], profile: Profile, where: str) -> tuple[FileRule, ...]:
+    if "schemas" not in schemas:
+        return ()
+    from workbench.events.schemas.files import parse_rules
+
+    base = Path(profile.source).parent if profile.source.endswith(".toml") else Path.cwd()
+    return parse_rules(schemas["schemas"], base, where)
+
+
+def _url_param(url: str, name: str) -> str | None:
+    return _pop_url_param(url, name)[1]
+
+
+def _pop_url_param(url: str, name: str) -> tuple[str, str | None]:
+    """``url`` without the query parameter ``name``, and its (percent-decoded) value."""
+    from urllib.parse import unquote
+
+    base, qmark, query = url.partition("?")
+    if not qmark:
+        return url, None
+    found = None
+    kept = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == name:
+            found = unquote(value)
+        elif pair:
+            kept.append(pair)
+    return (base + ("?" + "&".join(kept) if kept else "")), found
 
 
 def without_creating(target: Target) -> Target:
@@ -352,11 +444,23 @@ def mask_url(url: str) -> str:
         prefix = f"{scheme}://"
     location, qmark, query = rest.partition("?")
     if qmark:
-        query = "&".join(
-            f"{pair.split('=', 1)[0]}={MASK}" if is_secret_name(pair.split("=", 1)[0]) else pair
-            for pair in query.split("&")
-        )
+        query = "&".join(_mask_pair(pair) for pair in query.split("&"))
     return prefix + location + (f"?{query}" if qmark else "")
+
+
+def _mask_pair(pair: str) -> str:
+    """One ``key=value`` of a query: a secret-named value masked whole, a URL value (``schema_registry=
+    http://u:pw@host``, percent-encoded or not) keeps all but its password."""
+    from urllib.parse import quote, unquote
+
+    key, eq, value = pair.partition("=")
+    if is_secret_name(key):
+        return f"{key}={MASK}"
+    plain = unquote(value)
+    if "://" in plain and "@" in plain:
+        masked = mask_url(plain)
+        return f"{key}{eq}{masked if plain == value else quote(masked, safe=':/*@')}"
+    return pair
 
 
 def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from workbench.broker import (
     Unreachable,
 )
 from workbench.config import Profile, Target
+from workbench.events.schemas.decoder import SchemaDecoder
+from workbench.events.schemas.registry import Registered, Registry, RegistrySettings
 
 
 def capabilities(target: Target) -> Capabilities:
@@ -39,23 +41,43 @@ def capabilities(target: Target) -> Capabilities:
 
 
 @asynccontextmanager
-async def connect(target: Target) -> AsyncIterator[Connection]:
+async def connect(
+    target: Target, *, stored_schemas: Mapping[int, Registered] | None = None
+) -> AsyncIterator[Connection]:
     """Load the target's adapter, connect, and always close. A read-only profile gets a
-    connection that refuses every change, whoever asks (CLI, TUI, a future verb)."""
+    connection that refuses every change, whoever asks (CLI, TUI, a future verb). Where the profile
+    names a schema registry or schema files (or ``stored_schemas`` come from a capture file), reads
+    come back with keys and values decoded (see :mod:`workbench.events.schemas.decoder`)."""
     adapter = plugins.load(target.adapter)(target.options)
     conn = await adapter.connect()
     try:
-        yield ReadOnlyConnection(conn, target.profile) if target.profile.read_only else conn
+        if target.profile.read_only:
+            conn = ReadOnlyConnection(conn, target.profile)
+        decoder = schema_decoder(target, stored_schemas)
+        yield DecodingConnection(conn, decoder) if decoder.active else conn
     finally:
         await conn.close()
 
 
-class ReadOnlyConnection(Connection):
-    """Reads pass through; publish, peek (it requeues), commits and topic changes raise ReadOnlyError."""
+_registries: dict[RegistrySettings, Registry] = {}
 
-    def __init__(self, inner: Connection, profile: Profile) -> None:
+
+def registry(settings: RegistrySettings) -> Registry:
+    """One registry client per registry and process: schemas are fetched once per id."""
+    if settings not in _registries:
+        _registries[settings] = Registry(settings)
+    return _registries[settings]
+
+
+def schema_decoder(target: Target, stored: Mapping[int, Registered] | None = None) -> SchemaDecoder:
+    return SchemaDecoder(registry(target.registry) if target.registry else None, target.schema_files, stored)
+
+
+class PassThrough(Connection):
+    """A connection that hands every call to ``inner``: the base of the wrappers below."""
+
+    def __init__(self, inner: Connection) -> None:
         self.inner = inner
-        self.profile = profile
 
     async def close(self) -> None:
         await self.inner.close()
@@ -81,6 +103,29 @@ class ReadOnlyConnection(Connection):
         return await self.inner.lag(group_ids, on_progress=on_progress)
 
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
+        return await self.inner.publish(topic, events)
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        return await self.inner.peek(topic, count)
+
+    async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        await self.inner.commit_offsets(group_id, offsets)
+
+    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+        return await self.inner.create_topic(name, partitions, config)
+
+    async def delete_topic(self, name: str) -> None:
+        await self.inner.delete_topic(name)
+
+
+class ReadOnlyConnection(PassThrough):
+    """Reads pass through; publish, peek (it requeues), commits and topic changes raise ReadOnlyError."""
+
+    def __init__(self, inner: Connection, profile: Profile) -> None:
+        super().__init__(inner)
+        self.profile = profile
+
+    async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         self.profile.ensure_writable(f"publish to {topic!r}")
         raise AssertionError("unreachable")
 
@@ -97,6 +142,34 @@ class ReadOnlyConnection(Connection):
 
     async def delete_topic(self, name: str) -> None:
         self.profile.ensure_writable(f"delete topic {name!r}")
+
+
+class DecodingConnection(PassThrough):
+    """Reads and peeks come back with keys and values decoded by their schemas, once, here."""
+
+    def __init__(self, inner: Connection, decoder: SchemaDecoder) -> None:
+        super().__init__(inner)
+        self.decoder = decoder
+
+    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
+        return self._decoded(self.inner.read(topic, start, **kwargs))
+
+    async def _decoded(self, batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
+        async with aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                yield await self.decoder.decode_batch(batch)
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        return await self.decoder.decode_batch(await self.inner.peek(topic, count))
+
+
+def decoder_of(conn: Connection) -> SchemaDecoder | None:
+    """The schema decoder behind a connection (through wrappers that keep theirs in ``inner``)."""
+    while conn is not None:
+        if isinstance(conn, DecodingConnection):
+            return conn.decoder
+        conn = getattr(conn, "inner", None)  # type: ignore[assignment]
+    return None
 
 
 # --------------------------------------------------------------------------- tail

@@ -183,13 +183,15 @@ class EventPrinter:
     On a terminal a table line is cut to the screen width; into a pipe or file it is not.
     """
 
-    def __init__(self, fmt: Literal["table", "jsonl", "raw"]) -> None:
+    def __init__(self, fmt: Literal["table", "jsonl", "raw"], *, decoded: bool = False) -> None:
         self.fmt = fmt
+        self.decoded = decoded  # jsonl: add what a schema decoded beside the exact bytes
         self.width = stdout.width if stdout.is_terminal else None
 
     def print_batch(self, events: Sequence[Event]) -> None:
         if self.fmt == "jsonl":
-            sys.stdout.write("".join(dumps_event(e) + "\n" for e in events))
+            decoded = self.decoded
+            sys.stdout.write("".join(dumps_event(e, decoded=decoded) + "\n" for e in events))
         elif self.fmt == "raw":
             sys.stdout.flush()
             sys.stdout.buffer.write(b"".join((e.value or b"") + b"\n" for e in events))
@@ -202,13 +204,14 @@ class EventPrinter:
 
     def line(self, e: Event) -> Text:
         attrs = codecs.cloudevent_attributes(e.headers)
-        key = "-" if e.key is None else codecs.preview(e.key, 24)
+        key = "-" if e.key is None else codecs.preview_of(e.metadata.get("decoded_key"), e.key, 24)
         text = Text(no_wrap=True)
         text.append(str(format_timestamp(e.timestamp) or "-"), "dim")
         text.append(f"  {e.partition}/{e.offset:<6} ", "cyan")
         text.append(f"{key:<24} ", "green")
         text.append(f"{safe_text(attrs.get('type') or '-'):<20} ", "magenta")
-        text.append(codecs.preview(e.value, max(self.width - 80, 40) if self.width else 200))
+        room = max(self.width - 80, 40) if self.width else 200
+        text.append(codecs.preview_of(e.metadata.get("decoded_value"), e.value, room))
         return text
 
 

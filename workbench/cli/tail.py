@@ -68,10 +68,17 @@ def tail(
         typer.Option(
             "--output",
             "-o",
-            help="table (safe one-line previews), jsonl or json (the exact envelope, one "
-            "event per line), raw (values).",
+            help="table (safe one-line previews), jsonl (the exact envelope, one event per line), "
+            "json (the same, plus what a schema decoded: value_decoded, value_schema), raw (values).",
         ),
     ] = None,
+    decoded: Annotated[
+        bool,
+        typer.Option(
+            "--decoded",
+            help="With -o jsonl: add what a schema decoded (value_decoded, value_schema) beside the exact bytes.",
+        ),
+    ] = False,
 ) -> None:
     """Read events from a position, optionally following new ones; never commits, never consumes.
 
@@ -82,6 +89,7 @@ def tail(
     """
     target = target_of(ctx)
     fmt = event_format(ctx, output_format)
+    decoded = decoded or (output_format.value if output_format else fmt_of(ctx, None)) == "json"
     try:
         if fmt == "raw" and sys.stdout.isatty():
             raise UsageError(
@@ -94,7 +102,7 @@ def tail(
         fail(exc)
     from workbench import service
 
-    printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
+    printer = output.EventPrinter(fmt, decoded=decoded)  # type: ignore[arg-type]
 
     async def body() -> int:
         shown = 0

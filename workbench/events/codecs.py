@@ -25,11 +25,15 @@ __all__ = [
     "CODECS",
     "CodecError",
     "Decoded",
+    "SchemaInfo",
     "cloudevent_attributes",
     "decode",
+    "decoded_key",
+    "decoded_value",
     "human_size",
     "parse_traceparent",
     "preview",
+    "preview_of",
     "safe_text",
 ]
 
@@ -46,6 +50,37 @@ class CodecError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    """How a key or value was decoded with a schema: the format and where the schema came from
+    (registry id, subject and version; or a local file), the Protobuf message, or why it failed."""
+
+    format: str | None  # "avro", "protobuf", "json"; None when the schema could not be had
+    id: int | None = None
+    subject: str | None = None
+    version: int | None = None
+    message: str | None = None
+    file: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
+
+    def describe(self) -> str:
+        """``avro, subject orders-value v3, id 12`` (or the error after the id)."""
+        parts = [self.format or "schema"]
+        if self.message:
+            parts.append(self.message)
+        if self.subject:
+            parts.append(f"subject {self.subject}" + (f" v{self.version}" if self.version is not None else ""))
+        if self.id is not None:
+            parts.append(f"id {self.id}")
+        if self.file:
+            parts.append(f"file {self.file}")
+        text = ", ".join(parts)
+        return f"{text}: {self.error}" if self.error else text
+
+
+@dataclass(frozen=True, slots=True)
 class Decoded:
     """A decoded key or value.
 
@@ -57,10 +92,14 @@ class Decoded:
     - ``"binary"``: the ``bytes`` (not valid UTF-8)
     - ``"hex"`` / ``"base64"``: the encoded ``str`` (explicit codecs only)
     - ``"msgpack"``: the unpacked object (explicit codec only)
+
+    ``schema``: set when a schema decoded it (kind ``json``: the value as plain JSON), or tried to
+    and failed (kind ``binary``, the exact bytes, and ``schema.error`` says why).
     """
 
     kind: Kind
     value: Any
+    schema: SchemaInfo | None = None
 
 
 _NULL = Decoded("null", None)
@@ -135,6 +174,34 @@ def _could_be_json(text: str) -> bool:
     """Cheap pre-check so that plain text does not pay for a failing ``json.loads``."""
     stripped = text.lstrip(" \t\r\n")
     return bool(stripped) and stripped[0] in _JSON_START
+
+
+def decoded_value(event: Any) -> Decoded:
+    """An event's value as every read path shows it: the schema-decoded value when the read boundary
+    decoded one (``event.metadata["decoded_value"]``), else :func:`decode` of the bytes."""
+    found = event.metadata.get("decoded_value") if event.metadata else None
+    return found if found is not None else decode(event.value)
+
+
+def decoded_key(event: Any) -> Decoded:
+    """An event's key, as :func:`decoded_value` for values."""
+    found = event.metadata.get("decoded_key") if event.metadata else None
+    return found if found is not None else decode(event.key)
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def preview_of(decoded: Decoded | None, data: bytes | None, limit: int = 120, *, window: int | None = None) -> str:
+    """:func:`preview` of a key or value, where a schema-decoded one shows as its compacted JSON and a
+    failed one as ``[schema 12: why] 0x...``."""
+    if decoded is None or decoded.schema is None:
+        return preview(data, limit, window=window)
+    if decoded.schema.error is None:
+        return preview(_compact(decoded.value), limit, window=window)
+    reason = safe_text(decoded.schema.describe())
+    return f"[{reason}] {preview(data, max(limit - len(reason) - 3, 16), window=window)}"
 
 
 # --------------------------------------------------------------------------- preview

@@ -281,8 +281,11 @@ class _View:
         """The value parsed as JSON (None when it is not a JSON object or array)."""
         if not self._payload_done:
             self._payload_done = True
+            schema_decoded = self.event.metadata.get("decoded_value") if self.event.metadata else None
             value = self.event.value
-            if value and value.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
+            if schema_decoded is not None:
+                self._decoded = schema_decoded
+            elif value and value.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
                 self._decoded = codecs.decode(value)
         decoded = self._decoded
         return decoded.value if decoded is not None and decoded.kind == "json" else None

@@ -66,6 +66,11 @@ ENVELOPE_FIELDS = (
     "headers",
     "key_encoding",
     "value_encoding",
+    # what a schema decoded: written by `tail -o json` / `--decoded`, ignored when read back
+    "key_decoded",
+    "key_schema",
+    "value_decoded",
+    "value_schema",
 )
 
 
@@ -177,13 +182,14 @@ def _json_bytes(data: bytes | None) -> tuple[str, bool]:
     return ("null" if text is None else _json_text(text)), is_b64
 
 
-def dumps_event(event: Event) -> str:
+def dumps_event(event: Event, *, decoded: bool = False) -> str:
     """One compact JSON line (no trailing newline), equal to ``json.dumps(event_to_envelope(event))``
     with compact separators. Non-ASCII text stays readable; characters a terminal could act on are
     written as ``\\uXXXX`` escapes, so the line is safe to print.
 
     Written out by hand: tail's JSONL output is a hot path, and this is several times faster
-    than encoding the dict."""
+    than encoding the dict. ``decoded``: add what a schema decoded (``value_decoded`` and
+    ``value_schema``, the same for the key) beside the exact bytes."""
     key, key_b64 = _json_bytes(event.key)
     value, value_b64 = _json_bytes(event.value)
     headers = []
@@ -200,7 +206,25 @@ def dumps_event(event: Event) -> str:
         line += ',"key_encoding":"base64"'
     if value_b64:
         line += ',"value_encoding":"base64"'
+    if decoded and event.metadata:
+        line += _decoded_fields(event)
     return line + "}"
+
+
+def _decoded_fields(event: Event) -> str:
+    """``,"value_decoded":...,"value_schema":{...}`` (and the key's) where a schema decoded them."""
+    out = ""
+    for part in ("key", "value"):
+        found = event.metadata.get(f"decoded_{part}")
+        if found is None or found.schema is None:
+            continue
+        if found.schema.error is None:
+            out += f',"{part}_decoded":' + _JSON_UNSAFE.sub(_escape_unsafe, _dump_plain(found.value))
+        out += f',"{part}_schema":' + _JSON_UNSAFE.sub(_escape_unsafe, _dump_plain(found.schema.to_json()))
+    return out
+
+
+_dump_plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 # --------------------------------------------------------------------------- input

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.broker import Event
-from workbench.events.codecs import Decoded, cloudevent_attributes, decode
+from workbench.events.codecs import Decoded, cloudevent_attributes, decoded_value
 from workbench.events.correlation import DEFAULT_RULES
 from workbench.events.envelope import format_timestamp
 
@@ -49,7 +49,7 @@ class Scope:
 
     def decoded(self) -> Decoded:
         if self._decoded is None:
-            self._decoded = decode(self.event.value)
+            self._decoded = decoded_value(self.event)
         return self._decoded
 
     def __getitem__(self, name: str) -> Any:
@@ -82,12 +82,20 @@ def _get_time(scope: Scope) -> str | None:
     return formatted if isinstance(formatted, str) else None
 
 
+def _get_key(scope: Scope) -> Any:
+    """The key as text, or what its schema decoded."""
+    found = scope.event.metadata.get("decoded_key") if scope.event.metadata else None
+    if found is not None and found.kind == "json":
+        return found.value
+    return _text(scope.event.key)
+
+
 def _text(data: bytes | None) -> str | None:
     return None if data is None else bytes(data).decode("utf-8", "replace")
 
 
 GETTERS: dict[str, Callable[[Scope], Any]] = {
-    "key": lambda s: _text(s.event.key),
+    "key": _get_key,
     "value": _get_value,
     "raw": lambda s: _text(s.event.value),
     "headers": _get_headers,

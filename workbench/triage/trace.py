@@ -191,6 +191,9 @@ def order_hops(events: Sequence[tuple[str, Event]], rules: CorrelationRules = DE
 
 
 def _small_json(event: Event) -> codecs.Decoded | None:
+    schema_decoded = event.metadata.get("decoded_value") if event.metadata else None
+    if schema_decoded is not None:
+        return schema_decoded if schema_decoded.kind == "json" else None
     value = event.value
     if not value or len(value) > 1_000_000 or value.lstrip(b" \t\r\n")[:1] != b"{":
         return None

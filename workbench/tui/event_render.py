@@ -34,7 +34,14 @@ class ValueView:
     note: str | None = None  # set when the value is shown cut
 
 
-def value_view(value: bytes | None) -> ValueView:
+def event_value_view(event: Event) -> ValueView:
+    """The value as :func:`value_view` shows it, schema-decoded where the read boundary decoded it."""
+    return value_view(event.value, event.metadata.get("decoded_value"))
+
+
+def value_view(value: bytes | None, decoded: codecs.Decoded | None = None) -> ValueView:
+    if decoded is not None and decoded.schema is not None:
+        return _schema_view(value, decoded)
     if value is None:
         return ValueView("null", Text("null (the event has no value)", style="dim"))
     size = len(value)
@@ -62,6 +69,20 @@ def value_view(value: bytes | None) -> ValueView:
         what = "too large to pretty-print; " if size > JSON_LIMIT and text.lstrip()[:1] in "{[" else ""
         note = f"{what}showing {first_lines(min(len(lines), LINE_LIMIT))} of {codecs.human_size(size)}"
     return ValueView("text", body, note)
+
+
+def _schema_view(value: bytes | None, decoded: codecs.Decoded) -> ValueView:
+    """A value decoded with a schema (pretty JSON, and how it was decoded), or its bytes and why not."""
+    info = decoded.schema
+    assert info is not None
+    if info.error is not None or decoded.kind != "json":
+        raw = _binary(value or b"")
+        return ValueView("binary", raw.body, f"not decoded: {info.describe()}")
+    pretty = json.dumps(decoded.value, indent=2, ensure_ascii=False, default=str)
+    lines, cut = _limit_lines(pretty.split("\n"))
+    code = "\n".join(codecs.safe_text(line) for line in lines)
+    note = f"decoded: {info.describe()}" + (f"; showing {first_lines(LINE_LIMIT)}" if cut else "")
+    return ValueView(info.format or "json", _syntax(code), note)
 
 
 def first_lines(n: int) -> str:
@@ -125,7 +146,7 @@ def _rows(table: Table, rows: Iterable[tuple[str, str]]) -> Table:
 
 def metadata(event: Event) -> Table:
     """Where the event is, when, its key and size, and what CloudEvents/correlation say."""
-    attrs = codecs.cloudevent_attributes(event.headers, _json_object(event.value))
+    attrs = codecs.cloudevent_attributes(event.headers, _json_object(event))
     rows = [
         ("topic", event.topic),
         ("partition", str(event.partition)),
@@ -135,9 +156,13 @@ def metadata(event: Event) -> Table:
             f"{format_timestamp(event.timestamp) or '-'}"
             + ("" if event.timestamp is None else f"  ({event.timestamp} ms)"),
         ),
-        ("key", "null" if event.key is None else codecs.preview(event.key, 200)),
+        ("key", "null" if event.key is None else codecs.preview_of(event.metadata.get("decoded_key"), event.key, 200)),
         ("value size", "null" if event.value is None else codecs.human_size(len(event.value))),
     ]
+    for part in ("value", "key"):
+        decoded = event.metadata.get(f"decoded_{part}")
+        if decoded is not None and decoded.schema is not None:
+            rows.append((f"{part} schema", decoded.schema.describe()[:500]))
     for name in ("type", "source", "id", "subject", "time"):
         if attrs.get(name):
             rows.append((f"ce {name}", attrs[name][:500]))
@@ -146,7 +171,7 @@ def metadata(event: Event) -> Table:
         rows.append(("correlation id", correlation[:500]))
     if attrs.get("trace_id"):
         rows.append(("trace id", attrs["trace_id"]))
-    rows.extend((f"meta {k}", str(v)[:500]) for k, v in event.metadata.items())
+    rows.extend((f"meta {k}", str(v)[:500]) for k, v in event.metadata.items() if not k.startswith("decoded_"))
     return _rows(_table("Event"), rows)
 
 
@@ -169,7 +194,11 @@ def headers(event: Event) -> Table | Text:
     return table
 
 
-def _json_object(value: bytes | None) -> object:
+def _json_object(event: Event) -> object:
+    schema_decoded = event.metadata.get("decoded_value")
+    if schema_decoded is not None:
+        return schema_decoded.value if schema_decoded.kind == "json" else None
+    value = event.value
     if not value or len(value) > JSON_LIMIT or value.lstrip(b" \t\r\n")[:1] != b"{":
         return None
     decoded = codecs.decode(value)

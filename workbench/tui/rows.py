@@ -74,7 +74,7 @@ def cells(event: Event) -> RowCells:
     """The short columns of one event."""
     shown_time = format_timestamp(event.timestamp)
     clock = shown_time[11:23] if isinstance(shown_time, str) else ("-" if shown_time is None else str(shown_time))
-    key = "-" if event.key is None else codecs.preview(event.key, 40)
+    key = "-" if event.key is None else codecs.preview_of(event.metadata.get("decoded_key"), event.key, 40)
     # Headers first: most events say their type and correlation id there, and then the value
     # need not be decoded at all (that is what keeps a fast stream cheap to show).
     ce_type = codecs.cloudevent_attributes(event.headers).get("type") if event.headers else None
@@ -100,7 +100,10 @@ _NOT_DECODED = codecs.Decoded("text", None)
 
 
 def _decoded(event: Event) -> codecs.Decoded | None:
-    """The decoded value when it is a small JSON object (structured CloudEvents, correlation ids)."""
+    """The decoded value when it is a small JSON object (structured CloudEvents, correlation ids), or
+    what a schema decoded."""
+    if (schema_decoded := event.metadata.get("decoded_value")) is not None:
+        return schema_decoded
     value = event.value
     if not value or len(value) > DECODE_LIMIT or value.lstrip(b" \t\r\n")[:1] != b"{":
         return None
@@ -150,7 +153,8 @@ def event_segments(event: Event, width: int, base: Style) -> list[Segment]:
     for column, style, shown in zip(chosen, styles, (c.time, c.position, c.key, c.type, c.correlation), strict=False):
         out.append(Segment(fit(shown, column.width) + GAP, style))
     room = value_width(width)
-    out.append(Segment(fit(value_preview(event.value, room), room), styles[-1]))
+    shown = value_preview(event.value, room, event.metadata.get("decoded_value"))
+    out.append(Segment(fit(shown, room), styles[-1]))
     return out
 
 
@@ -162,11 +166,12 @@ def event_row(event: Event, width: int, base: Style | None = None) -> Text:
     return text
 
 
-def value_preview(value: bytes | None, room: int) -> str:
+def value_preview(value: bytes | None, room: int, decoded: codecs.Decoded | None = None) -> str:
     """:func:`codecs.preview` fitted into ``room`` characters, keeping its ``… (size)`` suffix when
     there is room for it (else the caller cuts it with an ellipsis). Only the first few times
-    ``room`` bytes are looked at: a screenful of rows is built many times a second."""
-    shown = codecs.preview(value, room, window=room * PREVIEW_BYTES_PER_CELL + 64)
+    ``room`` bytes are looked at: a screenful of rows is built many times a second. ``decoded``: what
+    a schema decoded (shown instead of the bytes)."""
+    shown = codecs.preview_of(decoded, value, room, window=room * PREVIEW_BYTES_PER_CELL + 64)
     if len(shown) > room >= 40:
         body, mark, size = shown.rpartition("… (")
         if mark:
