@@ -69,6 +69,21 @@ def publish(
             "a malformed line then stops the command after the events before it.",
         ),
     ] = False,
+    value_schema: Annotated[
+        str | None,
+        typer.Option(
+            "--value-schema",
+            help="Encode each JSON value with this registered schema: SUBJECT, SUBJECT:VERSION or SUBJECT:latest "
+            "(Avro, Protobuf or JSON Schema, in the Confluent wire format; needs schema_registry in the profile).",
+        ),
+    ] = None,
+    key_schema: Annotated[
+        str | None, typer.Option("--key-schema", help="Encode each JSON key with this registered schema (as above).")
+    ] = None,
+    schema_message: Annotated[
+        str | None,
+        typer.Option("--schema-message", help="Protobuf: the message of the schema to encode (default: the first)."),
+    ] = None,
     journal: Annotated[
         str | None,
         typer.Option(
@@ -92,6 +107,7 @@ def publish(
       workbench tail orders -o jsonl | workbench publish orders-copy --file -
       workbench tail orders --follow -o jsonl | workbench publish orders-copy --file - --stream
       workbench publish orders --file big.jsonl --journal big.journal   # again after a failure: the rest
+      workbench publish orders --file orders.jsonl --value-schema orders-value:latest
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
@@ -100,18 +116,19 @@ def publish(
     skipped = 0
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
+        encode = _schema_encoding(target, value_schema, key_schema, schema_message)
         if stream:
             if file is None:
                 raise UsageError("--stream reads --file (or --file - for stdin)")
             if journal is not None:
                 raise UsageError("--journal needs the whole input first: it does not go with --stream")
-            parse = _line_parser(file, key, header or [], raw, tombstones)
+            parse = _line_parser(file, key, header or [], raw, tombstones, encode)
             source = sys.stdin.buffer if file == "-" else _open_input(file)
         elif journal is not None:
             if file is None:
                 raise UsageError("--journal records input lines: it goes with --file")
             data = _read_input(file)
-            events, linenos = _parse_input(data, file, key, header or [], raw, tombstones)
+            events, linenos = _parse_input(data, file, key, header or [], raw, tombstones, encode)
             book = Journal.open(
                 journal,
                 topic=topic,
@@ -123,8 +140,8 @@ def publish(
             events, linenos = _not_yet_confirmed(events, linenos, book)
             skipped = before - len(events)
         else:
-            events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones)
-    except WorkbenchError as exc:
+            events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones, encode)
+    except (WorkbenchError, BrokerError) as exc:
         fail(exc)
     from workbench import service
 
@@ -255,6 +272,7 @@ def _events_to_publish(
     count: int,
     raw: bool,
     tombstones: bool = False,
+    encode: Encoding | None = None,
 ) -> list[tuple[str, OutgoingEvent]]:
     if (file is None) == (value is None):
         raise UsageError(
@@ -264,22 +282,30 @@ def _events_to_publish(
         key_bytes = None if key is None else key.encode()
         extra = tuple(parse_header(h, "--header") for h in headers)
         event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
+        if encode is not None:
+            event = encode("--value", event)
         return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
     if count != 1 or partition is not None:
         raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
     assert file is not None  # exactly one of file and value, checked above
-    return _parse_input(_read_input(file), file, key, headers, raw, tombstones)[0]
+    return _parse_input(_read_input(file), file, key, headers, raw, tombstones, encode)[0]
 
 
 def _parse_input(
-    data: bytes, file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
+    data: bytes,
+    file: str,
+    key: str | None,
+    headers: list[str],
+    raw: bool,
+    tombstones: bool,
+    encode: Encoding | None = None,
 ) -> tuple[list[tuple[str, OutgoingEvent]], list[int]]:
     """Every line checked before anything is sent: ``(origin, event)`` pairs and their line numbers.
 
     One tight loop (this is the hot path of a large publish); blank lines are skipped; bytes that
     are not UTF-8 survive as surrogates, so plain values stay exact.
     """
-    parse = _line_parser(file, key, headers, raw, tombstones)
+    parse = _line_parser(file, key, headers, raw, tombstones, encode)
     lines = data.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -321,7 +347,7 @@ def _tombstone_refused(source: str, lineno: int) -> BadInput:
 
 
 def _line_parser(
-    file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool
+    file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool, encode: Encoding | None = None
 ) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
     """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line."""
     from workbench.events.envelope import InputError, parse_line
@@ -341,9 +367,61 @@ def _line_parser(
             raise _tombstone_refused(source, lineno)
         if extra or (key_bytes is not None and event.key is None):
             event = _with_defaults(event, key_bytes, extra)
-        return f"{source}:{lineno}", event
+        origin = f"{source}:{lineno}"
+        return origin, (event if encode is None else encode(origin, event))
 
     return parse
+
+
+#: ``(origin, event) -> event`` with its key and/or value encoded by a schema; BadInput names the field.
+Encoding = Callable[[str, OutgoingEvent], OutgoingEvent]
+
+
+def _schema_encoding(
+    target: Any, value_schema: str | None, key_schema: str | None, message: str | None
+) -> Encoding | None:
+    """The encoding ``--value-schema`` / ``--key-schema`` ask for (schemas looked up once, now)."""
+    if value_schema is None and key_schema is None:
+        if message is not None:
+            raise UsageError("--schema-message goes with --value-schema or --key-schema")
+        return None
+    if target.registry is None:
+        raise UsageError(
+            "--value-schema and --key-schema need a schema registry",
+            hint='set schema_registry = "http://..." in the profile, or add ?schema_registry=URL to --broker',
+        )
+    from workbench import service
+    from workbench.events.schemas.encoder import SchemaEncoder
+    from workbench.events.schemas.formats import Mismatch
+
+    registry = service.registry(target.registry)
+    try:
+        value_enc = SchemaEncoder.lookup(registry, value_schema, "--value-schema", message) if value_schema else None
+        key_enc = SchemaEncoder.lookup(registry, key_schema, "--key-schema") if key_schema else None
+    except Mismatch as exc:
+        raise UsageError(f"--schema-message: {exc}") from None
+
+    def encode(origin: str, event: OutgoingEvent) -> OutgoingEvent:
+        value, key = event.value, event.key
+        for part, encoder in (("value", value_enc), ("key", key_enc)):
+            data = value if part == "value" else key
+            if encoder is None or data is None:
+                continue  # a tombstone stays a tombstone; an event without a key keeps none
+            try:
+                encoded = encoder.encode(data)
+            except Mismatch as exc:
+                where = f"{part}.{exc.field}" if exc.field else part
+                raise BadInput(
+                    f"{origin}: field {where!r}: {exc}",
+                    hint=f"the {part} must fit the {encoder.describe()}; nothing was published",
+                ) from None
+            if part == "value":
+                value = encoded
+            else:
+                key = encoded
+        return OutgoingEvent(value, key, event.headers, event.partition, event.timestamp)
+
+    return encode
 
 
 def _open_input(file: str) -> BinaryIO:
