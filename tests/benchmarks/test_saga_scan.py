@@ -16,8 +16,8 @@ from collections import defaultdict
 
 from adapters.local import LocalAdapter
 from tests.benchmarks.conftest import report
-from workbench import demo
 from workbench.broker import Position
+from workbench.demo import seeding
 from workbench.sagas import observing, settings
 
 ORDERS = 2000
@@ -38,7 +38,7 @@ def test_saga_scan_against_a_bare_read(tmp_path):
     async def go() -> tuple[float, float, int]:
         conn = await LocalAdapter(LocalAdapter.options_from_url(f"local:{tmp_path / 'events.db'}")).connect()
         try:
-            await demo.seed(conn, orders=ORDERS, now_ms=1_800_000_000_000)
+            await seeding.seed(conn, orders=ORDERS, now_ms=1_800_000_000_000)
             order = settings.builtin_definitions()["order"]
             best_bare = best_saga = float("inf")
             for _ in range(ROUNDS):

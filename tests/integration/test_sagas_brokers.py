@@ -18,9 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.brokers import endpoints
-from workbench import config, demo, service
+from workbench import config, service
 from workbench.broker import OutgoingEvent
 from workbench.cli import app
+from workbench.demo import scenario
 from workbench.sagas.builtin import SAGA_TOML
 
 SAGA_TOPICS = ("orders", "payments", "inventory", "shipping")
@@ -42,11 +43,11 @@ def require(kind: str) -> None:
         pytest.fail(f"{kind} does not answer on {host}:{port}: run `bash tests/brokers/brokers.sh up`", pytrace=False)
 
 
-def outgoing(step: demo.Step, ts: int) -> OutgoingEvent:
+def outgoing(step: scenario.Step, ts: int) -> OutgoingEvent:
     headers = {
         "ce_specversion": "1.0",
         "ce_type": step.type,
-        "ce_source": demo.SOURCES[step.topic],
+        "ce_source": scenario.SOURCES[step.topic],
         "ce_id": str(uuid.uuid4()),
         "content-type": "application/json",
         "correlation_id": step.correlation_id,
@@ -77,7 +78,7 @@ def broker(request, isolated_home):
     rng = random.Random(11)
     now = time.time_ns() // 1_000_000
     plans = {
-        outcome: demo.plan_saga(rng, -30_000, outcome)
+        outcome: scenario.plan_saga(rng, -30_000, outcome)
         for outcome in ("refund_pending", "failed_past_pivot", "completed")
     }
 

@@ -17,9 +17,10 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from workbench import config, demo, service
+from workbench import config, service
 from workbench.broker import Connection, OutgoingEvent
 from workbench.config import Target
+from workbench.demo import seeding
 from workbench.tui.app import WorkbenchApp
 
 NOW_MS = 1_800_000_000_000  # 2027-01-15T08:00:00Z
@@ -37,7 +38,7 @@ def target(isolated_home) -> Target:
 
     async def seed() -> None:
         async with service.connect(make_target()) as conn:
-            await demo.seed(conn, orders=ORDERS, now_ms=NOW_MS)
+            await seeding.seed(conn, orders=ORDERS, now_ms=NOW_MS)
 
     asyncio.run(seed())
     return make_target()

@@ -9,8 +9,8 @@ from collections import defaultdict
 import pytest
 
 from adapters.local import LocalAdapter
-from workbench import demo
 from workbench.broker import BrokerError, Connection, Event, Position, PublishResult
+from workbench.demo import live, scenario, seeding
 
 NOW = 1_700_000_000_000  # a fixed "now" (ms, in the past) so runs can be compared
 
@@ -31,7 +31,7 @@ async def conn(tmp_path):
 
 @pytest.fixture
 async def seeded(conn):
-    summary = await demo.seed(conn, now_ms=NOW)
+    summary = await seeding.seed(conn, now_ms=NOW)
     return conn, summary
 
 
@@ -50,7 +50,7 @@ def header(event: Event, name: str) -> str | None:
 async def types_by_saga(conn: Connection) -> dict[str, set[tuple[str, str]]]:
     """correlation id -> {(topic, ce_type)}"""
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for topic in demo.TOPICS:
+    for topic in scenario.TOPICS:
         for event in await read_all(conn, topic):
             found[header(event, "correlation_id")].add((topic, header(event, "ce_type")))
     return found
@@ -69,7 +69,7 @@ async def committed(conn: Connection) -> dict[str, dict[tuple[str, int], int]]:
 
 async def test_seed_creates_four_partitioned_topics(seeded):
     conn, summary = seeded
-    for name, partitions in demo.TOPICS.items():
+    for name, partitions in scenario.TOPICS.items():
         info = await conn.describe_topic(name)
         assert len(info.partitions) == partitions
         assert info.count == summary.topics[name] > 0
@@ -77,12 +77,12 @@ async def test_seed_creates_four_partitioned_topics(seeded):
     assert summary.published == sum(summary.topics.values())
     assert summary.already_seeded is False
     assert sum(summary.sagas.values()) == 200
-    assert "PaymentFailed" in demo.describe(summary)
+    assert "PaymentFailed" in seeding.describe(summary)
 
 
 async def test_events_are_cloudevents_with_correlation_and_trace(seeded):
     conn, _ = seeded
-    for topic in demo.TOPICS:
+    for topic in scenario.TOPICS:
         events = await read_all(conn, topic)
         ce_ids = set()
         for event in events:
@@ -111,7 +111,7 @@ async def test_events_are_cloudevents_with_correlation_and_trace(seeded):
 
 async def test_keys_stay_in_one_partition_and_timestamps_are_monotonic(seeded):
     conn, _ = seeded
-    for topic in demo.TOPICS:
+    for topic in scenario.TOPICS:
         partition_of: dict[bytes, set[int]] = defaultdict(set)
         last: dict[int, int] = {}
         for event in await read_all(conn, topic):
@@ -163,7 +163,7 @@ async def test_saga_outcomes(seeded):
 async def test_groups_lag_as_the_story_says(seeded):
     conn, summary = seeded
     found = await lags(conn)
-    assert set(demo.GROUPS) <= set(found)
+    assert set(scenario.GROUPS) <= set(found)
     assert set(found["billing-service"]) == {("payments", p) for p in range(3)}
     assert all(lag == 0 for lag in found["billing-service"].values())
     assert all(lag > 0 for lag in found["inventory-service"].values())
@@ -171,7 +171,7 @@ async def test_groups_lag_as_the_story_says(seeded):
     shipping_lag = sum(found["shipping-service"].values())
     assert shipping_lag >= inventory_events // 2
     assert all(lag > 0 for lag in found["shipping-service"].values())
-    assert {t for t, _ in found["analytics"]} == set(demo.TOPICS)
+    assert {t for t, _ in found["analytics"]} == set(scenario.TOPICS)
     assert 0 < sum(found["analytics"].values()) < sum(summary.topics.values())
     assert [k for k, lag in found["fraud-check"].items() if lag is not None] == [("payments", 0)]
     assert summary.groups["billing-service"] == 0 < summary.groups["inventory-service"] < shipping_lag
@@ -179,18 +179,18 @@ async def test_groups_lag_as_the_story_says(seeded):
 
 async def test_seeding_again_publishes_nothing_unless_forced(seeded):
     conn, first = seeded
-    again = await demo.seed(conn, now_ms=NOW + 60_000)
+    again = await seeding.seed(conn, now_ms=NOW + 60_000)
     assert again.already_seeded and again.published == 0
     assert again.topics == first.topics and again.sagas == first.sagas
     assert again.failed_example is not None
-    assert {t: (await conn.describe_topic(t)).count for t in demo.TOPICS} == first.topics
+    assert {t: (await conn.describe_topic(t)).count for t in scenario.TOPICS} == first.topics
 
-    more = await demo.seed(conn, orders=20, now_ms=NOW + 60_000, force=True)
+    more = await seeding.seed(conn, orders=20, now_ms=NOW + 60_000, force=True)
     assert not more.already_seeded
     assert sum(more.topics.values()) == sum(first.topics.values()) + more.published
     assert sum(more.sagas.values()) == 220
     assert more.groups["billing-service"] == 0
-    for topic in demo.TOPICS:
+    for topic in scenario.TOPICS:
         ce_ids = [header(e, "ce_id") for e in await read_all(conn, topic)]
         assert len(set(ce_ids)) == len(ce_ids)
 
@@ -199,13 +199,13 @@ async def test_same_seed_same_scenario(tmp_path):
     async def snapshot(name: str, now_ms: int, seed: int = 11) -> dict[str, list[tuple]]:
         connection = await open_local(tmp_path / name)
         try:
-            await demo.seed(connection, orders=40, seed=seed, now_ms=now_ms)
+            await seeding.seed(connection, orders=40, seed=seed, now_ms=now_ms)
             return {
                 t: [
                     (e.partition, e.offset, e.timestamp, e.key, e.value, e.headers)
                     for e in await read_all(connection, t)
                 ]
-                for t in demo.TOPICS
+                for t in scenario.TOPICS
             }
         finally:
             await connection.close()
@@ -213,7 +213,7 @@ async def test_same_seed_same_scenario(tmp_path):
     first, same = await snapshot("a.db", NOW), await snapshot("b.db", NOW)
     assert first == same
     shifted = await snapshot("c.db", NOW + 5000)
-    for topic in demo.TOPICS:
+    for topic in scenario.TOPICS:
         assert [e[:2] + e[3:5] for e in first[topic]] == [e[:2] + e[3:5] for e in shifted[topic]]
         assert all(b[2] - a[2] == 5000 for a, b in zip(first[topic], shifted[topic], strict=True))
     other = await snapshot("d.db", NOW, seed=12)
@@ -222,30 +222,30 @@ async def test_same_seed_same_scenario(tmp_path):
 
 async def test_run_live_produces_and_moves_groups(seeded):
     conn, _ = seeded
-    before_counts = {t: (await conn.describe_topic(t)).count for t in demo.TOPICS}
+    before_counts = {t: (await conn.describe_topic(t)).count for t in scenario.TOPICS}
     before, committed_before = await lags(conn), await committed(conn)
     stop = asyncio.Event()
     ticks = []
 
-    def on_tick(stats: demo.LiveStats) -> None:
+    def on_tick(stats: live.LiveStats) -> None:
         ticks.append(stats)
         if stats.by_topic.get("payments", 0) >= 5 and stats.by_topic.get("orders", 0) >= 20 and stats.commits:
             stop.set()
 
     stats = await asyncio.wait_for(
-        demo.run_live(conn, rate=400, stop=stop, seed=3, on_tick=on_tick, tick=0.05, commit_every=0.1), timeout=30
+        live.run_live(conn, rate=400, stop=stop, seed=3, on_tick=on_tick, tick=0.05, commit_every=0.1), timeout=30
     )
     assert stats.events == sum(stats.by_topic.values()) > 0 and stats.sagas > 0
     assert stats.ticks == len(ticks) and stats.commits >= 2
-    after_counts = {t: (await conn.describe_topic(t)).count for t in demo.TOPICS}
-    assert {t: after_counts[t] - before_counts[t] for t in demo.TOPICS} == {
-        t: stats.by_topic.get(t, 0) for t in demo.TOPICS
+    after_counts = {t: (await conn.describe_topic(t)).count for t in scenario.TOPICS}
+    assert {t: after_counts[t] - before_counts[t] for t in scenario.TOPICS} == {
+        t: stats.by_topic.get(t, 0) for t in scenario.TOPICS
     }
     after, committed_after = await lags(conn), await committed(conn)
     assert all(lag == 0 for lag in after["billing-service"].values())  # kept up
-    moved = {g: sum(committed_after[g].values()) - sum(committed_before[g].values()) for g in demo.GROUPS}
+    moved = {g: sum(committed_after[g].values()) - sum(committed_before[g].values()) for g in scenario.GROUPS}
     assert moved["billing-service"] == stats.by_topic.get("payments", 0)
-    lag_growth = {g: sum(after[g].values()) - sum(before[g].values()) for g in demo.GROUPS}
+    lag_growth = {g: sum(after[g].values()) - sum(before[g].values()) for g in scenario.GROUPS}
     assert moved["inventory-service"] > 0 and lag_growth["inventory-service"] > 0  # consumes, falls behind
     assert moved["shipping-service"] == 0 and moved["fraud-check"] == 0  # stalled
     assert moved["analytics"] == stats.events and lag_growth["analytics"] == 0  # keeps its distance
@@ -256,20 +256,20 @@ async def test_run_live_produces_and_moves_groups(seeded):
 
 async def test_run_live_cancels_cleanly(conn):
     ticked = asyncio.Event()
-    last: list[demo.LiveStats] = []
+    last: list[live.LiveStats] = []
 
-    def on_tick(stats: demo.LiveStats) -> None:
+    def on_tick(stats: live.LiveStats) -> None:
         last.append(stats)
         if stats.events:
             ticked.set()
 
-    task = asyncio.create_task(demo.run_live(conn, rate=200, on_tick=on_tick, tick=0.05))
+    task = asyncio.create_task(live.run_live(conn, rate=200, on_tick=on_tick, tick=0.05))
     await asyncio.wait_for(ticked.wait(), timeout=30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    counts = {t: (await conn.describe_topic(t)).count for t in demo.TOPICS}
-    assert counts == {t: last[-1].by_topic.get(t, 0) for t in demo.TOPICS}
+    counts = {t: (await conn.describe_topic(t)).count for t in scenario.TOPICS}
+    assert counts == {t: last[-1].by_topic.get(t, 0) for t in scenario.TOPICS}
 
 
 class FailingPublish(Connection):
@@ -299,4 +299,4 @@ class FailingPublish(Connection):
 
 async def test_a_failed_publish_is_a_clear_error(conn):
     with pytest.raises(BrokerError, match=r"demo: publishing to '\w+' failed .*disk full"):
-        await demo.seed(FailingPublish(conn), orders=5, now_ms=NOW)
+        await seeding.seed(FailingPublish(conn), orders=5, now_ms=NOW)

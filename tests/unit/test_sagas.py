@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import demo
 from workbench.broker import Event
+from workbench.demo import scenario
 from workbench.errors import ConfigError, UsageError
 from workbench.sagas import definitions as sagas
 from workbench.sagas import settings as saga_settings
@@ -32,7 +32,7 @@ def test_the_demo_definition_is_valid_and_is_the_default():
     order = parse(demo_tables())["order"]
     assert [s.kind for s in order.steps] == ["compensatable", "compensatable", "pivot", "retriable", "retriable"]
     assert order.pivot.name == "inventory" and order.stuck_after_ms == 15 * 60_000
-    assert order.topics == tuple(demo.TOPICS)
+    assert order.topics == tuple(scenario.TOPICS)
 
     class NoSagas:
         sagas: dict = {}

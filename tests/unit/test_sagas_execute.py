@@ -8,8 +8,8 @@ import json
 import pytest
 
 from adapters.local import LocalAdapter
-from workbench import demo
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult
+from workbench.demo import seeding
 from workbench.errors import CompensationRefused
 from workbench.sagas import compensation, compensation_plan, observing, settings
 from workbench.sagas.audit import AuditLog
@@ -23,7 +23,7 @@ CORRELATE = ORDER.correlator()
 async def conn(tmp_path):
     connection = await LocalAdapter(LocalAdapter.options_from_url(f"local:{tmp_path / 'events.db'}")).connect()
     try:
-        await demo.seed(connection, orders=60, now_ms=NOW)
+        await seeding.seed(connection, orders=60, now_ms=NOW)
         yield connection
     finally:
         await connection.close()

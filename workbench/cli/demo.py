@@ -29,21 +29,22 @@ def demo(
     """
     target = target_of(ctx, creates=True)
     fmt = fmt_of(ctx, output_format)
-    from workbench import demo as scenario
     from workbench import service
+    from workbench.demo import live as live_demo
+    from workbench.demo import seeding
 
     async def body() -> None:
         target.profile.ensure_writable("seed the demo")
         async with service.connect(target) as conn:
-            summary = await scenario.seed(conn, orders=orders, force=force)
+            summary = await seeding.seed(conn, orders=orders, force=force)
             if fmt != "table":
                 output.emit_json(summary_dict(summary), fmt)
             else:
-                for line in scenario.describe(summary).splitlines():
+                for line in seeding.describe(summary).splitlines():
                     output.stderr.print(output.safe(line))
             if live:
                 output.stderr.print("producing live events; Ctrl-C to stop")
-                await scenario.run_live(conn, rate=rate)
+                await live_demo.run_live(conn, rate=rate)
 
     run(body)
 
