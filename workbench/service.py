@@ -30,7 +30,7 @@ from workbench.broker import (
     TopicInfo,
     Unreachable,
 )
-from workbench.config import Profile, Target
+from workbench.config import DEFAULT_ADAPTER, Profile, Target
 from workbench.events.schemas.decoder import SchemaDecoder
 from workbench.events.schemas.registry import Registered, Registry, RegistrySettings
 
@@ -53,10 +53,26 @@ async def connect(
     try:
         if target.profile.read_only:
             conn = ReadOnlyConnection(conn, target.profile)
+        if stored_schemas is None and target.adapter == DEFAULT_ADAPTER:
+            stored_schemas = await _stored_schemas(conn)  # a capture file carries its schemas
         decoder = schema_decoder(target, stored_schemas)
         yield DecodingConnection(conn, decoder) if decoder.active else conn
     finally:
         await conn.close()
+
+
+async def _stored_schemas(conn: Connection) -> dict[int, Registered]:
+    from workbench.events.schemas import stored
+
+    try:
+        await conn.describe_topic(stored.SCHEMAS_TOPIC)
+    except BrokerError:
+        return {}
+    events: list[Event] = []
+    async with aclosing(conn.read(stored.SCHEMAS_TOPIC, Position.beginning())) as batches:  # type: ignore[type-var]
+        async for batch in batches:
+            events.extend(batch)
+    return stored.from_events(events)
 
 
 _registries: dict[RegistrySettings, Registry] = {}
@@ -150,6 +166,10 @@ class DecodingConnection(PassThrough):
     def __init__(self, inner: Connection, decoder: SchemaDecoder) -> None:
         super().__init__(inner)
         self.decoder = decoder
+
+    def __getattr__(self, name: str) -> Any:
+        """An adapter's own extras (the local adapter's ``local_restore``) stay reachable."""
+        return getattr(self.inner, name)
 
     def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
         return self._decoded(self.inner.read(topic, start, **kwargs))

@@ -269,7 +269,9 @@ def capture(
         per_topic = ", ".join(f"{t} {n}" for t, n in report.events.items())
         output.stdout.print(
             output.safe(
-                f"{report.total} event(s) ({per_topic}); lag snapshot of {len(report.groups)} group(s) -> {destination}"
+                f"{report.total} event(s) ({per_topic}); lag snapshot of {len(report.groups)} group(s)"
+                + (f"; {report.schemas} schema(s) to decode offline" if report.schemas else "")
+                + f" -> {destination}"
             )
         )
     else:
@@ -280,6 +282,7 @@ def capture(
                 "total": report.total,
                 "groups": report.groups,
                 "lag_note": report.lag_note,
+                "schemas": report.schemas,
             },
             "json",
         )

@@ -49,6 +49,7 @@ class CaptureReport:
     events: dict[str, int] = field(default_factory=dict)  # per topic
     groups: list[str] = field(default_factory=list)  # groups in the lag snapshot
     lag_note: str | None = None  # why there is no (or only a partial) lag snapshot
+    schemas: int = 0  # schemas kept in the file, so that it decodes offline
 
     @property
     def total(self) -> int:
@@ -112,7 +113,24 @@ async def capture(
         infos.append(info)
         report.events[name] = await _copy_topic(source, sink, info, start, on_scanned)
     await _snapshot_lag(source, sink, {i.name for i in infos}, report)
+    report.schemas = await store_schemas(source, sink)
     return report
+
+
+async def store_schemas(source: Connection, sink: Connection) -> int:
+    """Keep the schemas the source's events were decoded with in the file (it then decodes offline)."""
+    from workbench import service
+    from workbench.events.schemas import stored
+
+    decoder = service.decoder_of(source)
+    if decoder is None or not decoder.used:
+        return 0
+    await sink.create_topic(stored.SCHEMAS_TOPIC, 1)
+    results = await sink.publish(stored.SCHEMAS_TOPIC, stored.to_events(decoder.used))
+    failed = [r.error for r in results if r.error is not None]
+    if failed:
+        raise failed[0]
+    return len(results)
 
 
 async def _copy_topic(
