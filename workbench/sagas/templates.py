@@ -175,9 +175,12 @@ def _member(container: Any, part: str | int) -> Any:
 def event_field(event: Event, name: str) -> Any:
     """One of :data:`EVENT_FIELDS` of an event, as templates and the saga view see it."""
     if name == "key":
+        key = codecs.decoded_key(event)
+        if key.schema is not None and key.kind == "json":
+            return key.value
         return None if event.key is None else event.key.decode("utf-8", "replace")
     if name == "value":
-        decoded = codecs.decode(event.value)
+        decoded = codecs.decoded_value(event)
         return decoded.value if decoded.kind in ("json", "text") else None
     if name == "headers":
         return {k: bytes(v).decode("utf-8", "replace") for k, v in event.headers}
@@ -189,7 +192,10 @@ def event_field(event: Event, name: str) -> Any:
 def event_attributes(event: Event) -> dict[str, str]:
     """The event's CloudEvents attributes (``type``, ``id`` ...), ``{}`` when it is not one."""
     payload = None
-    if (
+    schema_decoded = event.metadata.get("decoded_value") if event.metadata else None
+    if schema_decoded is not None:
+        payload = schema_decoded.value if schema_decoded.kind == "json" else None
+    elif (
         event.value
         and event.value.lstrip()[:1] == b"{"
         and not any(k.lower().startswith(("ce_", "ce-")) for k, _ in event.headers)
