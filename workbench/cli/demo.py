@@ -25,6 +25,9 @@ def demo(
 ) -> None:
     """Seed an order-platform scenario: orders, payments, inventory, shipping; sagas; lagging groups.
 
+    Where the profile names a schema registry, the orders and payments are also published as Avro
+    (orders.avro) and Protobuf (payments.proto), to show decoding at work.
+
     Example: workbench demo && workbench lag
     """
     target = target_of(ctx, creates=True)
@@ -37,11 +40,18 @@ def demo(
         target.profile.ensure_writable("seed the demo")
         async with service.connect(target) as conn:
             summary = await seeding.seed(conn, orders=orders, force=force)
+            typed_topics: dict[str, int] = {}
+            if target.registry is not None:  # the same orders and payments, as Avro and Protobuf
+                from workbench.demo import typed
+
+                typed_topics = await typed.seed(conn, service.registry(target.registry), orders=orders, force=force)
             if fmt != "table":
-                output.emit_json(summary_dict(summary), fmt)
+                output.emit_json({**summary_dict(summary), "typed_topics": typed_topics}, fmt)
             else:
                 for line in seeding.describe(summary).splitlines():
                     output.stderr.print(output.safe(line))
+                if typed_topics:
+                    output.stderr.print(output.safe(typed.describe(typed_topics)))
             if live:
                 output.stderr.print("producing live events; Ctrl-C to stop")
                 await live_demo.run_live(conn, rate=rate)
