@@ -255,7 +255,7 @@ def _parse_profile(name: str, body: Any, path: Path) -> Profile:
     for key, value in body.items():
         if key in _SCHEMA_KEYS:
             kind = _SCHEMA_KEYS[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if key != "schemas" and (not isinstance(value, kind) or isinstance(value, bool)):  # schemas: below
                 wanted = "a number" if isinstance(kind, tuple) else getattr(kind, "__name__", str(kind))
                 raise ConfigError(f"{where}: field {key!r} must be {wanted}, got {type(value).__name__}")
             schemas[key] = value
@@ -430,11 +430,15 @@ def mask_url(url: str) -> str:
     """``amqps://ops:hunter2@host/`` -> ``amqps://ops:***@host/``; secret query values masked too.
 
     The userinfo is found by hand (up to the last ``@`` of the authority), so a password holding
-    an unencoded ``#``, ``?`` or ``/`` is masked whole instead of confusing a URL parser.
+    an unencoded ``#``, ``?`` or ``/`` is masked whole instead of confusing a URL parser. A query
+    that holds a URL (``?schema_registry=http://u:pw@registry``) is cut off first and masked on its own.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
+    base, qmark, query = url.partition("?")
+    if qmark and "://" in query and "://" in base:
+        return mask_url(base) + "?" + "&".join(_mask_pair(pair) for pair in query.split("&"))
     at = rest.rfind("@")
     if at >= 0:
         userinfo, rest = rest[:at], rest[at + 1 :]

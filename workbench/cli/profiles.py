@@ -29,6 +29,7 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
             "name": p.name,
             "default": p.name == default,
             "broker": p.shown_broker(),
+            "schema_registry": p.shown_registry(),
             "read_only": p.read_only,
             "production": p.production,
             "source": p.source,
@@ -39,10 +40,18 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
     if fmt != "table":
         output.emit_json(rows, fmt)
         return
+    registries = any(r["schema_registry"] for r in rows)  # a column only where some profile has one
     output.print_table(
-        ("PROFILE", "DEFAULT", "BROKER", "READ-ONLY", "SOURCE"),
+        ("PROFILE", "DEFAULT", "BROKER", *(("SCHEMA REGISTRY",) if registries else ()), "READ-ONLY", "SOURCE"),
         (
-            (r["name"], "*" if r["default"] else "", r["broker"], "yes" if r["read_only"] else "no", r["source"])
+            (
+                r["name"],
+                "*" if r["default"] else "",
+                r["broker"],
+                *((r["schema_registry"] or "-",) if registries else ()),
+                "yes" if r["read_only"] else "no",
+                r["source"],
+            )
             for r in rows
         ),
     )
