@@ -67,6 +67,9 @@ class SchemaInfo:
 
     def describe(self) -> str:
         """``avro, subject orders-value v3, id 12`` (or the error after the id)."""
+        if self.format is None and self.error:  # the schema could not be had: the reason says it all
+            named = self.id is None or f"schema id {self.id}" in self.error
+            return self.error if named else f"schema id {self.id}: {self.error}"
         parts = [self.format or "schema"]
         if self.message:
             parts.append(self.message)
