@@ -294,8 +294,8 @@ def test_dunder_members_of_json_are_only_data():
 
 def test_value_is_decoded_only_when_the_expression_needs_it(monkeypatch):
     calls = []
-    real = filters_module.decode
-    monkeypatch.setattr(filters_module, "decode", lambda data, *a: calls.append(data) or real(data, *a))
+    real = filters_module.decoded_value
+    monkeypatch.setattr(filters_module, "decoded_value", lambda e: calls.append(e.value) or real(e))
     cheap = compile_filter('partition == 1 and headers.source == "web" and contains(raw, "x")')
     assert not cheap.needs_value
     cheap.matches(event())
