@@ -1,0 +1,203 @@
+"""The three-node Kafka cluster of ``tests/brokers/kafka-cluster.sh``, for the tests that need one.
+
+    from tests.brokers import cluster
+
+    cluster.up()                          # start it unless all three nodes answer (idempotent)
+    info = cluster.info()                 # addresses, users, passwords, CA files (from the state directory)
+    conf = info.scram("oncall")           # confluent-kafka settings: SASL_SSL, SCRAM-SHA-512, the cluster's CA
+    leader = cluster.leader_of(topic, 0)  # node id of the partition's leader
+    cluster.kill_node(leader)             # SIGKILL, for failover tests
+    cluster.start_node(leader)            # back, waits until it answers
+    cluster.down()
+
+The PLAINTEXT listener (``PLAINTEXT_BOOTSTRAP``) is unauthenticated and a super user: the harness's own door
+for setup and checks. Everything a user does goes through ``info().sasl_ssl`` with a SASL mechanism.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BROKERS_DIR = Path(__file__).resolve().parent
+CLUSTER_SCRIPT = BROKERS_DIR / "kafka-cluster.sh"
+
+HOST = "127.0.0.1"
+NODE_IDS = (1, 2, 3)
+PLAINTEXT_PORTS = {1: 19092, 2: 19093, 3: 19094}
+SASL_SSL_PORTS = {1: 19192, 2: 19193, 3: 19194}
+CONTROLLER_PORTS = {1: 19292, 2: 19293, 3: 19294}
+MISMATCH_PORT = 19392  # node 1: SASL_SSL with a certificate (same CA) for another host name
+PLAINTEXT_BOOTSTRAP = ",".join(f"{HOST}:{PLAINTEXT_PORTS[n]}" for n in NODE_IDS)
+SASL_SSL_BOOTSTRAP = ",".join(f"{HOST}:{SASL_SSL_PORTS[n]}" for n in NODE_IDS)
+
+ADMIN = "admin"  # super user
+ONCALL = "oncall"  # Describe and Read on topics and groups, DescribeConfigs on topics; nothing else
+
+SCRIPT_TIMEOUT_S = 300.0
+
+# librdkafka's log lines of the helpers' own clients (a killed node refusing connections) go nowhere.
+QUIET = logging.getLogger("tests.brokers.cluster.librdkafka")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
+
+@functools.cache
+def state_dir() -> Path:
+    """The cluster's state directory: ``$EW_BROKERS_STATE_DIR/kafka-cluster`` as env.sh resolves it."""
+    done = subprocess.run(
+        ["bash", "-c", '. "$0/env.sh" && printf %s "$EW_BROKERS_STATE_DIR"', str(BROKERS_DIR)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return Path(done.stdout) / "kafka-cluster"
+
+
+def script(*args: str, timeout: float = SCRIPT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    """Run kafka-cluster.sh with ``args``; raise RuntimeError with its output when it fails."""
+    done = subprocess.run(
+        ["bash", str(CLUSTER_SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"kafka-cluster.sh {' '.join(args)} failed (exit {done.returncode}):\n{done.stdout}{done.stderr[-3000:]}"
+        )
+    return done
+
+
+def is_up() -> bool:
+    """All three nodes answer (``kafka-cluster.sh status`` exits 0)."""
+    done = subprocess.run(["bash", str(CLUSTER_SCRIPT), "status"], capture_output=True, text=True, timeout=60)
+    return done.returncode == 0
+
+
+def up() -> None:
+    """Start the cluster unless it already answers (first time: certificates, users, storage, ACLs)."""
+    script("up")
+
+
+def down() -> None:
+    script("down")
+
+
+def kill_node(node_id: int) -> None:
+    """SIGKILL one node (broker and controller), returning once the process is gone."""
+    script("kill-node", str(node_id))
+
+
+def start_node(node_id: int) -> None:
+    """Start a node again and wait until it answers (it has caught up with the metadata and is unfenced)."""
+    script("start-node", str(node_id))
+
+
+def pids() -> dict[int, int]:
+    """Node id -> pid of each running node."""
+    lines = script("pids").stdout.split()
+    return {int(node): int(pid) for node, pid in zip(lines[::2], lines[1::2], strict=True)}
+
+
+def rss_mib() -> dict[int, int]:
+    """Node id -> resident set size in MiB of each running node."""
+    sizes: dict[int, int] = {}
+    for node, pid in pids().items():
+        out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+        if out:
+            sizes[node] = int(out) // 1024
+    return sizes
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a test needs to reach the cluster, as kafka-cluster.sh wrote it into cluster.json."""
+
+    plaintext: str
+    sasl_ssl: str
+    mismatch: str
+    ca: str
+    untrusted_ca: str
+    users: dict[str, str]
+
+    def password(self, user: str) -> str:
+        return self.users[user]
+
+    def sasl(self, mechanism: str, *, ca: str | None = None, bootstrap: str | None = None) -> dict[str, Any]:
+        """confluent-kafka settings for the SASL_SSL listener, trusting the cluster's CA (or ``ca``)."""
+        return {
+            "bootstrap.servers": bootstrap or self.sasl_ssl,
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": ca or self.ca,
+            "sasl.mechanism": mechanism,
+        }
+
+    def scram(self, user: str, password: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """SCRAM-SHA-512 as ``user`` (with its password unless one is given)."""
+        return self.sasl("SCRAM-SHA-512", **kwargs) | {
+            "sasl.username": user,
+            "sasl.password": self.users[user] if password is None else password,
+        }
+
+    def oauthbearer(self, principal: str, **kwargs: Any) -> dict[str, Any]:
+        """OAUTHBEARER with an unsecured JWT (``alg: none``) naming ``principal``: the broker's unsecured
+        validator accepts it, and the ACLs apply to ``User:<principal>``."""
+        return self.sasl("OAUTHBEARER", **kwargs) | {
+            "enable.sasl.oauthbearer.unsecure.jwt": True,
+            "sasl.oauthbearer.config": f"principal={principal}",
+        }
+
+
+def info() -> Info:
+    """The cluster's addresses, users and CA files (the cluster must have been brought up once)."""
+    path = state_dir() / "cluster.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RuntimeError(f"{path} is missing: start the cluster with tests/brokers/kafka-cluster.sh up") from None
+    return Info(
+        plaintext=data["plaintext"],
+        sasl_ssl=data["sasl_ssl"],
+        mismatch=data["mismatch"],
+        ca=data["ca"],
+        untrusted_ca=data["untrusted_ca"],
+        users=dict(data["users"]),
+    )
+
+
+def _admin(bootstrap: str | None = None) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap or PLAINTEXT_BOOTSTRAP, "logger": QUIET}
+    return AdminClient(conf)
+
+
+def broker_ids(timeout: float = 10.0) -> set[int]:
+    """The ids of the brokers in the cluster's metadata (fenced brokers are not listed)."""
+    return set(_admin().list_topics(timeout=timeout).brokers)
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    leader: int  # -1 when the partition has no leader (offline)
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def partition_state(topic: str, partition: int = 0, timeout: float = 10.0) -> PartitionState:
+    """Leader, replicas and in-sync replicas of one partition, from a metadata request."""
+    metadata = _admin().list_topics(topic, timeout=timeout)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        raise RuntimeError(f"topic {topic!r} has no metadata: {found.error if found else 'not listed'}")
+    state = found.partitions[partition]
+    return PartitionState(leader=state.leader, replicas=tuple(state.replicas), isr=tuple(state.isrs))
+
+
+def leader_of(topic: str, partition: int = 0, timeout: float = 10.0) -> int:
+    """The node id leading ``topic``'s ``partition`` (-1 when it has none)."""
+    return partition_state(topic, partition, timeout).leader
