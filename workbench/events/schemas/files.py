@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
-from workbench.events.schemas.formats import Codec, ProtobufCodec, SchemaError, SchemaText, parse
+from workbench.events.schemas.formats import Codec, Mismatch, ProtobufCodec, SchemaError, SchemaText, parse
 
 _FORMAT_BY_SUFFIX = {".avsc": "avro", ".proto": "protobuf", ".json": "json"}
 _DESCRIPTOR_SUFFIXES = (".desc", ".pb", ".protoset", ".binpb")
@@ -59,7 +59,7 @@ class FileRule:
             return codec, None
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
-        except SchemaError as exc:
+        except (SchemaError, Mismatch) as exc:  # Mismatch: the message is not in the .proto
             raise ConfigError(f"{where}: {exc}") from None
 
 

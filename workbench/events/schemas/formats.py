@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
@@ -150,6 +151,8 @@ def _avro_sample(schema: Any, named: Mapping[str, Any], seen: frozenset[str] = f
         return _avro_sample(kind, named, seen)
     if schema.get("logicalType") == "decimal":
         return 0
+    if schema.get("logicalType") == "uuid":
+        return str(uuid.UUID(int=0))  # a string that is not a UUID would not decode
     if kind == "record" or kind == "error":
         return {
             f["name"]: f["default"] if "default" in f else _avro_sample(f["type"], named, seen)
@@ -183,6 +186,7 @@ class AvroCodec(Codec):
             raise SchemaError(f"invalid Avro schema: {exc}") from None
         self._reader = fastavro.schemaless_reader
         self._writer = fastavro.schemaless_writer
+        self._paths = _avro_record_paths(self.schema, named)
 
     def decode(self, payload: bytes | memoryview, indexes: list[int] | None = None) -> tuple[Any, str | None]:
         stream = io.BytesIO(payload)
@@ -198,10 +202,11 @@ class AvroCodec(Codec):
     def encode(self, value: Any, message: str | None = None) -> tuple[bytes, list[int] | None]:
         from fastavro.validation import ValidationError, validate
 
+        value = _avro_value(value, self.schema, self.named, "")
         try:
             validate(value, self.schema, raise_errors=True)
         except ValidationError as exc:
-            raise _avro_mismatch(exc) from None
+            raise _avro_mismatch(exc, self._paths) from None
         out = io.BytesIO()
         try:
             self._writer(out, self.schema, value)
@@ -213,18 +218,188 @@ class AvroCodec(Codec):
         return _avro_sample(self.schema, self.named)
 
 
-def _avro_mismatch(exc: Exception) -> Mismatch:
-    """fastavro names the failing field as ``Namespace.Record.field``: keep the field part."""
+def _avro_mismatch(exc: Exception, paths: Mapping[str, str]) -> Mismatch:
+    """fastavro names the failing field as ``Namespace.Record.field``: named by its path in the value
+    instead (``total.amount``), where the record is found in the schema (``paths``)."""
     errors = getattr(exc, "errors", None) or []
     if not errors:
         return Mismatch(f"does not fit the Avro schema: {exc}")
     first = errors[0]
     where = getattr(first, "field", None)
-    field_name = where.rsplit(".", 1)[-1] if isinstance(where, str) and where else None
+    field_name = None
+    if isinstance(where, str) and where:
+        record, _, name = where.rpartition(".")
+        field_name = _join(paths[record], name) if paths.get(record) else name
     expected = getattr(first, "schema", None)
     datum = getattr(first, "datum", None)
     shown = json.dumps(datum, default=str)[:60]
     return Mismatch(f"{shown} is not a valid {json.dumps(expected, default=str)[:80]}", field_name)
+
+
+# JSON text -> the Python values fastavro writes, for the logical types that decode to text.
+_AVRO_TIMES: dict[str, Any] = {
+    "timestamp-millis": dt.datetime.fromisoformat,
+    "timestamp-micros": dt.datetime.fromisoformat,
+    "local-timestamp-millis": dt.datetime.fromisoformat,
+    "local-timestamp-micros": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time-millis": dt.time.fromisoformat,
+    "time-micros": dt.time.fromisoformat,
+}
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _avro_value(value: Any, schema: Any, named: Mapping[str, Any], path: str) -> Any:
+    """A plain JSON value as fastavro writes it: the inverse of :func:`_plain` where the schema says
+    so (decimals from numbers or text, dates and times from ISO-8601 text, bytes and fixed from text
+    with one code point per byte), so a value shown decoded can be published back. Anything else is
+    left for fastavro's validation to judge."""
+    if isinstance(schema, str):
+        if schema in named:
+            return _avro_value(value, named[schema], named, path)
+        return _avro_bytes(value, path) if schema == "bytes" and isinstance(value, str) else value
+    if isinstance(schema, list):
+        branch = _avro_branch(value, schema, named)
+        return value if branch is None else _avro_value(value, branch, named, path)
+    if not isinstance(schema, dict):
+        return value
+    kind = schema.get("type")
+    if isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind in named):
+        return _avro_value(value, kind, named, path)
+    logical = schema.get("logicalType")
+    if logical == "decimal" and kind in ("bytes", "fixed"):
+        return _avro_decimal(value, schema, path)
+    if logical in _AVRO_TIMES and isinstance(value, str):
+        try:
+            return _AVRO_TIMES[logical](value)
+        except ValueError:
+            raise Mismatch(f"{json.dumps(value)[:60]} is not an ISO-8601 {logical}", path or None) from None
+    if logical == "uuid" and isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise Mismatch(f"{json.dumps(value)[:60]} is not a UUID", path or None) from None
+    if kind in ("bytes", "fixed") and isinstance(value, str):
+        return _avro_bytes(value, path)
+    if kind in ("record", "error") and isinstance(value, dict):
+        out = dict(value)
+        for f in schema.get("fields", ()):
+            if f["name"] in value:
+                out[f["name"]] = _avro_value(value[f["name"]], f["type"], named, _join(path, f["name"]))
+        return out
+    if kind == "array" and isinstance(value, list):
+        return [_avro_value(v, schema.get("items"), named, _join(path, str(i))) for i, v in enumerate(value)]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _avro_value(v, schema.get("values"), named, _join(path, k)) for k, v in value.items()}
+    return value
+
+
+def _avro_bytes(value: str, path: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise Mismatch("bytes are given as text with one code point (0-255) per byte", path or None) from None
+
+
+def _avro_decimal(value: Any, schema: Mapping[str, Any], path: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return value  # fastavro's validation says what is wrong
+    scale, precision = int(schema.get("scale", 0)), schema.get("precision")
+    shown = json.dumps(value)[:60]
+    try:
+        number = decimal.Decimal(repr(value) if isinstance(value, float) else value)
+        exact = number.quantize(decimal.Decimal(1).scaleb(-scale)) if number.is_finite() else None
+    except decimal.InvalidOperation:
+        exact = None
+    if exact is None:
+        raise Mismatch(f"{shown} is not a decimal number", path or None)
+    if exact != number:
+        raise Mismatch(f"{shown} has more than {scale} decimal place(s)", path or None)
+    if isinstance(precision, int) and len(exact.as_tuple().digits) > precision:
+        raise Mismatch(f"{shown} has more than {precision} digit(s)", path or None)
+    return exact
+
+
+def _avro_fits(value: Any, schema: Any, named: Mapping[str, Any], loose: bool) -> bool:
+    """Whether a plain JSON value is meant for this branch of a union (``loose``: after a conversion
+    by :func:`_avro_value`)."""
+    if isinstance(schema, str) and schema in named:
+        schema = named[schema]
+    if isinstance(schema, dict) and isinstance(schema.get("type"), (dict, list)):
+        return _avro_fits(value, schema["type"], named, loose)
+    if isinstance(schema, list):
+        return any(_avro_fits(value, s, named, loose) for s in schema)
+    kind = schema if isinstance(schema, str) else schema.get("type")
+    logical = schema.get("logicalType") if isinstance(schema, dict) else None
+    if value is None or isinstance(value, bool):
+        return kind == ("null" if value is None else "boolean")
+    if logical == "decimal" and kind in ("bytes", "fixed"):
+        return loose and isinstance(value, (int, float, str))
+    if logical in _AVRO_TIMES and isinstance(value, str):
+        return loose
+    if kind in ("int", "long"):
+        return isinstance(value, int)
+    if kind in ("float", "double"):
+        return isinstance(value, (int, float))
+    if kind == "string":
+        return isinstance(value, str)
+    if kind in ("bytes", "fixed"):
+        return isinstance(value, bytes) or (loose and isinstance(value, str))
+    if kind == "enum":
+        return value in (schema.get("symbols") or ())
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "map":
+        return isinstance(value, dict)
+    if kind in ("record", "error") and isinstance(value, dict):
+        fields = schema.get("fields", ())
+        names = {f["name"] for f in fields}
+        return set(value) <= names and all(f["name"] in value or "default" in f for f in fields)
+    return False
+
+
+def _avro_branch(value: Any, branches: list[Any], named: Mapping[str, Any]) -> Any:
+    """The union branch a plain JSON value is for: the first it fits as it is, else the first it fits
+    once converted (``"12.50"`` for a decimal), else None."""
+    for loose in (False, True):
+        for branch in branches:
+            if _avro_fits(value, branch, named, loose):
+                return branch
+    return None
+
+
+def _avro_record_paths(schema: Any, named: Mapping[str, Any]) -> dict[str, str]:
+    """Where each record type first occurs in a value (``{"shop.Money": "total"}``; the top one at "")."""
+    paths: dict[str, str] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, str):
+            if node in named and node not in paths:
+                walk(named[node], path)
+        elif isinstance(node, list):
+            for branch in node:
+                walk(branch, path)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind in ("record", "error"):
+                name = node.get("name")
+                if not isinstance(name, str) or name in paths:
+                    return
+                paths[name] = path
+                for f in node.get("fields", ()):
+                    walk(f.get("type"), _join(path, f["name"]))
+            elif kind == "array":
+                walk(node.get("items"), path)
+            elif kind == "map":
+                walk(node.get("values"), path)
+            else:
+                walk(kind, path)
+
+    walk(schema, "")
+    return paths
 
 
 # --------------------------------------------------------------------------- Protobuf
@@ -368,12 +543,11 @@ class ProtobufCodec(Codec):
         except DecodeError as exc:
             raise SchemaError(f"not a compiled descriptor set: {exc}") from None
         by_name = {f.name: f for f in files}
-        for main in files:
-            codec = cls(None, main.name, compiled=(main, by_name))
-            try:
+        for main in files:  # the file that defines the message (files of enums or options alone are skipped)
+            package = f"{main.package}." if main.package else ""
+            if message.startswith(package) and _message_path(main.message_type, message.removeprefix(package)):
+                codec = cls(None, main.name, compiled=(main, by_name))
                 return codec, codec._indexes_of(message, full=True)
-            except Mismatch:
-                continue
         raise SchemaError(f"the descriptor set defines no message {message!r}")
 
     @staticmethod
@@ -426,19 +600,7 @@ class ProtobufCodec(Codec):
         package = f"{self.main.package}." if self.main.package else ""
         if full and not message.startswith(package):
             raise Mismatch(f"no message {message!r} in {self.main.name}")
-        wanted = message.removeprefix(package)
-
-        def search(types: Any, prefix: str, path: list[int]) -> list[int] | None:
-            for i, t in enumerate(types):
-                dotted = prefix + t.name
-                if wanted == dotted or (wanted == t.name and not prefix):
-                    return [*path, i]
-                found = search(t.nested_type, dotted + ".", [*path, i])
-                if found:
-                    return found
-            return None
-
-        found = search(self.main.message_type, "", [])
+        found = _message_path(self.main.message_type, message.removeprefix(package))
         if found is None:
             names = ", ".join(package + t.name for t in self.main.message_type)
             raise Mismatch(f"the schema has no message {message!r} (it has {names})")
@@ -467,12 +629,35 @@ class ProtobufCodec(Codec):
         try:
             json_format.ParseDict(value, target)
         except json_format.ParseError as exc:
-            raise Mismatch(f"does not fit {descriptor.full_name}: {exc}", _protobuf_field(str(exc))) from None
+            text = " ".join(str(exc).split())  # one line (protobuf lists the known fields on a second one)
+            raise Mismatch(f"does not fit {descriptor.full_name}: {text}", _protobuf_field(text)) from None
         return target.SerializeToString(), indexes
 
     def template(self, message: str | None = None) -> Any:
 
         return _protobuf_sample(self._descriptor(self._indexes_of(message)), frozenset())
+
+
+def _message_path(types: Any, wanted: str, prefix: str = "", path: tuple[int, ...] = ()) -> list[int] | None:
+    """The indexes of a message among a file's ``message_type`` (``wanted``: its name without the
+    package, dotted for a nested one), or None."""
+    for i, t in enumerate(types):
+        dotted = prefix + t.name
+        if wanted == dotted or (wanted == t.name and not prefix):
+            return [*path, i]
+        found = _message_path(t.nested_type, wanted, dotted + ".", (*path, i))
+        if found:
+            return found
+    return None
+
+
+def _repeated(f: Any) -> bool:
+    """Whether a field is repeated (``label`` is gone from protobuf 7's descriptors; ``is_repeated``
+    is not in older runtimes)."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    repeated = getattr(f, "is_repeated", None)
+    return bool(repeated) if repeated is not None else f.label == FieldDescriptor.LABEL_REPEATED
 
 
 def _protobuf_sample(descriptor: Any, seen: frozenset[str]) -> dict[str, Any]:
@@ -483,7 +668,7 @@ def _protobuf_sample(descriptor: Any, seen: frozenset[str]) -> dict[str, Any]:
     for f in descriptor.fields:
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
             sample[f.name] = {}
-        elif f.label == FieldDescriptor.LABEL_REPEATED:
+        elif _repeated(f):
             sample[f.name] = []
         elif f.message_type is not None:
             name = f.message_type.full_name
@@ -504,14 +689,13 @@ def _protobuf_sample(descriptor: Any, seen: frozenset[str]) -> dict[str, Any]:
 
 
 def _protobuf_field(message: str) -> str | None:
-    """The field protobuf's ParseError names (``Failed to parse amount field: ...``)."""
-    marker = "Failed to parse "
-    if marker in message:
-        rest = message.split(marker, 1)[1]
-        return rest.split(" field", 1)[0] if " field" in rest else None
-    if 'no field named "' in message:
-        return message.split('no field named "', 1)[1].split('"', 1)[0]
-    return None
+    """The field protobuf's ParseError names, as a path: ``Failed to parse total field: Failed to parse
+    units field: ...`` is ``total.units``; ``no field named "foo" at "Order.lines[0]"`` is ``lines.0.foo``."""
+    unknown = re.search(r'no field named "([^"]+)" at "([^"]*)"', message)
+    if unknown:
+        at = re.sub(r"\[(\d+)\]", r".\1", unknown.group(2)).partition(".")[2]  # without the top message
+        return _join(at, unknown.group(1))
+    return ".".join(re.findall(r"Failed to parse (\S+) field", message)) or None
 
 
 # --------------------------------------------------------------------------- JSON Schema
@@ -570,8 +754,9 @@ class JsonSchemaCodec(Codec):
 def _json_sample(schema: Any, refs: Mapping[str, Any], depth: int = 0) -> Any:
     if not isinstance(schema, dict) or depth > 20:
         return None
-    if isinstance(schema.get("$ref"), str) and schema["$ref"] in refs:
-        return _json_sample(refs[schema["$ref"]], refs, depth + 1)
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.partition("#")[0] in refs and ref.partition("#")[2] in ("", "/"):
+        return _json_sample(refs[ref.partition("#")[0]], refs, depth + 1)  # "money.json" or "money.json#"
     if "default" in schema:
         return schema["default"]
     if "const" in schema:
