@@ -403,7 +403,17 @@ class Connection(abc.ABC):
         """
         raise Unsupported("this broker cannot peek a queue")
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
+        """A new topic; ``config`` is the broker's own settings (e.g. ``min.insync.replicas``),
+        ``replication_factor`` the copies of each partition (None: the broker's default). A broker
+        without replication refuses a factor other than 1 (Unsupported)."""
         raise Unsupported("this broker cannot create topics")
 
     async def delete_topic(self, name: str) -> None:

@@ -127,8 +127,15 @@ class PassThrough(Connection):
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
         await self.inner.commit_offsets(group_id, offsets)
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
-        return await self.inner.create_topic(name, partitions, config)
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
+        return await self.inner.create_topic(name, partitions, config, replication_factor=replication_factor)
 
     async def delete_topic(self, name: str) -> None:
         await self.inner.delete_topic(name)
@@ -152,7 +159,14 @@ class ReadOnlyConnection(PassThrough):
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
         self.profile.ensure_writable(f"change the offsets of group {group_id!r}")
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
         self.profile.ensure_writable(f"create topic {name!r}")
         raise AssertionError("unreachable")
 

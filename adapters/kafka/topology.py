@@ -130,7 +130,14 @@ class TopologyMixin(KafkaBase):
             sources[key] = source
         return values, sources
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
         self._check_open()
         check_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
@@ -139,7 +146,9 @@ class TopologyMixin(KafkaBase):
         for key, value in config.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidRequest(f"{self._where}: topic {name!r}: config keys and values must be str")
-        new = NewTopic(name, num_partitions=partitions, config=config)
+        if replication_factor is not None and (not isinstance(replication_factor, int) or replication_factor < 1):
+            raise InvalidRequest(f"{self._where}: topic {name!r}: the replication factor must be an int >= 1")
+        new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor or -1, config=config)
         try:
             futures = self._admin.create_topics([new], operation_timeout=self._timeout, request_timeout=self._timeout)
         except KafkaException as exc:

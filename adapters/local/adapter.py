@@ -32,6 +32,7 @@ from workbench.broker import (
     Position,
     PublishResult,
     TopicInfo,
+    Unsupported,
 )
 
 from .store import Store
@@ -107,7 +108,19 @@ class LocalConnection(Connection):
     async def describe_topic(self, name: str) -> TopicInfo:
         return await self._call(self._store.describe_topic, name)
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
+        if replication_factor not in (None, 1):
+            raise Unsupported(
+                f"a local event log has no replicas (replication factor {replication_factor})",
+                hint="--replication-factor applies to Kafka",
+            )
         return await self._call(self._store.create_topic, name, partitions, config)
 
     async def delete_topic(self, name: str) -> None:

@@ -223,8 +223,16 @@ class TopologyMixin(RabbitMQBase):
         last = await self._probe(stream, "last", nonempty=nonempty, only_first=False)
         return 0 if last is None else last + 1
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
-        """Declare a durable stream (``x-queue-type=stream``); config: stream arguments."""
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
+        """Declare a durable stream (``x-queue-type=stream``); config: stream arguments; the replication
+        factor is the stream's ``x-initial-cluster-size`` (its replicas on a RabbitMQ cluster)."""
         self._check_open()
         where = self._where
         if not isinstance(name, str) or not name.strip():
@@ -259,6 +267,10 @@ class TopologyMixin(RabbitMQBase):
             else:
                 known = ", ".join(sorted(STREAM_INT_ARGS | STREAM_STR_ARGS))
                 raise InvalidRequest(f"{where}: unknown stream argument {key!r} (known: {known})")
+        if replication_factor is not None:
+            if not isinstance(replication_factor, int) or replication_factor < 1:
+                raise InvalidRequest(f"{where}: stream {name!r}: the replication factor must be an int >= 1")
+            arguments["x-initial-cluster-size"] = replication_factor
         if await self._passive_queue(name) is not None:
             raise InvalidRequest(f"{where}: a queue or stream named {name!r} already exists")
 

@@ -43,25 +43,54 @@ def topics_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Topic name.")],
     partitions: Annotated[int, typer.Option("--partitions", min=1, help="Number of partitions.")] = 1,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option(
+            "--replication-factor", "-r", min=1, help="Copies of each partition (Kafka; default: the broker's)."
+        ),
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--config",
+            "-C",
+            help="KEY=VALUE, a topic setting of the broker (repeatable), e.g. min.insync.replicas=2, "
+            "cleanup.policy=compact, retention.ms=86400000.",
+        ),
+    ] = None,
     output_format: OutputOption = None,
 ) -> None:
     """Create a topic (a local event log file is created with it when missing).
 
-    Example: workbench topics create orders --partitions 3
+    Examples:
+      workbench topics create orders --partitions 3
+      workbench topics create payments --partitions 6 -r 3 --config min.insync.replicas=2
     """
     target = target_of(ctx, creates=True)
     from workbench import service
 
+    try:
+        settings = dict(_setting(item) for item in config or ())
+    except UsageError as exc:
+        fail(exc)
+
     async def body() -> None:
         target.profile.ensure_writable(f"create topic {name!r}")
         async with service.connect(target) as conn:
-            info = await conn.create_topic(name, partitions)
+            info = await conn.create_topic(name, partitions, settings or None, replication_factor=replication_factor)
         fmt = fmt_of(ctx, output_format)
         if fmt != "table":
             output.emit_json({"created": True, **output.topic_dict(info)}, fmt)
         output.stderr.print(output.safe(f"created {info.name} with {len(info.partitions)} partition(s)"))
 
     run(body)
+
+
+def _setting(item: str) -> tuple[str, str]:
+    key, eq, value = item.partition("=")
+    if not eq or not key.strip():
+        raise UsageError(f"--config {item!r}: expected KEY=VALUE", hint="e.g. --config min.insync.replicas=2")
+    return key.strip(), value
 
 
 @topics_app.command("delete")

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
+from workbench.broker import Event, GroupInfo, GroupLag, PartitionInfo, TopicInfo
 from workbench.events import codecs
 from workbench.events.envelope import dumps_event, format_timestamp
 from workbench.events.text import safe, safe_text
@@ -86,6 +86,7 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
                 "replicas": list(p.replicas),
                 "isr": list(p.isr),
                 "size_bytes": p.size_bytes,
+                **({"state": replica_state(p)} if p.replicas else {}),
             }
             for p in info.partitions
         ],
@@ -94,6 +95,23 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
         "internal": info.internal,
         "metadata": {k: v for k, v in info.metadata.items() if k != EVENT_COUNTS},
     }
+
+
+def replica_state(p: PartitionInfo) -> str:
+    """``ok``, ``under-replicated`` (fewer in-sync replicas than replicas) or ``offline`` (no leader)."""
+    if p.leader is None:
+        return "offline"
+    return "under-replicated" if len(p.isr) < len(p.replicas) else "ok"
+
+
+def replica_problems(info: TopicInfo) -> str | None:
+    """One line on partitions without a leader or with replicas out of sync; None when all are fine."""
+    states = [replica_state(p) for p in info.partitions if p.replicas]
+    offline, under = states.count("offline"), states.count("under-replicated")
+    if not offline and not under:
+        return None
+    parts = [f"{n} {what}" for n, what in ((offline, "offline (no leader)"), (under, "under-replicated")) if n]
+    return f"{info.name}: {' and '.join(parts)} of {len(info.partitions)} partition(s)"
 
 
 def render_topics(topics: Sequence[TopicInfo], fmt: Format) -> None:
@@ -123,10 +141,17 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
     columns = ["PARTITION", "START", "END", "EVENTS"]
     counts = event_counts(info)
     rows = [[p.partition, p.start, p.end, count(counts[p.partition])] for p in info.partitions]
-    if any(p.leader is not None for p in info.partitions):  # brokers with replication
-        columns += ["LEADER", "REPLICAS", "ISR"]
+    if any(p.replicas for p in info.partitions):  # brokers with replication
+        columns += ["LEADER", "REPLICAS", "ISR", "STATE"]
         for row, p in zip(rows, info.partitions, strict=True):
-            row += [p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr))]
+            state = replica_state(p)
+            shown = state if state == "ok" else Text(state, style="bold red" if state == "offline" else "yellow")
+            row += [
+                "-" if p.leader is None else p.leader,
+                ",".join(map(str, p.replicas)),
+                ",".join(map(str, p.isr)),
+                shown,
+            ]
     if any(p.size_bytes is not None for p in info.partitions):
         columns.append("SIZE")
         for row, p in zip(rows, info.partitions, strict=True):
@@ -141,6 +166,8 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
                     f"START..END spans {count(info.count)} offsets, {count(total)} events are stored"
                 )
             )
+    if problem := replica_problems(info):
+        stderr.print(safe(f"warning: {problem}", "yellow"))
     if info.config:
         print_table(("CONFIG", "VALUE"), sorted(info.config.items()))
     details = {k: v for k, v in info.metadata.items() if k != EVENT_COUNTS}

@@ -95,8 +95,15 @@ class InFlight(Connection):
     async def peek(self, topic: str, count: int) -> list[Event]:
         return await self._run(self.inner.peek(topic, count))
 
-    async def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None) -> TopicInfo:
-        return await self._run(self.inner.create_topic(name, partitions, config))
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+    ) -> TopicInfo:
+        return await self._run(self.inner.create_topic(name, partitions, config, replication_factor=replication_factor))
 
     async def delete_topic(self, name: str) -> None:
         await self._run(self.inner.delete_topic(name))
