@@ -5,7 +5,7 @@
 #
 # Usage: tests/brokers/kafka-cluster.sh [up|down|status|kill-node N|start-node N|pids]
 #   up            make what is missing (certificates, users, configs, formatted storage), start the
-#                 nodes that are not running, wait until all three answer; creates the ACLs once.
+#                 nodes that are not running, wait until all three answer; creates the ACLs.
 #                 Does nothing (fast) when the cluster already answers.
 #   down          stop the three nodes (TERM, then KILL after $EW_CLUSTER_STOP_TIMEOUT s).
 #   status        one line naming kafka-cluster with the bootstrap addresses (PLAINTEXT, then
@@ -30,8 +30,9 @@
 #   auto.create.topics.enable=false.
 #   Users (SCRAM-SHA-512, created at format time with kafka-storage --add-scram): admin (super
 #   user) and oncall, passwords random per state directory. ACLs (StandardAuthorizer, created with
-#   Kafka's AclCommand over SASL_SSL as admin): oncall may Describe and Read every topic and group
-#   and DescribeConfigs topics; nothing else (no Write, no Alter, no Create, no Delete).
+#   Kafka's AclCommand over SASL_SSL as admin): oncall may Describe, Read and DescribeConfigs every
+#   topic and Describe every group; nothing else (no Write, no Alter, no Create, no Delete, no
+#   Read on groups: that would let it commit, i.e. reset, a group's offsets).
 #   Tests read addresses, users, passwords and CA files from $EW_BROKERS_STATE_DIR/kafka-cluster/
 #   cluster.json (tests/brokers/cluster.py). tls/untrusted-ca.crt is a second CA that signed
 #   nothing the cluster presents (untrusted-CA tests).
@@ -274,6 +275,9 @@ log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
             log "wrote $(node_config "$n")"
+            if node_pid "$n" >/dev/null; then
+                log "node $n runs with its previous configuration until it is restarted (down, then up)"
+            fi
         fi
     done
     write_info
@@ -389,29 +393,51 @@ wait_nodes() {
     done
 }
 
+# The ACLs, one AclCommand argument list a line (no quoting: split on blanks, never globbed).
+# oncall reads: Describe, Read and DescribeConfigs on every topic; Describe on every group (list
+# groups, their members and committed offsets). Not Read on groups: Kafka authorizes OffsetCommit
+# (and so an offsets reset) with Read on the group, and the on-call user must not move offsets.
+# The workbench reads with assign() and never commits, so it needs no group Read.
+ACL_SPECS="--allow-principal User:oncall --operation Describe --operation Read --operation DescribeConfigs --topic *
+--allow-principal User:oncall --operation Describe --group *"
+
 acl() {
     "$HERE/kafka-run-class.sh" org.apache.kafka.tools.AclCommand --bootstrap-server "$(bootstrap_of sasl)" \
         --command-config "$ADMIN_CLIENT_CONFIG" "$@"
 }
 
-# make_acls: once per formatted cluster, with Kafka's AclCommand over SASL_SSL as admin (which also
-# proves TLS, SCRAM and the super user work).
+# make_acls: with Kafka's AclCommand over SASL_SSL as admin (which also proves TLS, SCRAM and the
+# super user work). The marker holds the specs last applied: specs no longer wanted are removed,
+# new ones added, nothing is done when they are the same.
 make_acls() {
-    [[ -f $ACLS_MARKER ]] && return 0
-    local started=$SECONDS out="$STATE/acls.log" p1 p2
-    acl --add --allow-principal User:oncall --operation Describe --operation Read \
-        --topic '*' --group '*' >"$out" 2>&1 8>&- &
-    p1=$!
-    acl --add --allow-principal User:oncall --operation DescribeConfigs --topic '*' >"$out.2" 2>&1 8>&- &
-    p2=$!
-    if ! wait "$p1" || ! wait "$p2"; then
-        cat "$out.2" >>"$out"
-        show_log "$out"
-        die "creating the ACLs failed"
+    local applied=""
+    [[ -f $ACLS_MARKER ]] && applied=$(<"$ACLS_MARKER")
+    [[ -f $ACLS_MARKER && $applied == "$ACL_SPECS" ]] && return 0
+    local started=$SECONDS line args pid pids=() logs=() i=0 failed=""
+    while IFS= read -r line; do
+        [[ -z $line ]] || grep -qxF -- "$line" <<<"$ACL_SPECS" && continue
+        read -ra args <<<"$line"
+        acl --remove --force "${args[@]}" >"$STATE/acls.$i.log" 2>&1 8>&- &
+        pids+=($!) logs+=("$STATE/acls.$i.log") i=$((i + 1))
+    done <<<"$applied"
+    # Removals first (a removed spec may overlap an added one), then the additions.
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    pids=()
+    while IFS= read -r line; do
+        [[ -n $applied ]] && grep -qxF -- "$line" <<<"$applied" && continue
+        read -ra args <<<"$line"
+        acl --add "${args[@]}" >"$STATE/acls.$i.log" 2>&1 8>&- &
+        pids+=($!) logs+=("$STATE/acls.$i.log") i=$((i + 1))
+    done <<<"$ACL_SPECS"
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    cat "${logs[@]}" >"$STATE/acls.log" 2>/dev/null </dev/null || true
+    rm -f "${logs[@]}"
+    if [[ $failed ]]; then
+        show_log "$STATE/acls.log"
+        die "changing the ACLs failed"
     fi
-    cat "$out.2" >>"$out" && rm -f "$out.2"
-    touch "$ACLS_MARKER"
-    log "ACLs for oncall: Describe, Read on topics and groups, DescribeConfigs on topics ($((SECONDS - started))s)"
+    printf '%s' "$ACL_SPECS" >"$ACLS_MARKER"
+    log "ACLs for oncall: Describe, Read, DescribeConfigs on topics; Describe on groups ($((SECONDS - started))s)"
 }
 
 lock() {
@@ -423,7 +449,7 @@ lock() {
 cmd_up() {
     local started=$SECONDS n launched=""
     lock
-    if all_answer && [[ -f $ACLS_MARKER ]]; then
+    if all_answer && [[ -f $ACLS_MARKER && $(<"$ACLS_MARKER") == "$ACL_SPECS" ]]; then
         log "already running: $(bootstrap_of plain)"
         return 0
     fi

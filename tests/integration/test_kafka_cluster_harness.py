@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from tests.brokers import cluster
@@ -108,14 +115,28 @@ def test_broker_defaults_replicate_every_topic(info: cluster.Info) -> None:
         admin.delete_topics([name], request_timeout=30)[name].result()
 
 
-def test_oncall_reads_but_may_not_write(info: cluster.Info, topic: str) -> None:
+@pytest.fixture
+def group(info: cluster.Info, topic: str) -> Iterator[str]:
+    """A consumer group with committed offsets (made by admin with the admin API, no consumer)."""
+    group_id = f"ew-cluster-harness-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(info.scram(cluster.ADMIN) | {"logger": QUIET})
+    offsets = [TopicPartition(topic, p, 0) for p in range(3)]
+    request = [ConsumerGroupTopicPartitions(group_id, offsets)]
+    admin.alter_consumer_group_offsets(request, request_timeout=30)[group_id].result()
+    yield group_id
+    admin.delete_consumer_groups([group_id], request_timeout=30)[group_id].result()
+
+
+def test_oncall_reads_but_may_not_write(info: cluster.Info, topic: str, group: str) -> None:
     oncall = info.scram(cluster.ONCALL)
     admin = AdminClient(oncall | {"logger": QUIET})
     assert topic in admin.list_topics(timeout=20).topics
 
-    # Read: the on-call user sees what admin wrote.
+    # Read: the on-call user sees what admin wrote (assign(), no commit: how the workbench reads).
     assert produce_one(info.scram(cluster.ADMIN), topic, b"for oncall", timeout=20) is None
-    consumer = Consumer(oncall | {"group.id": f"ew-harness-{uuid.uuid4().hex[:8]}", "logger": QUIET})
+    consumer = Consumer(
+        oncall | {"group.id": f"ew-harness-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False, "logger": QUIET}
+    )
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
         values = set()
@@ -128,7 +149,14 @@ def test_oncall_reads_but_may_not_write(info: cluster.Info, topic: str) -> None:
     finally:
         consumer.close()
 
-    # Write, and creating topics: refused by the ACLs, promptly and by name.
+    # Groups: listed, described, their committed offsets fetched.
+    listed = admin.list_consumer_groups(request_timeout=20).result()
+    assert group in {g.group_id for g in listed.valid}
+    admin.describe_consumer_groups([group], request_timeout=20)[group].result()
+    fetched = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=20)
+    assert {tp.partition for tp in fetched[group].result().topic_partitions} == {0, 1, 2}
+
+    # Write, creating topics, moving a group's offsets: refused by the ACLs, promptly and by name.
     started = time.monotonic()
     error = produce_one(oncall, topic, b"not allowed")
     assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
@@ -137,6 +165,11 @@ def test_oncall_reads_but_may_not_write(info: cluster.Info, topic: str) -> None:
     with pytest.raises(KafkaException) as denied:
         admin.create_topics([NewTopic(name, 1, 3)], request_timeout=20)[name].result()
     assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    reset = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 1)])]
+    refused = admin.alter_consumer_group_offsets(reset, request_timeout=20)[group].result()
+    assert [tp.error.code() if tp.error else None for tp in refused.topic_partitions] == [
+        KafkaError.GROUP_AUTHORIZATION_FAILED
+    ]
 
 
 def test_oauthbearer_unsecured_jwt(info: cluster.Info, topic: str) -> None:
