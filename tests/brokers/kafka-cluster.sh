@@ -3,7 +3,7 @@
 # with SASL over TLS and ACLs. The single-node PLAINTEXT broker of brokers.sh stays the default for
 # the rest of the suite; this cluster runs only while tests need it.
 #
-# Usage: tests/brokers/kafka-cluster.sh [up|down|status|kill-node N|start-node N|pids]
+# Usage: tests/brokers/kafka-cluster.sh [up|down|status|kill-node N|start-node N|pids|reset]
 #   up            make what is missing (certificates, users, configs, formatted storage), start the
 #                 nodes that are not running, wait until all three answer; creates the ACLs.
 #                 Does nothing (fast) when the cluster already answers.

@@ -36,8 +36,7 @@ QUIET = cluster.QUIET  # librdkafka's log lines go here, not to the terminal
 @pytest.fixture(scope="module")
 def info() -> Iterator[cluster.Info]:
     started_here = not cluster.is_up()
-    if started_here:
-        cluster.up()
+    cluster.up()  # also when it runs: brings its ACLs up to date (a no-op taking milliseconds otherwise)
     yield cluster.info()
     if started_here:
         cluster.down()
@@ -193,9 +192,14 @@ def test_bad_credentials_fail_fast(info: cluster.Info, user: str, password: str)
     assert seconds < 5
 
 
+# librdkafka reports a refused certificate as _SSL, or as _TRANSPORT when the failure surfaces on the
+# socket read of the handshake (seen in about one run in five); the message names it in both cases.
+TLS_REFUSED = {KafkaError._SSL, KafkaError._TRANSPORT}
+
+
 def test_untrusted_ca_is_refused(info: cluster.Info) -> None:
     seconds, error = first_error(info.scram(cluster.ADMIN, ca=info.untrusted_ca))
-    assert error is not None and error.code() == KafkaError._SSL, error
+    assert error is not None and error.code() in TLS_REFUSED, error
     assert "certificate verify failed" in error.str()
     assert seconds < 5
 
@@ -204,7 +208,8 @@ def test_hostname_mismatch_is_refused(info: cluster.Info) -> None:
     """The MISMATCH listener's certificate is signed by the cluster's CA for another name: only the host
     name check refuses it (without that check, the same client gets in)."""
     seconds, error = first_error(info.scram(cluster.ADMIN, bootstrap=info.mismatch))
-    assert error is not None and error.code() == KafkaError._SSL, error
+    assert error is not None and error.code() in TLS_REFUSED, error
+    assert "certificate verify failed" in error.str()
     assert seconds < 5
     unchecked = info.scram(cluster.ADMIN, bootstrap=info.mismatch) | {"ssl.endpoint.identification.algorithm": "none"}
     assert AdminClient(unchecked | {"logger": QUIET}).list_topics(timeout=20).brokers
