@@ -642,6 +642,20 @@ async def test_decoder_registry_down_gives_bytes_and_reason_and_asks_again_only_
         endpoints.delete_subject(subject)
 
 
+async def test_decoder_does_not_wait_for_a_registry_that_is_down_once_per_schema_id() -> None:
+    url = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"  # nothing listens there
+    decoder = SchemaDecoder(Registry(RegistrySettings(url, timeout_s=1)))
+    events = [event(wire.frame(900 + n, b"\x02"), offset=n) for n in range(5)]
+    started = time.monotonic()
+    out = await decoder.decode_batch(events)
+    assert time.monotonic() - started < 3  # one id asked for (and retried once), not five
+    reasons = [e.metadata["decoded_value"].schema.error for e in out]
+    assert reasons[0].startswith(f"schema registry {url}: schema id 900: ")
+    for n, reason in enumerate(reasons[1:], 1):
+        assert reason.startswith(f"schema id {900 + n} not fetched: schema registry {url}: schema id 900: ")
+    assert all(e.metadata["decoded_value"].kind == "binary" for e in out)
+
+
 # --------------------------------------------------------------------------- local schema files
 
 

@@ -8,7 +8,9 @@ path (table, TUI, filters, correlation, trace, sagas) sees it while the bytes st
 
 A schema that cannot be had (registry down, slow, id unknown) or a payload that does not decode never
 stops a read: the event keeps its bytes and its ``schema.error`` says why, naming the registry by a URL
-without secrets. A failed lookup is retried after :data:`RETRY_AFTER_S`, not once per event.
+without secrets. A failed lookup is retried after :data:`RETRY_AFTER_S`, not once per event; a registry
+that does not answer at all is not asked for other ids either until then (so a slow registry costs one
+timeout per :data:`RETRY_AFTER_S`, not one per schema id).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workbench.broker import BrokerError, Event
+from workbench.broker import BrokerError, Event, Timeout, Unreachable
 from workbench.events.codecs import Decoded, SchemaInfo
 from workbench.events.schemas import wire
 from workbench.events.schemas.files import FileRule
@@ -57,6 +59,8 @@ class SchemaDecoder:
         self._by_topic: dict[tuple[str, str], tuple[FileRule, Codec, list[int] | None] | None] = {}
         #: The registered schemas this process decoded with (a capture stores them).
         self.used: dict[int, Registered] = {}
+        #: The registry did not answer (down or slow): no other id is asked for until then.
+        self._outage: _Failed | None = None
 
     @property
     def active(self) -> bool:
@@ -141,6 +145,11 @@ class SchemaDecoder:
         with self._lock:
             if not self._needs(schema_id):
                 return
+            outage = self._outage
+            if outage is not None and outage.until > time.monotonic() and schema_id not in self._stored:
+                # a registry that is down or slow is not waited for once per schema id
+                self._by_id[schema_id] = _Failed(f"schema id {schema_id} not fetched: {outage.reason}", outage.until)
+                return
             try:
                 registered = self._stored.get(schema_id)
                 if registered is None:
@@ -148,7 +157,10 @@ class SchemaDecoder:
                     registered = self.registry.by_id(schema_id)
                 codec = parse(registered.schema, name=f"schema-{schema_id}")
             except BrokerError as exc:
-                self._by_id[schema_id] = _Failed(str(exc), time.monotonic() + RETRY_AFTER_S)
+                failed = _Failed(str(exc), time.monotonic() + RETRY_AFTER_S)
+                self._by_id[schema_id] = failed
+                if isinstance(exc, (Unreachable, Timeout)):
+                    self._outage = failed
                 return
             except SchemaError as exc:
                 self._by_id[schema_id] = _Failed(f"schema id {schema_id}: {exc}", float("inf"))
