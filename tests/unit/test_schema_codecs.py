@@ -277,6 +277,21 @@ def test_avro_decimal_that_a_float_cannot_show_stays_exact_text() -> None:
     assert value == {"d": str(exact)}
 
 
+def test_avro_non_finite_floats_are_json_text_and_encode_back() -> None:
+    """JSON has no NaN: they are shown as Protobuf's JSON mapping writes them, and taken back."""
+    fields = [
+        {"name": "a", "type": "double"},
+        {"name": "b", "type": ["null", "float"]},
+        {"name": "c", "type": {"type": "array", "items": "double"}},
+    ]
+    schema = SchemaText("avro", json.dumps({"type": "record", "name": "F", "fields": fields}))
+    data = avro_bytes(schema, {"a": float("nan"), "b": float("-inf"), "c": [float("inf"), 1.5]})
+    value, _ = parse(schema).decode(data)
+    assert value == {"a": "NaN", "b": "-Infinity", "c": ["Infinity", 1.5]}
+    json.dumps(value, allow_nan=False)  # strict JSON
+    assert parse(schema).encode(value)[0] == data
+
+
 def test_avro_decoded_json_encodes_back_to_the_same_bytes() -> None:
     """What tail shows (decoded JSON) is what publish --value-schema takes: decimals from numbers or
     text, times from ISO-8601 text, bytes from text with one code point per byte."""
@@ -474,6 +489,8 @@ def test_json_schema_with_a_ref_reference_checks_and_encodes() -> None:
         assert caught.value.field == field
     with pytest.raises(SchemaError, match="not valid JSON"):
         codec.decode(b"\x00\x01")
+    with pytest.raises(SchemaError, match="NaN is not valid JSON"):
+        codec.decode(b'{"id": "o-1", "total": {"amount": NaN, "currency": "EUR"}}')
     with pytest.raises(SchemaError, match="invalid JSON Schema"):
         parse(SchemaText("json", "{not json"))
 

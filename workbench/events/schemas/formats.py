@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import math
 import re
 import tempfile
 import uuid
@@ -127,7 +128,12 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]  # as Protobuf's JSON mapping writes them: JSON has no NaN
     return value
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def _avro_sample(schema: Any, named: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> Any:
@@ -252,6 +258,9 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+_FROM_NON_FINITE = {text: float(name) for name, text in _NON_FINITE.items()}
+
+
 def _avro_value(value: Any, schema: Any, named: Mapping[str, Any], path: str) -> Any:
     """A plain JSON value as fastavro writes it: the inverse of :func:`_plain` where the schema says
     so (decimals from numbers or text, dates and times from ISO-8601 text, bytes and fixed from text
@@ -260,6 +269,8 @@ def _avro_value(value: Any, schema: Any, named: Mapping[str, Any], path: str) ->
     if isinstance(schema, str):
         if schema in named:
             return _avro_value(value, named[schema], named, path)
+        if schema in ("float", "double") and value in _FROM_NON_FINITE:
+            return _FROM_NON_FINITE[value]
         return _avro_bytes(value, path) if schema == "bytes" and isinstance(value, str) else value
     if isinstance(schema, list):
         branch = _avro_branch(value, schema, named)
@@ -284,6 +295,8 @@ def _avro_value(value: Any, schema: Any, named: Mapping[str, Any], path: str) ->
             raise Mismatch(f"{json.dumps(value)[:60]} is not a UUID", path or None) from None
     if kind in ("bytes", "fixed") and isinstance(value, str):
         return _avro_bytes(value, path)
+    if kind in ("float", "double") and value in _FROM_NON_FINITE:
+        return _FROM_NON_FINITE[value]
     if kind in ("record", "error") and isinstance(value, dict):
         out = dict(value)
         for f in schema.get("fields", ()):
@@ -343,7 +356,7 @@ def _avro_fits(value: Any, schema: Any, named: Mapping[str, Any], loose: bool) -
     if kind in ("int", "long"):
         return isinstance(value, int)
     if kind in ("float", "double"):
-        return isinstance(value, (int, float))
+        return isinstance(value, (int, float)) or (loose and value in _FROM_NON_FINITE)
     if kind == "string":
         return isinstance(value, str)
     if kind in ("bytes", "fixed"):
@@ -731,7 +744,7 @@ class JsonSchemaCodec(Codec):
 
     def decode(self, payload: bytes | memoryview, indexes: list[int] | None = None) -> tuple[Any, str | None]:
         try:
-            return json.loads(bytes(payload)), None
+            return json.loads(bytes(payload), parse_constant=_reject_constant), None
         except (ValueError, RecursionError) as exc:
             raise SchemaError(f"not valid JSON: {exc}") from None
 
@@ -749,6 +762,10 @@ class JsonSchemaCodec(Codec):
 
     def template(self, message: str | None = None) -> Any:
         return _json_sample(self.raw, dict(self._refs))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _json_sample(schema: Any, refs: Mapping[str, Any], depth: int = 0) -> Any:
