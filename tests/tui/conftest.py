@@ -99,10 +99,10 @@ async def enter_text(pilot: Pilot, text: str) -> None:
 async def open_topic(pilot: Pilot, name: str) -> None:
     """Find the topic with the filter box and open the first match (as a user would)."""
     app = pilot.app
-    await settle(pilot, lambda: app.topics, "the topic list")
+    await settle(pilot, lambda: app.main.topics, "the topic list")
     await pilot.press("f")
     await enter_text(pilot, name)
-    await settle(pilot, lambda: app.topic == name, f"topic {name} to open")
+    await settle(pilot, lambda: app.main.topic == name, f"topic {name} to open")
 
 
 async def open_events(pilot: Pilot, name: str, expected: int) -> None:
@@ -112,7 +112,8 @@ async def open_events(pilot: Pilot, name: str, expected: int) -> None:
     await settle(
         pilot,
         lambda: (
-            len(app.stream.buffer) >= expected and app.stream.event_list.virtual_size.height == len(app.stream.buffer)
+            len(app.main.stream.buffer) >= expected
+            and app.main.stream.event_list.virtual_size.height == len(app.main.stream.buffer)
         ),
         f"{expected} events of {name}",
     )

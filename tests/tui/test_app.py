@@ -36,7 +36,7 @@ async def topic_figures(target, name):
 async def test_topics_are_listed_and_filtered_by_typing(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.topics, "the topic list")
+        await settle(pilot, lambda: app.main.topics, "the topic list")
         shown = rendered(app.query_one("#topics", OptionList))
         for name in ("inventory", "orders", "payments", "shipping"):
             assert name in shown
@@ -73,7 +73,7 @@ async def test_stream_view_shows_the_events_and_the_count_matches(target):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", expected)
-        stream = app.stream
+        stream = app.main.stream
         await settle(pilot, lambda: stream.pump.state == "running", "the follow read")
         assert len(stream.buffer) == expected == info.count  # fewer than 200 per partition
         lines = [line for line in stream.event_list.visible_text() if line.strip()]
@@ -105,7 +105,7 @@ async def test_hostile_payloads_are_shown_inert(target):
     app = make_app(target)
     async with app.run_test(size=(220, 30)) as pilot:  # wide: the whole value fits beside the sidebar
         await open_events(pilot, "hostile", 1)
-        text = "\n".join(app.stream.event_list.visible_text())
+        text = "\n".join(app.main.stream.event_list.visible_text())
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
         assert "\\x1b[31mRED\\x1b[0m [bold red]markup[/] \\u202eevil" in text  # visible, not styled
         assert "\\x1b[2J[red]key" in text
@@ -127,12 +127,12 @@ async def test_a_filter_with_a_syntax_error_is_shown_inline_and_the_app_keeps_go
         error = app.query_one("#filter-error", Static)
         await settle(pilot, lambda: error.display, "the inline filter error")
         assert "column 9: invalid syntax" in rendered(error)
-        assert app.is_running and app.stream.pump.active and len(app.stream.buffer) == orders
+        assert app.is_running and app.main.stream.pump.active and len(app.main.stream.buffer) == orders
         await enter_text(pilot, 'type == "OrderCancelled"')
         await settle(pilot, lambda: not error.display, "the error to go")
-        await settle(pilot, lambda: app.stream.pump.scanned == orders, "the filtered read")
-        assert 0 < len(app.stream.buffer) < orders
-        assert all(line.strip() == "" or "OrderCancelled" in line for line in app.stream.event_list.visible_text())
+        await settle(pilot, lambda: app.main.stream.pump.scanned == orders, "the filtered read")
+        assert 0 < len(app.main.stream.buffer) < orders
+        assert all(line.strip() == "" or "OrderCancelled" in line for line in app.main.stream.event_list.visible_text())
         assert "matched" in rendered(app.query_one("#status"))
 
 
@@ -141,7 +141,7 @@ async def test_pause_stops_new_rows_and_resume_catches_up(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", orders)
-        stream = app.stream
+        stream = app.main.stream
         before = stream.event_list.visible_text()
         await pilot.press("space")
         assert stream.pump.paused
@@ -158,7 +158,7 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", counts["orders"])
-        events = app.stream.event_list
+        events = app.main.stream.event_list
         await pilot.press("g")
         assert not events.following and events.scroll_y == 0
         top = events.visible_text()[0]
@@ -167,7 +167,7 @@ async def test_n_new_instead_of_jumping_when_scrolled_away(target, counts):
         await publish(target, "orders", [OutgoingEvent(value=b"new", key=b"k") for _ in range(7)])
         await settle(
             pilot,
-            lambda: len(app.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
+            lambda: len(app.main.stream.buffer) == counts["orders"] + 7 and indicator.has_class("-new"),
             "the N new indicator",
         )
         assert "7 new events" in rendered(indicator)
@@ -182,7 +182,7 @@ async def test_enter_opens_the_detail_pane_with_pretty_json(target, counts):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", counts["orders"])
-        selected = app.stream.buffer[-2]
+        selected = app.main.stream.buffer[-2]
         await pilot.press("up", "enter")
         await settle(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail screen")
         shown = rendered(app.screen.query_one("#detail"))
@@ -230,8 +230,8 @@ async def test_position_dialog_shows_errors_inline_then_reads_from_the_position(
         await settle(pilot, lambda: error.display, "the inline position error")
         assert "is not a position" in rendered(error)
         await enter_text(pilot, "beginning")
-        await settle(pilot, lambda: len(app.stream.buffer) == total, "the read from the beginning")
-        assert str(app.stream.position) == "beginning"
+        await settle(pilot, lambda: len(app.main.stream.buffer) == total, "the read from the beginning")
+        assert str(app.main.stream.position) == "beginning"
 
 
 async def test_help_screen_and_quit(target):
@@ -255,7 +255,7 @@ async def test_a_tab_activation_still_queued_when_the_views_are_gone_does_nothin
         tabs = app.query_one(TabbedContent)
         activated = TabbedContent.TabActivated(tabs, tabs.get_tab("tab-events"))
         await app.query_one("#body").remove()  # as at exit: the views go before the app's queue is empty
-        await app.on_tabbed_content_tab_activated(activated)  # no NoMatches(StreamView)
+        await app.main.on_tabbed_content_tab_activated(activated)  # no NoMatches(StreamView)
         assert app.conn is not None and not app.query(StreamView)
 
 
@@ -301,13 +301,13 @@ async def test_a_deleted_topic_stops_the_read_with_a_notification(target, counts
         await open_events(pilot, "shipping", counts["shipping"])
         async with service.connect(target) as conn:
             await conn.delete_topic("shipping")
-        await settle(pilot, lambda: app.stream.pump.state == "failed", "the read to fail")
+        await settle(pilot, lambda: app.main.stream.pump.state == "failed", "the read to fail")
         await settle(pilot, lambda: app._notifications, "the notification")
         note = list(app._notifications)[-1]
         assert note.severity == "error" and "Could not read 'shipping'" in note.title
         assert "deleted" in note.message and "press r" in note.message
         assert "stopped by an error" in rendered(app.query_one("#status"))
-        assert app.is_running and len(app.stream.buffer) == counts["shipping"]  # what was read stays
+        assert app.is_running and len(app.main.stream.buffer) == counts["shipping"]  # what was read stays
 
 
 async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target, counts):
@@ -315,11 +315,11 @@ async def test_buffer_overflow_drops_the_oldest_and_shows_the_count(target, coun
     async with app.run_test(size=SIZE) as pilot:
         await open_topic(pilot, "orders")
         await pilot.press("e")
-        await settle(pilot, lambda: app.stream.buffer.received == counts["orders"], "all of orders")
+        await settle(pilot, lambda: app.main.stream.buffer.received == counts["orders"], "all of orders")
         await settle(
             pilot, lambda: f"dropped {counts['orders'] - 50}" in rendered(app.query_one("#status")), "the drop count"
         )
         assert "buffered 50/50" in rendered(app.query_one("#status"))
         await pilot.press("g")  # the top is the oldest event still kept
-        first = app.stream.buffer[0]
-        assert f"{first.partition}/{first.offset}" in app.stream.event_list.visible_text()[0]
+        first = app.main.stream.buffer[0]
+        assert f"{first.partition}/{first.offset}" in app.main.stream.event_list.visible_text()[0]

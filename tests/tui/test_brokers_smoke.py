@@ -61,12 +61,12 @@ async def drive(target: config.Target, topic: str, group: str | None = None) -> 
             await conn.commit_offsets(group, {(topic, 0): 2})
     app = make_app(target, lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.connection_state == "connected" and app.topics, "the topic list", WAIT)
+        await settle(pilot, lambda: app.connection_state == "connected" and app.main.topics, "the topic list", WAIT)
         assert "● connected" in rendered(app.query_one("#status"))
         await open_events(pilot, topic, 5)
         await publish(target, topic, events(3, "live"))  # another producer, while the app follows
-        await settle(pilot, lambda: len(app.stream.buffer) == 8, "the live events", WAIT)
-        shown = [line for line in app.stream.event_list.visible_text() if line.strip()]
+        await settle(pilot, lambda: len(app.main.stream.buffer) == 8, "the live events", WAIT)
+        shown = [line for line in app.main.stream.event_list.visible_text() if line.strip()]
         assert len(shown) == 8 and '"tag":"live"' in shown[-1].replace(" ", "")
         # publish from the dialog: it arrives in the followed view too
         await pilot.press("p")
@@ -77,7 +77,7 @@ async def drive(target: config.Target, topic: str, group: str | None = None) -> 
         await settle(pilot, lambda: dialog.published == 1, "the publish", WAIT)
         assert "✓ 2 of 2 confirmed" in rendered(dialog.query_one("#publish-result"))
         await pilot.press("escape")
-        await settle(pilot, lambda: len(app.stream.buffer) == 10, "the dialog's events in the view", WAIT)
+        await settle(pilot, lambda: len(app.main.stream.buffer) == 10, "the dialog's events in the view", WAIT)
         await pilot.press("l")
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view", WAIT)
         assert app.screen.failed is None, app.screen.failed

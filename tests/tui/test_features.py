@@ -172,7 +172,7 @@ async def test_the_command_palette_runs_every_action_by_name(target):
 async def test_keys_from_the_profile_file_rebind_the_actions_and_the_help_shows_them(target):
     app = make_app(target, keymap={"lag": "L"})
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         await pilot.press("l")
         await pilot.pause()
         assert not isinstance(app.screen, LagScreen)
@@ -190,7 +190,7 @@ async def test_keys_from_the_profile_file_rebind_the_actions_and_the_help_shows_
 async def test_t_toggles_the_light_and_the_dark_theme(target):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.topics, "the topic list")
+        await settle(pilot, lambda: app.main.topics, "the topic list")
         assert app.theme == "textual-dark"
         await pilot.press("t")
         assert app.theme == "textual-light"
@@ -248,10 +248,10 @@ async def test_switching_profile_reconnects_without_a_restart(target, isolated_h
         await pilot.press("down", "enter")
         await settle(
             pilot,
-            lambda: app.connection_state == "connected" and [t.name for t in app.topics] == ["solo"],
+            lambda: app.connection_state == "connected" and [t.name for t in app.main.topics] == ["solo"],
             "the other profile's topics",
         )
-        assert app.target.profile.name == "other" and "other" in app.sub_title and app.topic is None
+        assert app.target.profile.name == "other" and "other" in app.sub_title and app.main.topic is None
 
 
 async def test_save_the_listed_events_to_a_jsonl_file(target, counts, isolated_home):
@@ -263,9 +263,9 @@ async def test_save_the_listed_events_to_a_jsonl_file(target, counts, isolated_h
         field = app.screen.query_one(Input)
         assert field.value == "orders-20270115-080000.jsonl"
         await pilot.press("enter")
-        await settle(pilot, lambda: app.saved is not None, "the file")
+        await settle(pilot, lambda: app.main.saved is not None, "the file")
         lines = (isolated_home / "orders-20270115-080000.jsonl").read_text().splitlines()
-        assert len(lines) == counts["orders"] and lines[0] == dumps_event(app.stream.buffer[0])
+        assert len(lines) == counts["orders"] and lines[0] == dumps_event(app.main.stream.buffer[0])
         await pilot.press("s")
         await settle(pilot, lambda: isinstance(app.screen, SaveDialog), "the save dialog again")
         await pilot.press("enter")  # the same name: refused inline, nothing overwritten
@@ -281,7 +281,7 @@ async def test_copy_the_value_or_the_envelope_of_the_selected_event(target, coun
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", counts["orders"])
-        selected = app.stream.event_list.selected
+        selected = app.main.stream.event_list.selected
         await pilot.press("c")
         assert app.clipboard == selected.value.decode()
         await pilot.press("C")

@@ -44,7 +44,7 @@ def titles(app) -> list[str]:
 async def test_a_bulk_request_that_times_out_while_the_broker_answers_is_slow_not_lost(target):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         slow = app.conn = SlowLag(app.conn)
         await open_topic(pilot, "orders")  # the topic view reads the lag of every group
         status = app.query_one("#status")
@@ -81,7 +81,7 @@ class Outage(Wrapped):
 async def test_a_reconnect_waits_for_the_requests_in_flight_before_closing_the_connection(target):
     app = make_app(target, health_interval=0.05, retry_delays=(0.05,), lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         tracked = app.conn
         assert isinstance(tracked, InFlight)
         outage = tracked.inner = Outage(tracked.inner)
@@ -127,7 +127,7 @@ async def test_enter_in_the_topic_filter_opens_the_one_match_not_the_previous_to
             await pilot.press(key)
         assert len(app.query_one("#topics", OptionList).options) == 1
         await pilot.press("enter")
-        await settle(pilot, lambda: app.topic == "payments", "payments to open")
+        await settle(pilot, lambda: app.main.topic == "payments", "payments to open")
         await settle(pilot, lambda: rendered(view).startswith("payments"), "the payments overview")
         assert "orders" not in rendered(view)
         held.release.set()
@@ -169,7 +169,7 @@ async def sidebar_at(target, size: tuple[int, int]) -> int:
     """Checks the topic list at ``size``; the sidebar's width."""
     app = make_app(target)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, lambda: app.topics, "the topic list")
+        await settle(pilot, lambda: app.main.topics, "the topic list")
         await pilot.pause()
         options = app.query_one("#topics", OptionList)
         width = app.query_one("#sidebar").outer_size.width

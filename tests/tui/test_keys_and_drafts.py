@@ -1,4 +1,5 @@
-"""The [keys] table and the publish dialog's drafts, without an app."""
+"""The [keys] table (checked against every binding of the app and its screens) and the publish
+dialog's drafts, without running an app."""
 
 from __future__ import annotations
 
@@ -9,57 +10,95 @@ import pytest
 
 from workbench import config
 from workbench.errors import ConfigError, UsageError
-from workbench.tui import drafts, keys
+from workbench.tui import bindings, drafts, keys
+from workbench.tui.app import WorkbenchApp
 
 FILE = Path("workbench.toml")
 
 
-def error_of(raw) -> str:
+def keymap(raw):
+    return bindings.keymap(raw, FILE, WorkbenchApp)
+
+
+def error_of(raw) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
-        keys.keymap(raw, FILE)
-    return str(caught.value)
+        keymap(raw)
+    return caught.value
 
 
 def test_overrides_are_normalised_to_textual_key_names():
-    assert keys.keymap({"publish": "P", "lag": "L", "help": "?", "switch_profile": "ctrl+k"}, FILE) == {
+    assert keymap({"publish": "P", "lag": "L", "help": "?", "switch_profile": "ctrl+k"}) == {
         "publish": "P",
         "lag": "L",
         "help": "question_mark",
         "switch_profile": "ctrl+k",
     }
-    assert keys.keymap({}, FILE) == {}
-    bound = keys.effective({"lag": "L"})
-    assert bound["lag"] == "L" and bound["publish"] == "p"
+    assert keymap({}) == {}
     assert keys.display("question_mark") == "?" and keys.display("ctrl+k") == "ctrl+k"
 
 
-def test_an_unknown_action_names_the_file_and_the_field():
-    message = error_of({"pubish": "p"})
-    assert message == "workbench.toml: [keys] field 'pubish': unknown action"
+def test_a_screen_or_widget_binding_is_rebound_by_its_id_too():
+    assert keymap({"lag.refresh": "f5", "events.toggle_pause": "x", "confirm.yes": "j"}) == {
+        "lag.refresh": "f5",
+        "events.toggle_pause": "x",
+        "confirm.yes": "j",
+    }
+    assert keymap({"detail.top": "k,home"}) == {"detail.top": "k,home"}  # several keys, comma-separated
+    assert keymap({"lag": {"refresh": "f5"}}) == {"lag.refresh": "f5"}  # lag.refresh = "f5" unquoted, in TOML
 
 
-def test_the_saga_and_trace_views_are_ordinary_actions():
-    assert keys.keymap({"sagas": "ctrl+g", "trace": "y"}, FILE) == {"sagas": "ctrl+g", "trace": "y"}
-    assert keys.effective({})["sagas"] == "S" and keys.effective({})["trace"] == "T"
-    assert "key 'S' is bound twice (lag and sagas)" in error_of({"lag": "S"})
-    assert keys.keymap({"lag": "S", "sagas": "ctrl+g"}, FILE) == {"lag": "S", "sagas": "ctrl+g"}
+def test_a_dotted_id_from_the_profile_file_quoted_or_not(tmp_path):
+    path = tmp_path / "workbench.toml"
+    path.write_text('[keys]\nlag = "L"\n"lag.sort" = "o"\nevents.toggle_pause = "x"\n')
+    settings = config.load_config(path)
+    assert bindings.keymap(settings.keys, settings.path, WorkbenchApp) == {
+        "lag": "L",
+        "lag.sort": "o",
+        "events.toggle_pause": "x",
+    }
+
+
+def test_an_unknown_id_is_named_and_the_known_ones_are_listed():
+    error = error_of({"pubish": "p"})
+    assert str(error) == "workbench.toml: [keys] field 'pubish': no key binding has the id 'pubish'"
+    assert error.hint is not None
+    listed = error.hint.split(": ", 1)[1].split(", ")
+    assert {"publish", "lag", "lag.refresh", "events.toggle_pause", "help.close", "groups.top"} <= set(listed)
+    assert listed == sorted(listed)
+
+
+def test_the_saga_and_trace_views_are_ordinary_bindings():
+    assert keymap({"sagas": "ctrl+g", "trace": "y"}) == {"sagas": "ctrl+g", "trace": "y"}
+    assert "key 'S' is bound twice (lag and sagas)" in str(error_of({"lag": "S"}))
+    assert keymap({"lag": "S", "sagas": "ctrl+g"}) == {"lag": "S", "sagas": "ctrl+g"}
 
 
 def test_an_empty_key_is_refused():
-    assert error_of({"lag": "  "}) == "workbench.toml: [keys] field 'lag': empty key"
+    assert str(error_of({"lag": "  "})) == "workbench.toml: [keys] field 'lag': empty key"
 
 
-def test_a_key_bound_twice_is_refused_naming_both_actions():
-    assert "key 'l' is bound twice (lag and publish)" in error_of({"publish": "l"})
-    assert "field 'lag': key 'x' is bound twice (events and lag)" in error_of({"lag": "x", "events": "x"})
+def test_a_key_bound_twice_where_both_apply_is_refused_naming_both():
+    assert "key 'l' is bound twice (lag and publish)" in str(error_of({"publish": "l"}))
+    assert "field 'lag': key 'x' is bound twice (events and lag)" in str(error_of({"lag": "x", "events": "x"}))
+    # the app's keys are in force on every screen, the main screen's under its widgets
+    assert "key 'q' is bound twice (lag.refresh and quit)" in str(error_of({"lag.refresh": "q"}))
+    assert "key 'space' is bound twice (events.toggle_pause and lag)" in str(error_of({"lag": "space"}))
+    assert "key 'p' is bound twice (events.filter and publish)" in str(error_of({"events.filter": "p"}))
+
+
+def test_a_key_may_repeat_where_the_bindings_never_apply_together():
+    assert keymap({"lag.refresh": "e"}) == {"lag.refresh": "e"}  # e is the main screen's, not the lag view's
+    assert keymap({"save.cancel": "n"}) == {"save.cancel": "n"}  # n is the confirmation's, another dialog
+    assert keymap({"events": "y"}) == {"events": "y"}  # y confirms in a dialog, where the main keys are not in force
+    assert "bound twice (confirm.yes and quit_anywhere)" in str(error_of({"confirm.yes": "ctrl+c"}))  # ctrl+c is
 
 
 def test_keys_that_are_not_keys_or_are_reserved_are_refused():
-    assert "'hyper+q' is not a key" in error_of({"lag": "hyper+q"})
-    assert "is not a key" in error_of({"lag": "two words"})
-    assert "must be a string" in error_of({"lag": 3})
-    assert "reserved for the command palette" in error_of({"lag": "ctrl+p"})
-    assert "reserved for pause/resume" in error_of({"lag": "space"})
+    assert "'hyper+q' is not a key" in str(error_of({"lag": "hyper+q"}))
+    assert "is not a key" in str(error_of({"lag": "two words"}))
+    assert "must be a string" in str(error_of({"lag": 3}))
+    assert "reserved for the command palette" in str(error_of({"lag": "ctrl+p"}))
+    assert "reserved for moving the focus" in str(error_of({"lag.refresh": "tab"}))
 
 
 def test_the_profile_file_keys_table_reaches_the_validation(tmp_path):
@@ -67,7 +106,7 @@ def test_the_profile_file_keys_table_reaches_the_validation(tmp_path):
     path.write_text('[profiles.dev]\nbroker = "local:events.db"\n[keys]\nlag = ""\n')
     settings = config.load_config(path)
     with pytest.raises(ConfigError, match=r"workbench.toml: \[keys\] field 'lag': empty key"):
-        keys.keymap(settings.keys, settings.path)
+        bindings.keymap(settings.keys, settings.path, WorkbenchApp)
 
 
 # --------------------------------------------------------------------------- drafts

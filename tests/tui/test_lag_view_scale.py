@@ -115,7 +115,7 @@ def frozen_gc():
 
 
 async def gated_app(pilot, app) -> Gate:
-    await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+    await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
     gate = app.conn = Gate(app.conn)
     return gate
 
@@ -163,7 +163,7 @@ async def test_the_lag_view_says_loading_at_once_and_keys_stay_quick_while_10000
 async def test_the_lag_view_filters_groups_by_name(big):
     app = make_app(big, lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         await pilot.press("l")
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view")
         screen = app.screen
@@ -187,13 +187,13 @@ async def test_a_topic_opens_at_once_and_its_groups_follow_when_the_lag_of_every
     async with app.run_test(size=SIZE) as pilot:
         gate = await gated_app(pilot, app)
         view = app.query_one(TopicView)
-        app.open_topic("clicks")
+        app.main.open_topic("clicks")
         await settle(pilot, lambda: "40 events" in rendered(view), "the topic's figures")
         assert "reading them" in rendered(view.query_one("#groups-title"))
         await pilot.press("question_mark")  # the app is not waiting for the groups
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
-        app.open_topic("quiet")  # another topic while the first one's groups are read: no second request
+        app.main.open_topic("quiet")  # another topic while the first one's groups are read: no second request
         await settle(pilot, lambda: "quiet" in rendered(view.query_one("#topic-title")), "the other topic")
         assert gate.calls == 1
         stalls = Stalls()
@@ -203,7 +203,7 @@ async def test_a_topic_opens_at_once_and_its_groups_follow_when_the_lag_of_every
             lambda: "none has committed" in rendered(view.query_one("#groups-title")),
             "the groups of the topic now shown",
         )
-        app.open_topic("clicks")  # the lag just read serves it: no new request
+        app.main.open_topic("clicks")  # the lag just read serves it: no new request
         await settle(
             pilot,
             lambda: "Consumer groups (10,000)" in rendered(view.query_one("#groups-title")),

@@ -37,12 +37,12 @@ async def test_e_on_an_exchange_starts_a_live_tap(exchange):
     target = rabbit_target()
     app = make_app(target, lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: any(t.name == exchange.name for t in app.topics), "the exchange listed", WAIT)
+        await settle(pilot, lambda: any(t.name == exchange.name for t in app.main.topics), "the exchange listed", WAIT)
         await open_topic(pilot, exchange.name)
         overview = app.query_one("#topic-title")
         await settle(pilot, lambda: "live tap" in rendered(overview), "the exchange's overview", WAIT)
         await pilot.press("e")
-        stream = app.stream
+        stream = app.main.stream
         await settle(pilot, lambda: stream.pump is not None and stream.pump.state == "running", "the tap", WAIT)
         assert stream.position == Position.end()
         # the tap is bound a moment after the read starts: publish until one arrives

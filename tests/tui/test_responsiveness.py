@@ -27,7 +27,7 @@ async def test_new_events_and_leaving_the_bottom_do_not_lay_the_screen_out_again
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "orders", counts["orders"])
-        stream, events = app.stream, app.stream.event_list
+        stream, events = app.main.stream, app.main.stream.event_list
         layouts = count_layouts(app)
         notified = stream.pump.notifications
         await publish(target, "orders", [OutgoingEvent(value=b'{"n":%d}' % i, key=b"k") for i in range(30)])
@@ -55,17 +55,18 @@ async def test_the_first_frame_comes_before_the_connection(target):
         assert not [w for w in app.workers if w.group == "connect"]
         assert app.conn is None and app.connection_state == "connecting"
         assert "connecting" in rendered(app.query_one("#status"))
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection after the first frame")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection after the first frame")
 
 
 def test_importing_the_app_leaves_the_screens_and_dialogs_for_later():
+    """Only the main screen (the app's default screen) comes with the app."""
     code = (
         "import sys, workbench.tui.app as app\n"
         "print(sorted(m for m in sys.modules if m.startswith('workbench.tui.screens.')))\n"
         "print('adapters.local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["[]", "False False"], out
+    assert out.splitlines() == ["['workbench.tui.screens.main']", "False False"], out
 
 
 class Relay(Passthrough):
@@ -87,10 +88,10 @@ async def test_a_broker_outage_the_read_rides_out_says_reconnecting_and_resumes_
     orders = counts["orders"]
     app = make_app(target, health_interval=0.05)  # the periodic check runs often: it must hold back
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         relay = app.conn = Relay(app.conn)
         await open_events(pilot, "orders", orders)
-        pump, status = app.stream.pump, app.query_one("#status")
+        pump, status = app.main.stream.pump, app.query_one("#status")
         relay.on_outage(Unreachable("localhost:9092: connection refused"))
         await settle(pilot, lambda: "reconnecting (the read goes on where it was)" in rendered(status), "reconnecting")
         assert "connection refused" in rendered(status)
@@ -98,12 +99,14 @@ async def test_a_broker_outage_the_read_rides_out_says_reconnecting_and_resumes_
         note = list(app._notifications)[-1]
         assert note.title == "Lost the broker" and "goes on where it was" in note.message
         app.broker_lost(Unreachable("a lag refresh failed too"))  # does not start over
-        assert app.connection_state == "connected" and app.conn is relay and app.stream.pump is pump
+        assert app.connection_state == "connected" and app.conn is relay and app.main.stream.pump is pump
         relay.on_outage(None)
         await publish(target, "orders", [OutgoingEvent(value=b'{"after":%d}' % i, key=b"k") for i in range(5)])
-        await settle(pilot, lambda: len(app.stream.buffer) == orders + 5, "the events after the outage")
-        assert app.stream.pump is pump and pump.active and relay.reads == 1  # the same read, no restart
-        assert app.stream.buffer.received == orders + 5 and app.stream.buffer.dropped == 0  # no gap, no repeat
+        await settle(pilot, lambda: len(app.main.stream.buffer) == orders + 5, "the events after the outage")
+        assert app.main.stream.pump is pump and pump.active and relay.reads == 1  # the same read, no restart
+        assert (
+            app.main.stream.buffer.received == orders + 5 and app.main.stream.buffer.dropped == 0
+        )  # no gap, no repeat
         assert "● connected" in rendered(status)
         assert list(app._notifications)[-1].title == "Reconnected"
         assert not [w for w in app.workers if w.group == "connect"]

@@ -6,9 +6,9 @@ from textual.widgets import DataTable, Input, Static
 
 from workbench import service
 from workbench.sagas import audit
-from workbench.tui import keys
+from workbench.tui import bindings
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.palette import WorkbenchCommands
-from workbench.tui.screens.help import sections as help_sections
 from workbench.tui.screens.lag import LagScreen
 from workbench.tui.screens.sagas import CompensateDialog, SagaScreen
 from workbench.tui.screens.trace import TraceScreen
@@ -126,7 +126,7 @@ async def test_past_the_pivot_the_dialog_refuses_and_offers_no_input(target):
 async def test_the_s_key_and_the_command_palette_open_the_saga_view(target):
     app = make_app(target)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         await pilot.press("S")
         await settle(pilot, lambda: isinstance(app.screen, SagaScreen) and app.screen.loaded, "the saga view")
         assert len(app.screen.instances) == ORDERS
@@ -138,10 +138,10 @@ async def test_the_s_key_and_the_command_palette_open_the_saga_view(target):
 
 
 async def test_the_saga_and_trace_keys_are_rebound_from_the_keys_table(target):
-    keymap = keys.keymap({"sagas": "ctrl+g", "trace": "ctrl+y", "lag": "S"}, "workbench.toml")
+    keymap = bindings.keymap({"sagas": "ctrl+g", "trace": "ctrl+y", "lag": "S"}, "workbench.toml", WorkbenchApp)
     app = make_app(target, keymap=keymap)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         await pilot.press("S")  # now the lag view's key
         await settle(pilot, lambda: isinstance(app.screen, LagScreen), "the lag view on S")
         await pilot.press("escape")
@@ -154,6 +154,7 @@ async def test_the_saga_and_trace_keys_are_rebound_from_the_keys_table(target):
         await settle(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace view on ctrl+y")
         titles = [title for title, _, _ in app.palette_entries()]
         assert "Sagas (ctrl+g)" in titles and "Trace (ctrl+y)" in titles and "Lag (S)" in titles
-        assert ("ctrl+g", "saga instances by state (failed, stuck…); compensate one after a dry run") in help_sections(
-            app.keys
-        )[0][1]
+        everywhere = bindings.help_sections(WorkbenchApp, app.keymap, "ctrl+p")[0][1]
+        assert ("ctrl+g", "saga instances by state (failed, stuck…); compensate one after a dry run", "sagas") in (
+            everywhere
+        )

@@ -20,7 +20,7 @@ def test_main_screen_following_orders(target, counts, snap_compare):
 
     async def run_before(pilot):
         await open_events(pilot, "orders", counts["orders"])
-        await settle(pilot, lambda: app.stream.pump.state == "running", "the follow read")
+        await settle(pilot, lambda: app.main.stream.pump.state == "running", "the follow read")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -40,7 +40,7 @@ def test_lag_view(target, counts, snap_compare):
     app = make_app(target, lag_interval=3600)  # one refresh only: the trend and verdicts stay fixed
 
     async def run_before(pilot):
-        await settle(pilot, lambda: app.conn is not None and app.topics, "the connection")
+        await settle(pilot, lambda: app.conn is not None and app.main.topics, "the connection")
         await pilot.press("l")
         await settle(pilot, lambda: isinstance(app.screen, LagScreen) and app.screen.loaded, "the lag view")
 

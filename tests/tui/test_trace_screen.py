@@ -81,8 +81,8 @@ async def test_T_traces_the_selected_events_correlation_id(target, counts):
     async with app.run_test(size=SIZE) as pilot:
         await open_events(pilot, "payments", counts["payments"])
         await pilot.press("up")
-        await settle(pilot, lambda: app.stream.event_list.selected is not None, "a selected event")
-        wanted = DEFAULT_RULES.correlation_id(app.stream.event_list.selected)
+        await settle(pilot, lambda: app.main.stream.event_list.selected is not None, "a selected event")
+        wanted = DEFAULT_RULES.correlation_id(app.main.stream.event_list.selected)
         assert wanted
         await pilot.press("T")
         await settle(pilot, lambda: isinstance(app.screen, TraceScreen) and app.screen.searches == 1, "the trace")

@@ -1,80 +1,29 @@
-"""The app's actions, their default keys, and the ``[keys]`` table of the profile file that changes them.
+"""Key names, and the ``[keys]`` table of the profile file that rebinds any key binding by its id.
 
-One table (:data:`ACTIONS`) feeds the app's bindings, the command palette and the help screen, so a
-key configured in the file shows the same everywhere. :func:`keymap` validates the raw table
-(``config.Config.keys``) and returns what Textual's ``App.set_keymap`` takes; every error names the
-file and the field, because it is read at start-up, before anything is on screen.
+The bindings themselves live with the screens, dialogs and widgets that own them (their BINDINGS,
+each with an id such as ``lag.refresh``); :mod:`workbench.tui.bindings` collects them. This module
+is the part that needs no Textual: how a key is written in the file and shown to people, and
+:func:`keymap`, which validates the raw table (``config.Config.keys``) against the binding ids and
+returns what Textual's ``App.set_keymap`` takes. Every error names the file and the field, because
+it is read at start-up, before anything is on screen.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
 
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """An app-level action: its ``[keys]`` field (also the binding id), default key, footer label,
-    and the sentence the palette and the help screen show."""
-
-    name: str
-    key: str
-    label: str
-    help: str
-    show: bool = True  # in the footer
-
-
-ACTIONS: tuple[Action, ...] = (
-    Action("help", "question_mark", "Help", "Show every key"),
-    Action("find_topic", "f", "Find topic", "Filter the topic list by typing"),
-    Action("events", "e", "Events", "Events of the chosen topic: the last 200 per partition, then follow"),
-    Action("events_from", "o", "From…", "Events of the chosen topic from a position (beginning, offset, time…)"),
-    Action("lag", "l", "Lag", "Consumer lag of every group: verdicts, sparklines, drill-down"),
-    Action("publish", "p", "Publish", "Publish events to a topic (templates, headers, N copies)"),
-    Action("save_events", "s", "Save", "Save the events in the list (as filtered) to a JSONL file", show=False),
-    Action("copy_value", "c", "Copy value", "Copy the selected event's value to the clipboard", show=False),
-    Action("copy_envelope", "C", "Copy envelope", "Copy the selected event as a JSON envelope", show=False),
-    Action("reload", "r", "Reload", "Reload the topic list (reconnects after an error)"),
-    Action("switch_profile", "P", "Profile", "Switch to another profile of the profile file", show=False),
-    Action(
-        "sagas", "S", "Sagas", "Saga instances by state (failed, stuck…); compensate one after a dry run", show=False
-    ),
-    Action(
-        "trace",
-        "T",
-        "Trace",
-        "Every event carrying a correlation id (the selected event's), across topics, in time order",
-        show=False,
-    ),
-    Action("toggle_theme", "t", "Theme", "Toggle the light and the dark theme", show=False),
-    Action("quit", "q", "Quit", "Quit the workbench"),
-)
-BY_NAME: Mapping[str, Action] = {a.name: a for a in ACTIONS}
-
-#: Keys the app or its views use for themselves: a ``[keys]`` entry may not take them.
+#: Keys no binding of the workbench may take: Textual's own.
 RESERVED: Mapping[str, str] = {
-    "ctrl+c": "quit",
     "ctrl+p": "the command palette",
+    "ctrl+q": "quitting (Textual's own key)",
     "tab": "moving the focus",
     "shift+tab": "moving the focus",
-    "escape": "back/cancel",
-    "enter": "open/apply",
-    "space": "pause/resume",
-    "slash": "the event filter",
-    "up": "moving the cursor",
-    "down": "moving the cursor",
-    "pageup": "paging",
-    "pagedown": "paging",
-    "home": "top",
-    "end": "bottom",
-    "g": "top of the events",
-    "G": "bottom of the events",
 }
 
 _MODIFIERS = ("ctrl", "shift", "alt", "meta", "super")
@@ -140,43 +89,76 @@ def display(key: str) -> str:
     return "+".join([*mods, base])
 
 
-def keymap(raw: Mapping[str, Any], source: Path | str | None) -> dict[str, str]:
-    """Validate a ``[keys]`` table (action = "key") against :data:`ACTIONS`; the overrides as
-    ``{action: Textual key}``. Raises ConfigError naming the file and the field."""
-    where = f"{source or 'profile file'}: [keys]"
-    known = ", ".join(sorted(BY_NAME))
-    chosen: dict[str, str] = {}
-    for name, value in raw.items():
-        field = f"{where} field {name!r}"
-        if name not in BY_NAME:
-            raise ConfigError(f"{field}: unknown action", hint=f"known actions: {known}")
-        if not isinstance(value, str):
-            raise ConfigError(f'{field}: must be a string (a key such as "p" or "ctrl+k"), got {type(value).__name__}')
-        if not value.strip():
-            raise ConfigError(f"{field}: empty key", hint=f"remove the line to keep {display(BY_NAME[name].key)!r}")
-        key = normalize(value.strip())
+def _keys_of(value: Any, field: str, default: str) -> str:
+    """One ``[keys]`` value as Textual key names (several keys: comma-separated)."""
+    if not isinstance(value, str):
+        raise ConfigError(f'{field}: must be a string (a key such as "p" or "ctrl+k"), got {type(value).__name__}')
+    if not value.strip():
+        raise ConfigError(f"{field}: empty key", hint=f"remove the line to keep {_shown(default)!r}")
+    found: list[str] = []
+    for part in value.split(",") if "," in value.strip()[1:] else [value]:  # "," alone: the comma key
+        key = normalize(part.strip())
         if key is None:
             raise ConfigError(
-                f"{field}: {value!r} is not a key",
-                hint='a character ("p", "L", "?"), a name ("f5", "delete") or modifiers with one ("ctrl+k", "alt+x")',
+                f"{field}: {part.strip()!r} is not a key",
+                hint='a character ("p", "L", "?"), a name ("f5", "delete") or modifiers with one ("ctrl+k", "alt+x"); '
+                'several keys: "k,up"',
             )
         if key in RESERVED:
-            raise ConfigError(f"{field}: {value!r} is reserved for {RESERVED[key]}", hint="choose another key")
-        chosen[name] = key
-    bound: dict[str, str] = {}
-    for action in ACTIONS:
-        key = chosen.get(action.name, action.key)
-        if key in bound:
-            other = bound[key]
-            which = action.name if action.name in chosen else other
+            raise ConfigError(f"{field}: {part.strip()!r} is reserved for {RESERVED[key]}", hint="choose another key")
+        found.append(key)
+    return ",".join(dict.fromkeys(found))
+
+
+def _flat(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """The table's fields by their full ids: ``lag.refresh = "f5"`` unquoted is a table in TOML."""
+    found: list[tuple[str, Any]] = []
+    for name, value in raw.items():
+        if isinstance(value, Mapping):
+            found += _flat(value, f"{prefix}{name}.")
+        else:
+            found.append((f"{prefix}{name}", value))
+    return found
+
+
+def _shown(keys: str) -> str:
+    return ", ".join(display(k.strip()) for k in keys.split(","))
+
+
+def keymap(
+    raw: Mapping[str, Any],
+    source: Path | str | None,
+    defaults: Mapping[str, str],
+    scopes: Sequence[Collection[str]],
+) -> dict[str, str]:
+    """Validate a ``[keys]`` table (binding id = "key"; ``"lag.refresh" = "f5"``, or unquoted, which TOML
+    reads as a table): the overrides as ``{id: Textual keys}``.
+
+    ``defaults``: every binding id and its default keys (comma-separated, as Textual writes them);
+    ``scopes``: the ids whose bindings are in force at the same time (a screen, its widgets and the
+    app's). A key changed here may not land on a key another binding of one of its scopes has.
+    Raises ConfigError naming the file and the field."""
+    where = f"{source or 'profile file'}: [keys]"
+    chosen: dict[str, str] = {}
+    for name, value in _flat(raw):
+        field = f"{where} field {name!r}"
+        if name not in defaults:
             raise ConfigError(
-                f"{where} field {which!r}: key {display(key)!r} is bound twice ({other} and {action.name})",
-                hint="give each action its own key (change or add the other one's line)",
+                f"{field}: no key binding has the id {name!r}",
+                hint=f"the binding ids (the help screen, ?, shows each key's): {', '.join(sorted(defaults))}",
             )
-        bound[key] = action.name
+        chosen[name] = _keys_of(value, field, defaults[name])
+    bound = {name: {k.strip() for k in (chosen.get(name) or keys).split(",")} for name, keys in defaults.items()}
+    for name in chosen:
+        for scope in scopes:
+            if name not in scope:
+                continue
+            for other in scope:
+                shared = bound[name] & bound[other] if other != name else set()
+                if shared:
+                    first, second = sorted((name, other))
+                    raise ConfigError(
+                        f"{where} field {name!r}: key {display(min(shared))!r} is bound twice ({first} and {second})",
+                        hint="give each binding its own key where both apply (change or add the other one's line)",
+                    )
     return chosen
-
-
-def effective(overrides: Mapping[str, str]) -> dict[str, str]:
-    """The key of every action: the default unless the file changed it."""
-    return {a.name: overrides.get(a.name, a.key) for a in ACTIONS}

@@ -10,7 +10,7 @@ from textual.widgets import Footer, Header, Static
 
 from workbench.broker import Event
 from workbench.events import codecs
-from workbench.tui import event_render, keys
+from workbench.tui import event_render
 
 
 class DetailScreen(Screen[None]):
@@ -23,21 +23,18 @@ class DetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="detail.back", tooltip="back to the events"),
         Binding("g,home", "scroll_home", "Top", show=False, id="detail.top", tooltip="top of the detail"),
         Binding("G,end", "scroll_end", "Bottom", show=False, id="detail.bottom", tooltip="bottom of the detail"),
+        # The app's keys that work on the event shown here, listed in this footer (the app's ids:
+        # one [keys] line moves both).
+        Binding("c", "app.copy_value", "Copy value", id="copy_value"),
+        Binding("C", "app.copy_envelope", "Copy envelope", id="copy_envelope"),
+        Binding("T", "app.trace", "Trace", id="trace"),
     ]
-
-    #: App actions that work on the event shown here, listed in this screen's footer.
-    FOOTER_ACTIONS = (("copy_value", "Copy value"), ("copy_envelope", "Copy envelope"), ("trace", "Trace"))
 
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
 
     def on_mount(self) -> None:
-        # the keys in force (the profile file's [keys] may have changed them), shown in the footer
-        bound = getattr(self.app, "keys", None) or keys.effective({})
-        for name, label in self.FOOTER_ACTIONS:
-            self._bindings.bind(bound[name], f"app.{name}", label, show=True)
-        self.refresh_bindings()
         self.query_one("#detail").focus()
 
     def compose(self):

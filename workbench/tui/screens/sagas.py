@@ -256,7 +256,7 @@ class CompensateDialog(ModalScreen[None]):
     #compensate-body { height: 1fr; }
     #compensate-result { height: auto; max-height: 8; }
     """
-    BINDINGS = [Binding("escape", "close", "Close", id="compensate.close")]
+    BINDINGS = [Binding("escape", "close", "Close", id="compensate.close", tooltip="close the compensation")]
 
     def __init__(
         self, connection: Callable[[], Connection | None], context: SagaContext, definition: Any, instance: SagaInstance

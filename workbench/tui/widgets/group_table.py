@@ -50,16 +50,20 @@ def fit(text: Text, width: int, justify: str = "left") -> Text:
     return text
 
 
+_MOVE = "move the cursor: its group's partitions show below"
+_PAGE = "a page of groups up / down"
+
+
 class GroupTable(ScrollView, can_focus=True):
     """One row per group; the cursor row is the group the partitions below belong to."""
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "top", "Top", show=False),
-        Binding("end", "bottom", "Bottom", show=False),
+        Binding("up", "cursor(-1)", "Up", show=False, id="groups.up", tooltip=_MOVE),
+        Binding("down", "cursor(1)", "Down", show=False, id="groups.down", tooltip=_MOVE),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="groups.page_up", tooltip=_PAGE),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="groups.page_down", tooltip=_PAGE),
+        Binding("home", "top", "Top", show=False, id="groups.top", tooltip="the first group"),
+        Binding("end", "bottom", "Bottom", show=False, id="groups.bottom", tooltip="the last group"),
     ]
     COMPONENT_CLASSES = {"group-table--cursor", "group-table--odd"}
     DEFAULT_CSS = """
