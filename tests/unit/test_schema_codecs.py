@@ -465,7 +465,18 @@ def test_protobuf_template_has_every_field_and_encodes() -> None:
     assert template == {"id": "", "total": {"units": 0, "currency": ""}, "lines": [], "status": "NEW", "blob": ""}
     assert codec.template("Refund") == {"order_id": "", "amount": 0.0}
     payload, indexes = codec.encode(template)
-    assert codec.decode(payload, indexes) == ({"total": {}}, "shop.Order")  # proto3 leaves zero values out
+    assert codec.decode(payload, indexes) == (template, "shop.Order")  # zero values are shown, not left out
+
+
+def test_protobuf_zero_values_are_shown_so_filters_see_them(tmp_path: Path) -> None:
+    """proto3 does not write a zero scalar or the first enum value: decoded, they are there (a filter on
+    status == "NEW" matches); a message field or an optional that is not set stays out."""
+    codec = parse(ORDER_PROTOBUF, name="schema-21")
+    data = order_message_bytes(tmp_path, {"id": "o-1"})
+    assert data == b"\x0a\x03o-1"  # nothing else on the wire
+    value, _ = codec.decode(data, [0])
+    assert value == {"id": "o-1", "lines": [], "status": "NEW", "blob": ""}
+    assert codec.decode(order_message_bytes(tmp_path, {}, "shop.Refund"), [1])[0] == {"order_id": "", "amount": 0.0}
 
 
 # --------------------------------------------------------------------------- JSON Schema

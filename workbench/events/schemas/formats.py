@@ -628,7 +628,14 @@ class ProtobufCodec(Codec):
             message = self._message_class(descriptor).FromString(bytes(payload))
         except (DecodeError, RuntimeError, ValueError) as exc:
             raise SchemaError(f"not valid Protobuf for {descriptor.full_name}: {exc}") from None
-        value = json_format.MessageToDict(message, preserving_proto_field_name=True, unquote_int64_if_possible=True)
+        # proto3 scalars, enums, lists and maps without presence are shown at their zero value (an unset
+        # one *is* zero: a filter on status == "NEW" must see it); unset messages and optionals are left out
+        value = json_format.MessageToDict(
+            message,
+            always_print_fields_with_no_presence=True,
+            preserving_proto_field_name=True,
+            unquote_int64_if_possible=True,
+        )
         return value, descriptor.full_name
 
     def encode(self, value: Any, message: str | None = None) -> tuple[bytes, list[int] | None]:
