@@ -13,6 +13,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.message_factory import GetMessageClass
 
 from tests.brokers import endpoints
-from workbench.broker import Event
+from workbench.broker import Event, NotFound
 from workbench.config import load_config, resolve
 from workbench.errors import ConfigError
 from workbench.events.schemas import decoder as decoder_module
@@ -573,6 +574,7 @@ class Passage:
     def __init__(self, port: int, target: tuple[str, int]) -> None:
         self.target = target
         self.connections = 0
+        self.sent = bytearray()  # what the clients sent through it
         self._socks: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
         self.port = self._listener.getsockname()[1]
@@ -593,13 +595,15 @@ class Passage:
                 continue
             upstream.settimeout(None)
             self._socks += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, seen in ((client, upstream, self.sent), (upstream, client, None)):
+                threading.Thread(target=self._pump, args=(a, b, seen), daemon=True).start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, seen: bytearray | None) -> None:
         try:
             while data := source.recv(65536):
+                if seen is not None:
+                    seen += data
                 sink.sendall(data)
         except OSError:
             pass
@@ -682,6 +686,30 @@ async def test_decoder_does_not_wait_for_a_registry_that_is_down_once_per_schema
     for n, reason in enumerate(reasons[1:], 1):
         assert reason.startswith(f"schema id {900 + n} not fetched: schema registry {url}: schema id 900: ")
     assert all(e.metadata["decoded_value"].kind == "binary" for e in out)
+
+
+@pytest.mark.registry
+def test_registry_userinfo_is_percent_decoded_and_never_in_messages() -> None:
+    """A password with ``@`` or ``:`` is written percent-encoded in the URL (as for Kafka and RabbitMQ
+    URLs): the registry receives it decoded (seen on the wire, on the way to the real registry)."""
+    endpoints.require_registry()
+    passage = Passage(0, (endpoints.REGISTRY_HOST, endpoints.REGISTRY_PORT))
+    try:
+        url = f"http://ew%40reader:p%40ss%3Aword@127.0.0.1:{passage.port}/apis/ccompat/v7"
+        settings = RegistrySettings(url)
+        assert settings.shown == f"http://127.0.0.1:{passage.port}/apis/ccompat/v7"
+        registry = Registry(settings)
+        assert isinstance(registry.subjects(), list)  # the real registry answered
+        expected = base64.b64encode(b"ew@reader:p@ss:word").decode()
+        sent = re.search(rb"(?i)\r\nauthorization: basic (\S+)\r\n", bytes(passage.sent))
+        assert sent is not None and sent.group(1).decode() == expected
+        with pytest.raises(NotFound) as caught:
+            registry.version(f"ew-unit-no-such-subject-{uuid.uuid4().hex[:8]}")
+        message = str(caught.value)
+        assert message.startswith(f"schema registry {settings.shown}: subject ")
+        assert "p@ss" not in message and "p%40ss" not in message and "ew%40reader" not in message
+    finally:
+        passage.close()
 
 
 # --------------------------------------------------------------------------- local schema files

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from workbench.broker import AccessDenied, BrokerError, InvalidRequest, NotFound, Timeout, Unreachable
 from workbench.events.schemas.formats import FORMATS, Format, SchemaText
@@ -43,7 +44,16 @@ def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
         return url, None
     userinfo, _, host = authority.rpartition("@")
     user, _, password = userinfo.partition(":")
-    return f"{scheme}://{host}{slash}{path}", (user, password)
+    # percent-decoded, as the Kafka and RabbitMQ URLs' userinfo is (a password with "@" is written %40)
+    return f"{scheme}://{host}{slash}{path}", (unquote(user), unquote(password))
+
+
+def _raw_password(url: str) -> str | None:
+    """The password of a URL as written (percent-encoded), to scrub from messages too."""
+    authority = url.partition("://")[2].partition("/")[0]
+    if "@" not in authority:
+        return None
+    return authority.rpartition("@")[0].partition(":")[2] or None
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,8 @@ class Registry:
             conf["basic.auth.user.info"] = ":".join(userinfo)
         if settings.ca:
             conf["ssl.ca.location"] = settings.ca
-        self._secrets = [s for s in (userinfo[1] if userinfo else None, settings.password) if s]
+        raw = _raw_password(settings.url)
+        self._secrets = [s for s in (userinfo[1] if userinfo else None, settings.password, raw) if s]
         self._client = SchemaRegistryClient(conf)
         self._lock = threading.Lock()
         self._by_id: dict[int, Registered] = {}
@@ -173,6 +184,6 @@ class Registry:
             raise Unreachable(f"{where}: {what}: {message}") from None
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
