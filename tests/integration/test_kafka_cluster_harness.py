@@ -56,9 +56,7 @@ def topic(info: cluster.Info) -> Iterator[str]:
 def produce_one(conf: dict, topic: str, value: bytes = b"x", timeout: float = 20.0) -> KafkaError | None:
     """Produce one event with acks=all; the delivery error (None when it was written)."""
     outcome: list[KafkaError | None] = []
-    producer = Producer(
-        conf | {"acks": "all", "message.timeout.ms": int(timeout * 1000), "logger": QUIET, "retries": 0}
-    )
+    producer = Producer(conf | {"acks": "all", "message.timeout.ms": int(timeout * 1000), "logger": QUIET})
     producer.produce(topic, value, on_delivery=lambda err, _msg: outcome.append(err))
     producer.flush(timeout + 5)
     assert outcome, "no delivery report"
