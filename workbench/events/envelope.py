@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring as _encode_basestring  # the C encoder
 from typing import Any
 
+import orjson
+
 from workbench.broker import Event, Headers, OutgoingEvent
 from workbench.errors import UsageError
 
@@ -47,7 +49,9 @@ __all__ = [
     "dumps_event",
     "event_to_envelope",
     "format_timestamp",
+    "is_plain_envelope",
     "parse_line",
+    "parse_line_bytes",
     "parse_timestamp",
 ]
 
@@ -185,11 +189,42 @@ def _json_bytes(data: bytes | None) -> tuple[str, bool]:
 def dumps_event(event: Event, *, decoded: bool = False) -> str:
     """One compact JSON line (no trailing newline), equal to ``json.dumps(event_to_envelope(event))``
     with compact separators. Non-ASCII text stays readable; characters a terminal could act on are
-    written as ``\\uXXXX`` escapes, so the line is safe to print.
+    written as ``\\uXXXX`` escapes, so the line is safe to print. ``decoded``: add what a schema
+    decoded (``value_decoded`` and ``value_schema``, the same for the key) beside the exact bytes.
 
-    Written out by hand: tail's JSONL output is a hot path, and this is several times faster
-    than encoding the dict. ``decoded``: add what a schema decoded (``value_decoded`` and
-    ``value_schema``, the same for the key) beside the exact bytes."""
+    tail's JSONL output is a hot path: orjson encodes the common event (UTF-8 key, value and
+    headers) in a third of the time the standard library takes (its string escapes are the
+    standard library's, character for character); anything else (base64, a string orjson refuses)
+    is written by :func:`_dumps_event_by_hand`, which gives the same line."""
+    key, value = event.key, event.value
+    try:
+        line = _orjson_dumps(
+            {
+                "topic": event.topic,
+                "partition": event.partition,
+                "offset": event.offset,
+                "timestamp": format_timestamp(event.timestamp),
+                "key": None if key is None else (key.decode() if type(key) is bytes else bytes(key).decode()),
+                "value": None if value is None else (value.decode() if type(value) is bytes else bytes(value).decode()),
+                "headers": [[name, bytes(raw).decode()] for name, raw in event.headers],
+            }
+        )
+    except (UnicodeDecodeError, TypeError):  # base64 then; or a lone surrogate, an integer beyond 64 bits
+        return _dumps_event_by_hand(event, decoded=decoded)
+    if line.isascii() and 0x7F not in line:
+        text = line.decode("ascii")
+    else:  # unsafe characters can only be inside strings, where \uXXXX is the same text
+        text = _JSON_UNSAFE.sub(_escape_unsafe, line.decode("utf-8"))
+    if decoded and event.metadata:
+        return text[:-1] + _decoded_fields(event) + "}"
+    return text
+
+
+_orjson_dumps = orjson.dumps
+
+
+def _dumps_event_by_hand(event: Event, *, decoded: bool = False) -> str:
+    """:func:`dumps_event`, written out by hand with the standard library's C string encoder."""
     key, key_b64 = _json_bytes(event.key)
     value, value_b64 = _json_bytes(event.value)
     headers = []
@@ -421,6 +456,73 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
         if type(value) is str and value.isascii() and (key is None or (type(key) is str and key.isascii())):
             return OutgoingEvent(value.encode(), None if key is None else key.encode())
     return _envelope(obj, _Line(source, lineno))
+
+
+_orjson_loads = orjson.loads
+_SCALARS = frozenset((str, int, bool, type(None)))
+_USED_FIELDS = ("value", "key", "partition", "timestamp", "value_encoding", "key_encoding")
+
+
+def parse_line_bytes(data: bytes, lineno: int, *, raw: bool = False, source: str = "<input>") -> OutgoingEvent:
+    """:func:`parse_line` of a line read as bytes, without its line terminator: the same event and the
+    same errors as ``parse_line(data.decode("utf-8", "surrogateescape"), ...)``, faster.
+
+    orjson reads the JSON (from the bytes, no decoding first). What orjson reads differently from
+    the standard library goes the standard way: a line orjson refuses (it refuses more: lone
+    surrogate escapes, numbers too large for a double, invalid UTF-8; and its error messages are
+    not ours), and envelopes whose fields could hold an integer beyond 64 bits (orjson makes it a
+    float) or a JSON value that is written back as text.
+    """
+    if raw or data[:1] != b"{":
+        if raw or not data.lstrip(b" \t\r\n").startswith(b"{"):
+            return OutgoingEvent(value=bytes(data))
+        return parse_line(data.decode("utf-8", "surrogateescape"), lineno, raw=raw, source=source)
+    try:
+        obj = _orjson_loads(data)
+    except (orjson.JSONDecodeError, RecursionError):
+        return parse_line(data.decode("utf-8", "surrogateescape"), lineno, raw=raw, source=source)
+    if type(obj) is not dict or "value" not in obj:
+        return OutgoingEvent(value=bytes(data))
+    value, key = obj["value"], obj.get("key")
+    if obj.keys() <= _KEY_VALUE and type(value) is str and (key is None or type(key) is str):
+        # orjson's strings are valid Unicode (no lone surrogates): they always encode
+        return OutgoingEvent(value.encode(), None if key is None else key.encode())
+    if not _same_as_stdlib(obj):
+        return parse_line(data.decode("utf-8", "surrogateescape"), lineno, raw=raw, source=source)
+    return _envelope(obj, _Line(source, lineno))
+
+
+def is_plain_envelope(data: bytes) -> bool:
+    """Whether ``data`` is a JSON object of a string ``value`` and at most a string ``key``: the
+    common line, which :func:`parse_line_bytes` accepts with nothing more to check (a check of the
+    input that needs no event skips making one)."""
+    try:
+        obj = _orjson_loads(data)
+    except (orjson.JSONDecodeError, RecursionError):
+        return False
+    return (
+        type(obj) is dict
+        and obj.keys() <= _KEY_VALUE
+        and type(obj.get("value")) is str
+        and (obj.get("key") is None or type(obj["key"]) is str)
+    )
+
+
+def _same_as_stdlib(obj: dict[str, Any]) -> bool:
+    """Whether the fields an envelope uses were read by orjson as the standard library reads them:
+    scalars other than floats (a float may be an integer beyond 64 bits), header values as text."""
+    scalars = _SCALARS
+    for name in _USED_FIELDS:
+        if type(obj.get(name)) not in scalars:
+            return False
+    headers = obj.get("headers")
+    if headers is None:
+        return True
+    if type(headers) is list:
+        return all(type(item) is list and all(type(part) is str for part in item) for item in headers)
+    if type(headers) is dict:
+        return all(type(part) is str for part in headers.values())
+    return False
 
 
 def parse_header(text: str, where: str) -> tuple[str, bytes]:
