@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from workbench import plugins
+from workbench import plugins, publishing
 from workbench.broker import (
     BrokerError,
     Capabilities,
@@ -26,13 +23,13 @@ from workbench.broker import (
     OutgoingEvent,
     Position,
     PublishResult,
-    Timeout,
     TopicInfo,
-    Unreachable,
 )
 from workbench.config import DEFAULT_ADAPTER, Profile, Target
 from workbench.events.schemas.decoder import SchemaDecoder
 from workbench.events.schemas.registry import Registered, Registry, RegistrySettings
+from workbench.publishing import Failure as Failure
+from workbench.publishing import PublishReport as PublishReport
 
 
 def capabilities(target: Target) -> Capabilities:
@@ -287,35 +284,10 @@ async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[lis
 
 
 # --------------------------------------------------------------------------- publish
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One event that was not confirmed: where it came from (e.g. ``events.jsonl:12``) and why."""
-
-    origin: str
-    error: BrokerError
-
+# The engine is workbench.publishing; these take (origin, event) pairs, as the TUI and sagas have them.
 
 #: ``on_results(first, results)``: one batch's results; ``first`` is its first event's position.
 ResultsCallback = Callable[[int, Sequence[PublishResult]], None]
-#: Errors that say the broker stopped answering: publishing more would only wait out the timeout.
-_BROKER_GONE = (Unreachable, Timeout)
-
-
-@dataclass
-class PublishReport:
-    confirmed: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    unsent: int = 0  # never handed to the broker because publishing stopped early
-    stopped: bool = False  # a batch rejected whole, or the broker stopped answering: nothing after it was sent
-    first: PublishResult | None = None  # where the first confirmed event landed
-    seconds: float = 0.0
-    skipped: int = 0  # left out because an earlier run had them confirmed (publish --journal)
-
-    @property
-    def total(self) -> int:
-        return self.confirmed + len(self.failures) + self.unsent
 
 
 async def publish(
@@ -323,31 +295,16 @@ async def publish(
     topic: str,
     events: Iterable[tuple[str, OutgoingEvent]],
     *,
-    batch_size: int = 5000,
+    batch_size: int = publishing.BATCH_SIZE,
     rate: float | None = None,
     on_progress: Callable[[PublishReport], None] | None = None,
     on_results: ResultsCallback | None = None,
 ) -> PublishReport:
-    """Publish ``(origin, event)`` pairs in batches, at most ``rate`` events/s, accounting for each one.
-
-    A batch the broker rejects as a whole (e.g. the topic vanished) counts every event in it as
-    failed with that error, and publishing stops there; so does a batch in which the broker
-    stopped answering (Unreachable, Timeout: the next batches would only wait out their timeout
-    too). What was confirmed before stays confirmed, and what was never sent is counted as
-    ``unsent``. ``on_results(first, results)`` hears each batch's results, ``first`` being the
-    position of the batch's first event in ``events`` (a journal records the confirmed ones).
-    """
-    if rate:
-        batch_size = max(1, min(batch_size, int(rate / 10) or 1))
-    items = iter(events)
-
-    async def batches() -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
-        while chunk := list(itertools.islice(items, batch_size)):
-            yield chunk
-
-    report = await publish_batches(conn, topic, batches(), rate=rate, on_progress=on_progress, on_results=on_results)
-    report.unsent = sum(1 for _ in items)
-    return report
+    """Publish ``(origin, event)`` pairs in batches, at most ``rate`` events/s, accounting for each one
+    (see :func:`workbench.publishing.send`). ``on_results(first, results)`` hears each batch's
+    results, ``first`` being the position of the batch's first event in ``events``."""
+    batches = publishing.pairs(events, batch_size=publishing.batch_size_for(rate, batch_size))
+    return await publishing.send(conn, topic, batches, rate=rate, on_progress=on_progress, on_results=_at(on_results))
 
 
 async def publish_batches(
@@ -360,39 +317,29 @@ async def publish_batches(
     on_results: ResultsCallback | None = None,
 ) -> PublishReport:
     """Publish batches as they come (a pipe is read while it is published), accounting for each event."""
-    report = PublishReport()
-    started = time.monotonic()
+
+    async def as_batches() -> AsyncIterator[publishing.Batch]:
+        async with aclosing(batches):  # type: ignore[type-var]
+            async for chunk in batches:
+                yield publishing.batch_of(chunk)
+
+    return await publishing.send(
+        conn, topic, as_batches(), rate=rate, on_progress=on_progress, on_results=_at(on_results)
+    )
+
+
+def _at(on_results: ResultsCallback | None) -> publishing.ResultsCallback | None:
+    """``(first, results)`` from the engine's ``(batch, results)``."""
+    if on_results is None:
+        return None
     sent = 0
-    async with aclosing(batches):  # type: ignore[type-var]
-        async for batch in batches:
-            try:
-                results = await conn.publish(topic, [e for _, e in batch])
-            except BrokerError as exc:
-                report.failures.extend(Failure(origin, exc) for origin, _ in batch)
-                report.stopped = True
-                break
-            if on_results:
-                on_results(sent, results)
-            sent += len(batch)
-            confirmed = sum(1 for result in results if result.error is None)
-            report.confirmed += confirmed
-            if report.first is None and confirmed:
-                report.first = next(result for result in results if result.error is None)
-            if confirmed < len(results):
-                for (origin, _), result in zip(batch, results, strict=True):
-                    if result.error is not None:
-                        report.failures.append(Failure(origin, result.error))
-                if any(isinstance(r.error, _BROKER_GONE) for r in results):
-                    report.stopped = True
-                    break
-            if on_progress:
-                on_progress(report)
-            if rate:
-                ahead = (report.confirmed + len(report.failures)) / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-    report.seconds = time.monotonic() - started
-    return report
+
+    def heard(batch: publishing.Batch, results: Sequence[PublishResult]) -> None:
+        nonlocal sent
+        on_results(sent, results)
+        sent += len(batch.events)
+
+    return heard
 
 
 # --------------------------------------------------------------------------- lag

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import gc
+import json
+import os
 import queue
 import sys
+import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -32,7 +36,19 @@ from workbench.cli.base import (
 )
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
 from workbench.events.envelope import parse_header
-from workbench.journal import Journal, input_digest
+from workbench.journal import Journal
+from workbench.publishing import (
+    Batch,
+    Checked,
+    Encoding,
+    LineInput,
+    LineParser,
+    PublishReport,
+    batch_size_for,
+)
+
+#: ``(lineno, line) -> event``, None for a blank line; BadInput names the line
+LineParse = Callable[[int, bytes], OutgoingEvent | None]
 
 # --------------------------------------------------------------------------- publish
 
@@ -109,10 +125,11 @@ def publish(
       workbench publish orders --file big.jsonl --journal big.journal   # again after a failure: the rest
       workbench publish orders --file orders.jsonl --value-schema orders-value:latest
     """
+    started = _command_started()
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
     book: Journal | None = None
-    linenos: list[int] = []
+    lines: LineInput | None = None
     skipped = 0
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
@@ -122,63 +139,107 @@ def publish(
                 raise UsageError("--stream reads --file (or --file - for stdin)")
             if journal is not None:
                 raise UsageError("--journal needs the whole input first: it does not go with --stream")
-            parse = _line_parser(file, key, header or [], raw, tombstones, encode)
-            source = sys.stdin.buffer if file == "-" else _open_input(file)
-        elif journal is not None:
-            if file is None:
-                raise UsageError("--journal records input lines: it goes with --file")
-            data = _read_input(file)
-            events, linenos = _parse_input(data, file, key, header or [], raw, tombstones, encode)
-            book = Journal.open(
-                journal,
-                topic=topic,
-                broker=target.profile.shown_broker(),
-                lines=len(events),
-                digest=input_digest(data, key, header or [], raw, tombstones),
+        elif journal is not None and file is None:
+            raise UsageError("--journal records input lines: it goes with --file")
+        if (file is None) == (value is None):
+            raise UsageError(
+                "give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl"
             )
-            before = len(events)
-            events, linenos = _not_yet_confirmed(events, linenos, book)
-            skipped = before - len(events)
+        if file is not None and (count != 1 or partition is not None):
+            raise UsageError(
+                "--count and --partition apply to --value only", hint="put partition in each envelope line"
+            )
+        if file is not None:
+            parse = _parser(file, key, header or [], raw, tombstones, encode)
+        if stream:
+            assert file is not None
+            source = sys.stdin.buffer if file == "-" else _open_input(file)
+        elif file is not None:
+            lines = LineInput(file)
+            checked = lines.check(parse)  # every line, before anything is sent
+            if journal is not None:
+                book = Journal.open(
+                    journal,
+                    topic=topic,
+                    broker=target.profile.shown_broker(),
+                    lines=checked.events,
+                    digest=lines.digest(key, header or [], raw, tombstones),
+                )
+                skipped = _skipped(book, checked)
         else:
-            events = _events_to_publish(file, value, key, header or [], partition, count, raw, tombstones, encode)
+            assert value is not None
+            single = _value_event(value, key, header or [], partition, encode)
     except (WorkbenchError, BrokerError) as exc:
+        if lines is not None:
+            lines.close()
         fail(exc)
-    from workbench import service
+    from workbench import publishing, service
 
-    stopped_by: list[WorkbenchError | BrokerError] = []  # a malformed line in --stream mode
-    origins: list[str] = [] if stream else [origin for origin, _ in events]
-    placed: list[tuple[str, PublishResult]] | None = None if fmt == "table" else []  # for -o json
+    placed = None if fmt == "table" else _Placed(fmt)  # -o json lists the confirmed events
 
-    def record(first: int, results: Any) -> None:
+    def record(batch: Batch, results: Sequence[PublishResult]) -> None:
         if book is not None:
-            book.record(linenos[first + r.index] for r in results if r.error is None)
+            book.record([batch.linenos[r.index] for r in results if r.error is None])
         if placed is not None:
-            placed.extend((origins[first + r.index], r) for r in results if r.error is None)
+            placed.add(batch, results)
 
-    async def body() -> service.PublishReport:
+    async def body() -> PublishReport:
         async with service.connect(target) as conn:
             info = await _destination(conn, topic)
+            size = batch_size_for(rate)
             if stream:
-                checked = _checking_partitions(parse, info, topic)
-                batches = _noting_origins(_stream_batches(source, checked, stopped_by), origins)
-                return await service.publish_batches(conn, topic, batches, rate=rate, on_results=record)
-            if not events:
-                return service.PublishReport()
-            _check_partitions(info, topic, events)
-            with _publish_progress(len(events)) as on_progress:
-                return await service.publish(conn, topic, events, rate=rate, on_progress=on_progress, on_results=record)
+                checking = _checking_partitions(parse, info, topic)
+                batches: Any = _stream_batches(source, checking, parse.source, min(size, 1000))
+                return await publishing.send(conn, topic, batches, rate=rate, started=started, on_results=record)
+            if lines is not None:
+                assert lines.checked is not None
+                _check_partitions(info, topic, lines.checked, lines.source)
+                total = lines.checked.events - skipped
+                if not total:
+                    return PublishReport()
+                batches = lines.batches(parse, batch_size=size, skip=book.confirmed if book is not None else ())
+            else:
+                if problem := _partition_problem(info, topic, "--value", single.partition):
+                    raise problem
+                total = count
+                batches = publishing.repeated(single, count, "--value", batch_size=size)
+            with _publish_progress(total) as on_progress:
+                return await publishing.send(
+                    conn,
+                    topic,
+                    batches,
+                    rate=rate,
+                    total=total,
+                    started=started,
+                    on_progress=on_progress,
+                    on_results=record,
+                )
 
     try:
         report = run(body)
     finally:
         if book is not None:
             book.close()
+        if lines is not None:
+            lines.close()
     report.skipped = skipped
     problem = _report_publish(topic, report, fmt, placed)
-    if stopped_by:
-        fail(stopped_by[0])
+    if report.input_error is not None:
+        fail(report.input_error)
     if problem is not None:
         fail(problem)
+
+
+def _command_started() -> float:
+    """When this process started, in ``time.monotonic()`` terms, where the system says (Linux's
+    /proc): the rate publish reports is over the whole command. Elsewhere: now."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+    return time.monotonic() - age if 0 <= age < 60 else time.monotonic()
 
 
 async def _destination(conn: Any, topic: str) -> TopicInfo | None:
@@ -193,188 +254,105 @@ async def _destination(conn: Any, topic: str) -> TopicInfo | None:
 
 
 def _partition_problem(
-    info: TopicInfo | None, topic: str, origin: str, event: OutgoingEvent, *, hint: str = "nothing was published"
+    info: TopicInfo | None, topic: str, origin: str, partition: int | None, *, hint: str = "nothing was published"
 ) -> WorkbenchError | BrokerError | None:
     """An explicit partition the topic does not have, named by where it came from (file and line,
     or --partition); None when it is fine or the broker places events itself (no partitions listed)."""
-    if info is None or not info.partitions or event.partition is None:
+    if info is None or not info.partitions or partition is None:
         return None
     known = [p.partition for p in info.partitions]
-    if event.partition in known:
+    if partition in known:
         return None
     shown = f"partitions {min(known)}..{max(known)}" if len(known) > 1 else f"only partition {known[0]}"
     if origin.startswith("--value"):
         return NotFound(
-            f"--partition {event.partition}: topic {topic!r} has no partition {event.partition} ({shown})",
+            f"--partition {partition}: topic {topic!r} has no partition {partition} ({shown})",
             hint="nothing was published",
         )
-    return BadInput(
-        f"{origin}: field 'partition': topic {topic!r} has no partition {event.partition} ({shown})", hint=hint
-    )
+    return BadInput(f"{origin}: field 'partition': topic {topic!r} has no partition {partition} ({shown})", hint=hint)
 
 
-def _check_partitions(info: TopicInfo | None, topic: str, events: list[tuple[str, OutgoingEvent]]) -> None:
-    """All or nothing: an out-of-range partition on any line stops the publish before the first event."""
-    if info is None or not info.partitions:
-        return
-    for origin, event in events:
-        if event.partition is not None and (problem := _partition_problem(info, topic, origin, event)):
-            raise problem
+def _check_partitions(info: TopicInfo | None, topic: str, checked: Checked, source: str) -> None:
+    """All or nothing: an out-of-range partition on any line stops the publish before the first event
+    (the first line that names a partition the topic lacks is named)."""
+    wrong = [(lineno, p) for p, lineno in checked.partitions.items() if _partition_problem(info, topic, "", p)]
+    if wrong:
+        lineno, p = min(wrong)
+        raise _partition_problem(info, topic, f"{source}:{lineno}", p)  # type: ignore[misc]
 
 
-def _checking_partitions(
-    parse: Callable[[int, str], tuple[str, OutgoingEvent] | None], info: TopicInfo | None, topic: str
-) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
+def _checking_partitions(parse: LineParser, info: TopicInfo | None, topic: str) -> LineParse:
     """``--stream``: a line naming a partition the topic lacks stops the stream like a malformed line."""
 
-    def checked(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
-        parsed = parse(lineno, line)
-        if parsed is not None and (
-            problem := _partition_problem(info, topic, *parsed, hint="--stream: the lines before it were published")
+    def checked(lineno: int, line: bytes) -> OutgoingEvent | None:
+        event = parse(lineno, line)
+        if (
+            event is not None
+            and event.partition is not None
+            and (
+                problem := _partition_problem(
+                    info,
+                    topic,
+                    f"{parse.source}:{lineno}",
+                    event.partition,
+                    hint="--stream: the lines before it were published",
+                )
+            )
         ):
             raise problem
-        return parsed
+        return event
 
     return checked
 
 
-async def _noting_origins(
-    batches: AsyncIterator[list[tuple[str, OutgoingEvent]]], origins: list[str]
-) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
-    """The batches unchanged; their origins noted, so results can name the lines they came from."""
-    async for batch in batches:
-        origins.extend(origin for origin, _ in batch)
-        yield batch
-
-
-def _not_yet_confirmed(
-    events: list[tuple[str, OutgoingEvent]], linenos: list[int], book: Journal
-) -> tuple[list[tuple[str, OutgoingEvent]], list[int]]:
-    """The events whose lines the journal has not recorded as confirmed; says what it skips."""
+def _skipped(book: Journal, checked: Checked) -> int:
+    """How many of the checked events the journal has as confirmed (they are left out); says so."""
     if not book.confirmed:
-        return events, linenos
-    keep = [i for i, lineno in enumerate(linenos) if lineno not in book.confirmed]
-    skipped = len(events) - len(keep)
+        return 0
+    skipped = len(book.confirmed)
     output.stderr.print(
         output.safe(
-            f"journal {book.path}: {skipped} event(s) already confirmed are skipped, {len(keep)} left to publish"
+            f"journal {book.path}: {skipped} event(s) already confirmed are skipped, "
+            f"{checked.events - skipped} left to publish"
         )
     )
-    return [events[i] for i in keep], [linenos[i] for i in keep]
+    return skipped
 
 
-def _events_to_publish(
-    file: str | None,
-    value: str | None,
-    key: str | None,
-    headers: list[str],
-    partition: int | None,
-    count: int,
-    raw: bool,
-    tombstones: bool = False,
-    encode: Encoding | None = None,
-) -> list[tuple[str, OutgoingEvent]]:
-    if (file is None) == (value is None):
-        raise UsageError(
-            "give exactly one of --file or --value", hint="e.g. --value '{\"id\": 1}' or --file events.jsonl"
-        )
-    if value is not None:
-        key_bytes = None if key is None else key.encode()
-        extra = tuple(parse_header(h, "--header") for h in headers)
-        event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
-        if encode is not None:
-            event = encode("--value", event)
-        return [(f"--value #{i + 1}", event) for i in range(count)] if count > 1 else [("--value", event)]
-    if count != 1 or partition is not None:
-        raise UsageError("--count and --partition apply to --value only", hint="put partition in each envelope line")
-    assert file is not None  # exactly one of file and value, checked above
-    return _parse_input(_read_input(file), file, key, headers, raw, tombstones, encode)[0]
+def _value_event(
+    value: str, key: str | None, headers: list[str], partition: int | None, encode: Encoding | None
+) -> OutgoingEvent:
+    key_bytes = None if key is None else key.encode()
+    extra = tuple(parse_header(h, "--header") for h in headers)
+    event = OutgoingEvent(value=value.encode(), key=key_bytes, headers=extra, partition=partition)
+    return event if encode is None else encode("--value", event)
 
 
-def _parse_input(
-    data: bytes,
-    file: str,
-    key: str | None,
-    headers: list[str],
-    raw: bool,
-    tombstones: bool,
-    encode: Encoding | None = None,
-) -> tuple[list[tuple[str, OutgoingEvent]], list[int]]:
-    """Every line checked before anything is sent: ``(origin, event)`` pairs and their line numbers.
-
-    One tight loop (this is the hot path of a large publish); blank lines are skipped; bytes that
-    are not UTF-8 survive as surrogates, so plain values stay exact.
-    """
-    parse = _line_parser(file, key, headers, raw, tombstones, encode)
-    lines = data.decode("utf-8", "surrogateescape").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    events: list[tuple[str, OutgoingEvent]] = []
-    linenos: list[int] = []
-    add_event, add_lineno = events.append, linenos.append
-    collecting = gc.isenabled()
-    gc.disable()  # hundreds of thousands of new objects, no cycles: the cyclic GC would rescan them all
-    try:
-        for lineno, line in enumerate(lines, start=1):
-            parsed = parse(lineno, line[:-1] if line.endswith("\r") else line)
-            if parsed is not None:
-                add_event(parsed)
-                add_lineno(lineno)
-    finally:
-        if collecting:
-            gc.enable()
-    if not events:
-        raise BadInput(f"{'stdin' if file == '-' else file}: no events (the input is empty)")
-    return events, linenos
-
-
-def _with_defaults(event: OutgoingEvent, key: bytes | None, extra: tuple[tuple[str, bytes], ...]) -> OutgoingEvent:
-    """--key for events without one, --header added to every event."""
-    return OutgoingEvent(
-        event.value,
-        event.key if event.key is not None else key,
-        event.headers + extra,
-        event.partition,
-        event.timestamp,
-    )
-
-
-def _tombstone_refused(source: str, lineno: int) -> BadInput:
-    return BadInput(
-        f"{source}:{lineno}: field 'value' is null: a tombstone, which deletes the key on a compacted topic",
-        hint="pass --tombstones to publish null values",
+def _parser(
+    file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool, encode: Encoding | None = None
+) -> LineParser:
+    return LineParser(
+        "stdin" if file == "-" else file,
+        key=None if key is None else key.encode(),
+        headers=tuple(parse_header(h, "--header") for h in headers),
+        raw=raw,
+        tombstones=tombstones,
+        encode=encode,
     )
 
 
 def _line_parser(
     file: str, key: str | None, headers: list[str], raw: bool, tombstones: bool, encode: Encoding | None = None
 ) -> Callable[[int, str], tuple[str, OutgoingEvent] | None]:
-    """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line."""
-    from workbench.events.envelope import InputError, parse_line
+    """``(lineno, line) -> (origin, event)``, None for a blank line; BadInput names the line
+    (a line as text: ``schemas check`` reads its input this way)."""
+    parse = _parser(file, key, headers, raw, tombstones, encode)
 
-    source = "stdin" if file == "-" else file
-    extra = tuple(parse_header(h, "--header") for h in headers)
-    key_bytes = None if key is None else key.encode()
+    def parse_text(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
+        event = parse(lineno, line.encode("utf-8", "surrogateescape"))
+        return None if event is None else (f"{parse.source}:{lineno}", event)
 
-    def parse(lineno: int, line: str) -> tuple[str, OutgoingEvent] | None:
-        if not line or line.isspace():
-            return None
-        try:
-            event = parse_line(line, lineno, raw=raw, source=source)
-        except InputError as exc:
-            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
-        if event.value is None and not tombstones:
-            raise _tombstone_refused(source, lineno)
-        if extra or (key_bytes is not None and event.key is None):
-            event = _with_defaults(event, key_bytes, extra)
-        origin = f"{source}:{lineno}"
-        return origin, (event if encode is None else encode(origin, event))
-
-    return parse
-
-
-#: ``(origin, event) -> event`` with its key and/or value encoded by a schema; BadInput names the field.
-Encoding = Callable[[str, OutgoingEvent], OutgoingEvent]
+    return parse_text
 
 
 def _schema_encoding(
@@ -432,15 +410,12 @@ def _open_input(file: str) -> BinaryIO:
 
 
 async def _stream_batches(
-    source: BinaryIO,
-    parse: Callable[[int, str], tuple[str, OutgoingEvent] | None],
-    stopped_by: list[WorkbenchError | BrokerError],
-    batch_size: int = 1000,
-) -> AsyncIterator[list[tuple[str, OutgoingEvent]]]:
+    source: BinaryIO, parse: LineParse, name: str, batch_size: int = 1000
+) -> AsyncIterator[Batch]:
     """Batches of whatever lines have arrived (at most ``batch_size``), read by a thread.
 
     The bounded queue holds the reader back when publishing is slower (backpressure); a
-    malformed line ends the stream and is left in ``stopped_by``.
+    malformed line ends the stream: the batch before it is published, then its error is raised.
     """
     lines: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=4 * batch_size)
 
@@ -457,23 +432,31 @@ async def _stream_batches(
             continue
         while arrived[-1] is not None and len(arrived) < batch_size and not lines.empty():
             arrived.append(lines.get_nowait())
-        batch = []
+        events: list[OutgoingEvent] = []
+        linenos: list[int] = []
+        stopped: WorkbenchError | BrokerError | None = None
         for item in arrived:
             if item is None:
                 break
             lineno, data = item
-            text = data.decode("utf-8", "surrogateescape").removesuffix("\n").removesuffix("\r")
             try:
-                parsed = parse(lineno, text)
-            except WorkbenchError as exc:
-                stopped_by.append(exc)
+                event = parse(lineno, data.removesuffix(b"\n").removesuffix(b"\r"))
+            except (WorkbenchError, BrokerError) as exc:
+                stopped = exc
                 break
-            if parsed is not None:
-                batch.append(parsed)
-        if batch:
-            yield batch
-        if arrived[-1] is None or stopped_by:
+            if event is not None:
+                events.append(event)
+                linenos.append(lineno)
+        if events:
+            yield Batch(events, _origin_of(name, linenos), linenos)
+        if stopped is not None:
+            raise stopped
+        if arrived[-1] is None:
             return
+
+
+def _origin_of(source: str, linenos: list[int]) -> Callable[[int], str]:
+    return lambda i: f"{source}:{linenos[i]}"
 
 
 def _read_input(file: str) -> bytes:
@@ -500,8 +483,57 @@ def _position_text(result: PublishResult | None) -> str:
     return f" at {where}" if where else ""
 
 
+class _Placed:
+    """``-o json``'s ``events``: the origin and position of each confirmed event, written aside (to a
+    temporary file) as the batches are confirmed, as the JSON text they take in the document."""
+
+    def __init__(self, fmt: output.Format) -> None:
+        self.indented = fmt == "json"
+        self.count = 0
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="workbench-placed-")  # noqa: SIM115
+
+    def add(self, batch: Batch, results: Sequence[PublishResult]) -> None:
+        self.extend((batch.origin(r.index), r) for r in results if r.error is None)
+
+    def extend(self, placed: Iterable[tuple[str, PublishResult]]) -> None:
+        items = []
+        for origin, result in placed:
+            fields = [f'"origin": {encode_basestring(origin)}']
+            fields += [f'"{name}": {value}' for name, value in position_dict(result).items()]
+            if self.indented:
+                items.append("    {\n      " + ",\n      ".join(fields) + "\n    }")
+            else:
+                items.append("{" + ", ".join(fields) + "}")
+        if items:
+            separator = ",\n" if self.indented else ", "
+            self.file.write((separator if self.count else "") + separator.join(items))
+            self.count += len(items)
+
+    def write_into(self, document: dict[str, Any]) -> None:
+        """The document with ``"events": [...]`` last, as ``output.emit_json`` would write it."""
+        text = json.dumps(
+            {**document, "events": []}, ensure_ascii=False, indent=2 if self.indented else None, default=str
+        )
+        end = text.rindex('"events": []') + len('"events": [')
+        sys.stdout.write(text[:end])
+        if self.count:
+            self.file.seek(0)
+            if self.indented:
+                sys.stdout.write("\n")
+            while chunk := self.file.read(1 << 20):
+                sys.stdout.write(chunk)
+            if self.indented:
+                sys.stdout.write("\n  ")
+        sys.stdout.write(text[end:] + "\n")
+        sys.stdout.flush()
+        self.file.close()
+
+
 def _report_publish(
-    topic: str, report: Any, fmt: output.Format, placed: list[tuple[str, PublishResult]] | None = None
+    topic: str,
+    report: Any,
+    fmt: output.Format,
+    placed: _Placed | Iterable[tuple[str, PublishResult]] | None = None,
 ) -> Exception | None:
     """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed.
 
@@ -534,9 +566,13 @@ def _report_publish(
                 {"origin": f.origin, "error": type(f.error).__name__, "message": str(f.error)} for f in report.failures
             ],
         }
-        if placed is not None:
-            document["events"] = [{"origin": origin, **position_dict(result)} for origin, result in placed]
-        output.emit_json(document, fmt)
+        if placed is None:
+            output.emit_json(document, fmt)
+        else:
+            if not isinstance(placed, _Placed):
+                listed, placed = placed, _Placed(fmt)
+                placed.extend(listed)
+            placed.write_into(document)
     for f in report.failures[:20]:
         output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
     if failed > 20:

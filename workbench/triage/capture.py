@@ -119,18 +119,19 @@ async def capture(
 
 async def store_schemas(source: Connection, sink: Connection) -> int:
     """Keep the schemas the source's events were decoded with in the file (it then decodes offline)."""
-    from workbench import service
+    from workbench import publishing, service
     from workbench.events.schemas import stored
 
     decoder = service.decoder_of(source)
     if decoder is None or not decoder.used:
         return 0
     await sink.create_topic(stored.SCHEMAS_TOPIC, 1)
-    results = await sink.publish(stored.SCHEMAS_TOPIC, stored.to_events(decoder.used))
-    failed = [r.error for r in results if r.error is not None]
-    if failed:
-        raise failed[0]
-    return len(results)
+    events = stored.to_events(decoder.used)
+    named = ((f"schema id {(e.key or b'').decode()}", e) for e in events)
+    report = await publishing.send(sink, stored.SCHEMAS_TOPIC, publishing.pairs(named))
+    if report.failures:
+        raise report.failures[0].error
+    return report.confirmed
 
 
 async def _copy_topic(

@@ -14,7 +14,8 @@ checks that the destination profile may be written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from workbench.events.envelope import format_timestamp
 if TYPE_CHECKING:
     from workbench.broker import Connection, Position
     from workbench.config import Target
-    from workbench.service import PublishReport
+    from workbench.publishing import Batch, PublishReport
 
 __all__ = [
     "REPLAYED_AT",
@@ -37,6 +38,7 @@ __all__ = [
     "execute_replay",
     "is_dead_letter_header",
     "plan_replay",
+    "replay_as_read",
     "replay_source",
     "replayed",
 ]
@@ -142,9 +144,61 @@ async def plan_replay(
 
 
 async def execute_replay(
-    conn: Connection, plan: ReplayPlan, *, on_progress: Callable[[PublishReport], None] | None = None
+    conn: Connection,
+    plan: ReplayPlan,
+    *,
+    on_progress: Callable[[PublishReport], None] | None = None,
+    started: float | None = None,
 ) -> PublishReport:
-    """Publish a plan on ``conn`` (the destination's connection): one result per event."""
-    from workbench import service
+    """Publish a plan on ``conn`` (the destination's connection) with the publish engine: one result
+    per event, failures named by the original's topic/partition/offset."""
+    from workbench import publishing
 
-    return await service.publish(conn, plan.to, [(r.origin, r.event) for r in plan.items], on_progress=on_progress)
+    return await publishing.send(
+        conn, plan.to, _batches(plan.items), total=len(plan.items), on_progress=on_progress, started=started
+    )
+
+
+async def replay_as_read(
+    source_conn: Connection,
+    source: ReplaySource,
+    conn: Connection,
+    to: str,
+    position: Position,
+    *,
+    limit: int | None = None,
+    match: Callable[[Event], bool] | None = None,
+    on_progress: Callable[[PublishReport], None] | None = None,
+    started: float | None = None,
+) -> PublishReport:
+    """:func:`plan_replay` and :func:`execute_replay` in one go, for a replay too large to hold: each
+    batch read from ``source`` (on ``source_conn``) is published on ``conn`` before the next is read
+    (the read keeps one batch ahead), so memory stays the same whatever the number of events."""
+    from workbench import publishing, service
+
+    async def batches() -> AsyncIterator[Batch]:
+        found = 0
+        names = source.topics or (
+            [t.name for t in await source_conn.list_topics() if not t.internal] if source.from_file else [source.name]
+        )
+        for name in names:
+            remaining = None if limit is None else limit - found
+            if remaining == 0:
+                return
+            async with aclosing(service.tail(source_conn, name, position, limit=remaining, match=match)) as read:
+                async for events in read:
+                    found += len(events)
+                    yield _batch([replayed(e) for e in events])
+
+    return await publishing.send(conn, to, batches(), on_progress=on_progress, started=started)
+
+
+def _batches(items: Sequence[Replayed], size: int = 5000) -> Iterator[Batch]:
+    for first in range(0, len(items), size):
+        yield _batch(items[first : first + size])
+
+
+def _batch(items: Sequence[Replayed]) -> Batch:
+    from workbench.publishing import Batch
+
+    return Batch([r.event for r in items], lambda i: items[i].origin)
