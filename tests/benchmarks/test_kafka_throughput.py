@@ -133,7 +133,7 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
         pub_runs["baseline"].append(run)
         topics["ours"].append(make_topic("wb"))
         run = measure([*wb, "publish", topics["ours"][-1], "--file", str(source)])
-        assert f"{N} confirmed, 0 failed".encode() in run.stdout, run.stdout
+        assert f"{N:,} confirmed, 0 failed".encode() in run.stdout, run.stdout
         pub_runs["ours"].append(run)
     baseline_pub = min(pub_runs["baseline"], key=lambda r: r.seconds)
     ours_pub = min(pub_runs["ours"], key=lambda r: r.seconds)
