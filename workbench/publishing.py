@@ -402,10 +402,12 @@ class LineInput:
         events: list[OutgoingEvent] = []
         linenos: list[int] = []
         add_event, add_lineno = events.append, linenos.append
-        for lineno, line in _lines(self._file):
+        lineno = 0
+        for line in self._file:  # (this loop is the hot path: _lines() written out)
+            lineno += 1
             if skipping and lineno in skip:
                 continue
-            event = parse(lineno, line)
+            event = parse(lineno, line.removesuffix(b"\n").removesuffix(b"\r"))
             if event is not None:
                 add_event(event)
                 add_lineno(lineno)

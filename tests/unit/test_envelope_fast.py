@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.broker import Event
+from workbench.broker import Event, OutgoingEvent
 from workbench.events.envelope import (
     InputError,
     _dumps_event_by_hand,
     dumps_event,
     parse_line,
     parse_line_bytes,
+    plain_event,
 )
 
 # text with what matters for JSON and terminals: controls, DEL, C1, bidi marks, separators, BOM,
@@ -126,3 +127,11 @@ def test_parse_line_bytes_is_parse_line(line, raw):
 )
 def test_parse_line_bytes_examples(line):
     assert outcome(parse_line_bytes, line, 1) == outcome(parse_line, line.decode(), 1)
+
+
+@pytest.mark.parametrize(("value", "key"), [(b"v", b"k"), (b"", None), (b"\xff" * 3, b"")])
+def test_a_plain_event_is_the_event_the_constructor_makes(value, key):
+    made, expected = plain_event(value, key), OutgoingEvent(value, key)
+    assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
+    with pytest.raises(AttributeError):
+        made.value = b"x"  # type: ignore[misc]  # still frozen

@@ -459,6 +459,30 @@ def parse_line(line: str, lineno: int, *, raw: bool = False, source: str = "<inp
 
 
 _orjson_loads = orjson.loads
+_new_object = object.__new__
+
+
+def _slot_setters() -> tuple[Any, ...]:
+    """The setters of OutgoingEvent's slots, one per field (``slots=True``: each field a slot)."""
+    return tuple(vars(OutgoingEvent)[name].__set__ for name in ("value", "key", "headers", "partition", "timestamp"))
+
+
+_set_value, _set_key, _set_headers, _set_partition, _set_timestamp = _slot_setters()
+
+
+def plain_event(value: bytes, key: bytes | None) -> OutgoingEvent:
+    """``OutgoingEvent(value, key)`` in less than half the time: a frozen dataclass's ``__init__``
+    sets each field through ``object.__setattr__``; here the slots are set directly (the same
+    object: equal, same hash, same repr). One of these is made per published line."""
+    event = _new_object(OutgoingEvent)
+    _set_value(event, value)
+    _set_key(event, key)
+    _set_headers(event, ())
+    _set_partition(event, None)
+    _set_timestamp(event, None)
+    return event
+
+
 _SCALARS = frozenset((str, int, bool, type(None)))
 _USED_FIELDS = ("value", "key", "partition", "timestamp", "value_encoding", "key_encoding")
 
@@ -486,7 +510,7 @@ def parse_line_bytes(data: bytes, lineno: int, *, raw: bool = False, source: str
     value, key = obj["value"], obj.get("key")
     if obj.keys() <= _KEY_VALUE and type(value) is str and (key is None or type(key) is str):
         # orjson's strings are valid Unicode (no lone surrogates): they always encode
-        return OutgoingEvent(value.encode(), None if key is None else key.encode())
+        return plain_event(value.encode(), None if key is None else key.encode())
     if not _same_as_stdlib(obj):
         return parse_line(data.decode("utf-8", "surrogateescape"), lineno, raw=raw, source=source)
     return _envelope(obj, _Line(source, lineno))
