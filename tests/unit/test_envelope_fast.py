@@ -17,6 +17,7 @@ from workbench.events.envelope import (
     InputError,
     _dumps_event_by_hand,
     dumps_event,
+    is_plain_envelope,
     parse_line,
     parse_line_bytes,
     plain_event,
@@ -135,3 +136,25 @@ def test_a_plain_event_is_the_event_the_constructor_makes(value, key):
     assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
     with pytest.raises(AttributeError):
         made.value = b"x"  # type: ignore[misc]  # still frozen
+
+
+@pytest.mark.parametrize(
+    ("line", "plain"),
+    [
+        (b'{"value": "v"}', True),
+        (b'{"key": "k", "value": "v"}', True),
+        (b'{"key": null, "value": "v"}', True),
+        (b'{"key": 1, "value": "v"}', False),
+        (b'{"value": null}', False),
+        (b'{"value": "v", "partition": 1}', False),
+        (b'{"value": "v", "key": "k", "headers": []}', False),
+        (b'{"key": "k", "x": "v"}', False),
+        (b'["value"]', False),
+        (b"{nope", False),
+    ],
+)
+def test_a_plain_envelope_is_what_parses_to_a_plain_event(line, plain):
+    assert is_plain_envelope(line) is plain
+    if plain:
+        event = parse_line_bytes(line, 1)
+        assert event == OutgoingEvent(event.value, event.key)

@@ -508,7 +508,8 @@ def parse_line_bytes(data: bytes, lineno: int, *, raw: bool = False, source: str
     if type(obj) is not dict or "value" not in obj:
         return OutgoingEvent(value=bytes(data))
     value, key = obj["value"], obj.get("key")
-    if obj.keys() <= _KEY_VALUE and type(value) is str and (key is None or type(key) is str):
+    size = len(obj)  # {"value"} or {"key", "value"}: the common envelope
+    if (size == 1 or (size == 2 and "key" in obj)) and type(value) is str and (key is None or type(key) is str):
         # orjson's strings are valid Unicode (no lone surrogates): they always encode
         return plain_event(value.encode(), None if key is None else key.encode())
     if not _same_as_stdlib(obj):
@@ -524,12 +525,9 @@ def is_plain_envelope(data: bytes) -> bool:
         obj = _orjson_loads(data)
     except (orjson.JSONDecodeError, RecursionError):
         return False
-    return (
-        type(obj) is dict
-        and obj.keys() <= _KEY_VALUE
-        and type(obj.get("value")) is str
-        and (obj.get("key") is None or type(obj["key"]) is str)
-    )
+    if type(obj) is not dict or type(obj.get("value")) is not str:
+        return False
+    return len(obj) == 1 or (len(obj) == 2 and "key" in obj and (obj["key"] is None or type(obj["key"]) is str))
 
 
 def _same_as_stdlib(obj: dict[str, Any]) -> bool:
