@@ -7,6 +7,7 @@ the same line decoded: the same events, the same errors, for any bytes.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from hypothesis import given, settings
@@ -86,6 +87,24 @@ _envelopes = st.dictionaries(
         st.just([["a", "b"], ["c", "gA==", "base64"]]),
         st.just({"a": "b"}),
         st.just("2026-11-27T08:22:58.123Z"),
+        st.datetimes(timezones=st.just(UTC)).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.") + "123Z"),
+        st.sampled_from(
+            [
+                "2026-11-27T08:22:58.1234",
+                "2026-11-27T08:22:58.12Z",
+                "2026-11-27 08:22:58.123Z",
+                "2026-02-30T08:22:58.123Z",
+                "2026-11-27T08:22:58.１２３Z",
+                "2026-11-27T08:22:58.+12Z",
+                "2026-W48-5T08:22:58.123Z",
+                "0001-01-01T00:00:00.000Z",
+                "1969-12-31T23:59:59.999Z",
+                " 026-11-27T08:22:58.123Z",
+            ]
+        ),
+        st.lists(st.lists(_text.filter(lambda t: "\ud800" not in t), min_size=1, max_size=3), max_size=3),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.booleans(),
     ),
     max_size=6,
 )
@@ -97,6 +116,7 @@ _envelopes = st.dictionaries(
         _envelopes.map(lambda d: json.dumps(d).encode()),
         _envelopes.map(lambda d: json.dumps(d, ensure_ascii=False).encode("utf-8", "surrogatepass")),
         _envelopes.map(lambda d: (" " + json.dumps(d)).encode()),
+        _envelopes.map(lambda d: json.dumps({"topic": "t", "offset": 3, "key": "k", "value": "v", **d}).encode()),
         st.binary(max_size=40).map(lambda b: b"{" + b),
         st.binary(max_size=20),
         st.sampled_from(

@@ -512,9 +512,72 @@ def parse_line_bytes(data: bytes, lineno: int, *, raw: bool = False, source: str
     if (size == 1 or (size == 2 and "key" in obj)) and type(value) is str and (key is None or type(key) is str):
         # orjson's strings are valid Unicode (no lone surrogates): they always encode
         return plain_event(value.encode(), None if key is None else key.encode())
+    if (event := _tail_event(obj, value, key)) is not None:
+        return event
     if not _same_as_stdlib(obj):
         return parse_line(data.decode("utf-8", "surrogateescape"), lineno, raw=raw, source=source)
     return _envelope(obj, _Line(source, lineno))
+
+
+_TAIL_FIELDS = frozenset(("topic", "partition", "offset", "timestamp", "key", "value", "headers"))
+
+
+def _tail_event(obj: dict[str, Any], value: Any, key: Any) -> OutgoingEvent | None:
+    """The event of a line as ``tail -o jsonl`` writes it (text key, value and headers, an ISO
+    timestamp), made without the general checks (``tail A -o jsonl | publish B`` copies); None for
+    any other line, which the general path reads (and judges)."""
+    if type(value) is not str or (key is not None and type(key) is not str) or not obj.keys() <= _TAIL_FIELDS:
+        return None
+    partition = obj.get("partition")
+    if partition is not None and (type(partition) is not int or partition < 0):
+        return None
+    timestamp = obj.get("timestamp")
+    if type(timestamp) is str:
+        timestamp = _iso_ms(timestamp)
+        if timestamp is None:
+            return None
+    elif timestamp is not None and type(timestamp) is not int:
+        return None
+    raw = obj.get("headers")
+    headers: Headers = ()
+    if raw:
+        if type(raw) is not list:
+            return None
+        pairs = []
+        for item in raw:
+            if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not str:
+                return None
+            pairs.append((item[0], item[1].encode()))
+        headers = tuple(pairs)
+    elif raw is not None and raw != []:
+        return None
+    event = _new_object(OutgoingEvent)
+    _set_value(event, value.encode())
+    _set_key(event, None if key is None else key.encode())
+    _set_headers(event, headers)
+    _set_partition(event, partition)
+    _set_timestamp(event, timestamp)
+    return event
+
+
+def _iso_ms(text: str) -> int | None:
+    """:func:`parse_timestamp` of ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what tail writes), the second parsed
+    once for all the events within it; None for any other text."""
+    if len(text) != 24 or text[19] != "." or text[23] != "Z":
+        return None
+    milli = text[20:23]
+    if not (milli.isascii() and milli.isdigit()):
+        return None
+    second = _iso_second(text[:19])
+    return None if second is None else second + int(milli)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(text: str) -> int | None:
+    try:
+        return parse_timestamp(text + "Z")
+    except ValueError:
+        return None
 
 
 def is_plain_envelope(data: bytes) -> bool:
