@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -308,7 +309,8 @@ def _lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 class LineInput:
     """An input file of one event a line, read twice: :meth:`check`, then :meth:`batches`.
 
-    ``-`` is standard input: copied to a temporary file as it is checked, and sent from there.
+    ``-`` is standard input: copied to a temporary file as it is checked, and sent from there; so
+    is any file that cannot be read twice (a named pipe, ``<(command)``).
     """
 
     def __init__(self, file: str, stdin: IO[bytes] | None = None) -> None:
@@ -324,6 +326,8 @@ class LineInput:
                 self._file = open(file, "rb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+            if not stat.S_ISREG(os.fstat(self._file.fileno()).st_mode):  # a pipe: read once, spooled
+                self._stdin, self._file = self._file, tempfile.TemporaryFile(prefix="workbench-publish-")  # noqa: SIM115
         self._stat: tuple[int, int] | None = None
         self.checked: Checked | None = None
 
@@ -335,6 +339,8 @@ class LineInput:
 
     def close(self) -> None:
         self._file.close()
+        if self._stdin is not None and self.name != "-":
+            self._stdin.close()
 
     def check(self, parse: LineParser) -> Checked:
         """Every line parsed (and encoded) as it will be sent, nothing kept but counters; BadInput for

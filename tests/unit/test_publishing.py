@@ -104,6 +104,25 @@ def test_standard_input_is_spooled_as_it_is_checked_then_sent_from_the_spool():
     assert batch.origin(1) == "stdin:2"
 
 
+def test_a_named_pipe_is_read_once_and_spooled(tmp_path):
+    import threading
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as f:
+            f.write(b'{"value": "a"}\n{"value": "b"}\n')
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with LineInput(str(fifo)) as lines:
+        assert lines.check(parser(str(fifo))).events == 2
+        (batch,) = lines.batches(parser(str(fifo)))
+    writer.join()
+    assert [e.value for e in batch.events] == [b"a", b"b"] and batch.origin(1) == f"{fifo}:2"
+
+
 def test_a_file_changed_after_its_check_is_refused_before_anything_is_sent(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'{"value": "a"}\n')
