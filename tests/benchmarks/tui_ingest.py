@@ -159,9 +159,9 @@ async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
         await wait_for_traffic(probe, 0)
         while app.conn is None:
             await pilot.pause()
-        app.topic = TOPIC
-        await app._ensure_stream(Position.end())
-        stream = app.stream
+        app.main.topic = TOPIC
+        await app.main._ensure_stream(Position.end())
+        stream = app.main.stream
         listing = stream.event_list
         listing.focus()
         await pilot.pause()

@@ -34,24 +34,24 @@ async def follow(url: str, topic: str, count: int) -> dict:
 
     app = WorkbenchApp(config.resolve(config.url_profile(url)), default_position=Position.beginning())
     async with app.run_test(size=(160, 48)) as pilot:
-        while app.conn is None or not app.topics:
+        while app.conn is None or not app.main.topics:
             await pilot.pause()
-        app.open_topic(topic)
+        app.main.open_topic(topic)
         await pilot.press("e")  # events, from the beginning
-        while app.stream.pump is None:
+        while app.main.stream.pump is None:
             await pilot.pause()
-        buffer = app.stream.buffer
+        buffer = app.main.stream.buffer
         started = time.monotonic()
         if count:
             while buffer.received < count:
-                pump = app.stream.pump
-                assert pump is not None and pump.active, app.stream.state_text()
+                pump = app.main.stream.pump
+                assert pump is not None and pump.active, app.main.stream.state_text()
                 await asyncio.sleep(0.1)
         else:
             while time.monotonic() - started < IDLE_SECONDS:
                 await asyncio.sleep(0.1)
         seconds = time.monotonic() - started
-        await app.stream.stop()
+        await app.main.stream.stop()
         await pilot.pause()
         return {
             "received": buffer.received,

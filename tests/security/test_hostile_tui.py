@@ -37,7 +37,7 @@ async def test_stream_view_and_screenshot_show_hostile_events_inert(isolated_hom
     app = make_app(make_target())
     async with app.run_test(size=(240, 40)) as pilot:
         await open_events(pilot, "hostile", len(events))
-        rows = "\n".join(app.stream.event_list.visible_text())
+        rows = "\n".join(app.main.stream.event_list.visible_text())
         assert_inert(rows)
         assert "\\x1b[31mRED\\x1b[0m" in rows and MARKUP_SHOWN in rows and "\\u202eevil" in rows
         assert "\\x1b]52;c;" in rows and "nul\\x00byte" in rows
@@ -51,7 +51,7 @@ async def test_detail_pane_of_every_hostile_event_is_inert(isolated_home):
     app = make_app(make_target())
     async with app.run_test(size=(200, 60)) as pilot:
         await open_events(pilot, "hostile", len(events))
-        app.stream.event_list.focus()
+        app.main.stream.event_list.focus()
         await pilot.press("g")
         seen = []
         for _ in events:
@@ -84,8 +84,8 @@ async def test_a_10_mb_value_and_10000_headers_are_shown_cut_and_inert(isolated_
     app = make_app(make_target())
     async with app.run_test(size=(160, 50)) as pilot:
         await open_events(pilot, "big", 2)
-        assert_inert("\n".join(app.stream.event_list.visible_text()))
-        app.stream.event_list.focus()
+        assert_inert("\n".join(app.main.stream.event_list.visible_text()))
+        app.main.stream.event_list.focus()
         await pilot.press("g")
         for expected in events:
             await pilot.press("enter")

@@ -244,7 +244,7 @@ async def test_tui_screens_never_show_the_secret(secret_cli):
         app = make_app(found[name], settings=cfg)
         async with app.run_test(size=(160, 40)) as pilot:
             if name == "rabbit":
-                await settle(pilot, lambda app=app: app.topics, "the topic list")
+                await settle(pilot, lambda app=app: app.main.topics, "the topic list")
             else:
                 await settle(pilot, lambda app=app: app._notifications, "the connection error")
                 assert "authentication failed" in " ".join(n.message for n in app._notifications)
