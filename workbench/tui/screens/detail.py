@@ -41,7 +41,7 @@ class DetailScreen(Screen[None]):
         event = self.event
         title = Text(codecs.safe_text(event.topic), style="bold")
         title.append(f"  partition {event.partition} · offset {event.offset}", style="bold")
-        view = event_render.value_view(event.value)
+        view = event_render.event_value_view(event)
         label = Text(f"Value ({view.kind})", style="bold")
         yield Header()
         with VerticalScroll(id="detail"):
