@@ -11,6 +11,8 @@
 #           every topic, group, queue, exchange, user; the registry's logs, its subjects live
 #           in memory only), then up: a fresh machine in a minute.
 # Naming kafka, rabbitmq and/or registry after the command limits it to those; no name means all three.
+# kafka-cluster (the 3-node SASL_SSL cluster of tests/brokers/kafka-cluster.sh, started by the tests
+# that need it) runs only when named; a plain down stops it too and a plain status shows it.
 #
 # What runs:
 #   Kafka    KRaft single node (broker+controller): 127.0.0.1:9092, controller 127.0.0.1:9093.
@@ -894,7 +896,7 @@ usage() {
 main() {
     local command=${1:-up}
     [[ $# -gt 0 ]] && shift
-    WANT_KAFKA="" WANT_RABBIT="" WANT_REGISTRY=""
+    WANT_KAFKA="" WANT_RABBIT="" WANT_REGISTRY="" WANT_CLUSTER=""
     if [[ $# -eq 0 ]]; then
         WANT_KAFKA=1 WANT_RABBIT=1 WANT_REGISTRY=1
     fi
@@ -904,9 +906,25 @@ main() {
         kafka) WANT_KAFKA=1 ;;
         rabbitmq | rabbit) WANT_RABBIT=1 ;;
         registry | schema-registry) WANT_REGISTRY=1 ;;
-        *) die "unknown broker '$name' (kafka, rabbitmq, registry)" ;;
+        kafka-cluster) WANT_CLUSTER=1 ;;
+        *) die "unknown broker '$name' (kafka, rabbitmq, registry, kafka-cluster)" ;;
         esac
     done
+    # The 3-node cluster (kafka-cluster.sh) runs only when named: the tests that need it start it.
+    # A plain `down` stops it too, a plain `status` shows it without failing when it is not running.
+    if [[ $WANT_CLUSTER ]]; then
+        [[ $command == up || $command == start || $command == restart || $command == reset ]] && kafka_fetch
+        if [[ $command == restart ]]; then
+            bash "$HERE/kafka-cluster.sh" down && bash "$HERE/kafka-cluster.sh" up
+        else
+            bash "$HERE/kafka-cluster.sh" "$command"
+        fi
+        [[ $WANT_KAFKA || $WANT_RABBIT || $WANT_REGISTRY ]] || return 0
+    elif [[ $# -eq 0 && ($command == down || $command == stop) ]]; then
+        bash "$HERE/kafka-cluster.sh" down
+    elif [[ $# -eq 0 && $command == status ]]; then
+        bash "$HERE/kafka-cluster.sh" status || true
+    fi
     case $command in
     up | start) cmd_up ;;
     down | stop) cmd_down ;;
