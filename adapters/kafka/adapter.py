@@ -2,7 +2,7 @@
 
 ``connect()`` creates an AdminClient and asks the cluster for its metadata (bounded by
 ``timeout_s``). Consumers are created per read, the producer on the first publish.
-librdkafka's own log lines go to the ``adapters.kafka`` logger (never straight to stderr, which
+librdkafka's own log lines go to the ``workbench_kafka`` logger (never straight to stderr, which
 would garble the TUI).
 """
 
@@ -31,7 +31,7 @@ from . import options as opts
 from .connection import KafkaConnection
 from .errors import describe_error, kafka_error
 
-log = logging.getLogger("adapters.kafka")
+log = logging.getLogger("workbench_kafka")
 log.addHandler(logging.NullHandler())
 
 METADATA_SLICE_S = 0.5  # the first metadata request is retried in slices this long
@@ -225,7 +225,7 @@ class _FailureRecorder:
 
 @functools.cache
 def _error_logger() -> logging.Logger:
-    return logging.getLogger("adapters.kafka.errors")
+    return logging.getLogger("workbench_kafka.errors")
 
 
 def _log_error(err: KafkaError) -> None:

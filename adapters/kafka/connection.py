@@ -48,7 +48,7 @@ from .publisher import PublisherMixin
 from .reader import PartitionReader, start_offsets
 from .topology import TopologyMixin
 
-log = logging.getLogger("adapters.kafka")
+log = logging.getLogger("workbench_kafka")
 
 IDLE_CHECK_S = 10.0  # a follow read idle this long checks that its topic still exists
 OUTAGE_PROBE_S = 1.0  # while the broker is away, a follow read looks this often whether it is back

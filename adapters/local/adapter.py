@@ -1,4 +1,4 @@
-"""The ``local`` adapter: the async face of :class:`adapters.local.store.Store`.
+"""The ``local`` adapter: the async face of :class:`workbench_local.store.Store`.
 
 Threading: each connection owns a small thread pool; every blocking SQLite call runs there, and
 each worker thread has its own sqlite3 connection. ``close()`` waits for the workers, then closes

@@ -35,7 +35,7 @@ from .connection import RabbitMQConnection
 from .errors import reply_text
 from .management import Management
 
-log = logging.getLogger("adapters.rabbitmq")
+log = logging.getLogger("workbench_rabbitmq")
 log.addHandler(logging.NullHandler())
 
 

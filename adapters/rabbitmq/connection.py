@@ -53,7 +53,7 @@ from .reader import (
 )
 from .topology import TopologyMixin
 
-log = logging.getLogger("adapters.rabbitmq")
+log = logging.getLogger("workbench_rabbitmq")
 
 
 class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, RabbitMQBase):

@@ -25,9 +25,9 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from adapters.kafka import KafkaAdapter
 from tests.benchmarks.conftest import report
 from tests.brokers import endpoints
+from workbench_kafka import KafkaAdapter
 
 BOOTSTRAP = endpoints.KAFKA_BOOTSTRAP
 GROUPS = 200

@@ -16,9 +16,9 @@ import uuid
 import aio_pika
 import pytest
 
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from workbench.broker import OutgoingEvent, Position
+from workbench_rabbitmq import RabbitMQAdapter
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.benchmark]
 

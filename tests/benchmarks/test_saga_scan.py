@@ -14,11 +14,11 @@ import json
 import time
 from collections import defaultdict
 
-from adapters.local import LocalAdapter
 from tests.benchmarks.conftest import report
 from workbench.broker import Position
 from workbench.demo import seeding
 from workbench.sagas import observing, settings
+from workbench_local import LocalAdapter
 
 ORDERS = 2000
 ROUNDS = 3

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from adapters.local import LocalAdapter
 from workbench.broker import OutgoingEvent
+from workbench_local import LocalAdapter
 
 TOPICS = ("orders", "payments")
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from adapters.local import LocalAdapter
 from workbench.broker import Capabilities, OutgoingEvent, Unsupported
 from workbench.errors import ExitCode, ResetRefused
+from workbench_local import LocalAdapter
 
 BASE_MS = 1_780_000_000_000  # 2026-05-28T20:26:40Z: events of the seed are 1 s apart from here
 COMMITTED = {0: 5, 1: 6, 2: 7}

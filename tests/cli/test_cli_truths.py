@@ -120,7 +120,7 @@ def test_stream_mode_stops_at_an_out_of_range_partition(wb):
 
 
 def test_describe_counts_events_of_a_sparse_log(tmp_path):
-    from adapters.local import LocalAdapter
+    from workbench_local import LocalAdapter
 
     path = tmp_path / "trace.db"
 

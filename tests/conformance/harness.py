@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from adapters.local import LocalAdapter
 from workbench.broker import Adapter, Capabilities, Connection
+from workbench_local import LocalAdapter
 
 
 class Harness:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from workbench.broker import Adapter
+from workbench_kafka import KafkaAdapter
 
 from .harness import Harness
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from workbench.broker import Adapter
+from workbench_rabbitmq import RabbitMQAdapter
 
 from .harness import Harness
 

@@ -13,8 +13,8 @@ import uuid
 import aio_pika
 import pytest
 
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
+from workbench_rabbitmq import RabbitMQAdapter
 
 WAIT = 10.0  # seconds: bound on any wait in these tests (none sleeps a fixed time)
 

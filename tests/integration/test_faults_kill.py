@@ -19,9 +19,6 @@ import uuid
 import httpx
 import pytest
 
-from adapters.kafka import KafkaAdapter
-from adapters.local import LocalAdapter
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from tests.integration import rabbitmq_support
 from tests.integration.faults_support import (
@@ -33,6 +30,9 @@ from tests.integration.faults_support import (
     until,
 )
 from workbench.broker import OutgoingEvent, Position
+from workbench_kafka import KafkaAdapter
+from workbench_local import LocalAdapter
+from workbench_rabbitmq import RabbitMQAdapter
 
 EVENTS = 200
 

@@ -22,7 +22,6 @@ import uuid
 
 import pytest
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from tests.integration.faults_support import (
     KAFKA_URL,
@@ -34,6 +33,7 @@ from tests.integration.faults_support import (
 )
 from workbench.broker import OutgoingEvent, Position
 from workbench.pump import Pump, RingBuffer
+from workbench_kafka import KafkaAdapter
 
 pytestmark = pytest.mark.kafka
 

@@ -16,8 +16,6 @@ import uuid
 
 import pytest
 
-from adapters.kafka import KafkaAdapter
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from tests.integration import rabbitmq_support
 from tests.integration.faults_support import (
@@ -31,6 +29,8 @@ from tests.integration.faults_support import (
     seq_value,
 )
 from workbench.broker import NotFound, OutgoingEvent
+from workbench_kafka import KafkaAdapter
+from workbench_rabbitmq import RabbitMQAdapter
 
 PER_PHASE = 300  # events per phase (before / after), over all partitions
 OUTAGE_SAID_S = 60  # the tail reports the outage within this long after the broker stopped

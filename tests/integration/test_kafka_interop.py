@@ -16,9 +16,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from workbench.broker import InvalidRequest, OutgoingEvent, Position, Unreachable
+from workbench_kafka import KafkaAdapter
 
 pytestmark = pytest.mark.kafka
 

@@ -25,10 +25,10 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from workbench.broker import NotFound
 from workbench.lag import Assessment, LagTracker, Verdict
+from workbench_kafka import KafkaAdapter
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(90)]
 

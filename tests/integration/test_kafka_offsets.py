@@ -15,7 +15,6 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from tests.integration.test_kafka_interop import (
     parse_describe,
@@ -26,6 +25,7 @@ from tests.integration.test_kafka_interop import (
 from workbench.broker import OutgoingEvent
 from workbench.cli import app
 from workbench.errors import ExitCode
+from workbench_kafka import KafkaAdapter
 
 pytestmark = pytest.mark.kafka
 

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from adapters.kafka import KafkaAdapter
 from tests.brokers import endpoints
 from workbench.broker import Event, OutgoingEvent, Position
+from workbench_kafka import KafkaAdapter
 
 pytestmark = pytest.mark.kafka
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalAdapter
 from workbench.broker import OutgoingEvent, Position, Unreachable
+from workbench_local import LocalAdapter
 
 REPO = Path(__file__).resolve().parents[2]
 PER_PROCESS = 5_000
@@ -32,7 +32,7 @@ PARTITIONS = 3
 PUBLISHER = textwrap.dedent(
     """
     import asyncio, json, sys, time
-    from adapters.local import LocalAdapter
+    from workbench_local import LocalAdapter
     from workbench.broker import OutgoingEvent
 
     async def main(path, topic, name, count, batch):
@@ -62,7 +62,7 @@ PUBLISHER = textwrap.dedent(
 CREATOR = textwrap.dedent(
     """
     import asyncio, sys
-    from adapters.local import LocalAdapter
+    from workbench_local import LocalAdapter
     from workbench.broker import OutgoingEvent
 
     async def main(path, topic):
@@ -82,7 +82,7 @@ CREATOR = textwrap.dedent(
 PINGER = textwrap.dedent(
     """
     import asyncio, sys, time
-    from adapters.local import LocalAdapter
+    from workbench_local import LocalAdapter
     from workbench.broker import OutgoingEvent
 
     async def main(path, topic):

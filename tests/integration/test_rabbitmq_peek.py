@@ -50,7 +50,7 @@ def _workbench(*args: str) -> subprocess.CompletedProcess:
 
 
 async def test_peek_returns_exact_messages_and_requeues_them(conn, amqp):  # noqa: F811
-    assert type(conn).__module__.startswith("adapters.rabbitmq")
+    assert type(conn).__module__.startswith("workbench_rabbitmq")
     name, channel = await _queue_with_three(amqp)
     try:
         await eventually(lambda: _depth_is(channel, name, 3), "3 messages in the queue")

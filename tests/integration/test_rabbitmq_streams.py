@@ -16,9 +16,9 @@ import uuid
 import aio_pika
 import pytest
 
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
 from workbench.broker import InvalidRequest, NotFound, OutgoingEvent, Position, Unsupported
+from workbench_rabbitmq import RabbitMQAdapter
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -20,7 +20,6 @@ import aio_pika
 import httpx
 import pytest
 
-from adapters.rabbitmq import RabbitMQAdapter
 from tests.brokers import endpoints
 from tests.conformance.support import Follower
 from tests.integration.rabbitmq_support import WAIT, amqp, conn, eventually, options, require_rabbitmq, unique  # noqa: F401 (fixtures)
@@ -33,6 +32,7 @@ from workbench.broker import (
     Unroutable,
     Unsupported,
 )
+from workbench_rabbitmq import RabbitMQAdapter
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -133,7 +133,7 @@ async def _no_tap_bound_to(http, exchange: str) -> bool:
 
 TAPPER = r"""
 import asyncio, sys
-from adapters.rabbitmq import RabbitMQAdapter
+from workbench_rabbitmq import RabbitMQAdapter
 from workbench.broker import Position
 
 async def main():

@@ -16,11 +16,11 @@ import aio_pika
 import httpx
 import pytest
 
-from adapters.rabbitmq import codec
 from tests.brokers import endpoints
 from tests.integration.rabbitmq_support import amqp, conn, eventually, unique  # noqa: F401 (fixtures)
 from workbench.broker import InvalidRequest, OutgoingEvent
 from workbench.errors import ExitCode
+from workbench_rabbitmq import codec
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -8,10 +8,10 @@ import ssl
 
 import pytest
 
-from adapters.kafka import KafkaAdapter
-from adapters.rabbitmq import options as rabbit_options
 from workbench import config
 from workbench.errors import ExitCode
+from workbench_kafka import KafkaAdapter
+from workbench_rabbitmq import options as rabbit_options
 
 from .conftest import write_profiles
 

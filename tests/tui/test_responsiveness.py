@@ -63,7 +63,7 @@ def test_importing_the_app_leaves_the_screens_and_dialogs_for_later():
     code = (
         "import sys, workbench.tui.app as app\n"
         "print(sorted(m for m in sys.modules if m.startswith('workbench.tui.screens.')))\n"
-        "print('adapters.local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n"
+        "print('workbench_local' in sys.modules, 'textual.widgets._text_area' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["['workbench.tui.screens.main']", "False False"], out

@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import pytest
 
-from adapters.local import LocalAdapter
 from workbench.broker import BrokerError, Connection, Event, Position, PublishResult
 from workbench.demo import live, scenario, seeding
+from workbench_local import LocalAdapter
 
 NOW = 1_700_000_000_000  # a fixed "now" (ms, in the past) so runs can be compared
 

@@ -32,3 +32,18 @@ LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; s
 def test_the_tool_finds_nothing(argv):
     done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+
+
+def test_every_package_of_the_tree_is_installed():
+    """pyproject.toml lists the packages (the adapters install under prefixed names): none left out."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed, mapped = set(setuptools["packages"]), setuptools["package-dir"]
+    installed = {mapped.get(name, name.replace(".", "/")) for name in listed}
+    in_tree = {
+        str(init.parent.relative_to(REPO))
+        for top in ("workbench", "adapters")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert in_tree <= installed, f"packages not in pyproject.toml's [tool.setuptools] packages: {in_tree - installed}"

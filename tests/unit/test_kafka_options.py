@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.kafka import KafkaAdapter
-from adapters.kafka.options import client_properties, scrub, secret_values
-from adapters.kafka.reader import start_offsets
 from workbench.broker import InvalidRequest
+from workbench_kafka import KafkaAdapter
+from workbench_kafka.options import client_properties, scrub, secret_values
+from workbench_kafka.reader import start_offsets
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_start_offsets():
 def test_librdkafka_errors_become_the_contracts_typed_errors(code, kind):
     from confluent_kafka import KafkaError, KafkaException
 
-    from adapters.kafka.errors import map_error
+    from workbench_kafka.errors import map_error
 
     error = map_error(KafkaException(KafkaError(getattr(KafkaError, code))), "offsets of group 'g'")
     assert type(error).__name__ == kind and str(error).startswith("offsets of group 'g': ")

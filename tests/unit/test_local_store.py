@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local.store import Store
 from workbench.broker import Event, Position
+from workbench_local.store import Store
 
 
 def _event(offset: int, ts: int) -> Event:

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 import pytest
 from pamqp import commands as spec
 
-from adapters.rabbitmq import RabbitMQAdapter, codec
-from adapters.rabbitmq.options import endpoint
-from adapters.rabbitmq.reader import (
+from workbench.broker import InvalidRequest, OutgoingEvent, Unsupported
+from workbench_rabbitmq import RabbitMQAdapter, codec
+from workbench_rabbitmq.options import endpoint
+from workbench_rabbitmq.reader import (
     StreamPlan,
     needs_end,
     plan_stream_read,
     tap_bindings,
 )
-from workbench.broker import InvalidRequest, OutgoingEvent, Unsupported
 
 # --------------------------------------------------------------------------- URLs and secrets
 
@@ -297,7 +297,7 @@ async def test_a_management_get_answered_500_while_the_node_starts_is_asked_agai
     import http.server
     import threading
 
-    from adapters.rabbitmq import management
+    from workbench_rabbitmq import management
 
     answers = [500, 500, 200]
 

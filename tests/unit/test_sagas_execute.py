@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from adapters.local import LocalAdapter
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult
 from workbench.demo import seeding
 from workbench.errors import CompensationRefused
 from workbench.sagas import compensation, compensation_plan, observing, settings
 from workbench.sagas.audit import AuditLog
+from workbench_local import LocalAdapter
 
 NOW = 1_800_000_000_000
 ORDER = settings.builtin_definitions()["order"]
