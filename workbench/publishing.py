@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult, Timeout, Unreachable
 from workbench.errors import BadInput, WorkbenchError
-from workbench.events.envelope import InputError, is_plain_envelope, parse_line_bytes
+from workbench.events.envelope_input import InputError, is_plain_envelope, parse_line_bytes
 
 __all__ = [
     "Batch",

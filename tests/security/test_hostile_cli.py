@@ -22,7 +22,7 @@ import pytest
 
 from tests.brokers import endpoints
 from workbench.broker import OutgoingEvent
-from workbench.events.envelope import parse_line
+from workbench.events.envelope_input import parse_line
 
 from .hostile import CORPUS, MARKUP_SHOWN, assert_escapes_visible, assert_inert, envelope_line, hostile_events
 

@@ -17,7 +17,8 @@ from workbench.broker import Event, OutgoingEvent, Position
 from workbench.errors import UsageError
 from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES
-from workbench.events.envelope import InputError, dumps_event, parse_line
+from workbench.events.envelope import dumps_event
+from workbench.events.envelope_input import InputError, parse_line
 from workbench.events.filters import FilterError, compile_filter
 from workbench.events.text import safe_text
 from workbench.positions import parse_position

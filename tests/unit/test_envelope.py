@@ -11,14 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.broker import Event, OutgoingEvent
-from workbench.events.envelope import (
-    InputError,
-    dumps_event,
-    event_to_envelope,
-    format_timestamp,
-    parse_line,
-    parse_timestamp,
-)
+from workbench.events.envelope import dumps_event, event_to_envelope, format_timestamp, parse_timestamp
+from workbench.events.envelope_input import InputError, parse_line
 
 
 def event(**overrides) -> Event:

@@ -14,15 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.broker import Event, OutgoingEvent
-from workbench.events.envelope import (
-    InputError,
-    _dumps_event_by_hand,
-    dumps_event,
-    is_plain_envelope,
-    parse_line,
-    parse_line_bytes,
-    plain_event,
-)
+from workbench.events.envelope import _dumps_event_by_hand, dumps_event
+from workbench.events.envelope_input import InputError, is_plain_envelope, parse_line, parse_line_bytes, plain_event
 
 # text with what matters for JSON and terminals: controls, DEL, C1, bidi marks, separators, BOM,
 # astral characters and lone surrogates

@@ -36,7 +36,7 @@ from workbench.cli.base import (
     target_of,
 )
 from workbench.errors import BadInput, PublishFailed, UsageError, WorkbenchError
-from workbench.events.envelope import parse_header
+from workbench.events.envelope_input import parse_header
 from workbench.journal import Journal
 from workbench.publishing import (
     Batch,

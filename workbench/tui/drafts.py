@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from workbench.broker import Headers, OutgoingEvent
 from workbench.errors import UsageError
-from workbench.events.envelope import format_timestamp, parse_header
+from workbench.events.envelope import format_timestamp
+from workbench.events.envelope_input import parse_header
 
 MAX_COPIES = 10_000
 
