@@ -196,13 +196,13 @@ def test_tail_json_is_the_same_before_and_after_the_verb(wb):
 
 
 def test_a_result_without_an_offset_never_says_offset_none(capsys):
-    from workbench.cli.publish import _report_publish
+    from workbench.cli.publish_report import report_publish
     from workbench.service import PublishReport
 
     report = PublishReport(confirmed=1, first=PublishResult(0, 0, None))
-    assert _report_publish("billing", report, "table") is None
+    assert report_publish("billing", report, "table") is None
     assert capsys.readouterr().out.strip() == "1 confirmed, 0 failed, 0 not sent -> billing at partition 0"
-    _report_publish("billing", report, "json", [("--value", PublishResult(0, 0, None))])
+    report_publish("billing", report, "json", [("--value", PublishResult(0, 0, None))])
     assert json.loads(capsys.readouterr().out)["events"] == [{"origin": "--value", "partition": 0}]
 
 

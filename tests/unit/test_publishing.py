@@ -235,11 +235,11 @@ async def test_service_publish_keeps_its_first_positions(tmp_path):
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
 @pytest.mark.parametrize("count", [0, 1, 5])
 def test_events_written_aside_make_the_document_json_dumps_makes(fmt, count, capsys):
-    from workbench.cli.publish import _Placed
+    from workbench.cli.publish_report import Placed
 
     placed = [(f'in "é".jsonl:{i}', PublishResult(i, i % 2, None if i == 3 else 100 + i)) for i in range(count)]
     document = {"topic": "t", "confirmed": count, "failures": [{"origin": "x", "message": '"events": []'}]}
-    aside = _Placed(fmt)
+    aside = Placed(fmt)
     aside.extend(placed[:2])
     aside.extend(placed[2:])
     aside.write_into(document)

@@ -365,9 +365,9 @@ def replay(
             )
         )
         return
-    from workbench.cli.publish import _report_publish
+    from workbench.cli.publish_report import report_publish
 
-    problem = _report_publish(to, report, fmt)
+    problem = report_publish(to, report, fmt)
     if problem:
         fail(problem)
 
