@@ -33,7 +33,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
@@ -259,7 +259,7 @@ def test_registry_password_is_never_shown(names: Names, tmp_path: Path) -> None:
     port = free_port()
     down = f"http://reader:{secret}@127.0.0.1:{port}/apis/ccompat/v7"
     real = endpoints.REGISTRY_URL.replace("http://", f"http://reader:{secret}@")  # the registry ignores auth
-    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL})
+    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     schema = ping_schema(names)
     schema_id = client.register_schema(f"{names.topic}-value", Schema(json.dumps(schema), "AVRO"))
     produce(names.topic, (None, wire.frame(schema_id, avro(schema, {"text": "a", "n": 1}))))
@@ -311,7 +311,7 @@ def test_registry_password_is_never_shown(names: Names, tmp_path: Path) -> None:
 
 
 def test_unknown_schema_id_is_named_and_the_next_event_still_decodes(names: Names) -> None:
-    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL})
+    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     schema = ping_schema(names)
     schema_id = client.register_schema(f"{names.topic}-value", Schema(json.dumps(schema), "AVRO"))
     unknown = 2**31 - 7
@@ -339,7 +339,7 @@ def test_unknown_schema_id_is_named_and_the_next_event_still_decodes(names: Name
 
 
 def test_a_deleted_schema_is_reported_not_found_by_a_fresh_process(names: Names) -> None:
-    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL})
+    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     customer = {
         "type": "record",
         "name": "Customer",
@@ -354,7 +354,11 @@ def test_a_deleted_schema_is_reported_not_found_by_a_fresh_process(names: Names)
     }
     client.register_schema(f"{names.tag}.customer", Schema(json.dumps(customer), "AVRO"))
     ref = SchemaReference(f"{names.ns}.Customer", f"{names.tag}.customer", 1)
-    serializer = AvroSerializer(client, Schema(json.dumps(order), "AVRO", [ref]), conf={"auto.register.schemas": True})
+    serializer = AvroSerializer(
+        client,
+        Schema(json.dumps(order), "AVRO", [ref]),
+        conf={"auto.register.schemas": True, "subject.name.strategy": topic_subject_name_strategy},
+    )
     ctx = SerializationContext(names.topic, MessageField.VALUE)
     produce(names.topic, (None, serializer({"id": "o-1", "customer": {"name": "Ada"}}, ctx)))
     schema_id = client.get_latest_version(f"{names.topic}-value").schema_id
@@ -378,7 +382,7 @@ def test_a_deleted_schema_is_reported_not_found_by_a_fresh_process(names: Names)
 
 
 def test_corrupt_payloads_after_the_magic_byte_are_reported_and_the_tail_goes_on(names: Names, tmp_path: Path) -> None:
-    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL})
+    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     schema = ping_schema(names)
     avro_id = client.register_schema(f"{names.topic}-value", Schema(json.dumps(schema), "AVRO"))
     proto = f'syntax = "proto3";\npackage {names.ns};\nmessage A {{ string a = 1; }}\nmessage B {{ int32 b = 1; }}\n'
@@ -475,7 +479,7 @@ FITS = {
 def test_publish_a_line_that_does_not_fit_names_file_line_and_field_and_publishes_nothing(
     fmt: str, names: Names, tmp_path: Path
 ) -> None:
-    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL})
+    client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     order, customer, ref_name = FITS[fmt]
     ref_subject = f"{names.tag}.customer"
     client.register_schema(ref_subject, customer(names.ns))
@@ -578,7 +582,7 @@ class Lines:
 
 def test_registry_down_mid_tail_the_tail_goes_on(names: Names, second_registry: SecondRegistry) -> None:
     started = time.monotonic()
-    client = SchemaRegistryClient({"url": second_registry.url})
+    client = SchemaRegistryClient({"url": second_registry.url, "timeout": 20})
     first_schema, later_schema = ping_schema(names, "Early"), ping_schema(names, "Late")
     first_id = client.register_schema(f"{names.topic}-value", Schema(json.dumps(first_schema), "AVRO"))
     later_id = client.register_schema(f"{names.topic}-late-value", Schema(json.dumps(later_schema), "AVRO"))
