@@ -98,11 +98,10 @@ MARKER="# Managed by Event Workbench tests/brokers/brokers.sh (loopback-only tes
 
 # ---------------------------------------------------------------- helpers
 
-log() { echo "brokers: $*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+# log, die, show_log, port_open HOST PORT, kafka_answers_on, write_if_changed, proc_matches,
+# alive, rotate_log: shared with kafka-cluster.sh
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 CLEANUP=()
 cleanup() {
@@ -111,67 +110,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# show_log FILE...: the tail of each existing log, indented.
-show_log() {
-    local file
-    for file in "$@"; do
-        [[ -s $file ]] || continue
-        log "last lines of $file:"
-        tail -n 40 "$file" | sed 's/^/  | /' >&2
-    done
-}
-
-# port_open PORT: a TCP connection to 127.0.0.1:PORT succeeds within 2 s.
-port_open() {
-    timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
-}
-
-# write_if_changed DEST MODE < content: replace DEST when the content differs;
-# returns 0 when it wrote the file, 1 when DEST was already up to date.
-write_if_changed() {
-    local dest=$1 mode=$2 tmp
-    tmp=$(mktemp "$dest.XXXXXX")
-    cat >"$tmp"
-    if [[ -f $dest ]] && cmp -s "$tmp" "$dest"; then
-        rm -f "$tmp"
-        return 1
-    fi
-    chmod "$mode" "$tmp"
-    mv -f "$tmp" "$dest"
-}
-
-# proc_matches PID WORD: process PID is alive and its command line contains WORD.
-proc_matches() {
-    [[ -n $1 && -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
-}
-
-# alive PID: the process exists and is not a zombie (an exited child that init has not
-# reaped yet still answers kill -0).
-alive() {
-    local state
-    state=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    state=${state##*) }             # drop "pid (comm) ", comm may hold spaces
-    [[ -n $state && ${state:0:1} != Z ]]
-}
-
-rotate_log() {
-    [[ -f $1 ]] && mv -f "$1" "$1.1"
-    return 0
-}
-
 # ---------------------------------------------------------------- Kafka
 
-# kafka_answers: a Kafka ApiVersions request (v0) to 127.0.0.1:9092 gets a Kafka reply
-# (our correlation id back, error code none or UNSUPPORTED_VERSION). Takes milliseconds.
-kafka_answers() {
-    local reply
-    # shellcheck disable=SC2016  # $0/$1 expand in the inner shell
-    reply=$(timeout 3 bash -c '
-        exec 3<>"/dev/tcp/$0/$1" || exit 1
-        printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x45\x57\x00\x01\x00\x02ew" >&3
-        head -c 10 <&3 | od -An -tx1' "$HOST" "$KAFKA_PORT" 2>/dev/null | tr -d ' \n') || return 1
-    [[ ${reply:8:8} == 45570001 && ${reply:16:4} =~ ^(0000|0023)$ ]]
-}
+# kafka_answers: the single-node broker answers a Kafka request on 127.0.0.1:9092 (milliseconds).
+kafka_answers() { kafka_answers_on "$HOST" "$KAFKA_PORT"; }
 
 # kafka_metadata_ok: Kafka's own topics tool lists topics (a real metadata request).
 kafka_metadata_ok() {
@@ -296,7 +238,7 @@ kafka_launch() {
         KAFKA_WAIT_PID=$pid
         return 0
     fi
-    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
+    if port_open "$HOST" "$KAFKA_PORT" || port_open "$HOST" "$KAFKA_CONTROLLER_PORT"; then
         die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT is taken by something that does not answer as Kafka"
     fi
     kafka_fetch
@@ -337,7 +279,7 @@ kafka_stop() {
     local pid i
     if ! pid=$(kafka_pid); then
         rm -f "$KAFKA_PID_FILE"
-        if port_open "$KAFKA_PORT"; then
+        if port_open "$HOST" "$KAFKA_PORT"; then
             log "something not started by this script serves $HOST:$KAFKA_PORT; left alone"
             return 1
         fi
@@ -479,7 +421,7 @@ rabbit_answers() {
     local overview
     overview=$(rabbit_overview) || return 1
     [[ $overview == *'"protocol":"amqp"'* && $overview == *'"protocol":"stream"'* ]] &&
-        port_open "$RABBIT_AMQP_PORT" && port_open "$RABBIT_STREAM_PORT"
+        port_open "$HOST" "$RABBIT_AMQP_PORT" && port_open "$HOST" "$RABBIT_STREAM_PORT"
 }
 
 # rabbit_pid: the pid of the running RabbitMQ node (its Erlang VM).
@@ -504,7 +446,7 @@ rabbit_launch() {
         RABBIT_WAIT_PID=$pid
         return 0
     fi
-    if port_open "$RABBIT_AMQP_PORT" || port_open "$RABBIT_MGMT_PORT" || port_open "$RABBIT_STREAM_PORT"; then
+    if port_open "$HOST" "$RABBIT_AMQP_PORT" || port_open "$HOST" "$RABBIT_MGMT_PORT" || port_open "$HOST" "$RABBIT_STREAM_PORT"; then
         die "port $RABBIT_AMQP_PORT, $RABBIT_MGMT_PORT or $RABBIT_STREAM_PORT is taken by something that does not answer as this RabbitMQ"
     fi
     rabbit_install
@@ -541,7 +483,7 @@ rabbit_wait() {
 rabbit_stop() {
     local pid i
     if ! pid=$(rabbit_pid); then
-        if port_open "$RABBIT_AMQP_PORT"; then
+        if port_open "$HOST" "$RABBIT_AMQP_PORT"; then
             log "something without this node's pid file serves $HOST:$RABBIT_AMQP_PORT; left alone"
             return 1
         fi
@@ -750,7 +692,7 @@ registry_launch() {
         REGISTRY_WAIT_PID=$pid
         return 0
     fi
-    if port_open "$REGISTRY_PORT" || port_open "$REGISTRY_MGMT_PORT"; then
+    if port_open "$HOST" "$REGISTRY_PORT" || port_open "$HOST" "$REGISTRY_MGMT_PORT"; then
         die "port $REGISTRY_PORT or $REGISTRY_MGMT_PORT is taken by something that does not answer as the schema registry"
     fi
     registry_fetch
@@ -796,7 +738,7 @@ registry_stop() {
     local pid i
     if ! pid=$(registry_pid); then
         rm -f "$REGISTRY_PID_FILE"
-        if port_open "$REGISTRY_PORT"; then
+        if port_open "$HOST" "$REGISTRY_PORT"; then
             log "something not started by this script serves $HOST:$REGISTRY_PORT; left alone"
             return 1
         fi

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,13 @@ import fastavro
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
 from tests.brokers import endpoints
+from tests.integration.test_schemas_interop import Names, remove, require_brokers
 from workbench.cli import app
 from workbench.events.schemas import wire
 
@@ -46,18 +46,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.registry]
 
 BOOTSTRAP = endpoints.KAFKA_BOOTSTRAP
 REPO = Path(__file__).resolve().parents[2]
-
-
-def require_brokers() -> None:
-    for up, what in (
-        (endpoints.port_open(endpoints.KAFKA_HOST, endpoints.KAFKA_PORT), f"Kafka on {BOOTSTRAP}"),
-        (
-            endpoints.port_open(endpoints.REGISTRY_HOST, endpoints.REGISTRY_PORT),
-            f"the registry {endpoints.REGISTRY_URL}",
-        ),
-    ):
-        if not up:
-            pytest.fail(f"{what} does not answer: run `bash tests/brokers/brokers.sh up`", pytrace=False)
 
 
 def free_port() -> int:
@@ -92,29 +80,6 @@ def no_traceback(done: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr
 
 
-@dataclass
-class Names:
-    """One test's topics and subjects (all starting with ``tag``); removed after the test."""
-
-    tag: str
-    topics: list[str] = field(default_factory=list)
-
-    @property
-    def topic(self) -> str:
-        return self.topics[0]
-
-    @property
-    def ns(self) -> str:
-        return self.tag.replace("-", "_")
-
-    def new_topic(self, suffix: str = "") -> str:
-        name = f"{self.tag}{suffix}"
-        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-        admin.create_topics([NewTopic(name, 1, 1)], request_timeout=30)[name].result(timeout=60)
-        self.topics.append(name)
-        return name
-
-
 @pytest.fixture
 def names() -> Iterator[Names]:
     require_brokers()
@@ -123,15 +88,7 @@ def names() -> Iterator[Names]:
     try:
         yield made
     finally:
-        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-        for future in admin.delete_topics(made.topics, request_timeout=30).values():
-            try:
-                future.result(timeout=60)
-            except Exception:  # noqa: BLE001 - best effort; the leak check names what is left
-                pass
-        subjects = sorted(endpoints.registry_subjects(made.tag), key=lambda s: not s.endswith(("-value", "-key")))
-        for subject in subjects:
-            endpoints.delete_subject(subject, missing_ok=True)
+        remove(made)
 
 
 def produce(topic: str, *events: tuple[bytes | None, bytes | None]) -> None:
@@ -153,7 +110,7 @@ def ping_schema(names: Names, name: str = "Ping") -> dict:
     return {
         "type": "record",
         "name": name,
-        "namespace": names.ns,
+        "namespace": names.pkg,
         "fields": [{"name": "text", "type": "string"}, {"name": "n", "type": "int"}],
     }
 
@@ -343,17 +300,17 @@ def test_a_deleted_schema_is_reported_not_found_by_a_fresh_process(names: Names)
     customer = {
         "type": "record",
         "name": "Customer",
-        "namespace": names.ns,
+        "namespace": names.pkg,
         "fields": [{"name": "name", "type": "string"}],
     }
     order = {
         "type": "record",
         "name": "Order",
-        "namespace": names.ns,
-        "fields": [{"name": "id", "type": "string"}, {"name": "customer", "type": f"{names.ns}.Customer"}],
+        "namespace": names.pkg,
+        "fields": [{"name": "id", "type": "string"}, {"name": "customer", "type": f"{names.pkg}.Customer"}],
     }
     client.register_schema(f"{names.tag}.customer", Schema(json.dumps(customer), "AVRO"))
-    ref = SchemaReference(f"{names.ns}.Customer", f"{names.tag}.customer", 1)
+    ref = SchemaReference(f"{names.pkg}.Customer", f"{names.tag}.customer", 1)
     serializer = AvroSerializer(
         client,
         Schema(json.dumps(order), "AVRO", [ref]),
@@ -385,7 +342,7 @@ def test_corrupt_payloads_after_the_magic_byte_are_reported_and_the_tail_goes_on
     client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     schema = ping_schema(names)
     avro_id = client.register_schema(f"{names.topic}-value", Schema(json.dumps(schema), "AVRO"))
-    proto = f'syntax = "proto3";\npackage {names.ns};\nmessage A {{ string a = 1; }}\nmessage B {{ int32 b = 1; }}\n'
+    proto = f'syntax = "proto3";\npackage {names.pkg};\nmessage A {{ string a = 1; }}\nmessage B {{ int32 b = 1; }}\n'
     proto_id = client.register_schema(f"{names.tag}.proto-value", Schema(proto, "PROTOBUF"))
     good = avro(schema, {"text": "ok", "n": 1})
     events = [
@@ -410,11 +367,11 @@ def test_corrupt_payloads_after_the_magic_byte_are_reported_and_the_tail_goes_on
     assert "2 byte(s) left after the value" in reasons[2]
     assert "message indexes end early" in reasons[3]
     assert "message indexes [4] name no message" in reasons[4]
-    assert f"not valid Protobuf for {names.ns}.A" in reasons[5]
+    assert f"not valid Protobuf for {names.pkg}.A" in reasons[5]
     for n in (1, 2, 3, 4, 5):
         assert "value_decoded" not in lines[n] and "\n" not in reasons[n]
         assert lines[n]["value_schema"]["id"] in (avro_id, proto_id)
-    assert lines[6]["value_decoded"] == {"b": 7} and lines[6]["value_schema"]["message"] == f"{names.ns}.B"
+    assert lines[6]["value_decoded"] == {"b": 7} and lines[6]["value_schema"]["message"] == f"{names.pkg}.B"
     assert lines[7]["value_decoded"] == {"text": "still", "n": 2}
 
 
@@ -482,11 +439,11 @@ def test_publish_a_line_that_does_not_fit_names_file_line_and_field_and_publishe
     client = SchemaRegistryClient({"url": endpoints.REGISTRY_URL, "timeout": 20})
     order, customer, ref_name = FITS[fmt]
     ref_subject = f"{names.tag}.customer"
-    client.register_schema(ref_subject, customer(names.ns))
-    main = order(names.ns)
+    client.register_schema(ref_subject, customer(names.pkg))
+    main = order(names.pkg)
     client.register_schema(
         f"{names.topic}-value",
-        Schema(main.schema_str, main.schema_type, [SchemaReference(ref_name(names.ns), ref_subject, 1)]),
+        Schema(main.schema_str, main.schema_type, [SchemaReference(ref_name(names.pkg), ref_subject, 1)]),
     )
     produce(names.topic, (None, b"already there"), (None, b"and this"))
     before = end_offset(names.topic)
