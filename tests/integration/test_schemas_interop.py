@@ -165,8 +165,8 @@ def avro_schemas(names: Names) -> tuple[dict, dict, dict]:
 
 def proto_files(names: Names, *, for_publish: bool = False) -> dict[str, str]:
     """The .proto files of a test. As confluent-kafka produces them, the key is the second message of its
-    file (message indexes [1]); as the workbench publishes them, the value is (``--schema-message``
-    names it: a key schema always uses its first message)."""
+    file (message indexes [1]); as the workbench publishes them, the value and the key are too
+    (``--schema-message`` and ``--key-schema-message`` name them)."""
     pkg = names.pkg
     other = "message Audit {\n  int32 n = 1;\n}\n\n"
     return {
@@ -177,7 +177,7 @@ def proto_files(names: Names, *, for_publish: bool = False) -> dict[str, str]:
         + f"message Order {{\n  string id = 1;\n  double amount = 2;\n  {pkg}.common.Customer customer = 3;\n"
         "  optional string note = 4;\n}\n",
         f"{names.tag}/key.proto": f'syntax = "proto3";\npackage {pkg}.keys;\n\n'
-        + ("" if for_publish else other)
+        + other
         + "message OrderKey {\n  string id = 1;\n}\n",
     }
 
@@ -480,11 +480,13 @@ def test_events_published_with_a_schema_are_decoded_by_confluent_deserializers(
     args = ["publish", topic, "--file", str(source), "--value-schema", f"{topic}-value:latest"]
     args += ["--key-schema", f"{topic}-key"]
     if fmt == "protobuf":
-        args += ["--schema-message", "Order"]
+        args += ["--schema-message", "Order", "--key-schema-message", "OrderKey"]
+        unknown = cli(*args[:-1], "Nope")
+        assert unknown.exit_code == 2 and "--key-schema-message" in unknown.output and "Nope" in unknown.output
     published = cli(*args)
     assert published.exit_code == 0, published.output
-    if fmt == "protobuf":  # Order is the second message of its file: message indexes [1]; the key's [0]
-        assert {(k[5:6], v[5:7]) for k, v in raw_events(topic) if k and v} == {(b"\x00", b"\x02\x02")}
+    if fmt == "protobuf":  # Order and OrderKey are the second messages of their files: message indexes [1]
+        assert {(k[5:7], v[5:7]) for k, v in raw_events(topic) if k and v} == {(b"\x02\x02", b"\x02\x02")}
 
     done = subprocess.run(
         [

@@ -97,7 +97,15 @@ def publish(
     ] = None,
     schema_message: Annotated[
         str | None,
-        typer.Option("--schema-message", help="Protobuf: the message of the schema to encode (default: the first)."),
+        typer.Option(
+            "--schema-message", help="Protobuf: the message of the value's schema to encode (default: the first)."
+        ),
+    ] = None,
+    key_schema_message: Annotated[
+        str | None,
+        typer.Option(
+            "--key-schema-message", help="Protobuf: the message of the key's schema to encode (default: the first)."
+        ),
     ] = None,
     journal: Annotated[
         str | None,
@@ -138,7 +146,7 @@ def publish(
     skipped = 0
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
-        encode = _schema_encoding(target, value_schema, key_schema, schema_message)
+        encode = _schema_encoding(target, value_schema, key_schema, schema_message, key_schema_message)
         if stream:
             if file is None:
                 raise UsageError("--stream reads --file (or --file - for stdin)")
@@ -366,12 +374,14 @@ def _line_parser(
 
 
 def _schema_encoding(
-    target: Any, value_schema: str | None, key_schema: str | None, message: str | None
+    target: Any, value_schema: str | None, key_schema: str | None, message: str | None, key_message: str | None
 ) -> Encoding | None:
     """The encoding ``--value-schema`` / ``--key-schema`` ask for (schemas looked up once, now)."""
+    if message is not None and value_schema is None:
+        raise UsageError("--schema-message goes with --value-schema")
+    if key_message is not None and key_schema is None:
+        raise UsageError("--key-schema-message goes with --key-schema")
     if value_schema is None and key_schema is None:
-        if message is not None:
-            raise UsageError("--schema-message goes with --value-schema or --key-schema")
         return None
     if target.registry is None:
         raise UsageError(
@@ -383,11 +393,15 @@ def _schema_encoding(
     from workbench.events.schemas.formats import Mismatch
 
     registry = service.registry(target.registry)
-    try:
-        value_enc = SchemaEncoder.lookup(registry, value_schema, "--value-schema", message) if value_schema else None
-        key_enc = SchemaEncoder.lookup(registry, key_schema, "--key-schema") if key_schema else None
-    except Mismatch as exc:
-        raise UsageError(f"--schema-message: {exc}") from None
+
+    def lookup(spec: str | None, option: str, message: str | None, message_option: str) -> SchemaEncoder | None:
+        try:
+            return SchemaEncoder.lookup(registry, spec, option, message) if spec else None
+        except Mismatch as exc:
+            raise UsageError(f"{message_option}: {exc}") from None
+
+    value_enc = lookup(value_schema, "--value-schema", message, "--schema-message")
+    key_enc = lookup(key_schema, "--key-schema", key_message, "--key-schema-message")
 
     def encode(origin: str, event: OutgoingEvent) -> OutgoingEvent:
         value, key = event.value, event.key
