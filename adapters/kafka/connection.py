@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -89,9 +89,10 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
         follow: bool = False,
         batch_size: int = 1000,
         on_outage: OutageCallback | None = None,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         parts = None if partitions is None else list(partitions)
-        return self._read(topic, start, parts, follow, batch_size, on_outage)
+        return self._read(topic, start, parts, follow, batch_size, on_outage, on_live)
 
     async def _read(
         self,
@@ -101,6 +102,7 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
         follow: bool,
         batch_size: int,
         on_outage: OutageCallback | None,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         # An async generator: nothing below runs before the first batch is asked for.
         self._check_open()
@@ -114,6 +116,8 @@ class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
         lost: KafkaError | None = None  # librdkafka said every broker is down: look whether so
         try:
             await loop.run_in_executor(executor, reader.open)
+            if follow and on_live is not None:  # assigned at offsets from the end seen: nothing newer is missed
+                on_live()
             idle_since = time.monotonic()
             while True:
                 if self._closed:
