@@ -168,6 +168,16 @@ class PartitionInfo:
     def count(self) -> int:
         return max(self.end - self.start, 0)
 
+    @property
+    def replica_state(self) -> str:
+        """``ok``, ``under-replicated`` (fewer in-sync replicas than replicas) or ``offline`` (no
+        leader); ``ok`` where the broker has no replicas to speak of. One rule for the CLI and the TUI."""
+        if not self.replicas:
+            return "ok"
+        if self.leader is None:
+            return "offline"
+        return "under-replicated" if len(self.isr) < len(self.replicas) else "ok"
+
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
@@ -175,6 +185,10 @@ class TopicInfo:
 
     ``metadata["read_notice"]``, when present, is a sentence the app shows before reading: what
     reading does to the broker (e.g. a temporary tap queue that makes unroutable messages routable).
+
+    ``operations``: what the connected user may do on it, where the broker tells (Kafka's authorized
+    operations): lower-case names among :data:`OPERATIONS`. None when it does not tell: then
+    everything is offered and the broker has the last word. The UI asks :meth:`may`.
     """
 
     name: str
@@ -183,10 +197,19 @@ class TopicInfo:
     config: Mapping[str, str] = field(default_factory=dict)
     internal: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    operations: frozenset[str] | None = None
 
     @property
     def count(self) -> int:
         return sum(p.count for p in self.partitions)
+
+    def may(self, operation: str) -> bool:
+        """False only when the broker said the user may not (``read``, ``write``, ``delete`` ...)."""
+        return self.operations is None or operation in self.operations
+
+
+#: The operations ``TopicInfo.operations`` names (Kafka's ACL operations on a topic, lower-case).
+OPERATIONS = frozenset({"read", "write", "create", "delete", "alter", "describe", "describe_configs", "alter_configs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +380,7 @@ class Connection(abc.ABC):
         follow: bool = False,
         batch_size: int = 1000,
         on_outage: OutageCallback | None = None,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         """Batches of events from ``start``, ordered per partition.
 
@@ -368,6 +392,11 @@ class Connection(abc.ABC):
         A follow read outlives a broker outage where the adapter can resume it with no gap and no
         duplicate: it calls ``on_outage(error)`` when it loses the broker (and keeps retrying),
         then ``on_outage(None)`` once it reads again. Where it cannot, the read raises the error.
+
+        A follow read calls ``on_live()`` once, as soon as it is attached (Kafka: partitions assigned
+        at their start offsets; a stream: its consumer registered; an exchange: the tap queue bound
+        and consumed): every event published from then on reaches the read. Not called on a
+        bounded read, nor again after an outage.
         """
 
     @abc.abstractmethod

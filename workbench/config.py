@@ -73,6 +73,8 @@ class Profile:
     description: str = ""
     source: str = BUILTIN_SOURCE
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # about the file it came from
+    #: Named filters (``--filter @name``): the file's [filters], then [profiles.NAME.filters] over them.
+    filters: Mapping[str, NamedFilter] = field(default_factory=dict, repr=False, compare=False)
 
     def shown_broker(self) -> str:
         """Where this profile points, secrets masked."""
@@ -106,6 +108,7 @@ class Config:
     sagas: Mapping[str, Any] = field(default_factory=dict)  # [sagas.NAME] -> workbench.sagas.definitions
     correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.events.correlation
     keys: Mapping[str, Any] = field(default_factory=dict)  # [keys] -> the TUI's key bindings
+    filters: Mapping[str, NamedFilter] = field(default_factory=dict)  # [filters]: named filters for every profile
 
     def profile(self, name: str | None) -> Profile:
         chosen = name or self.default_profile
@@ -221,7 +224,7 @@ def _url_has_literal_secret(url: str) -> bool:
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
-    known_top = {"default_profile", "profiles", "sagas", "correlation", "keys"}
+    known_top = {"default_profile", "profiles", "sagas", "correlation", "keys", "filters"}
     for key in data:
         if key not in known_top:
             raise ConfigError(
@@ -230,7 +233,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME])")
-    profiles = {name: _parse_profile(name, body, path) for name, body in raw_profiles.items()}
+    shared = _parse_filters(data.get("filters", {}), f"{path}: [filters]")
+    profiles = {name: _parse_profile(name, body, path, shared) for name, body in raw_profiles.items()}
     default = data.get("default_profile")
     if default is not None and (not isinstance(default, str) or default not in profiles):
         raise ConfigError(
@@ -242,17 +246,58 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         tables[name] = data.get(name, {})
         if not isinstance(tables[name], dict):
             raise ConfigError(f"{path}: {name!r} must be a table ([{name}])")
-    return Config(profiles=profiles, default_profile=default, path=path, **tables)
+    return Config(profiles=profiles, default_profile=default, path=path, filters=shared, **tables)
 
 
-def _parse_profile(name: str, body: Any, path: Path) -> Profile:
+@dataclass(frozen=True)
+class NamedFilter:
+    """A filter expression saved under a name in the profile file; ``where`` names its table."""
+
+    name: str
+    expression: str
+    where: str
+
+
+FILTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _parse_filters(raw: Any, where: str) -> dict[str, NamedFilter]:
+    """``name = 'expression'`` pairs (checked as filters when used, or by `workbench filters`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table of name = 'filter expression'")
+    named: dict[str, NamedFilter] = {}
+    for name, expression in raw.items():
+        if not FILTER_NAME.match(name):
+            raise ConfigError(
+                f"{where}: filter name {name!r} is not a name",
+                hint="letters, digits and _, not starting with a digit (used as --filter @name)",
+            )
+        if not isinstance(expression, str) or not expression.strip():
+            raise ConfigError(f"{where}: filter {name!r} must be a non-empty string (a filter expression)")
+        named[name] = NamedFilter(name, expression, where)
+    return named
+
+
+def named_filters(profile: Profile) -> dict[str, NamedFilter]:
+    """The named filters a profile sees. A profile made from ``--broker`` or the built-in default
+    has none of its own: it sees the profile file's [filters], when there is a file."""
+    if profile.source in (BUILTIN_SOURCE, URL_SOURCE):
+        return dict(load_config().filters)
+    return dict(profile.filters)
+
+
+def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedFilter] | None = None) -> Profile:
     where = f"{path}: [profiles.{name}]"
     if not isinstance(body, dict):
         raise ConfigError(f"{where} must be a table")
     fields: dict[str, Any] = {}
     options: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    filters = dict(shared or {})
     for key, value in body.items():
+        if key == "filters":
+            filters.update(_parse_filters(value, f"{path}: [profiles.{name}.filters]"))
+            continue
         if key in _SCHEMA_KEYS:
             kind = _SCHEMA_KEYS[key]
             if key != "schemas" and (not isinstance(value, kind) or isinstance(value, bool)):  # schemas: below
@@ -273,7 +318,9 @@ def _parse_profile(name: str, body: Any, path: Path) -> Profile:
         from workbench.events.schemas.files import parse_rules
 
         parse_rules(schemas["schemas"], path.parent, where)  # checked now: a typo is found at load time
-    return Profile(name=name, options=options, schemas=schemas, source=str(path), **{"adapter": None, **fields})
+    return Profile(
+        name=name, options=options, schemas=schemas, source=str(path), filters=filters, **{"adapter": None, **fields}
+    )
 
 
 # --------------------------------------------------------------------------- resolution

@@ -50,6 +50,35 @@ def parse_position(text: str) -> Position:
     return Position.at_time(ms)
 
 
+UNTIL_HELP = (
+    "now (the end when the read begins) | OFFSET (the last offset read, e.g. 1500) "
+    "| ISO-8601 time (the last events stamped at or before it; without a zone it is UTC)"
+)
+_NOW = {"now", "end", "latest"}
+
+
+def parse_until(text: str) -> Position:
+    """Where a bounded window ends: ``now`` (Position.end), an inclusive offset, or an ISO-8601 time
+    (inclusive); UsageError otherwise."""
+    word = text.strip().lower()
+    if word in _NOW:
+        return Position.end()
+    if _is_number(word):
+        if len(word) > 19 or int(word) > MAX_OFFSET:
+            raise UsageError(f"--until {_shown(text)} is out of range", hint=f"offsets go up to {MAX_OFFSET}")
+        return Position.at_offset(int(word))
+    ms = _iso_ms(text)
+    if ms is None:
+        raise UsageError(f"--until {_shown(text)} is not an end", hint=f"expected {UNTIL_HELP}")
+    return Position.at_time(ms)
+
+
+def check_window(start: Position, until: Position) -> None:
+    """A window that ends before it starts selects nothing: say so instead of reading nothing."""
+    if start.kind == until.kind and start.kind in ("offset", "timestamp") and until.value < start.value:
+        raise UsageError(f"--until {until} is before --from {start}", hint="the window would be empty")
+
+
 def _iso_ms(text: str) -> int | None:
     """Milliseconds of an ISO-8601 time (UTC without a zone), None when it is not one we can show."""
     try:

@@ -30,6 +30,7 @@ from workbench.events.schemas.decoder import SchemaDecoder
 from workbench.events.schemas.registry import Registered, Registry, RegistrySettings
 from workbench.publishing import Failure as Failure
 from workbench.publishing import PublishReport as PublishReport
+from workbench.scan import ScanReport
 
 
 def capabilities(target: Target) -> Capabilities:
@@ -235,8 +236,15 @@ async def tail(
     on_outage: OutageCallback | None = None,
     batch_size: int | None = None,
     on_dropped: Callable[[int], None] | None = None,
+    until: Position | None = None,
+    report: ScanReport | None = None,
+    on_live: Callable[[], None] | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """Batches of the events that pass ``match``, at most ``limit`` of them.
+
+    ``until`` ends the window (see :mod:`workbench.scan`); ``report`` (made for one when ``until`` is
+    given without it) is kept up to date: per partition what was read and matched, and whether to
+    the end. ``on_live`` is told once a follow read is attached (see Connection.read).
 
     ``on_scanned`` is told how many events were read before filtering (for progress);
     ``on_outage`` when a follow read loses its broker and when it reads again (see Connection.read);
@@ -247,6 +255,14 @@ async def tail(
     extra: dict[str, Any] = {} if on_outage is None else {"on_outage": on_outage}
     if batch_size is not None:  # else the adapter's default
         extra["batch_size"] = batch_size
+    if on_live is not None:
+        extra["on_live"] = on_live
+    if until is not None and report is None:
+        report = ScanReport.plan(await conn.describe_topic(topic), start, partitions, until)
+    if report is not None and until is not None:
+        report.until = until
+    if report is not None and report.done:
+        return  # every window is empty
     reader = conn.read(topic, start, partitions=partitions, follow=follow, **extra)
     async with aclosing(_read_ahead(reader)) as batches:
         async for batch in batches:
@@ -254,6 +270,16 @@ async def tail(
                 on_scanned(len(batch))
             if on_dropped and batch and (dropped := batch[0].metadata.get("dropped_before")):
                 on_dropped(dropped)
+            if report is not None:
+                batch, remaining = report.take(batch, match, remaining)
+                if batch:
+                    yield batch
+                if remaining == 0:
+                    report.stop(f"stopped after {limit:,} match{'es' if limit != 1 else ''}")
+                    return
+                if report.done:
+                    return  # every partition passed its window's end
+                continue
             if match is not None:
                 batch = [e for e in batch if match(e)]
             if remaining is not None:
@@ -263,6 +289,8 @@ async def tail(
                 yield batch
             if remaining == 0:
                 return
+    if report is not None and not follow:
+        report.finish()
 
 
 async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:

@@ -164,9 +164,10 @@ class LocalConnection(Connection):
         follow: bool = False,
         batch_size: int = 1000,
         on_outage: OutageCallback | None = None,  # a local file has no outage to report
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         parts = None if partitions is None else list(partitions)
-        return self._read(topic, start, parts, follow, batch_size)
+        return self._read(topic, start, parts, follow, batch_size, on_live if follow else None)
 
     async def _read(
         self,
@@ -175,9 +176,12 @@ class LocalConnection(Connection):
         partitions: list[int] | None,
         follow: bool,
         batch_size: int,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         # Nothing is fetched before the first batch is asked for, nor between two requests.
         cursor = await self._call(self._store.open_cursor, topic, start, partitions, follow, batch_size)
+        if on_live is not None:  # the cursor holds its start offsets: every later publish is read
+            on_live()
         while True:
             batch = await self._call(self._store.next_batch, cursor)
             if batch is None:

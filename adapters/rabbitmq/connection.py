@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 
 from aiormq.abc import AbstractChannel
@@ -103,9 +103,10 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
         follow: bool = False,
         batch_size: int = 1000,
         on_outage: OutageCallback | None = None,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         parts = None if partitions is None else list(partitions)
-        return self._read(topic, start, parts, follow, batch_size, Outage(on_outage))
+        return self._read(topic, start, parts, follow, batch_size, Outage(on_outage), on_live if follow else None)
 
     async def _read(
         self,
@@ -115,6 +116,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
         follow: bool,
         batch_size: int,
         outage: Outage,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[list[Event]]:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidRequest(f"{self._where}: batch_size must be an int >= 1, got {batch_size!r}")
@@ -126,7 +128,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
             if not partitions:
                 return
         if target.kind == "exchange":
-            async with aclosing(self._read_exchange(target, start, follow, batch_size, outage)) as batches:
+            async with aclosing(self._read_exchange(target, start, follow, batch_size, outage, on_live)) as batches:
                 async for batch in batches:
                     yield batch
             return
@@ -134,7 +136,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
             if target.type is None:
                 self._need_management(f"telling whether {target.name!r} is a stream or a queue")
             raise await self._queue_not_read(target)
-        async with aclosing(self._read_stream(target, start, follow, batch_size, outage)) as batches:
+        async with aclosing(self._read_stream(target, start, follow, batch_size, outage, on_live)) as batches:
             async for batch in batches:
                 yield batch
 
@@ -157,7 +159,13 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
         )
 
     async def _read_stream(
-        self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
+        self,
+        target: Target,
+        start: Position,
+        follow: bool,
+        batch_size: int,
+        outage: Outage,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """A stream read; a follow read that loses the broker reconnects and attaches again
         right after the last event it delivered (no gap, no duplicate). One that delivered
@@ -176,7 +184,9 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
                 idle_timeout=self._timeout,
                 close_timeout=self._timeout,
                 what=what,
+                on_live=on_live,
             )
+            on_live = None  # told once: a reattach after an outage is not news
             try:
                 async with aclosing(batches):  # closing this read closes the consumer's channel at once
                     async for batch in batches:
@@ -199,7 +209,13 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
             outage.end()
 
     async def _read_exchange(
-        self, target: Target, start: Position, follow: bool, batch_size: int, outage: Outage
+        self,
+        target: Target,
+        start: Position,
+        follow: bool,
+        batch_size: int,
+        outage: Outage,
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """A tap. It does not outlive the broker (``outage`` stays unused): a new tap would miss
         what was routed while none existed, so the read ends with the error instead."""
@@ -241,6 +257,7 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
             what=f"{self._where}: tap on {target.label}",
             on_queue=track,
             routed=self._routed_into if self._mgmt is not None else None,
+            on_live=on_live,
         )
         try:
             async with aclosing(batches):  # closing this read removes the tap at once

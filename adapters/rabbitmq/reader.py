@@ -280,7 +280,9 @@ async def read_stream(
     idle_timeout: float,
     close_timeout: float,
     what: str,
+    on_live: Callable[[], None] | None = None,
 ) -> AsyncGenerator[list[Event], None]:
+    """``on_live()`` is told once the consumer is registered (every later publish reaches it)."""
     channel = await open_channel()
     prefetch = min(max(batch_size, 100), STREAM_PREFETCH_MAX)
     consumer = Consumer(channel, prefetch, what)
@@ -291,6 +293,8 @@ async def read_stream(
             await consumer.start(stream, {"x-stream-offset": plan.argument})
         except Exception as exc:
             raise _consume_error(exc, what) from None
+        if on_live is not None:
+            on_live()
         while True:
             if not await consumer.wait(None if follow else idle_timeout):
                 raise Timeout(
@@ -380,9 +384,11 @@ async def read_tap(
     what: str,
     on_queue: Callable[[str | None], None] = lambda name: None,
     routed: Callable[[str], Awaitable[int | None]] | None = None,
+    on_live: Callable[[], None] | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """``routed(queue)`` says how many messages were routed into the tap queue (None: unknown);
-    without it, drops are not counted."""
+    without it, drops are not counted. ``on_live()`` is told once the queue is bound and consumed:
+    from then on it receives every message the exchange routes."""
     channel = await open_channel()
     queue = tap_queue_name()
     consumer = Consumer(channel, min(max(batch_size, 100), TAP_PREFETCH_MAX), what)
@@ -402,6 +408,8 @@ async def read_tap(
             await consumer.start(queue, None)
         except Exception as exc:
             raise _consume_error(exc, what) from None
+        if on_live is not None:
+            on_live()
         sequence = 0
         loop = asyncio.get_running_loop()
         dropped = told = 0  # dropped by the cap so far; the total the last mark told

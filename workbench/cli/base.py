@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -226,13 +226,14 @@ def overview(ctx: typer.Context) -> None:
     output.stderr.print("next: workbench tail TOPIC --from -10 | workbench lag | workbench publish TOPIC --value TEXT")
 
 
-def compile_filter(text: str | None) -> Callable[[Any], bool] | None:
+def compile_filter(text: str | None, named: Mapping[str, str] | None = None) -> Callable[[Any], bool] | None:
+    """The compiled ``--filter``; ``@name`` stands for a ``named`` filter (the profile file's [filters])."""
     if text is None:
         return None
-    from workbench.events.filters import FilterError, compile_filter
+    from workbench.events.filters import FilterError, compile_filter, expand_named
 
     try:
-        compiled = compile_filter(text)
+        compiled = compile_filter(expand_named(text, named or {}))
     except FilterError as exc:
         raise UsageError(
             f"--filter: {exc}", hint="see `workbench tail --help` and the README's filter section"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from workbench.broker import BrokerError
+from workbench.broker import BrokerError, Event, TopicInfo
 from workbench.cli import output
 from workbench.cli.base import (
     app,
@@ -20,7 +22,9 @@ from workbench.cli.base import (
     target_of,
 )
 from workbench.errors import UsageError, WorkbenchError
-from workbench.positions import POSITION_HELP, parse_position
+from workbench.partitioning import PARTITIONER_HELP, plan_key_search
+from workbench.positions import POSITION_HELP, UNTIL_HELP, check_window, parse_position, parse_until
+from workbench.scan import ScanReport
 
 
 class TailFormat(StrEnum):
@@ -46,6 +50,12 @@ def event_format(ctx: typer.Context, local: StrEnum | None) -> str:
 # --------------------------------------------------------------------------- tail
 
 
+class PartitionerChoice(StrEnum):
+    both = "both"
+    murmur2 = "murmur2"
+    crc32 = "crc32"
+
+
 @app.command()
 def tail(
     ctx: typer.Context,
@@ -54,14 +64,47 @@ def tail(
         str | None,
         typer.Option("--from", help=f"Where to start: {POSITION_HELP}. Default: beginning, or end with --follow."),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help=f"Where the window ends (a bounded read): {UNTIL_HELP}."),
+    ] = None,
     partition: Annotated[
         list[int] | None, typer.Option("--partition", "-P", help="Only this partition (repeatable).")
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            "-k",
+            help="Only events with this key (its UTF-8 bytes), reading only the partitions the key can be in "
+            "(see --partitioner); the hash used is said on stderr.",
+        ),
+    ] = None,
+    partitioner: Annotated[
+        PartitionerChoice,
+        typer.Option("--partitioner", help=f"How producers placed --key: {PARTITIONER_HELP}."),
+    ] = PartitionerChoice.both,
+    all_partitions: Annotated[
+        bool,
+        typer.Option(
+            "--all-partitions",
+            help="With --key: read every partition (a key placed by an explicit partition, a custom "
+            "partitioner, or before partitions were added).",
+        ),
+    ] = False,
     max_events: Annotated[int | None, typer.Option("--max", "-n", min=1, help="Stop after N events.")] = None,
+    max_matches: Annotated[
+        int | None,
+        typer.Option("--max-matches", min=1, help="Stop after N matches (of --filter and --key)."),
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new events.")] = False,
     filter_expr: Annotated[
         str | None,
-        typer.Option("--filter", help="Only events matching this expression, e.g. 'value.status == \"failed\"'."),
+        typer.Option(
+            "--filter",
+            help="Only events matching this expression, e.g. 'value.status == \"failed\"'; @NAME is a named "
+            "filter of the profile file (see `workbench filters`).",
+        ),
     ] = None,
     output_format: Annotated[
         TailFormat | None,
@@ -82,11 +125,20 @@ def tail(
 ) -> None:
     """Read events from a position, optionally following new ones; never commits, never consumes.
 
+    A bounded read (no --follow) ends with a line on stderr that begins with `scanned`: per partition
+    the offsets read, the events scanned and matched, and whether its window was read to its end
+    (with -o json or jsonl, the same figures as JSON after `scanned `). A --follow read says `live`
+    on stderr once it is attached: every event published from then on is shown.
+
     Examples:
       workbench tail orders --from -5
       workbench tail payments --follow --filter 'type == "PaymentFailed"'
+      workbench tail orders --key order-42 --from 2026-11-27T08:00:00Z --until 2026-11-27T09:00:00Z
+      workbench tail payments --filter @failed --max-matches 1
       workbench tail orders --from beginning -o jsonl > orders.jsonl
     """
+    from workbench import config
+
     target = target_of(ctx)
     fmt = event_format(ctx, output_format)
     decoded = decoded or (output_format.value if output_format else fmt_of(ctx, None)) == "json"
@@ -96,41 +148,99 @@ def tail(
                 "-o raw writes payload bytes unchanged, escape sequences included: not to a terminal",
                 hint="redirect it to a file or pipe, or use -o table (safe previews) or -o jsonl",
             )
+        if follow and until is not None:
+            raise UsageError("--until ends the read; --follow never does", hint="choose one of them")
+        if key is not None and partition:
+            raise UsageError(
+                "--key chooses the partitions to read itself; --partition would contradict it",
+                hint="drop --partition, or use --partitioner / --all-partitions",
+            )
         position = parse_position(start or ("end" if follow else "beginning"))
-        match = compile_filter(filter_expr)
+        end = parse_until(until) if until is not None else None
+        if end is not None:
+            check_window(position, end)
+        named = {n: f.expression for n, f in config.named_filters(target.profile).items()} if filter_expr else {}
+        match = compile_filter(filter_expr, named)
     except WorkbenchError as exc:
         fail(exc)
+    limit = min(n for n in (max_events, max_matches) if n is not None) if max_events or max_matches else None
     from workbench import service
 
     printer = output.EventPrinter(fmt, decoded=decoded)  # type: ignore[arg-type]
+    machine = fmt != "table"
+    report: ScanReport | None = None
 
     async def body() -> int:
+        nonlocal report
         shown = 0
         async with service.connect(target) as conn:
             info = await conn.describe_topic(topic)
             if notice := info.metadata.get("read_notice"):
                 output.stderr.print(output.safe(f"note: {notice}", "yellow"))
-            total = None if follow else service.expected_count(info, position, partition)
+            chosen, wanted, search = partition, match, None
+            if key is not None:
+                search = plan_key_search(
+                    key.encode(), max(len(info.partitions), 1), partitioner.value, all_partitions=all_partitions
+                )
+                output.stderr.print(output.safe(search.explain()))
+                chosen = list(search.partitions)
+                wanted = both(search.matches(), match)
+            if not follow:
+                report = ScanReport.plan(info, position, chosen, end, search.explain() if search else None)
+            total = None if follow else service.expected_count(info, position, chosen)
             with scan_progress(total) as on_scanned:
                 async for batch in service.tail(
                     conn,
                     topic,
                     position,
-                    partitions=partition,
+                    partitions=chosen,
                     follow=follow,
-                    limit=max_events,
-                    match=match,
+                    limit=limit,
+                    match=wanted,
                     on_scanned=on_scanned,
                     on_outage=report_outage,
                     on_dropped=report_dropped,
+                    until=end,
+                    report=report,
+                    on_live=(lambda: report_live(topic, info)) if follow else None,
                 ):
                     printer.print_batch(batch)
                     shown += len(batch)
         return shown
 
-    shown = run(body)
-    if not follow and sys.stderr.isatty():
+    try:
+        shown = run(body)
+    finally:
+        if report is not None:
+            if report.stopped is None and not report.done:
+                report.stop("stopped before the end (interrupted or failed)")
+            report_scan(report, machine, "--max-matches" if max_matches and limit == max_matches else "--max")
+    if not follow and sys.stderr.isatty() and report is None:
         output.stderr.print(f"{output.count(shown)} event(s)")
+
+
+def both(first: Callable[[Event], bool], second: Callable[[Event], bool] | None) -> Callable[[Event], bool]:
+    """Events that pass ``first`` (the cheap key check) and then ``second`` (a filter), if any."""
+    if second is None:
+        return first
+    return lambda event: first(event) and second(event)
+
+
+def report_scan(report: ScanReport, machine: bool, limit_flag: str) -> None:
+    """The completeness line: ``scanned ...`` in words, or followed by the figures as JSON."""
+    if report.stopped and report.stopped.startswith("stopped after"):
+        report.stopped += f" ({limit_flag})"
+    if machine:
+        sys.stderr.write("scanned " + json.dumps(report.as_dict(), ensure_ascii=True) + "\n")
+        sys.stderr.flush()
+    else:
+        output.stderr.print(output.safe(report.line()))
+
+
+def report_live(topic: str, info: TopicInfo) -> None:
+    """A follow read is attached: from now on it sees every event published (scripts wait for it)."""
+    what = {"exchange": "the tap queue is bound to exchange"}.get(info.kind, f"reading {info.kind}")
+    output.stderr.print(output.safe(f"live: {what} {topic!r}; every event published from now on is shown", "green"))
 
 
 def report_outage(error: BrokerError | None) -> None:
@@ -176,7 +286,7 @@ def peek(
     Example: workbench peek billing --count 5 --yes
     """
     from workbench import service
-    from workbench.broker import TopicInfo, Unsupported
+    from workbench.broker import Unsupported
 
     target = target_of(ctx)
     fmt = event_format(ctx, output_format)

@@ -45,8 +45,9 @@ names stand for in an event (``filter_fields``) and the functions (``filter_func
 from __future__ import annotations
 
 import ast
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from workbench.broker import Event
 from workbench.events.filter_eval import Evaluator
@@ -54,7 +55,7 @@ from workbench.events.filter_fields import NAMES, NEEDS_VALUE, Scope
 from workbench.events.filter_functions import FUNCTIONS
 from workbench.events.filter_parse import MAX_LENGTH, FilterError, parse
 
-__all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter"]
+__all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter", "expand_named"]
 
 
 class Filter:
@@ -104,3 +105,27 @@ def compile_filter(text: str) -> Filter:
     """Parse and check a filter expression once; raises :class:`FilterError`."""
     tree, names = parse(text)
     return Filter(text, tree, names)
+
+
+#: A quoted string (kept as it is) or an ``@name`` reference.
+_REFERENCE = re.compile(r"""('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")|@([A-Za-z_][A-Za-z0-9_]*)""")
+_MAX_DEPTH = 8
+
+
+def expand_named(text: str, named: Mapping[str, str], _seen: tuple[str, ...] = ()) -> str:
+    """``text`` with each ``@name`` (outside string literals) replaced by ``(its expression)``,
+    named filters that name others included; raises :class:`FilterError` for an unknown name or a
+    loop."""
+
+    def put(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1)
+        name = match.group(2)
+        if name not in named:
+            known = ", ".join(f"@{n}" for n in sorted(named)) or "none (add a [filters] table to the profile file)"
+            raise FilterError(f"no named filter @{name}; known: {known}", text, match.start() + 1)
+        if name in _seen or len(_seen) >= _MAX_DEPTH:
+            raise FilterError(f"named filter @{name} refers to itself ({' -> '.join(_seen + (name,))})", text)
+        return f"({expand_named(named[name], named, (*_seen, name))})"
+
+    return _REFERENCE.sub(put, text) if "@" in text else text
