@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from workbench.broker import Event, GroupInfo, GroupLag, PartitionInfo, TopicInfo
+from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
 from workbench.events import codecs
 from workbench.events.envelope import dumps_event, format_timestamp
 from workbench.events.text import safe, safe_text
@@ -86,7 +86,7 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
                 "replicas": list(p.replicas),
                 "isr": list(p.isr),
                 "size_bytes": p.size_bytes,
-                **({"state": replica_state(p)} if p.replicas else {}),
+                **({"state": p.replica_state} if p.replicas else {}),
             }
             for p in info.partitions
         ],
@@ -97,16 +97,9 @@ def topic_dict(info: TopicInfo) -> dict[str, Any]:
     }
 
 
-def replica_state(p: PartitionInfo) -> str:
-    """``ok``, ``under-replicated`` (fewer in-sync replicas than replicas) or ``offline`` (no leader)."""
-    if p.leader is None:
-        return "offline"
-    return "under-replicated" if len(p.isr) < len(p.replicas) else "ok"
-
-
 def replica_problems(info: TopicInfo) -> str | None:
     """One line on partitions without a leader or with replicas out of sync; None when all are fine."""
-    states = [replica_state(p) for p in info.partitions if p.replicas]
+    states = [p.replica_state for p in info.partitions if p.replicas]
     offline, under = states.count("offline"), states.count("under-replicated")
     if not offline and not under:
         return None
@@ -144,7 +137,7 @@ def render_describe(info: TopicInfo, fmt: Format) -> None:
     if any(p.replicas for p in info.partitions):  # brokers with replication
         columns += ["LEADER", "REPLICAS", "ISR", "STATE"]
         for row, p in zip(rows, info.partitions, strict=True):
-            state = replica_state(p)
+            state = p.replica_state
             shown = state if state == "ok" else Text(state, style="bold red" if state == "offline" else "yellow")
             row += [
                 "-" if p.leader is None else p.leader,
