@@ -299,7 +299,10 @@ def capture(
 def replay(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A topic of the profile, or a capture file (FILE.db).")],
-    to: Annotated[str, typer.Option("--to", help="Destination topic (on the profile's broker).")],
+    to: Annotated[str | None, typer.Option("--to", help="Destination topic (on the profile's broker).")] = None,
+    to_origin: Annotated[
+        bool, typer.Option("--to-origin", help="Each dead letter back where its headers say it came from.")
+    ] = False,
     topic: Annotated[
         list[str] | None, typer.Option("--topic", "-t", help="From a capture file: only this topic (repeatable).")
     ] = None,
@@ -313,9 +316,29 @@ def replay(
     execute: Annotated[
         bool, typer.Option("--execute", help="Publish (without it: a dry run that shows what would be).")
     ] = False,
+    until: Annotated[
+        str | None, typer.Option("--until", help="With --to-origin: where to stop (as dlq summary).")
+    ] = None,
+    peek: Annotated[
+        int | None, typer.Option("--peek", min=1, metavar="N", help="With --to-origin: N messages of a RabbitMQ queue.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", min=0.1, help="With --to-origin: at most this many events a second.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="With --to-origin: why (kept in the audit log).")
+    ] = None,
     output_format: OutputOption = None,
 ) -> None:
     """Re-publish events, e.g. from a dead-letter topic, keeping keys, values and headers.
+
+    --to-origin (instead of --to) sends each dead letter home: to the topic its Spring Kafka or
+    Kafka Connect headers name, or the exchange and routing key of its RabbitMQ x-death (see
+    `workbench dlq summary`), with workbench-redriven-from naming the dead letter. The dry run is
+    the plan (how many to which destination). --execute first checks every destination for copies
+    redriven before (so a second run sends nothing twice; a RabbitMQ exchange cannot be read back,
+    so there the audit log is checked), then sends, at --rate events a second when given, and
+    appends a record to the audit log (`workbench dlq history`).
 
     Dead-letter headers are stripped (__connect.errors.*, kafka_dlt-*, x-death, x-first-death-*,
     x-last-death-*) and workbench-replayed-from (topic/partition/offset) and workbench-replayed-at
@@ -325,9 +348,23 @@ def replay(
     Examples:
       workbench replay orders.DLT --to orders --filter 'headers["kafka_dlt-exception-message"] != null'
       workbench replay incident.db --topic orders --to orders-replay --execute
+      workbench replay orders.DLT --to-origin --execute --rate 50 --reason "schema fix deployed"
     """
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
+    if (to is None) == (not to_origin):
+        fail(UsageError("give --to TOPIC or --to-origin (one of them)", hint="--to-origin sends dead letters home"))
+    if to_origin:
+        from workbench.cli.dlq import redrive
+
+        if topic:
+            fail(UsageError("--topic selects topics of a capture file; --to-origin reads SOURCE only"))
+        redrive(target, source, start=start, until=until, filter_expr=filter_expr, max_events=max_events, peek=peek,
+                rate=rate, reason=reason, execute=execute, fmt=fmt)  # fmt: skip
+        return
+    if until is not None or peek is not None or rate is not None or reason is not None:
+        fail(UsageError("--until, --peek, --rate and --reason go with --to-origin"))
+    assert to is not None
     from workbench.triage import replay as replaying
 
     try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.broker import Connection, Position, TopicInfo, Unsupported
+from workbench.demo import dead_letters
 from workbench.demo.scenario import (
     FAILED_FILTER,
     GROUPS,
@@ -44,6 +45,7 @@ class DemoSummary:
     already_seeded: bool = False
     published: int = 0  # events published by this call
     failed_example: str | None = None  # correlation id of a failed, uncompensated saga
+    dead_letters: Mapping[str, int] = field(default_factory=dict)  # events per dead-letter topic
 
     @property
     def hint(self) -> str:
@@ -81,6 +83,7 @@ async def seed(
         if progress is not None:
             progress(i + len(chunk), len(steps))
     await _commit_groups(conn, rng, {t: await conn.describe_topic(t) for t in TOPICS})
+    await dead_letters.seed(conn, random.Random(f"{seed}/dead-letters/{existing}"), now, force=force)
     return await summarize(conn, published=len(steps))
 
 
@@ -119,6 +122,7 @@ async def summarize(conn: Connection, *, already_seeded: bool = False, published
     except Unsupported:
         lags = {}
     example = next((c for c, o in outcomes.items() if o == "failed_uncompensated"), None)
+    dead = await dead_letters.counts(conn)
     return DemoSummary(
         topics=counts,
         sagas={o: by_outcome[o] for o in OUTCOMES},
@@ -126,6 +130,7 @@ async def summarize(conn: Connection, *, already_seeded: bool = False, published
         already_seeded=already_seeded,
         published=published,
         failed_example=example,
+        dead_letters=dead,
     )
 
 
@@ -144,4 +149,10 @@ def describe(summary: DemoSummary) -> str:
     if summary.failed_example:
         lines.append(f"a saga that failed half-way, not compensated: correlation id {summary.failed_example}")
         lines.append("sagas: workbench saga list --state failed, then workbench saga compensate ID")
+    if summary.dead_letters:
+        lines.append("dead letters: " + ", ".join(f"{t} {n}" for t, n in summary.dead_letters.items()))
+        lines.append(
+            f"why they died: workbench dlq summary {dead_letters.SPRING_DLT}, "
+            f"then workbench replay {dead_letters.SPRING_DLT} --to-origin"
+        )
     return "\n".join(lines)

@@ -1,8 +1,10 @@
-"""The saga audit log: every compensation attempt (refused or failed ones too), one JSON record a line.
+"""The audit log: every compensation attempt (refused or failed ones too), one JSON record a line.
 
 Append-only JSONL in the user data directory, or where ``[sagas] audit_log = "PATH"`` says; the
 records are written by :func:`workbench.sagas.compensation.execute_and_record` and shown by
-``workbench saga history`` and the TUI's saga view.
+``workbench saga history`` and the TUI's saga view. Redrives of dead letters (``workbench replay
+--to-origin --execute``) are recorded in the same log with ``"kind": "redrive"``
+(:data:`REDRIVE`); records without a kind are compensations.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 AUDIT_NAME = "saga-audit.jsonl"
+COMPENSATION = "compensation"  # the kind of a record that names none
+REDRIVE = "redrive"
 
 
 def default_audit_path() -> Path:
@@ -50,8 +54,9 @@ class AuditLog:
         finally:
             os.close(fd)
 
-    def records(self, correlation_id: str | None = None) -> list[dict[str, Any]]:
-        """The records (of one correlation id), oldest first; a damaged line is reported, not skipped."""
+    def records(self, correlation_id: str | None = None, *, kind: str | None = COMPENSATION) -> list[dict[str, Any]]:
+        """The records (of one correlation id; of one ``kind``, every kind when None), oldest first;
+        a damaged line is reported, not skipped."""
         if not self.path.exists():
             return []
         from workbench.errors import BadInput
@@ -68,9 +73,11 @@ class AuditLog:
                         f"{self.path}:{n}: not a JSON record ({exc.msg})",
                         hint="the audit log is append-only JSONL; repair or move that line",
                     ) from None
+                if kind is not None and record.get("kind", COMPENSATION) != kind:
+                    continue
                 if correlation_id is None or record.get("correlation_id") == correlation_id:
                     found.append(record)
         return found
 
 
-__all__ = ["AUDIT_NAME", "AuditLog", "default_audit_path", "who"]
+__all__ = ["AUDIT_NAME", "COMPENSATION", "REDRIVE", "AuditLog", "default_audit_path", "who"]

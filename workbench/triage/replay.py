@@ -41,6 +41,7 @@ __all__ = [
     "replay_as_read",
     "replay_source",
     "replayed",
+    "strip_headers",
 ]
 
 REPLAYED_FROM = "workbench-replayed-from"  # topic/partition/offset of the original
@@ -65,16 +66,25 @@ class Replayed:
     stripped: tuple[str, ...]
 
 
+def strip_headers(
+    headers: Sequence[tuple[str, bytes]], own: frozenset[str] = _OWN
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The headers kept and the dead-letter header names taken off; ``own`` (lowercase names of
+    the workbench's earlier replay or redrive headers) are dropped too, so they never pile up."""
+    kept: list[tuple[str, bytes]] = []
+    stripped: list[str] = []
+    for name, value in headers:
+        if is_dead_letter_header(name):
+            stripped.append(name)
+        elif name.lower() not in own:
+            kept.append((name, value))
+    return kept, stripped
+
+
 def replayed(event: Event, now_ms: int | None = None) -> Replayed:
     """The event to publish again. Replay headers of an earlier replay are replaced, not piled up."""
     origin = f"{event.topic}/{event.partition}/{event.offset}"
-    kept: list[tuple[str, bytes]] = []
-    stripped: list[str] = []
-    for name, value in event.headers:
-        if is_dead_letter_header(name):
-            stripped.append(name)
-        elif name.lower() not in _OWN:
-            kept.append((name, value))
+    kept, stripped = strip_headers(event.headers)
     moment = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     kept.append((REPLAYED_FROM, origin.encode()))
     kept.append((REPLAYED_AT, str(format_timestamp(moment)).encode()))
