@@ -25,6 +25,7 @@ from typing import Literal
 
 from workbench import service
 from workbench.broker import BrokerError, Connection, Event, Position
+from workbench.scan import ScanReport
 
 Clock = Callable[[], float]
 
@@ -178,6 +179,8 @@ class Pump:
         interval: float = DEFAULT_INTERVAL,
         clock: Clock = time.monotonic,
         batch_size: int | None = DEFAULT_BATCH,
+        until: Position | None = None,
+        report: ScanReport | None = None,
     ) -> None:
         self.buffer = buffer
         self.conn = conn
@@ -186,6 +189,8 @@ class Pump:
         self.follow = follow
         self.match = match
         self.partitions = partitions
+        self.until = until  # the window's end (a bounded read): see workbench.scan
+        self.report = report  # kept up to date by service.tail: what was read of each partition
         self._notify = notify
         self.interval = interval
         self.clock = clock
@@ -288,6 +293,8 @@ class Pump:
                 on_outage=self._on_outage,
                 batch_size=self.batch_size,
                 on_dropped=self._on_broker_dropped,
+                until=self.until,
+                report=self.report,
             )
             async with contextlib.aclosing(batches):
                 async for batch in batches:
