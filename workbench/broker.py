@@ -254,6 +254,8 @@ class GroupLag:
     partitions: tuple[PartitionLag, ...]
     observed_at: int  # milliseconds since the epoch, when the figures were read
     metadata: Mapping[str, Any] = field(default_factory=dict)  # e.g. queue depth, rates, capacity
+    #: Who reads: each member with the partitions it owns, where the broker says (`lag explain`).
+    members: tuple[GroupMember, ...] = ()
 
     @property
     def total(self) -> int:
