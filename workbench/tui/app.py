@@ -80,6 +80,14 @@ class WorkbenchApp(App[None]):
             tooltip="every event carrying a correlation id (the selected event's), across topics, in time order",
         ),
         Binding(
+            "d",
+            "dead_letters",
+            "Dead letters",
+            show=False,
+            id="dead_letters",
+            tooltip="the chosen topic's dead letters grouped by cause (Spring Kafka, Kafka Connect, RabbitMQ)",
+        ),
+        Binding(
             "t", "toggle_theme", "Theme", show=False, id="toggle_theme", tooltip="toggle the light and the dark theme"
         ),
         Binding("q", "quit", "Quit", id="quit", tooltip="quit the workbench"),
@@ -336,6 +344,18 @@ class WorkbenchApp(App[None]):
         self.push_screen(
             TraceScreen(lambda: self.conn, correlation_id=wanted, rules=rules, profile=self.target.profile.name)
         )
+
+    def action_dead_letters(self) -> None:
+        """The dead-letter view (workbench.tui.screens.dlq) of the topic chosen in the topic view."""
+        topic = self.main.topic
+        if topic is None:
+            self.notify("Choose a topic first: its dead letters are grouped by cause.", severity="warning")
+            return
+        if not self.when_connected(self.action_dead_letters):
+            return
+        from workbench.tui.screens.dlq import DeadLetterScreen
+
+        self.push_screen(DeadLetterScreen(lambda: self.conn, topic))
 
     def action_sagas(self) -> None:
         """The saga view (workbench.tui.screens.sagas): instances, steps, compensation."""

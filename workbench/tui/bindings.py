@@ -46,6 +46,7 @@ def places(app: type[DOMNode]) -> tuple[Place, ...]:
     screens, dialogs and widgets apply."""
     from workbench.tui.screens.confirm import ConfirmDialog
     from workbench.tui.screens.detail import DetailScreen
+    from workbench.tui.screens.dlq import DeadLetterScreen
     from workbench.tui.screens.help import HelpScreen
     from workbench.tui.screens.lag import LagScreen
     from workbench.tui.screens.main import MainScreen
@@ -71,6 +72,7 @@ def places(app: type[DOMNode]) -> tuple[Place, ...]:
         Place("Lag view", (LagScreen, GroupTable), (app,)),
         Place("Saga view", (SagaScreen,), (app,)),
         Place("Trace view", (TraceScreen,), (app,)),
+        Place("Dead-letter view", (DeadLetterScreen,), (app,)),
         Place("Publish dialog", (PublishDialog,)),
         Place("Dialogs", dialogs, separate=True),
     )

@@ -105,7 +105,7 @@ class TopicView(VerticalScroll):
         if info.kind == "exchange":  # no history: only a live tap from now on
             title.append("e events (a live tap: what the exchange routes from now on)", "dim")
         else:
-            title.append("e events (last 200 per partition, then follow) · o from a position", "dim")
+            title.append("e events (last 200 per partition, then follow) · o from a position · d dead letters", "dim")
         self.query_one("#topic-title", Static).update(title)
 
         table = self.query_one("#partitions", DataTable)
