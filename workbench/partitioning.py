@@ -87,10 +87,13 @@ class KeySearch:
     def everywhere(self) -> bool:
         return len(self.partitions) == self.partition_count
 
-    def matches(self) -> Callable[[Event], bool]:
-        """A predicate: the event's key is exactly the searched key's bytes."""
+    def matches(self, also: Callable[[Event], bool] | None = None) -> Callable[[Event], bool]:
+        """A predicate: the event's key is exactly the searched key's bytes (checked first: it is
+        cheap), and ``also`` (a filter) holds, if given."""
         key = self.key
-        return lambda event: event.key == key
+        if also is None:
+            return lambda event: event.key == key
+        return lambda event: event.key == key and also(event)
 
     def explain(self) -> str:
         """One line: which hash placed the key where, and what is read."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from workbench.broker import BrokerError, Event, TopicInfo
+from workbench.broker import BrokerError, TopicInfo
 from workbench.cli import output
 from workbench.cli.base import (
     app,
@@ -184,7 +183,7 @@ def tail(
                 )
                 output.stderr.print(output.safe(search.explain()))
                 chosen = list(search.partitions)
-                wanted = both(search.matches(), match)
+                wanted = search.matches(match)
             if not follow:
                 report = ScanReport.plan(info, position, chosen, end, search.explain() if search else None)
             total = None if follow else service.expected_count(info, position, chosen)
@@ -208,22 +207,18 @@ def tail(
                     shown += len(batch)
         return shown
 
+    flag = "--max-matches" if max_matches and limit == max_matches else "--max"
     try:
         shown = run(body)
-    finally:
-        if report is not None:
-            if report.stopped is None and not report.done:
-                report.stop("stopped before the end (interrupted or failed)")
-            report_scan(report, machine, "--max-matches" if max_matches and limit == max_matches else "--max")
+    except typer.Exit as exc:
+        if report is not None and exc.exit_code:  # an error or Ctrl-C: say what was read (a closed pipe: quiet)
+            report.stop("stopped before the end (interrupted or failed)")
+            report_scan(report, machine, flag)
+        raise
+    if report is not None:
+        report_scan(report, machine, flag)
     if not follow and sys.stderr.isatty() and report is None:
         output.stderr.print(f"{output.count(shown)} event(s)")
-
-
-def both(first: Callable[[Event], bool], second: Callable[[Event], bool] | None) -> Callable[[Event], bool]:
-    """Events that pass ``first`` (the cheap key check) and then ``second`` (a filter), if any."""
-    if second is None:
-        return first
-    return lambda event: first(event) and second(event)
 
 
 def report_scan(report: ScanReport, machine: bool, limit_flag: str) -> None:

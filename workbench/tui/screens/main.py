@@ -327,12 +327,20 @@ class MainScreen(Screen[None]):
     async def action_events(self) -> None:
         await self.show_events()
 
-    async def show_events(self, position: Position | None = None, *, focus_filter: bool = False) -> None:
-        """The events tab of the chosen topic, read from ``position`` (else the read going on)."""
+    async def show_events(
+        self,
+        position: Position | None = None,
+        *,
+        focus_filter: bool = False,
+        until: Position | None = None,
+        key: str | None = None,
+    ) -> None:
+        """The events tab of the chosen topic, read from ``position`` (else the read going on); with
+        ``until`` a bounded window, with ``key`` only that key's events (see StreamView.start)."""
         if not self._need_topic():
             return
         self.query_one(TabbedContent).active = "tab-events"
-        await self._ensure_stream(position)
+        await self._ensure_stream(position, until=until, key=key)
         if focus_filter:
             self.stream.action_focus_filter()
         else:
@@ -348,23 +356,24 @@ class MainScreen(Screen[None]):
         if not self._need_topic():
             return
         assert self.topic is not None
+        from workbench.tui.screens.position import PositionDialog, ReadWindow
 
-        async def chosen(position: Position | None) -> None:
-            if position is not None:
-                await self.show_events(position)
-
-        from workbench.tui.screens.position import PositionDialog
+        async def chosen(window: ReadWindow | None) -> None:
+            if window is not None:
+                await self.show_events(window.start, until=window.until, key=window.key)
 
         self.app.push_screen(PositionDialog(self.topic, str(self.start_of(self.topic))), chosen)
 
-    async def _ensure_stream(self, position: Position | None = None) -> None:
+    async def _ensure_stream(
+        self, position: Position | None = None, *, until: Position | None = None, key: str | None = None
+    ) -> None:
         """Read the chosen topic: from ``position`` (restart), else keep a read already going."""
         stream, conn = self.stream, self.host.conn
         if conn is None or self.topic is None:
             return
         if position is None and stream.topic == self.topic and stream.pump is not None and stream.pump.active:
             return  # already reading it (after an error, e reads again)
-        await stream.start(conn, self.topic, position or self.start_of(self.topic))
+        await stream.start(conn, self.topic, position or self.start_of(self.topic), until=until, key=key)
         self.refresh_status()
 
     def start_of(self, topic: str) -> Position:

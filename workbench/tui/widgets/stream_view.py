@@ -13,17 +13,23 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from workbench import config
 from workbench.broker import BrokerError, Connection, Position
+from workbench.errors import WorkbenchError
 from workbench.events import codecs
-from workbench.events.filters import FilterError, compile_filter
+from workbench.events.filters import FilterError, compile_filter, expand_named
+from workbench.partitioning import KeySearch, plan_key_search
 from workbench.pump import DEFAULT_CAPACITY, Pump, RingBuffer
+from workbench.scan import ScanReport
 from workbench.tui import rows
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 
 FILTER_PLACEHOLDER = '/ filter: type == "PaymentFailed" and value.amount > 100  (enter applies)'
+NAMED_PLACEHOLDER = "/ filter: an expression, or a named one: {names}  (→ completes, enter applies)"
 
 
 class StreamView(Vertical):
@@ -87,6 +93,10 @@ class StreamView(Vertical):
         self.topic: str | None = None
         self.position: Position | None = None
         self.filter_text: str | None = None
+        self.until: Position | None = None  # a bounded window's end (then the read stops there)
+        self.key: str | None = None  # only this key's events, from the partitions it can be in
+        self.search: KeySearch | None = None
+        self.report: ScanReport | None = None  # a bounded read's account (see workbench.scan)
         self._outage: BrokerError | None = None  # the outage last told to the app
 
     def compose(self):
@@ -99,7 +109,30 @@ class StreamView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#filter-error").display = False
+        self._offer_named_filters()
         self._refresh_labels()
+
+    # ------------------------------------------------------------------ named filters
+
+    def named_filters(self) -> dict[str, str]:
+        """The profile file's named filters for the app's profile (none when the file is unreadable:
+        the app reports the file's problems where it loads it)."""
+        target = getattr(self.app, "target", None)
+        if target is None:
+            return {}
+        try:
+            return {name: f.expression for name, f in config.named_filters(target.profile).items()}
+        except WorkbenchError:
+            return {}
+
+    def _offer_named_filters(self) -> None:
+        """The filter box completes ``@name`` and lists the names in its placeholder."""
+        names = [f"@{name}" for name in sorted(self.named_filters())]
+        box = self.query_one("#event-filter", Input)
+        box.suggester = SuggestFromList(names, case_sensitive=True) if names else None
+        if names:
+            shown = " ".join(names)
+            box.placeholder = NAMED_PLACEHOLDER.format(names=shown if len(shown) <= 60 else shown[:59] + "…")
 
     @property
     def event_list(self) -> EventList:
@@ -107,30 +140,58 @@ class StreamView(Vertical):
 
     # ------------------------------------------------------------------ reading
 
-    async def start(self, conn: Connection, topic: str, position: Position) -> None:
-        """Read ``topic`` from ``position`` and follow, with the current filter. The filter that is
-        applied carries to another topic (the title says so); text typed but refused does not, nor
-        does its error."""
+    async def start(
+        self,
+        conn: Connection,
+        topic: str,
+        position: Position,
+        *,
+        until: Position | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Read ``topic`` from ``position`` and follow, with the current filter; with ``until``, read
+        the window and stop (its ``scanned`` account in the title); with ``key``, only that key's
+        events, from the partitions it can be in (:mod:`workbench.partitioning`). The filter that
+        is applied carries to another topic (the title says so); text typed but refused does not,
+        nor does its error."""
         if topic != self.topic:
             self.query_one("#event-filter", Input).value = self.filter_text or ""
             self._show_filter_error(None)
         self.conn, self.topic, self.position = conn, topic, position
+        self.until, self.key = until, key
         await self._restart()
+
+    def _compiled(self, text: str):
+        return compile_filter(expand_named(text, self.named_filters()))
 
     async def _restart(self) -> None:
         await self.stop()
         assert self.conn is not None and self.topic is not None and self.position is not None
-        match = compile_filter(self.filter_text).matches if self.filter_text else None
+        match = self._compiled(self.filter_text).matches if self.filter_text else None
         self._outage = None
         self.buffer.clear()
         self.event_list.reset()
+        partitions: list[int] | None = None
+        self.search = self.report = None
+        if self.key is not None or self.until is not None:
+            info = await self.conn.describe_topic(self.topic)
+            if self.key is not None:
+                self.search = plan_key_search(self.key.encode(), max(len(info.partitions), 1))
+                partitions = list(self.search.partitions)
+                match = self.search.matches(match)
+            if self.until is not None:
+                explained = self.search.explain() if self.search else None
+                self.report = ScanReport.plan(info, self.position, partitions, self.until, explained)
         self.pump = Pump(
             self.buffer,
             self.conn,
             self.topic,
             self.position,
-            follow=True,
+            follow=self.until is None,
             match=match,
+            partitions=partitions,
+            until=self.until,
+            report=self.report,
             notify=lambda: self.post_message(self.Updated()),
         ).start()
         self._refresh_labels()
@@ -188,7 +249,14 @@ class StreamView(Vertical):
             title.append("Select a topic, then e (events) or o (from a position).", "dim")
         else:
             title.append(codecs.safe_text(self.topic), "bold")
-            title.append(f"  from {self.position}  ·  {self.state_text()}")
+            title.append(f"  from {self.position}")
+            if self.until is not None:
+                title.append(f" until {'now' if self.until.kind == 'end' else self.until}")
+            title.append(f"  ·  {self.state_text()}")
+            if self.search is not None:
+                title.append("  ·  " + codecs.safe_text(self.search.explain()))
+            if self.report is not None and self.pump is not None and not self.pump.active:
+                title.append("  ·  " + self.scan_summary())
             if self.filter_text:
                 title.append("  ·  filter: ")
                 title.append(codecs.preview(self.filter_text.encode(), 60), "italic")
@@ -221,7 +289,18 @@ class StreamView(Vertical):
             self.pump.toggle()
             self._refresh_labels()
 
+    def scan_summary(self) -> str:
+        """The bounded read's account in short: scanned, matched, and whether every window was read."""
+        report = self.report
+        if report is None:
+            return ""
+        verdict = "every window read to its end" if report.done else f"{report.stopped or 'stopped'}: not complete"
+        return f"scanned {report.scanned:,} in {len(report.partitions)} of {report.partition_count} partitions, " + (
+            f"{report.matched:,} matched, {verdict}"
+        )
+
     def action_focus_filter(self) -> None:
+        self._offer_named_filters()
         self.query_one("#event-filter", Input).focus()
 
     def action_focus_list(self) -> None:
@@ -239,7 +318,7 @@ class StreamView(Vertical):
         text = message.value if message.value.strip() else None  # as typed: error columns match
         if text is not None:
             try:
-                compile_filter(text)
+                self._compiled(text)
             except FilterError as exc:
                 self._show_filter_error(exc)
                 return
