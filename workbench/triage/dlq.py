@@ -136,17 +136,18 @@ def dead_letter(event: Event) -> DeadLetter | None:
 
 
 def _x_death(event: Event, headers: Mapping[str, bytes]) -> list[Mapping[str, Any]]:
-    decoded = event.metadata.get("x_death") if isinstance(event.metadata, Mapping) else None
-    if isinstance(decoded, list):
-        return [d for d in decoded if isinstance(d, Mapping)]
+    """The header's JSON first (it keeps the time however the message was read: a delivery gives a
+    time stamp, the management API whole seconds), else what the adapter decoded."""
     raw = headers.get("x-death")
-    if raw is None:
-        return []
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return []
-    return [d for d in value if isinstance(d, Mapping)] if isinstance(value, list) else []
+    if raw is not None:
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            value = None
+        if isinstance(value, list):
+            return [d for d in value if isinstance(d, Mapping)]
+    decoded = event.metadata.get("x_death") if isinstance(event.metadata, Mapping) else None
+    return [d for d in decoded if isinstance(d, Mapping)] if isinstance(decoded, list) else []
 
 
 def _death_time(value: Any) -> int | None:
