@@ -9,6 +9,13 @@ Lag in time follows kafka-lag-exporter: remember when each partition's end offse
 value, and interpolate the time at which the end offset equalled today's committed offset; the
 time lag is how long ago that was. It is an estimate, and shown as one.
 
+A queue that holds messages while nobody consumes it (RabbitMQ says how many consumers a queue
+has: ``metadata["consumers"]``) gets a verdict of its own, NOCONSUMER, from a single read: it is a
+fact, not a trend, and the first thing on-call must see.
+
+Every assessment carries the figures its rule used (``figures``, and ``because`` in words), so a
+verdict can be explained (`lag explain`), alerted on and exported with its numbers.
+
 Pure: the clock is a parameter, so every rule is tested with a fake one.
 """
 
@@ -17,8 +24,9 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.broker import GroupLag
 
@@ -35,6 +43,7 @@ class Verdict(enum.IntEnum):
     REWIND = 2
     STALL = 3
     STOP = 4
+    NOCONSUMER = 5  # messages waiting and no consumer at all (a RabbitMQ queue nobody reads)
 
 
 #: How a verdict is shown (Rich styles), by ``lag --watch`` and the TUI's lag view alike.
@@ -45,7 +54,30 @@ VERDICT_STYLES = {
     Verdict.REWIND: "magenta",
     Verdict.STALL: "red",
     Verdict.STOP: "bold red",
+    Verdict.NOCONSUMER: "bold reverse red",
 }
+
+#: What each verdict means, in the words of `lag --help`, the README and `lag explain`.
+VERDICT_MEANINGS = {
+    Verdict.UNKNOWN: "one sample with lag: no trend yet",
+    Verdict.OK: "lag was zero within the window, or is shrinking",
+    Verdict.WARN: "consuming, but lag is not shrinking",
+    Verdict.REWIND: "the committed offset went back",
+    Verdict.STALL: "committed offset not moving while lag > 0",
+    Verdict.STOP: "no commits for longer than the window, and no live member",
+    Verdict.NOCONSUMER: "messages waiting and no consumer",
+}
+
+
+def parse_verdicts(text: str) -> frozenset[Verdict]:
+    """``STALL,STOP`` -> those verdicts (any case); ValueError naming what is not a verdict."""
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("no verdict named")
+    unknown = [n for n in names if n not in Verdict.__members__]
+    if unknown:
+        raise ValueError(f"not a verdict: {', '.join(unknown)} (verdicts: {', '.join(Verdict.__members__)})")
+    return frozenset(Verdict[n] for n in names)
 
 
 def format_time_lag(ms: int | None) -> str:
@@ -74,10 +106,38 @@ class Assessment:
     rule: str  # the rule that fired, in words
     lag: int | None
     time_lag_ms: int | None  # estimate; None when there is not enough history
+    figures: Mapping[str, Any] = field(default_factory=dict)  # the numbers the rule used
 
     @property
     def label(self) -> str:
         return self.verdict.name
+
+    @property
+    def because(self) -> str:
+        """The rule's figures in words: ``committed 120 over 4 samples in 6.0 s; lag 30 -> 45``."""
+        return explain_figures(self.figures)
+
+
+def explain_figures(f: Mapping[str, Any]) -> str:
+    parts = []
+    if "messages" in f:
+        parts.append(f"{f['messages']:,} message(s) waiting, {f.get('consumers', 0)} consumer(s)")
+    if "from_committed" in f and "to_committed" in f:
+        parts.append(f"committed {f['from_committed']:,} -> {f['to_committed']:,}")
+    elif "committed" in f:
+        parts.append(f"committed {f['committed']:,}")
+    if "samples" in f:
+        span = f" in {f['window_s']:.1f} s" if f.get("window_s") is not None else ""
+        parts.append(f"over {f['samples']} sample(s){span}")
+    if "unchanged_s" in f:
+        parts.append(f"unchanged for {f['unchanged_s']:.1f} s")
+    if "state" in f:
+        parts.append(f"group state {f['state'] or 'unknown'}")
+    if "first_lag" in f and "last_lag" in f:
+        parts.append(f"lag {f['first_lag']:,} -> {f['last_lag']:,}")
+    elif "min_lag" in f:
+        parts.append(f"lowest lag {f['min_lag']:,}")
+    return "; ".join(parts)
 
 
 def severity(verdict: Verdict) -> float:
@@ -92,9 +152,41 @@ def combine(found: Iterable[Assessment]) -> Assessment:
     found = list(found)
     if not found:
         raise ValueError("no partition assessments to combine")
-    worst = max(found, key=lambda a: a.verdict)
+    worst = max(found, key=lambda a: (a.verdict, a.lag or 0))
     time_lags = [a.time_lag_ms for a in found if a.time_lag_ms is not None]
-    return Assessment(worst.verdict, worst.rule, sum(a.lag or 0 for a in found), max(time_lags) if time_lags else None)
+    return Assessment(
+        worst.verdict,
+        worst.rule,
+        sum(a.lag or 0 for a in found),
+        max(time_lags) if time_lags else None,
+        worst.figures,
+    )
+
+
+def consumers_of(group: GroupLag) -> int | None:
+    """How many consumers the broker counts on the group (RabbitMQ queues), None where it does not say."""
+    consumers = group.metadata.get("consumers") if group.metadata else None
+    return consumers if isinstance(consumers, int) and not isinstance(consumers, bool) else None
+
+
+def no_consumer(group: GroupLag) -> Assessment | None:
+    """NOCONSUMER from one read: messages waiting where the broker counts no consumer; else None."""
+    if consumers_of(group) != 0 or group.total <= 0:
+        return None
+    return Assessment(
+        Verdict.NOCONSUMER,
+        VERDICT_MEANINGS[Verdict.NOCONSUMER],
+        group.total,
+        None,
+        {"messages": group.total, "consumers": 0},
+    )
+
+
+def snapshot_verdict(group: GroupLag) -> Verdict:
+    """What one read says without a window: NOCONSUMER, lag with no trend yet (UNKNOWN), or OK."""
+    if no_consumer(group) is not None:
+        return Verdict.NOCONSUMER
+    return Verdict.UNKNOWN if group.total else Verdict.OK
 
 
 class LagTracker:
@@ -107,6 +199,7 @@ class LagTracker:
         self._by_group: dict[str, list[PartitionKey]] = {}  # so a group is assessed without a scan of all
         self._ends: dict[tuple[str, int], deque[tuple[int, int]]] = {}  # (topic, partition) -> (end, at)
         self._states: dict[str, str] = {}
+        self._consumers: dict[str, int | None] = {}
         self._history = history
 
     def now_ms(self) -> int:
@@ -115,6 +208,7 @@ class LagTracker:
     def observe(self, groups: Iterable[GroupLag]) -> None:
         for group in groups:
             self._states[group.group_id] = group.state
+            self._consumers[group.group_id] = consumers_of(group)
             for p in group.partitions:
                 self._observe_end(p.topic, p.partition, p.end, group.observed_at)
                 key = (group.group_id, p.topic, p.partition)
@@ -140,8 +234,8 @@ class LagTracker:
             raise KeyError((group, topic, partition))
         last = samples[-1]
         lag = None if last.committed is None else max(last.end - last.committed, 0)
-        verdict, rule = self._rule(group, samples)
-        return Assessment(verdict, rule, lag, self.time_lag_ms(topic, partition, last.committed, lag))
+        verdict, rule, figures = self._rule(group, samples)
+        return Assessment(verdict, rule, lag, self.time_lag_ms(topic, partition, last.committed, lag), figures)
 
     def assess_group(self, group: str) -> Assessment:
         """The worst partition's assessment, with the group's total lag and its largest time lag."""
@@ -155,28 +249,73 @@ class LagTracker:
             raise KeyError(group)
         return {(t, p): self.assess(g, t, p) for (g, t, p) in keys}
 
-    def _rule(self, group: str, samples: list[Sample]) -> tuple[Verdict, str]:
+    def _rule(self, group: str, samples: list[Sample]) -> tuple[Verdict, str, dict[str, Any]]:
         committed = [s.committed for s in samples if s.committed is not None]
         lags = [s.end - s.committed for s in samples if s.committed is not None]
-        if not committed:
-            return Verdict.OK, "nothing committed on this partition"
-        if any(lag <= 0 for lag in lags):
-            return Verdict.OK, "lag was zero within the window"
-        if any(b < a for a, b in zip(committed, committed[1:], strict=False)):
-            return Verdict.REWIND, "committed offset went back"
-        if len(samples) < 2:
-            return Verdict.UNKNOWN, "one sample so far: trend unknown"
         first, last = samples[0], samples[-1]
+        window = {"samples": len(samples), "window_s": (last.at - first.at) / 1000}
+        if self._consumers.get(group) == 0 and lags and lags[-1] > 0:
+            return Verdict.NOCONSUMER, VERDICT_MEANINGS[Verdict.NOCONSUMER], {"messages": lags[-1], "consumers": 0}
+        if not committed:
+            return Verdict.OK, "nothing committed on this partition", window
+        if any(lag <= 0 for lag in lags):
+            return Verdict.OK, "lag was zero within the window", {**window, "min_lag": min(lags)}
+        for a, b in zip(committed, committed[1:], strict=False):
+            if b < a:
+                return Verdict.REWIND, "committed offset went back", {**window, "from_committed": a, "to_committed": b}
+        if len(samples) < 2:
+            return (
+                Verdict.UNKNOWN,
+                "one sample so far: trend unknown",
+                {**window, "last_lag": lags[-1], "first_lag": lags[0]},
+            )
+        moved = {"first_lag": lags[0], "last_lag": lags[-1]}
         if len(set(committed)) == 1:
-            alive = self._states.get(group, "").lower() in ALIVE_STATES
+            state = self._states.get(group, "")
+            alive = state.lower() in ALIVE_STATES
+            held = {
+                **window,
+                "committed": committed[0],
+                "unchanged_s": (last.at - last.committed_since) / 1000,
+                **moved,
+            }
             # Judged at the last sample, never at the clock: the same samples give the same verdict.
             # The offset must predate the window's first sample, i.e. the window really passed.
             if not alive and last.committed_since < first.at:
-                return Verdict.STOP, "no commits for longer than the window, and no live member"
-            return Verdict.STALL, "committed offset not moving while lag > 0"
+                return Verdict.STOP, VERDICT_MEANINGS[Verdict.STOP], {**held, "state": state}
+            return Verdict.STALL, VERDICT_MEANINGS[Verdict.STALL], held
+        progress = {**window, "from_committed": committed[0], "to_committed": committed[-1], **moved}
         if lags[-1] >= lags[0]:
-            return Verdict.WARN, "consuming, but lag is not shrinking over the window"
-        return Verdict.OK, "lag is shrinking"
+            return Verdict.WARN, "consuming, but lag is not shrinking over the window", progress
+        return Verdict.OK, "lag is shrinking", progress
+
+    # ------------------------------------------------------------------ rates
+
+    def rates(self, group: str, topic: str, partition: int) -> tuple[float | None, float | None]:
+        """Events per second arriving (end offset) and consumed (committed offset) over the window;
+        None where the window is too short or nothing was committed."""
+        samples = self._samples.get((group, topic, partition))
+        if not samples or len(samples) < 2:
+            return None, None
+        first, last = samples[0], samples[-1]
+        seconds = (last.at - first.at) / 1000
+        if seconds <= 0:
+            return None, None
+        in_rate = (last.end - first.end) / seconds
+        if first.committed is None or last.committed is None:
+            return in_rate, None
+        return in_rate, max(last.committed - first.committed, 0) / seconds
+
+    def group_rates(self, group: str) -> tuple[float | None, float | None]:
+        """The group's rates: its partitions' summed (None when one of them is unknown)."""
+        ins, outs = [], []
+        for _g, topic, partition in self._by_group.get(group, ()):
+            in_rate, out_rate = self.rates(group, topic, partition)
+            ins.append(in_rate)
+            outs.append(out_rate)
+        if not ins or None in ins or None in outs:
+            return None, None
+        return sum(r for r in ins if r is not None), sum(r for r in outs if r is not None)
 
     # ------------------------------------------------------------------ time lag
 
@@ -199,6 +338,19 @@ class LagTracker:
             at = at_a - (end_a - committed) * (at_b - at_a) / (end_b - end_a)
             return max(int(now - at), 0)
         return None
+
+
+def group_drain(group: GroupLag, tracker: LagTracker | None) -> tuple[float | None, float | None, float | None]:
+    """(in rate, out rate, seconds to drain) of a group: the broker's own rates where it gives
+    them (RabbitMQ), else the tracker's over its window (Kafka, the local log)."""
+    meta = group.metadata or {}
+    if "in_rate" in meta or "out_rate" in meta:
+        in_rate, out_rate = meta.get("in_rate"), meta.get("out_rate")
+    elif tracker is not None:
+        in_rate, out_rate = tracker.group_rates(group.group_id)
+    else:
+        return None, None, None
+    return in_rate, out_rate, seconds_to_drain(group.total, in_rate, out_rate)
 
 
 def seconds_to_drain(backlog: int, in_rate: float | None, out_rate: float | None) -> float | None:

@@ -27,6 +27,7 @@ from workbench.broker import GroupInfo, GroupLag, InvalidRequest, NotFound, Part
 
 from .base import KafkaBase, check_name
 from .groups import group_state_name
+from .lag_fetch import MEMBERLESS_STATES, LagFetcher
 
 #: What the group coordinator answers when an admin commit meets a group with live members.
 _ACTIVE_GROUP_ERRORS = (
@@ -41,6 +42,11 @@ _ACTIVE_GROUP_ERRORS = (
 
 def _ms_now() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _listed_state(listed: Any) -> str:
+    """A group's state as the group listing gives it ("Unknown" for a group it does not list)."""
+    return group_state_name(getattr(listed, "state", None))
 
 
 class GroupsMixin(KafkaBase):
@@ -62,9 +68,11 @@ class GroupsMixin(KafkaBase):
         *,
         with_offsets: bool,
         on_progress: Callable[[int, int], None] | None = None,
+        describe: Sequence[str] | None = None,
     ) -> tuple[dict[str, GroupInfo | None], dict[str, dict[tuple[str, int], int | None]]]:
-        """Groups' infos (None where describing one failed) and committed offsets, from the worker
-        process that makes the coordinator-bound requests (see ``groups.py``)."""
+        """Groups' infos (None where describing one failed; only those in ``describe`` when it is
+        given) and committed offsets, from the worker process that makes the coordinator-bound
+        requests (see ``groups.py`` and ``lag_fetch.py``)."""
         loop = asyncio.get_running_loop()
         report: Callable[[int, int], None] | None = None
         if on_progress is not None:
@@ -75,8 +83,17 @@ class GroupsMixin(KafkaBase):
 
             report = report_on_loop
         return await asyncio.to_thread(
-            self._group_fetcher.fetch, list(group_ids), with_offsets=with_offsets, on_batch=report
+            self._lag_fetcher().fetch, list(group_ids), with_offsets=with_offsets, on_batch=report, describe=describe
         )
+
+    def _lag_fetcher(self) -> LagFetcher:
+        """The connection's fetcher, made a :class:`LagFetcher` on first use (the same worker
+        protocol, plus which groups to describe); ``close()`` ends it like the one it replaces."""
+        fetcher = self._group_fetcher
+        if not isinstance(fetcher, LagFetcher):
+            fetcher.close()
+            fetcher = self._group_fetcher = LagFetcher.like(fetcher)
+        return fetcher
 
     async def groups(self) -> list[GroupInfo]:
         self._check_open()
@@ -101,7 +118,12 @@ class GroupsMixin(KafkaBase):
             wanted = [group_ids]
         else:
             wanted = list(dict.fromkeys(group_ids))
-        infos, offsets = await self._fetch_groups(wanted, with_offsets=True, on_progress=on_progress)
+        # Empty and Dead groups have no members: their listing says all a description would
+        describe = [g for g in wanted if _listed_state(listing.get(g)) not in MEMBERLESS_STATES]
+        infos, offsets = await self._fetch_groups(
+            wanted, with_offsets=True, on_progress=on_progress, describe=describe
+        )
+        members_of: dict[str, tuple] = {}
         per_group: dict[str, dict[tuple[str, int], int | None]] = {}
         states: dict[str, str] = {}
         unknown = []
@@ -117,10 +139,11 @@ class GroupsMixin(KafkaBase):
                 for tp in member.assignment:
                     parts.setdefault(tp, None)
             per_group[group_id] = parts
+            members_of[group_id] = tuple(members)
             if info is not None:
                 states[group_id] = info.state
             else:
-                states[group_id] = group_state_name(getattr(listing.get(group_id), "state", None))
+                states[group_id] = _listed_state(listing.get(group_id))
         if unknown:
             names = ", ".join(repr(g) for g in unknown)
             raise NotFound(f"{self._where}: consumer group {names} does not exist")
@@ -136,15 +159,23 @@ class GroupsMixin(KafkaBase):
         if isinstance(high, BaseException):
             raise high
         result = []
+        # Rows are immutable, and groups of a shared cluster mostly sit at the same offsets: one
+        # object per distinct (topic, partition, committed) is made once and shared (10,000 groups
+        # x 24 partitions at the end: 24 objects, not 240,000).
+        made: dict[tuple[tuple[str, int], int | None], PartitionLag] = {}
         for group_id in wanted:
             if group_id not in per_group:
                 continue
-            rows = tuple(
-                PartitionLag(topic, p, committed, low[(topic, p)], high[(topic, p)])
-                for (topic, p), committed in sorted(per_group[group_id].items())
-                if (topic, p) in low and (topic, p) in high  # topics deleted since are left out
-            )
-            result.append(GroupLag(group_id, states[group_id], rows, observed))
+            row_list = []
+            for tp, committed in sorted(per_group[group_id].items()):
+                row = made.get((tp, committed))
+                if row is None:
+                    if tp not in low or tp not in high:  # topics deleted since are left out
+                        continue
+                    row = made[(tp, committed)] = PartitionLag(tp[0], tp[1], committed, low[tp], high[tp])
+                row_list.append(row)
+            rows = tuple(row_list)
+            result.append(GroupLag(group_id, states[group_id], rows, observed, members=members_of[group_id]))
         return result
 
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:

@@ -218,4 +218,12 @@ def test_worst_first_ranks_unknown_between_ok_and_warn():
     from workbench.lag import severity
 
     ranked = sorted(Verdict, key=severity, reverse=True)
-    assert ranked == [Verdict.STOP, Verdict.STALL, Verdict.REWIND, Verdict.WARN, Verdict.UNKNOWN, Verdict.OK]
+    assert ranked == [
+        Verdict.NOCONSUMER,
+        Verdict.STOP,
+        Verdict.STALL,
+        Verdict.REWIND,
+        Verdict.WARN,
+        Verdict.UNKNOWN,
+        Verdict.OK,
+    ]
