@@ -17,6 +17,7 @@ CLI (``workbench.cli.base.fail``, used by every verb and by ``run``) prints ``er
                                              running, changed since the plan)
 - ``PublishFailed``          7  PUBLISH_FAILED  at least one event was not confirmed
 - ``BadInput``               8  BAD_INPUT    a malformed input file or record (the line is named)
+- ``LagAlarm``              11  LAG_ALARM    `lag --watch --fail-on VERDICTS`: a group reached one of them
 - elsewhere: ``workbench.sagas.compensation.SagaNotFound`` and ``workbench.triage.trace.TraceNotFound``
   (5, NOT_FOUND: no saga instance / no event carries the correlation id).
 
@@ -59,6 +60,7 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 8  # malformed input file (the line is named)
     TIMEOUT = 9
     UNSUPPORTED = 10  # the broker or adapter cannot do this
+    LAG_ALARM = 11  # lag --watch --fail-on: a group reached one of the named verdicts
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -102,6 +104,12 @@ class BadInput(WorkbenchError):
 
 class PublishFailed(WorkbenchError):
     exit_code = ExitCode.PUBLISH_FAILED
+
+
+class LagAlarm(WorkbenchError):
+    """A consumer group reached a verdict named by ``lag --watch --fail-on``."""
+
+    exit_code = ExitCode.LAG_ALARM
 
 
 _BROKER_CODES: dict[type[broker.BrokerError], ExitCode] = {
