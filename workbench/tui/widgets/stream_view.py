@@ -252,11 +252,12 @@ class StreamView(Vertical):
             title.append(f"  from {self.position}")
             if self.until is not None:
                 title.append(f" until {'now' if self.until.kind == 'end' else self.until}")
-            title.append(f"  ·  {self.state_text()}")
+            if self.report is not None and self.pump is not None and not self.pump.active:
+                title.append("  ·  " + self.scan_summary())  # the end of the read, and what it covered
+            else:
+                title.append(f"  ·  {self.state_text()}")
             if self.search is not None:
                 title.append("  ·  " + codecs.safe_text(self.search.explain()))
-            if self.report is not None and self.pump is not None and not self.pump.active:
-                title.append("  ·  " + self.scan_summary())
             if self.filter_text:
                 title.append("  ·  filter: ")
                 title.append(codecs.preview(self.filter_text.encode(), 60), "italic")
@@ -294,7 +295,7 @@ class StreamView(Vertical):
         report = self.report
         if report is None:
             return ""
-        verdict = "every window read to its end" if report.done else f"{report.stopped or 'stopped'}: not complete"
+        verdict = "complete" if report.done else f"{report.stopped or 'stopped'}: not complete"
         return f"scanned {report.scanned:,} in {len(report.partitions)} of {report.partition_count} partitions, " + (
             f"{report.matched:,} matched, {verdict}"
         )
