@@ -1,4 +1,6 @@
-"""Groups and lag of a vhost: a group is a classic or quorum queue that has consumers.
+"""Groups and lag of a vhost: a group is a classic or quorum queue that has consumers; `lag` also
+lists every queue that holds messages with no consumer at all (``consumers`` 0 in the metadata:
+``workbench.lag`` gives it the NOCONSUMER verdict), since nobody reading is the worst lag there is.
 
 A part of ``RabbitMQConnection`` (a mixin on :class:`~.base.RabbitMQBase`, see ``base.py``).
 
@@ -80,7 +82,9 @@ class GroupsMixin(RabbitMQBase):
         consumers = _consumers_by_queue(await self._mgmt_call(mgmt.consumers()))
         if group_ids is None:
             queues = await self._mgmt_call(mgmt.queues())
-            items = [q for q in queues if _is_group_queue(q) and _consumer_count(q, consumers) > 0]
+            items = [
+                q for q in queues if _is_group_queue(q) and (_consumer_count(q, consumers) > 0 or depth(q) > 0)
+            ]
         else:
             ids = [group_ids] if isinstance(group_ids, str) else list(group_ids)
             found = await asyncio.gather(*(self._mgmt_call(mgmt.queue(g)) for g in ids))
@@ -96,7 +100,15 @@ class GroupsMixin(RabbitMQBase):
                         f"{self._where}: {gid!r} is a stream: its readers' offsets are not visible over AMQP 0-9-1"
                     )
                 items.append(item)
-        return [_queue_lag(item, observed, _consumer_count(item, consumers)) for item in items]
+        return [
+            _queue_lag(
+                item,
+                observed,
+                _consumer_count(item, consumers),
+                tuple(_member(item["name"], c) for c in consumers.get(item["name"], ())),
+            )
+            for item in items
+        ]
 
 
 def _consumers_by_queue(consumers: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -128,7 +140,9 @@ def _member(queue: str, consumer: Mapping[str, Any]) -> GroupMember:
     )
 
 
-def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupLag:
+def _queue_lag(
+    item: Mapping[str, Any], observed: int, consumers: int, members: tuple[GroupMember, ...] = ()
+) -> GroupLag:
     stats = counters(item)
     consumed = stats.get("ack", 0) + stats.get("deliver_no_ack", 0) + stats.get("get_no_ack", 0)
     in_queue = depth(item)
@@ -141,6 +155,7 @@ def _queue_lag(item: Mapping[str, Any], observed: int, consumers: int) -> GroupL
             PartitionLag(topic=name, partition=0, committed=consumed, start=consumed, end=consumed + in_queue),
         ),
         observed_at=observed,
+        members=members,
         metadata={
             "type": item.get("type", "classic"),
             "messages_ready": item.get("messages_ready"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,10 +14,12 @@ from rich.console import Console
 from workbench.broker import BrokerError, GroupLag, Timeout, Unreachable
 from workbench.cli import output
 from workbench.cli.base import OutputOption, app, fail, fmt_of, run, target_of
-from workbench.errors import WorkbenchError
+from workbench.errors import LagAlarm, UsageError, WorkbenchError
+from workbench.events.envelope import format_timestamp
 from workbench.positions import RESET_TO_HELP
 
 T = TypeVar("T")
+Progress = Callable[[int, int], None]
 
 offsets_app = typer.Typer(
     help="A consumer group's committed offsets: reset them (a dry run unless --execute).\n\n"
@@ -32,7 +34,17 @@ app.add_typer(offsets_app, name="offsets")
 PROGRESS_AFTER_S = 0.3
 
 
-@app.command()
+lag_app = typer.Typer(
+    rich_markup_mode=None,
+    invoke_without_command=True,
+)
+app.add_typer(lag_app, name="lag")
+
+#: Refreshes between two full reads of every group while watching (idle groups in between are reused).
+FULL_READ_EVERY = 6
+
+
+@lag_app.callback(invoke_without_command=True)
 def lag(
     ctx: typer.Context,
     group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
@@ -40,6 +52,28 @@ def lag(
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 5.0,
     iterations: Annotated[
         int | None, typer.Option("--iterations", min=1, help="Stop --watch after N refreshes.")
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", min=2, help="Refreshes a verdict looks back over (Burrow's window).")
+    ] = 10,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="VERDICTS",
+            help="With --watch: exit 11 once a group's verdict is one of these (e.g. STALL,STOP,NOCONSUMER).",
+        ),
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Watch one window (--window refreshes), report, and exit (cron, CI).")
+    ] = False,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="HOST:PORT",
+            help="Refresh and expose the figures at http://HOST:PORT/metrics for Prometheus.",
+        ),
     ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Table: list the groups with no lag too (default: one line counts them).")
@@ -50,63 +84,147 @@ def lag(
 
     The table leads with what needs attention: groups worst first (verdict, then lag in time, then
     lag in events), and the groups with no lag folded into one count line on stderr (--all lists
-    them; so does --group). -o json/jsonl always carry every group, in name order.
+    them; so does --group). -o json/jsonl always carry every group, in name order. A RabbitMQ queue
+    that holds messages and has no consumer is listed first, with the verdict NOCONSUMER.
 
     "-" means the group never committed on that partition. With --watch the figures refresh and
-    each partition gets a verdict over the last 10 refreshes (Burrow's rules: OK, WARN lag growing,
-    STALL committed offset not moving, STOP no commits for longer than the window and no live
-    member, REWIND offset went back) and an estimated lag in time.
+    each partition gets a verdict over the last --window refreshes (Burrow's rules: OK, WARN lag
+    not shrinking, STALL committed offset not moving, STOP no commits for longer than the window
+    and no live member, REWIND offset went back, NOCONSUMER messages and no consumer) and an
+    estimated lag in time. -o jsonl then writes one line per verdict change (the rule, its figures).
+    Groups with no member and no lag are read again every 6th refresh only.
+
+    --fail-on exits with code 11 as soon as a group reaches one of the verdicts; --once takes one
+    window of refreshes, reports the verdicts and exits (11 if --fail-on matched, else 0).
+    --serve HOST:PORT keeps refreshing and serves the figures in Prometheus' text format.
 
     Examples:
       workbench lag
       workbench lag --group billing-service
       workbench lag --watch --interval 2 --all
-      workbench lag -o json > lag.json
+      workbench lag --watch -o jsonl --fail-on STALL,STOP,NOCONSUMER
+      workbench lag --once --window 3 --interval 10 --fail-on STALL,STOP
+      workbench lag --serve 127.0.0.1:9308
+      workbench lag explain billing-service
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from workbench.lag import parse_verdicts
+
+    try:
+        alarm_on = None
+        if fail_on is not None:
+            try:
+                alarm_on = parse_verdicts(fail_on)
+            except ValueError as exc:
+                raise UsageError(f"--fail-on {fail_on!r}: {exc}") from None
+            if not (watch or once or serve):
+                raise UsageError("--fail-on judges verdicts, which take a window", hint="add --watch or --once")
+        address = parse_address(serve) if serve is not None else None
+    except WorkbenchError as exc:
+        fail(exc)
     target = target_of(ctx)
     fmt = fmt_of(ctx, output_format)
-    if watch and fmt == "json":
-        fmt = "jsonl"  # one parseable line per group and refresh, not a stream of documents
+    watching = watch or once or serve is not None
+    if watching and fmt == "json":
+        fmt = "jsonl"  # one parseable line per change, not a stream of documents
     from workbench import service
-    from workbench.cli import lag_table
+    from workbench.cli import lag_json, lag_table
     from workbench.lag import LagTracker
+    from workbench.lag_watch import IncrementalRefresh, VerdictChanges, alarms, change_record, evaluate
 
     every = show_all or group is not None  # a group asked for by name is shown, lag or not
-
-    def show(found: list[GroupLag], tracker: LagTracker | None) -> None:
-        if fmt == "table":
-            lag_table.render(found, tracker, show_all=every)
-        else:
-            output.render_lag(found, fmt, tracker)
 
     async def body() -> None:
         async with service.connect(target) as conn:
 
-            def read(on_progress: Callable[[int, int], None] | None) -> Awaitable[list[GroupLag]]:
-                return service.lag(conn, group, on_progress=on_progress)
+            def read(ids: Sequence[str] | None) -> Callable[[Progress | None], Awaitable[list[GroupLag]]]:
+                def go(on_progress: Progress | None) -> Awaitable[list[GroupLag]]:
+                    if ids is None:
+                        return service.lag(conn, group, on_progress=on_progress)
+                    return conn.lag(ids, on_progress=on_progress)
 
-            if not watch:
-                show(await with_progress(read), None)
-                return
-            tracker = LagTracker()
-            refresh = 0
-            outage = BrokerOutage(interval)
-            while iterations is None or refresh < iterations:
-                if refresh or outage.since is not None:
-                    await asyncio.sleep(outage.wait())
-                try:
-                    found = await with_progress(read)
-                except (Timeout, Unreachable) as exc:  # slow or away: say so, try again, never die of it
-                    outage.failed(exc)
-                    continue
-                outage.answered()
-                tracker.observe(found)
-                refresh += 1
+                return go
+
+            if not watching:
+                found = await with_progress(read(None))
                 if fmt == "table":
-                    output.stderr.print(f"refresh {refresh}, every {interval:g} s (Ctrl-C to stop)")
-                show(found, tracker)
+                    lag_table.render(found, None, show_all=every)
+                else:
+                    lag_json.write(found, fmt)
+                return
+            tracker = LagTracker(window=window)
+            refresh = IncrementalRefresh(
+                lambda ids: with_progress(read(ids)), full_every=1 if group else FULL_READ_EVERY
+            )
+            changes = VerdictChanges()
+            exporter = None
+            if address is not None:
+                from workbench.lag_metrics import LagExporter
+
+                exporter = LagExporter(*address)
+                output.stderr.print(f"serving the lag figures at {exporter.url} (Ctrl-C to stop)")
+            limit = window if once else iterations
+            done = 0
+            outage = BrokerOutage(interval)
+            try:
+                while limit is None or done < limit:
+                    if done or outage.since is not None:
+                        await asyncio.sleep(outage.wait())
+                    started = time.monotonic()
+                    try:
+                        found = await refresh()
+                    except (Timeout, Unreachable) as exc:  # slow or away: say so, try again, never die of it
+                        outage.failed(exc)
+                        if exporter is not None:
+                            exporter.failed()
+                        continue
+                    outage.answered()
+                    tracker.observe(refresh.fresh)
+                    done += 1
+                    last = once and done == limit
+                    if once and not last:
+                        continue  # --once reports the window's verdicts, at its end
+                    views = evaluate(found, tracker)
+                    if exporter is not None:
+                        exporter.update(views, time.monotonic() - started)
+                    if fmt == "table":
+                        if watch or once:
+                            output.stderr.print(f"refresh {done}, every {interval:g} s (Ctrl-C to stop)")
+                            lag_table.render(found, tracker, show_all=every)
+                    elif watch or once:
+                        stamp = format_timestamp(found[0].observed_at) if found else None
+                        lines = [change_record(c, stamp) for c in changes.update(views)]
+                        if lines:
+                            output.emit_json(lines, "jsonl")
+                    if alarm_on is not None:
+                        raise_alarm(alarms(views, alarm_on), alarm_on)
+            finally:
+                if exporter is not None:
+                    exporter.close()
 
     run(body)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9308`` for IPv6) for --serve."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--serve {text!r} is not HOST:PORT", hint="for example --serve 127.0.0.1:9308")
+    return host, int(port)
+
+
+def raise_alarm(found: list, fail_on: frozenset) -> None:
+    """Say which groups reached which verdict (and why), then end with LAG_ALARM."""
+    if not found:
+        return
+    for v in found:
+        a = v.assessment
+        why = f": {a.rule} ({a.because})" if a is not None and a.because else (f": {a.rule}" if a else "")
+        output.stderr.print(output.safe(f"alarm: {v.group.group_id} {v.verdict.name}{why}", "red"))
+    names = ",".join(sorted(x.name for x in fail_on))
+    raise LagAlarm(f"{len(found)} group(s) reached a verdict of --fail-on {names}")
 
 
 class BrokerOutage:

@@ -23,11 +23,12 @@ from workbench.lag import (
     VERDICT_STYLES,
     Assessment,
     LagTracker,
-    Verdict,
     combine,
     format_time_lag,
-    seconds_to_drain,
+    group_drain,
+    no_consumer,
     severity,
+    snapshot_verdict,
 )
 
 GAP = "  "  # between two columns, as Rich's borderless table
@@ -64,14 +65,14 @@ def arrange(groups: Sequence[GroupLag], tracker: LagTracker | None, *, show_all:
 
 def _assessed(group: GroupLag, tracker: LagTracker | None) -> Shown:
     if tracker is None or not group.partitions:
-        return Shown(group)
+        return Shown(group, no_consumer(group))
     found = tracker.assess_partitions(group.group_id)
     return Shown(group, combine(found.values()), found)
 
 
 def _worst_first(s: Shown) -> tuple[float, int, int, str]:
     if s.assessment is None:  # one snapshot: lag with no trend yet, or none at all
-        verdict = Verdict.UNKNOWN if s.group.total else Verdict.OK
+        verdict = snapshot_verdict(s.group)
         time_lag = None
     else:
         verdict, time_lag = s.assessment.verdict, s.assessment.time_lag_ms
@@ -84,13 +85,16 @@ def folded_line(folded: int, shown: int) -> str:
     return f"{every}{folded:,} {groups} OK (lag 0): --all to list them"
 
 
-def total_line(group: GroupLag) -> str:
-    """``GROUP: total lag N (TOPIC N, ...)``, with the time to drain where the broker gives rates."""
+def total_line(group: GroupLag, tracker: LagTracker | None = None) -> str:
+    """``GROUP: total lag N (TOPIC N, ...)``, with the time to drain where rates are known (the
+    broker's, or over the --watch window), and NOCONSUMER where nobody reads."""
     topics = ", ".join(f"{topic} {lag}" for topic, lag in group.by_topic().items())
-    meta = group.metadata
-    if "in_rate" in meta or "out_rate" in meta:
-        eta = seconds_to_drain(group.total, meta.get("in_rate"), meta.get("out_rate"))
+    in_rate, out_rate, eta = group_drain(group, tracker)
+    if in_rate is not None or out_rate is not None:
         topics += "; never drains at these rates" if eta is None else "; drains in " + format_time_lag(int(eta * 1000))
+    nobody = no_consumer(group)
+    if nobody is not None:
+        topics += f"; {nobody.label}: {nobody.rule}"
     return safe_text(f"{group.group_id}: total lag {group.total} ({topics})")
 
 
@@ -234,7 +238,7 @@ def render(
     watch = tracker is not None
     width = out.width if out.is_terminal else None
     write_lines(out, table_lines(columns(watch), rows(shown, watch), paint=Painter(out), style=style_of, width=width))
-    notes = [total_line(s.group) for s in shown]
+    notes = [total_line(s.group, tracker) for s in shown]
     if folded:
         notes.append(folded_line(folded, len(shown)))
     write_lines(err, notes)
