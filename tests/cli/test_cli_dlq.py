@@ -19,7 +19,7 @@ def demo(wb, isolated_home):
 
 
 def test_demo_says_where_its_dead_letters_are(demo):
-    assert "dead letters: orders.DLT 6, payments.connect-dlq 4, shipping.dlq 5" in demo("demo").stderr
+    assert "dead letters: orders.DLT 6, warehouse-sink.dlq 4, shipping.dlq 5" in demo("demo").stderr
 
 
 def test_summary_groups_each_convention_by_cause(demo):

@@ -2,7 +2,7 @@
 
 - ``orders.DLT``: what Spring Kafka's DeadLetterPublishingRecoverer writes when the inventory
   service fails on an order (``kafka_dlt-*``: text, and big-endian binary partition/offset/timestamp);
-- ``payments.connect-dlq``: what a Kafka Connect sink writes with context headers enabled
+- ``warehouse-sink.dlq``: what a Kafka Connect sink (payments -> warehouse) writes with context headers enabled
   (``__connect.errors.*``, all text);
 - ``shipping.dlq``: RabbitMQ dead letters as a capture of a RabbitMQ queue keeps them (``x-death``
   as JSON text, ``x-first-death-*``), first published to the ``shipping`` exchange.
@@ -22,7 +22,7 @@ from workbench.broker import Connection, NotFound, OutgoingEvent, Unsupported
 from workbench.demo.wire import publish
 
 SPRING_DLT = "orders.DLT"
-CONNECT_DLQ = "payments.connect-dlq"
+CONNECT_DLQ = "warehouse-sink.dlq"
 RABBIT_DLQ = "shipping.dlq"
 TOPICS = (SPRING_DLT, CONNECT_DLQ, RABBIT_DLQ)
 
