@@ -75,6 +75,8 @@ class Profile:
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # about the file it came from
     #: Named filters (``--filter @name``): the file's [filters], then [profiles.NAME.filters] over them.
     filters: Mapping[str, NamedFilter] = field(default_factory=dict, repr=False, compare=False)
+    #: [profiles.NAME.dead_letters] GROUP = "TOPIC-OR-QUEUE": where the group's failures go (`lag explain`).
+    dead_letters: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def shown_broker(self) -> str:
         """Where this profile points, secrets masked."""
@@ -294,9 +296,13 @@ def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedF
     options: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     filters = dict(shared or {})
+    dead_letters: dict[str, str] = {}
     for key, value in body.items():
         if key == "filters":
             filters.update(_parse_filters(value, f"{path}: [profiles.{name}.filters]"))
+            continue
+        if key == "dead_letters":
+            dead_letters = _parse_dead_letters(value, f"{path}: [profiles.{name}.dead_letters]")
             continue
         if key in _SCHEMA_KEYS:
             kind = _SCHEMA_KEYS[key]
@@ -319,8 +325,24 @@ def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedF
 
         parse_rules(schemas["schemas"], path.parent, where)  # checked now: a typo is found at load time
     return Profile(
-        name=name, options=options, schemas=schemas, source=str(path), filters=filters, **{"adapter": None, **fields}
+        name=name,
+        options=options,
+        schemas=schemas,
+        source=str(path),
+        filters=filters,
+        dead_letters=dead_letters,
+        **{"adapter": None, **fields},
     )
+
+
+def _parse_dead_letters(raw: Any, where: str) -> dict[str, str]:
+    """``GROUP = "TOPIC-OR-QUEUE"`` pairs: the dead-letter topic or queue of each consumer group."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where} must be a table of GROUP = "dead-letter topic or queue"')
+    for group, target in raw.items():
+        if not isinstance(target, str) or not target.strip():
+            raise ConfigError(f"{where}: {group!r} must name a topic or queue (a non-empty string)")
+    return dict(raw)
 
 
 # --------------------------------------------------------------------------- resolution
