@@ -4,6 +4,12 @@
 ``timeout_s``). Consumers are created per read, the producer on the first publish.
 librdkafka's own log lines go to the ``workbench_kafka`` logger (never straight to stderr, which
 would garble the TUI).
+
+Failing to connect is told in the user's terms, as soon as the answer is known (not after
+``timeout_s``): every broker refusing the connection; the credentials refused (AccessDenied: a
+wrong password and an unknown user look alike, Kafka does not say which); the broker's
+certificate refused, and why (``tls.py``: a CA the profile does not trust, or a certificate not
+valid for the host name), naming the broker's address and the property that fixes it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +35,7 @@ from workbench.broker import (
 )
 
 from . import options as opts
+from . import tls
 from .connection import KafkaConnection
 from .errors import describe_error, kafka_error
 
@@ -36,6 +44,8 @@ log.addHandler(logging.NullHandler())
 
 METADATA_SLICE_S = 0.5  # the first metadata request is retried in slices this long
 REFUSED_GRACE_S = 1.0  # every broker refusing this long is an answer: fail without the full timeout
+TLS_GRACE_S = 1.0  # a refused certificate, with no other broker answering meanwhile, is an answer too
+TLS_CHECK_S = 5.0  # at most this long to find out why a certificate was refused
 _AUTH_ERRORS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 
 
@@ -117,9 +127,14 @@ class KafkaAdapter(Adapter):
             ) from None
         try:
             await self._first_metadata(admin, timeout, seen, recorder)
-        except KafkaException as exc:
+        except (KafkaException, _Answered) as exc:
             admin.poll(0)  # serve error_cb: authentication and TLS failures arrive there
-            raise self._connect_error(where, timeout, exc, seen, recorder.last) from None
+            cause = exc if isinstance(exc, KafkaException) else None
+            error = self._connect_error(where, timeout, cause, seen, recorder.last)
+            if isinstance(error, Unreachable) and is_tls_refusal(error):
+                told_apart = await asyncio.to_thread(self._tls_error, where, seen, recorder.last, timeout)
+                error = told_apart or error
+            raise error from None
         except _Refused as refused:
             raise Unreachable(
                 self._scrub(f"{where}: connection refused ({refused.reason})"),
@@ -143,11 +158,14 @@ class KafkaAdapter(Adapter):
 
         A refused connection is an answer: when every bootstrap broker has refused for
         REFUSED_GRACE_S, that is reported at once (a port nobody listens on), while silence
-        (a firewall, a frozen broker) still waits the whole timeout.
+        (a firewall, a frozen broker) still waits the whole timeout. Refused credentials are an
+        answer at once (the same for every broker), a refused certificate after TLS_GRACE_S
+        (another bootstrap broker may still answer).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         refused_since: float | None = None
+        tls_refused_since: float | None = None
         while True:
             remaining = deadline - loop.time()
             try:
@@ -157,6 +175,12 @@ class KafkaAdapter(Adapter):
                 admin.poll(0)
                 if loop.time() >= deadline:
                     raise
+            if any(err.code() in _AUTH_ERRORS for err in seen):
+                raise _Answered()
+            if _tls_failure(seen, recorder.last) is not None:
+                tls_refused_since = tls_refused_since or loop.time()
+                if loop.time() - tls_refused_since >= TLS_GRACE_S:
+                    raise _Answered()
             all_down = any(err.code() == KafkaError._ALL_BROKERS_DOWN for err in seen)
             if not (all_down and recorder.last and "Connection refused" in recorder.last):
                 refused_since = None
@@ -169,17 +193,14 @@ class KafkaAdapter(Adapter):
         self,
         where: str,
         timeout: float,
-        exc: KafkaException,
+        exc: KafkaException | None,
         seen: deque[KafkaError],
         last_failure: str | None,
     ) -> BrokerError:
-        errors = [e for e in [*seen, kafka_error(exc)] if e is not None]
+        errors = [e for e in [*seen, kafka_error(exc) if exc is not None else None] if e is not None]
         for err in errors:
             if err.code() in _AUTH_ERRORS:
-                return AccessDenied(
-                    self._scrub(f"{where}: authentication failed: {describe_error(err)}"),
-                    hint="check sasl.mechanism, sasl.username and the password",
-                )
+                return self._auth_error(where, err)
         for err in errors:
             if err.code() == KafkaError._SSL:
                 return Unreachable(
@@ -191,10 +212,91 @@ class KafkaAdapter(Adapter):
                 return Unreachable(self._scrub(f"{where}: cannot resolve the host name: {describe_error(err)}"))
         reason = f" (last error: {last_failure})" if last_failure else ""
         if last_failure and "SSL" in last_failure:
-            hint = "check security.protocol and the ssl.* properties"
-        else:
-            hint = "is the broker running and bootstrap.servers right? (timeout_s sets the wait)"
+            return Unreachable(
+                self._scrub(f"{where}: TLS handshake failed{reason}"),
+                hint="check security.protocol and the ssl.* properties",
+            )
+        hint = "is the broker running and bootstrap.servers right? (timeout_s sets the wait)"
         return Unreachable(self._scrub(f"{where} did not answer within {timeout:g} s{reason}"), hint=hint)
+
+    def _auth_error(self, where: str, err: KafkaError) -> AccessDenied:
+        """The credentials refused: who, how, by which broker; never the password."""
+        settings = self.settings
+        mechanism = str(settings.get("sasl.mechanism") or settings.get("sasl.mechanisms") or "PLAIN").upper()
+        text = err.str() or ""
+        broker = tls.broker_address(text)
+        by = f" by broker {broker}" if broker else ""
+        reason = _without_timing(text.split("SASL authentication error: ", 1)[-1])
+        if mechanism == "OAUTHBEARER":
+            message = f"{where}: authentication failed: the OAUTHBEARER token was refused{by}"
+            hint = "check the sasl.oauthbearer.* properties of this profile (the token's principal and issuer)"
+        else:
+            user = settings.get("sasl.username")
+            who = f"user {user!r}" if user else "no sasl.username given"
+            message = f"{where}: authentication failed for {who} with {mechanism}{by}"
+            hint = "check sasl.username and sasl.password of this profile, and sasl.mechanism"
+        if "invalid credentials" in reason and mechanism != "OAUTHBEARER":
+            message += ": wrong password or unknown user (Kafka does not say which)"
+        elif reason:
+            message += f": {reason}"
+        return AccessDenied(self._scrub(message), hint=hint)
+
+    def _tls_error(
+        self, where: str, seen: deque[KafkaError], last_failure: str | None, timeout: float
+    ) -> Unreachable | None:
+        """A refused certificate, told apart (tls.py): untrusted CA, wrong host name, out of date."""
+        failure = _tls_failure(seen, last_failure)
+        if failure is None or not tls.is_verify_failure(failure):
+            return None
+        address = tls.broker_address(failure) or opts.url_host_list(self.settings).split(",")[0]
+        refusal = tls.diagnose(address, self.settings, min(timeout, TLS_CHECK_S))
+        if refusal is None:
+            return None
+        ca = self.settings.get("ssl.ca.location")
+        if refusal.kind == "untrusted":
+            message = f"the certificate of broker {address} is not signed by a CA this profile trusts"
+            now = f"now {ca}" if ca else "none set: the system's CA store is used"
+            hint = f"set ssl.ca.location to the CA file (PEM) that signed the brokers' certificates ({now})"
+        elif refusal.kind == "host name":
+            host = address.rpartition(":")[0].strip("[]")
+            message = f"the certificate of broker {address} does not match the host name {host!r}"
+            hint = (
+                "connect with a host name the certificate is issued for (bootstrap.servers, and the brokers' "
+                "advertised listeners), or have it reissued for this name; ssl.endpoint.identification.algorithm"
+                " = none turns the check off, letting any certificate of the CA pose as this broker"
+            )
+        elif refusal.kind == "validity":
+            message = f"the certificate of broker {address} is out of its validity period"
+            hint = "the broker's certificate must be renewed (or this machine's clock is wrong)"
+        else:
+            message = f"the certificate of broker {address} was refused"
+            hint = "check ssl.ca.location and the broker's certificate"
+        return Unreachable(self._scrub(f"{where}: TLS: {message} ({refusal.detail})"), hint=hint)
+
+
+def is_tls_refusal(error: BrokerError) -> bool:
+    return "TLS handshake failed" in str(error)
+
+
+def _tls_failure(seen: deque[KafkaError], last_failure: str | None) -> str | None:
+    """librdkafka's words for a failed TLS handshake, if it reported one (as _SSL, or as _TRANSPORT
+    when the failure surfaced on the socket's read during the handshake), else None."""
+    for err in reversed(seen):
+        text = err.str() or ""
+        if err.code() == KafkaError._SSL or (err.code() == KafkaError._TRANSPORT and "SSL" in text):
+            return text
+    if last_failure and "SSL handshake failed" in last_failure:
+        return last_failure
+    return None
+
+
+def _without_timing(text: str) -> str:
+    """librdkafka's message without its "(after 317ms in state AUTH_REQ)" tail."""
+    return re.sub(r"\s*\(after \d+ms in state [A-Z_]+\)", "", text).strip()
+
+
+class _Answered(Exception):
+    """The cluster has answered the connection attempt with a refusal (credentials or certificate)."""
 
 
 class _Refused(Exception):
@@ -215,11 +317,8 @@ class _FailureRecorder:
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
         if len(args) == 3 and args[0] == "FAIL":
-            text = str(args[2])
-            # "ssl://host:9092/bootstrap: SSL handshake failed: ..." -> after the broker name
-            head, sep, rest = text.partition("/bootstrap: ")
-            text = rest if sep else text
-            self.last = text.split(" (after ", 1)[0]
+            # "ssl://host:9092/bootstrap: SSL handshake failed: ..." (the broker's name is kept)
+            self.last = str(args[2]).split(" (after ", 1)[0]
         self._target.log(level, fmt, *args)
 
 

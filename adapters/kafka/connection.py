@@ -4,7 +4,8 @@
 :class:`~.base.KafkaBase` (the state they share and the admin-request plumbing: threading and
 batched requests are explained there):
 
-    ``topology.py``   list_topics, describe_topic (with configs), create_topic, delete_topic
+    ``topology.py``   list_topics, describe_topic (with configs and permissions), create_topic, delete_topic
+    ``authorization.py``  publish and commit_offsets checked against the ACLs (a refusal named)
     ``publisher.py``  publish: the producer, delivery reports, the one-by-one resend
     ``lag.py``        groups, lag, commit_offsets (``groups.py`` is the worker process they use)
     this module       the class itself, close(), and read(), whose consumers belong to the
@@ -42,6 +43,7 @@ from workbench.broker import (
     Unreachable,
 )
 
+from .authorization import AuthorizationMixin
 from .base import ClosedAdmin, KafkaBase, check_name
 from .lag import GroupsMixin
 from .publisher import PublisherMixin
@@ -54,7 +56,7 @@ IDLE_CHECK_S = 10.0  # a follow read idle this long checks that its topic still 
 OUTAGE_PROBE_S = 1.0  # while the broker is away, a follow read looks this often whether it is back
 
 
-class KafkaConnection(TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
+class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
     """The contract's Connection for Kafka: the parts above, plus close() and read()."""
 
     def __repr__(self) -> str:

@@ -1,4 +1,9 @@
-"""librdkafka errors -> the contract's typed errors. Messages never carry a client config."""
+"""librdkafka errors -> the contract's typed errors. Messages never carry a client config.
+
+An authorization failure (the broker's ACLs) says "not authorized" and, where the caller says
+what was asked (``denied=``), which operation on what: "not authorized to Write to topic 'orders'"
+(Kafka's own names for ACL operations), with a hint that does not suggest retrying.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +25,21 @@ _NOT_FOUND = {
     KafkaError.GROUP_ID_NOT_FOUND,
     KafkaError.UNKNOWN_TOPIC_ID,
 }
+#: Refused by the ACLs, and on what kind of resource.
+_NOT_AUTHORIZED = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "the topic",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "the consumer group",
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED: "the cluster",
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "the transactional id",
+    KafkaError.DELEGATION_TOKEN_AUTHORIZATION_FAILED: "delegation tokens",
+}
 _DENIED = {
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.GROUP_AUTHORIZATION_FAILED,
-    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    *_NOT_AUTHORIZED,
     KafkaError.SASL_AUTHENTICATION_FAILED,
     KafkaError._AUTHENTICATION,
-    KafkaError.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
 }
+#: What an AccessDenied for an ACL refusal tells the user to do.
+DENIED_HINT = "the cluster's ACLs do not allow this user that: ask its administrators, or use a profile that may"
 #: Slow: no answer in time, or a broker that answers "not yet" (a group coordinator still loading its
 #: offsets after a restart or a fenced broker coming back): asking again later is the cure.
 _TIMEOUT = {
@@ -89,8 +100,21 @@ def describe_error(err: KafkaError) -> str:
     return text if name in text else f"{text} ({name})"
 
 
-def map_error(exc: BaseException | KafkaError, where: str) -> BrokerError:
-    """A typed error for a librdkafka failure; ``where`` says what was being done."""
+def is_not_authorized(exc: BaseException | KafkaError | None) -> bool:
+    """Refused by the broker's ACLs (not an authentication failure)."""
+    err = kafka_error(exc)
+    return err is not None and err.code() in _NOT_AUTHORIZED
+
+
+def not_authorized(where: str, denied: str, err: KafkaError | None = None) -> AccessDenied:
+    """``{where}: not authorized to {denied}`` (e.g. "Write to topic 'orders'"), the code appended."""
+    code = f" ({err.name()})" if err is not None else ""
+    return AccessDenied(f"{where}: not authorized to {denied}{code}", hint=DENIED_HINT)
+
+
+def map_error(exc: BaseException | KafkaError, where: str, *, denied: str | None = None) -> BrokerError:
+    """A typed error for a librdkafka failure; ``where`` says what was being done, ``denied`` what
+    an ACL refusal refused ("Write to topic 'orders'")."""
     if isinstance(exc, BrokerError):
         return exc
     err = kafka_error(exc)
@@ -102,6 +126,10 @@ def map_error(exc: BaseException | KafkaError, where: str) -> BrokerError:
         return NotFound(message)
     if code in (KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION):
         return AccessDenied(f"{where}: authentication failed: {describe_error(err)}")
+    if code in _NOT_AUTHORIZED:
+        if denied is not None:
+            return not_authorized(where, denied, err)
+        return AccessDenied(f"{where}: not authorized on {_NOT_AUTHORIZED[code]} ({err.name()})", hint=DENIED_HINT)
     if code in _DENIED:
         return AccessDenied(message)
     if code in _TIMEOUT:

@@ -15,6 +15,13 @@ Internal topics
 
 Creating and deleting wait (bounded by ``timeout_s``) until metadata shows the topic with leaders,
 or not at all, so the next call sees what was asked for.
+
+Permissions
+    ``describe_topic`` asks for the topic's authorized operations in the same request (Kafka's
+    DescribeTopicPartitions/Metadata with ``include_authorized_operations``): ``TopicInfo.operations``
+    is what the connected user may do there (``read``, ``write``, ``delete`` ...), so the UI can say
+    what is not allowed instead of failing on it. A refusal by the ACLs names the operation: "not
+    authorized to Create topic 'x'".
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import (
     ConfigResource,
     ConfigSource,
@@ -33,9 +40,10 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from workbench.broker import InvalidRequest, NotFound, PartitionInfo, Timeout, TopicInfo
+from workbench.broker import AccessDenied, InvalidRequest, NotFound, PartitionInfo, Timeout, TopicInfo
 
 from .base import KafkaBase, check_name
+from .errors import not_authorized
 
 
 class TopologyMixin(KafkaBase):
@@ -70,14 +78,13 @@ class TopologyMixin(KafkaBase):
     async def describe_topic(self, name: str) -> TopicInfo:
         self._check_open()
         check_name(name)
-        described, config = await asyncio.gather(
-            self._describe_topics([name]), self._topic_config(name), return_exceptions=True
+        found: tuple[Any, ...] = await asyncio.gather(
+            self._describe_with_operations(name), self._topic_config(name), return_exceptions=True
         )
-        if isinstance(described, BaseException):
-            raise described
-        if isinstance(config, BaseException):
-            raise config
-        desc = described[name]
+        for failed in found:
+            if isinstance(failed, BaseException):
+                raise failed
+        desc, config = found
         pairs = [(name, tp.id) for tp in desc.partitions]
         low, high = await asyncio.gather(
             self._list_offsets(pairs, OffsetSpec.earliest()),
@@ -104,7 +111,24 @@ class TopologyMixin(KafkaBase):
             config=values,
             internal=bool(getattr(desc, "is_internal", False)),
             metadata=metadata,
+            operations=operations_of(desc),
         )
+
+    async def _describe_with_operations(self, name: str) -> Any:
+        """The topic's TopicDescription, with the operations the connected user may do on it."""
+        try:
+            futures = self._admin.describe_topics(
+                TopicCollection([name]), request_timeout=self._timeout, include_authorized_operations=True
+            )
+        except KafkaException as exc:
+            raise self._error(exc, f"describing topic {name!r}") from None
+        (result,) = (await self._gather(futures)).values()
+        if isinstance(result, BaseException):
+            error = self._error(result, f"topic {name!r}")
+            if isinstance(error, NotFound):
+                raise NotFound(f"{self._where}: topic {name!r} does not exist") from None
+            raise error
+        return result
 
     async def _topic_config(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
         resource = ConfigResource(ResourceType.TOPIC, name)
@@ -159,6 +183,8 @@ class TopologyMixin(KafkaBase):
             if "TOPIC_ALREADY_EXISTS" in str(exc):
                 raise InvalidRequest(f"{self._where}: topic {name!r} already exists") from None
             raise
+        except AccessDenied as exc:
+            raise _named(exc, self._where, f"Create topic {name!r}") from None
         await self._await_topic(name, present=True)
         return await self.describe_topic(name)
 
@@ -173,6 +199,8 @@ class TopologyMixin(KafkaBase):
             await self._wait(futures[name], f"deleting topic {name!r}")
         except NotFound:
             raise NotFound(f"{self._where}: topic {name!r} does not exist") from None
+        except AccessDenied as exc:
+            raise _named(exc, self._where, f"Delete topic {name!r}") from None
         self._partition_counts.pop(name, None)
         await self._await_topic(name, present=False)
 
@@ -193,3 +221,17 @@ class TopologyMixin(KafkaBase):
                 raise Timeout(f"{self._where}: topic {name!r} did not {state} in metadata within {self._timeout:g} s")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def operations_of(desc: Any) -> frozenset[str] | None:
+    """``TopicInfo.operations`` from a TopicDescription: Kafka's ACL operation names, lower-case;
+    None when the broker did not say."""
+    found = getattr(desc, "authorized_operations", None)
+    if found is None:
+        return None
+    return frozenset(str(getattr(op, "name", op)).lower() for op in found)
+
+
+def _named(exc: AccessDenied, where: str, denied: str) -> AccessDenied:
+    """An ACL refusal with the operation named; other refusals (authentication) as they are."""
+    return not_authorized(where, denied) if "not authorized" in str(exc) else exc

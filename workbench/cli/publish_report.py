@@ -10,6 +10,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from workbench.broker import (
+    AccessDenied,
     NotFound,
     PublishResult,
 )
@@ -89,7 +90,8 @@ def report_publish(
     """Print what was confirmed and what failed; the error to exit with, if any event was not confirmed.
 
     ``placed``: the confirmed events' origins and results, listed in machine output.
-    When nothing was confirmed because the topic does not exist, that NotFound is the error (exit 5).
+    When nothing was confirmed because the topic does not exist, that NotFound is the error (exit 5);
+    when the topic refused every event with one AccessDenied (no Write permission), that is (exit 6).
     """
     failed = len(report.failures)
     if fmt == "table":
@@ -124,6 +126,9 @@ def report_publish(
                 listed, placed = placed, Placed(fmt)
                 placed.extend(listed)
             placed.write_into(document)
+    refused = report.failures[0].error if report.failures else None
+    if not report.confirmed and isinstance(refused, AccessDenied) and all(f.error is refused for f in report.failures):
+        return refused  # the topic refused as a whole (e.g. no Write permission): said once, exit 6
     for f in report.failures[:20]:
         output.stderr.print(output.safe(f"{f.origin}: {type(f.error).__name__}: {f.error}", "red"))
     if failed > 20:
