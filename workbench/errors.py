@@ -23,9 +23,13 @@ CLI (``workbench.cli.base.fail``, used by every verb and by ``run``) prints ``er
 
 ``BrokerError`` (:mod:`workbench.broker`, the adapter contract; raised by adapters), by ``_BROKER_CODES``:
 
-- ``Unreachable``     4  UNREACHABLE     the broker did not answer
+- ``Unreachable``     4  UNREACHABLE     the broker did not answer, or no trusted connection could be made
+                                         (TLS: a certificate the profile's CA does not vouch for, or one
+                                         not valid for the host name: the message says which)
 - ``NotFound``        5  NOT_FOUND       the topic, partition or group does not exist
-- ``AccessDenied``    6  DENIED          the broker refused the credentials or the operation
+- ``AccessDenied``    6  DENIED          the broker refused the credentials ("authentication failed"), or
+                                         its ACLs refused the operation ("not authorized to Write to topic
+                                         'orders'")
 - ``Timeout``         9  TIMEOUT         the broker was too slow
 - ``Unsupported``     10 UNSUPPORTED     the broker or adapter cannot do this
 - ``InvalidRequest``  2  USAGE           options or a request the adapter cannot accept

@@ -220,10 +220,11 @@ class KafkaAdapter(Adapter):
         return Unreachable(self._scrub(f"{where} did not answer within {timeout:g} s{reason}"), hint=hint)
 
     def _auth_error(self, where: str, err: KafkaError) -> AccessDenied:
-        """The credentials refused: who, how, by which broker; never the password."""
+        """The credentials refused: who, how, by which broker; never the password (what comes from
+        the profile or the broker is scrubbed, the sentence around it is not)."""
         settings = self.settings
         mechanism = str(settings.get("sasl.mechanism") or settings.get("sasl.mechanisms") or "PLAIN").upper()
-        text = err.str() or ""
+        text = self._scrub(err.str() or "")
         broker = tls.broker_address(text)
         by = f" by broker {broker}" if broker else ""
         reason = _without_timing(text.split("SASL authentication error: ", 1)[-1])
@@ -232,14 +233,14 @@ class KafkaAdapter(Adapter):
             hint = "check the sasl.oauthbearer.* properties of this profile (the token's principal and issuer)"
         else:
             user = settings.get("sasl.username")
-            who = f"user {user!r}" if user else "no sasl.username given"
+            who = f"user {self._scrub(str(user))!r}" if user else "no sasl.username given"
             message = f"{where}: authentication failed for {who} with {mechanism}{by}"
             hint = "check sasl.username and sasl.password of this profile, and sasl.mechanism"
         if "invalid credentials" in reason and mechanism != "OAUTHBEARER":
             message += ": wrong password or unknown user (Kafka does not say which)"
         elif reason:
             message += f": {reason}"
-        return AccessDenied(self._scrub(message), hint=hint)
+        return AccessDenied(message, hint=hint)
 
     def _tls_error(
         self, where: str, seen: deque[KafkaError], last_failure: str | None, timeout: float
