@@ -206,6 +206,73 @@ def lag(
     run(body)
 
 
+@lag_app.command("explain")
+def explain(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument(help="The consumer group (RabbitMQ: the queue).")],
+    samples: Annotated[int, typer.Option("--samples", min=2, help="Reads of the lag the verdict is judged on.")] = 4,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between two reads.")] = 2.0,
+    top: Annotated[int, typer.Option("--top", min=1, help="Explain this many of the worst partitions.")] = 5,
+    dead_letters: Annotated[
+        str | None,
+        typer.Option(
+            "--dead-letters",
+            metavar="TOPIC-OR-QUEUE",
+            help="Look the stuck event up here (default: the profile's [profiles.NAME.dead_letters] GROUP).",
+        ),
+    ] = None,
+    output_format: OutputOption = None,
+) -> None:
+    """Why a group is behind: for its worst partitions, the owner, the verdict and the rule with
+    its figures, lag in events and time, the time to drain, and the event it is stuck at.
+
+    The lag is read --samples times, --interval s apart (a consumer that commits every 5 s needs a
+    window longer than that before STALL means stalled). For each partition that is behind: the
+    member that owns it (client id, host), the verdict and the rule that fired with the numbers it
+    used, lag in events and in time (now minus the stuck event's timestamp), the time to drain at
+    the rates of the window, and the event at the committed offset, shown as `tail` shows it: the
+    likely poison message (RabbitMQ: the head of the queue, peeked: requeued, marked
+    redelivered). Where the profile names the group's dead-letter topic or queue
+    ([profiles.NAME.dead_letters] GROUP = "orders.DLT"), or --dead-letters does, its last 10,000
+    events are searched for the stuck event's key and correlation id.
+
+    Examples:
+      workbench lag explain billing-service
+      workbench lag explain billing-service --dead-letters billing.DLT -o json
+      workbench --broker amqp://localhost lag explain invoices --samples 2 --interval 5
+    """
+    target = target_of(ctx)
+    fmt = fmt_of(ctx, output_format)
+    from workbench import config, service
+    from workbench.cli import lag_explain_out
+    from workbench.events.correlation import rules_from_config
+    from workbench.lag_explain import explain as explain_group
+
+    source = dead_letters or target.profile.dead_letters.get(group)
+    caps = service.capabilities(target)
+    try:
+        rules = rules_from_config(config.load_config())
+    except WorkbenchError as exc:
+        fail(exc)
+
+    async def body() -> None:
+        async with service.connect(target) as conn:
+            found = await explain_group(
+                conn,
+                group,
+                samples=samples,
+                interval=interval,
+                top=top,
+                dead_letters=source,
+                positions=caps.history,
+                can_peek=caps.peek_requeue,
+                rules=rules,
+            )
+        lag_explain_out.render(found, fmt)
+
+    run(body)
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:9308`` for IPv6) for --serve."""
     host, sep, port = text.rpartition(":")
