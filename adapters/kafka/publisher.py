@@ -6,7 +6,9 @@ One producer per connection, made on the first publish: idempotent, ``acks=all``
 ``linger.ms=5`` (a profile may override it), ``message.max.bytes`` raised to the broker's
 default so the broker decides what is too large. Delivery reports give each event its
 partition and offset, or its error; what is not confirmed within ``delivery_timeout_s`` fails
-with Timeout (librdkafka's own message timeout, so no late delivery follows). When the broker
+with Timeout (librdkafka's own message timeout, so no late delivery follows). A leader failing
+over (a node killed) is the producer's business: it retries, and being idempotent it writes each
+event once; publish() only keeps its own metadata look-up from failing the batch meanwhile. When the broker
 refuses a whole batch because one event exceeds the topic's ``max.message.bytes``, the events
 of that batch are re-sent one by one: only the too large ones fail (InvalidRequest), the
 others are written after the rest of the publish.
@@ -31,6 +33,7 @@ from workbench.broker import (
     OutgoingEvent,
     PublishResult,
     Timeout,
+    Unreachable,
 )
 
 from .base import KafkaBase, check_name
@@ -39,6 +42,7 @@ from .errors import kafka_error, map_error
 POLL_EVERY = 1000  # serve delivery reports every N produced events
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
 METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
+REFRESH_WAIT_S = 2.0  # how long publish() waits to look it up again (it answers in milliseconds when well)
 SOLO_RETRY_LIMIT = 10_000  # events re-sent one by one after the broker refused their batch
 
 
@@ -55,11 +59,26 @@ class PublisherMixin(KafkaBase):
         return await asyncio.to_thread(self._publish_sync, topic, events, count)
 
     async def _partition_count(self, topic: str) -> int:
+        """The topic's partition count (NotFound when it does not exist), looked up again after
+        METADATA_TTL_S. A look-up that fails for want of an answer while the count is known keeps
+        the known count: librdkafka sends DescribeTopics to the node it last saw as controller,
+        and when that node dies (a leader failing over with it) the request waits for it until it
+        times out, while the producer, which asks any node, carries on. Failing the batch then would
+        stop a publish that the cluster could take."""
         cached = self._partition_counts.get(topic)
         now = time.monotonic()
         if cached is not None and now - cached[0] < METADATA_TTL_S:
             return cached[1]
-        desc = (await self._describe_topics([topic]))[topic]
+        try:
+            if cached is None:
+                desc = (await self._describe_topics([topic]))[topic]
+            else:
+                desc = (await asyncio.wait_for(self._describe_topics([topic]), REFRESH_WAIT_S))[topic]
+        except (TimeoutError, Timeout, Unreachable):
+            if cached is None:
+                raise
+            self._partition_counts[topic] = (now, cached[1])  # not asked again for METADATA_TTL_S
+            return cached[1]
         count = len(desc.partitions)
         self._partition_counts[topic] = (now, count)
         return count

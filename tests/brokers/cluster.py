@@ -8,6 +8,7 @@
     leader = cluster.leader_of(topic, 0)  # node id of the partition's leader
     cluster.kill_node(leader)             # SIGKILL, for failover tests
     cluster.start_node(leader)            # back, waits until it answers
+    with cluster.node_down(leader): ...   # killed, and always started again on the way out
     cluster.down()
 
 The PLAINTEXT listener (``PLAINTEXT_BOOTSTRAP``) is unauthenticated and a super user: the harness's own door
@@ -16,10 +17,13 @@ for setup and checks. Everything a user does goes through ``info().sasl_ssl`` wi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,3 +205,80 @@ def partition_state(topic: str, partition: int = 0, timeout: float = 10.0) -> Pa
 def leader_of(topic: str, partition: int = 0, timeout: float = 10.0) -> int:
     """The node id leading ``topic``'s ``partition`` (-1 when it has none)."""
     return partition_state(topic, partition, timeout).leader
+
+
+# ---------------------------------------------------------------------- failover helpers
+
+
+@contextlib.contextmanager
+def node_down(node_id: int) -> Iterator[None]:
+    """``node_id`` SIGKILLed for the body, and started again (waiting until it answers) however the body
+    ends: the cluster is shared, no test may leave a node down."""
+    kill_node(node_id)
+    try:
+        yield
+    finally:
+        start_node(node_id)
+
+
+def create_topic(name: str, replicas: Sequence[Sequence[int]], config: Mapping[str, str] | None = None) -> None:
+    """A topic whose partition ``i`` lives on the nodes ``replicas[i]``, the first one its preferred
+    leader (so a test knows which node to kill), over the PLAINTEXT listener."""
+    from confluent_kafka.admin import NewTopic
+
+    new = NewTopic(
+        name, num_partitions=len(replicas), replica_assignment=[list(r) for r in replicas], config=dict(config or {})
+    )
+    admin = _admin()  # kept until the answer: a client freed with a request in flight fails it
+    admin.create_topics([new], request_timeout=30)[name].result()
+    wait_for(lambda: all(partition_state(name, p).leader == r[0] for p, r in enumerate(replicas)), "leaders", 30)
+
+
+def delete_topic(name: str) -> None:
+    admin = _admin()
+    admin.delete_topics([name], request_timeout=30)[name].result()
+
+
+def wait_for(check: Any, what: str, timeout: float) -> Any:
+    """Poll ``check()`` every 100 ms until it returns something truthy; RuntimeError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except RuntimeError:  # metadata without the topic yet (just created) or without a leader
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the cluster did not reach this within {timeout:g} s: {what}")
+        time.sleep(0.1)
+
+
+def wait_in_sync(topic: str, node_id: int, timeout: float = 60.0) -> None:
+    """Until ``node_id`` is in the ISR of every partition of ``topic`` (a restarted node has caught up)."""
+    partitions = range(len(_admin().list_topics(topic, timeout=10).topics[topic].partitions))
+    wait_for(
+        lambda: all(node_id in partition_state(topic, p).isr for p in partitions),
+        f"node {node_id} in the ISR of every partition of {topic!r}",
+        timeout,
+    )
+
+
+def elect_preferred_leaders(topic: str, partitions: Sequence[int]) -> None:
+    """A preferred-leader election for ``partitions`` of ``topic`` (Kafka would run one only after
+    ``leader.imbalance.check.interval.seconds``, 5 minutes); returns once each is led by its first replica."""
+    from confluent_kafka import ElectionType, KafkaError, TopicPartition
+
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    admin = _admin()
+    results = admin.elect_leaders(ElectionType.PREFERRED, wanted).result(timeout=60)
+    for tp, error in results.items():
+        # ELECTION_NOT_NEEDED: the preferred replica leads already.
+        if error is not None and error.args[0].code() != KafkaError.ELECTION_NOT_NEEDED:
+            raise RuntimeError(f"preferred leader election of {tp.topic}[{tp.partition}]: {error}")
+    replicas = {p: partition_state(topic, p).replicas[0] for p in partitions}
+    wait_for(
+        lambda: all(partition_state(topic, p).leader == replicas[p] for p in partitions),
+        f"preferred leaders of {topic!r} {list(partitions)}",
+        30,
+    )
