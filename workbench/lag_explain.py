@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from workbench.broker import BrokerError, Connection, Event, GroupLag, GroupMember, PartitionLag, Position
 from workbench.events.correlation import DEFAULT_RULES, CorrelationRules
-from workbench.lag import Assessment, LagTracker
+from workbench.lag import Assessment, LagTracker, consumers_of
 from workbench.lag_watch import GroupView, view
 
 #: Events read from the end of a dead-letter topic (or peeked from a queue) to look the stuck one up.
@@ -81,7 +81,6 @@ async def explain(
     interval: float = 2.0,
     top: int = 5,
     dead_letters: str | None = None,
-    positions: bool = True,
     can_peek: bool = False,
     rules: CorrelationRules = DEFAULT_RULES,
     scan: int = DEAD_LETTER_SCAN,
@@ -89,8 +88,9 @@ async def explain(
     clock: Callable[[], float] = time.time,
 ) -> Explanation:
     """Sample the group ``samples`` times ``interval`` s apart, judge it, and explain its ``top``
-    worst partitions that are behind. ``positions``: the broker reads from an offset (Kafka, the
-    local log); else ``can_peek`` says whether the head of a queue may be peeked (RabbitMQ)."""
+    worst partitions that are behind. A group that is a queue (the broker counts its consumers:
+    RabbitMQ) has no offsets to read from: its head is peeked where ``can_peek`` (and its dead
+    letters, a queue too, likewise); any other group's partitions are read at the committed offset."""
     tracker = LagTracker(window=samples, clock=clock)
     started = clock()
     found: list[GroupLag] = []
@@ -100,6 +100,7 @@ async def explain(
         found = await conn.lag([group_id])
         tracker.observe(found)
     judged = view(found[0], tracker)
+    positions = consumers_of(judged.group) is None  # a queue counts its consumers; a log has offsets
     owners = {tp: m for m in judged.group.members for tp in m.assignment}
     behind = [(p, a) for p, a in judged.worst_partitions() if (p.lag or 0) > 0 or p.lost_to_retention][:top]
     out = []

@@ -264,7 +264,6 @@ def explain(
                 interval=interval,
                 top=top,
                 dead_letters=source,
-                positions=caps.history,
                 can_peek=caps.peek_requeue,
                 rules=rules,
             )
