@@ -227,9 +227,11 @@ def test_lag_figures_and_watch_verdicts(wb):
 
     watched = wb("lag", "--watch", "--interval", "0.1", "--iterations", "2", "-o", "jsonl")
     assert watched.exit_code == 0, watched.stderr
-    rows = [json.loads(line) for line in watched.stdout.splitlines()]
-    assert len(rows) == 2 * len(figures)
-    last = {r["group"]: r for r in rows[len(figures) :]}
+    rows = [json.loads(line) for line in watched.stdout.splitlines()]  # verdict changes only
+    assert [r["group"] for r in rows[: len(figures)]] == sorted(figures)  # the first refresh: every group
+    assert all(r["previous"] is None for r in rows[: len(figures)])
+    assert len(rows) < 2 * len(figures)  # the second: only the groups whose verdict changed
+    last = {r["group"]: r for r in rows}
     assert last["billing-service"]["verdict"] == "OK"
     # just seeded: the local adapter reports the group Stable (alive), its offset does not move
     assert last["shipping-service"]["verdict"] == "STALL"
