@@ -42,6 +42,7 @@ VERBS = {
     "demo": ["demo", "--force"],
     "demo --live": ["demo", "--live", "--rate", "100"],
     "replay --execute": ["replay", "orders", "--to", "orders-copy", "--execute"],
+    "replay --to-origin --execute": ["replay", "orders", "--to-origin", "--execute"],
     "saga compensate --execute": ["saga", "compensate", FAILED_SAGA, "--execute", "--yes", "--reason", "test"],
 }
 
@@ -139,6 +140,8 @@ def test_the_list_covers_every_verb_of_the_cli():
         "replay",
         "saga compensate",
         "schemas",  # reads the schema registry only
+        "dlq summary",  # its --peek requeues, and is refused on read-only profiles as peek is
+        "dlq history",
     }
     covered = {verb.split(" --")[0] for verb in VERBS}
     unknown = names - read_verbs - covered

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -373,10 +373,3 @@ async def execute_and_record(
     finally:
         audit.append(redrive_record(run, context=context, filter_text=filter_text))
     return run
-
-
-def plan_rows(items: Iterable[Redrive]) -> Sequence[tuple[str, str, str, str]]:
-    """Dry-run rows: the dead letter, its cause, where it goes, the headers stripped."""
-    return [
-        (r.ref, r.cause, r.destination.label if r.destination else "-", ", ".join(r.stripped) or "-") for r in items
-    ]
