@@ -73,8 +73,9 @@ def frozen_kafka():
 
 
 def refreshes(watch: Workbench) -> int:
-    """How many complete refreshes `lag --watch -o jsonl` printed (each names every group once)."""
-    return len(watch.out) // GROUPS
+    """How many complete refreshes `lag --watch -o jsonl` reported (stdout has verdict changes only;
+    stderr says ``refresh N: ...`` after each)."""
+    return sum(1 for line in watch.err if line.startswith("refresh "))
 
 
 class TuiPane:

@@ -197,6 +197,8 @@ def lag(
                         lines = [change_record(c, stamp) for c in changes.update(views)]
                         if lines:
                             output.emit_json(lines, "jsonl")
+                        if watch:
+                            output.stderr.print(f"refresh {done}: {len(lines):,} verdict change(s)")
                     if alarm_on is not None:
                         raise_alarm(alarms(views, alarm_on), alarm_on)
             finally:
