@@ -31,6 +31,7 @@ from workbench.tui.failures import BrokerTrouble, describe_error
 from workbench.tui.palette import WorkbenchCommands
 from workbench.tui.screens.main import MainScreen
 from workbench.tui.supervisor import RETRY_DELAYS, State, Supervisor
+from workbench.tui.widgets.topic_view import TopicView
 
 if TYPE_CHECKING:  # the screens and dialogs are imported when first opened (start-up time)
     from workbench.tui.screens.lag import LagHistory
@@ -380,9 +381,13 @@ class WorkbenchApp(App[None]):
             return
         if not self.when_connected(self.action_publish):
             return
+        main = self.main
+        refusal = main.query_one(TopicView).refusal("write")  # the broker said so: say it, do not try
+        if refusal is not None:
+            self.notify(refusal, title="Publish not authorized", severity="warning", timeout=10, markup=False)
+            return
         from workbench.tui.screens.publish import PublishDialog
 
-        main = self.main
         self.push_screen(
             PublishDialog(
                 lambda: self.conn,

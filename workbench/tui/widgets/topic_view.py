@@ -1,4 +1,11 @@
-"""The topic view: partitions with their first/last offsets and counts, and the groups consuming it."""
+"""The topic view: partitions with their first/last offsets and counts, and the groups consuming it.
+
+On a replicated cluster each partition also shows its leader, replicas, in-sync replicas and state
+(``PartitionInfo.replica_state``: the rule ``describe`` uses), and the title counts the partitions
+that are under-replicated or offline. Where the broker tells what the user may do on the topic
+(``TopicInfo.operations``), what is not allowed is said here, before the user tries it:
+:meth:`TopicView.refusal` is what the app says instead of opening the publish dialog.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,34 @@ def _cell(value: object, style: str = "") -> Text:
 
 def _num(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}")
+
+
+#: How each replica state is shown (as ``describe`` shows it).
+STATE_STYLES = {"ok": "", "under-replicated": "yellow", "offline": "bold red"}
+
+#: The actions of the app that need a permission on the topic: (operation, what the user would do).
+GUARDED_ACTIONS = (("read", "read events"), ("write", "publish"))
+
+
+def _nodes(ids: tuple[int, ...]) -> Text:
+    return Text(",".join(map(str, ids)) or "-")
+
+
+def replica_summary(info: TopicInfo) -> Text | None:
+    """ "2 under-replicated · 1 offline (no leader)", or None when every partition is in sync."""
+    states = [p.replica_state for p in info.partitions]
+    parts = Text()
+    for state, label in (("offline", "offline (no leader)"), ("under-replicated", "under-replicated")):
+        if count := states.count(state):
+            if parts:
+                parts.append(" · ")
+            parts.append(f"{count} {label}", STATE_STYLES[state])
+    return parts or None
+
+
+def refused_actions(info: TopicInfo) -> list[tuple[str, str]]:
+    """(operation, action) pairs the broker said the user may not do on this topic."""
+    return [(operation, action) for operation, action in GUARDED_ACTIONS if not info.may(operation)]
 
 
 class _Reading(tuple):
@@ -52,10 +87,7 @@ class TopicView(VerticalScroll):
 
     def on_mount(self) -> None:
         partitions = self.query_one("#partitions", DataTable)
-        partitions.add_column("PARTITION", key="partition")
-        partitions.add_column("START", key="start")
-        partitions.add_column("END", key="end")
-        partitions.add_column("COUNT", key="count")
+        self._partition_columns(partitions, replicated=False)
         groups = self.query_one("#groups", DataTable)
         groups.add_column("GROUP", key="group")
         groups.add_column("STATE", key="state")
@@ -106,12 +138,24 @@ class TopicView(VerticalScroll):
             title.append("e events (a live tap: what the exchange routes from now on)", "dim")
         else:
             title.append("e events (last 200 per partition, then follow) · o from a position · d dead letters", "dim")
+        if problems := replica_summary(info):
+            title.append("\n")
+            title.append_text(problems)
+        refused = refused_actions(info)
+        if refused:
+            title.append("\nnot authorized here: ", "yellow")
+            title.append(", ".join(f"{action} (no {operation.title()})" for operation, action in refused), "yellow")
         self.query_one("#topic-title", Static).update(title)
 
         table = self.query_one("#partitions", DataTable)
-        table.clear()
+        replicated = any(p.replicas for p in info.partitions)
+        self._partition_columns(table, replicated=replicated)
         for p in info.partitions:
-            table.add_row(_num(p.partition), _num(p.start), _num(p.end), _num(p.count), key=str(p.partition))
+            cells = [_num(p.partition), _num(p.start), _num(p.end), _num(p.count)]
+            if replicated:
+                state = p.replica_state
+                cells += [_num(p.leader), _nodes(p.replicas), _nodes(p.isr), Text(state, STATE_STYLES[state])]
+            table.add_row(*cells, key=str(p.partition))
         table.display = bool(info.partitions)
 
         self.show_groups(groups)
@@ -123,6 +167,27 @@ class TopicView(VerticalScroll):
             config.update(text)
         else:
             config.update("")
+
+    def refusal(self, operation: str) -> str | None:
+        """Why the shown topic refuses ``operation`` (e.g. ``write``) to this user; None where it is
+        allowed or the broker does not say."""
+        info = self.info
+        if info is None or info.may(operation):
+            return None
+        return (
+            f"Not authorized to {operation.title()} on topic {codecs.safe_text(info.name)!r}: the cluster's ACLs "
+            "do not allow this user that (ask its administrators, or switch to a profile that may)."
+        )
+
+    @staticmethod
+    def _partition_columns(table: DataTable, *, replicated: bool) -> None:
+        """The partition table's columns: the replicas' too where the broker has them."""
+        table.clear(columns=True)
+        for label in ("PARTITION", "START", "END", "COUNT"):
+            table.add_column(label, key=label.lower())
+        if replicated:
+            for label in ("LEADER", "REPLICAS", "ISR", "STATE"):
+                table.add_column(label, key=label.lower())
 
     def groups_failed(self, exc: BaseException) -> None:
         if self.info is not None:
