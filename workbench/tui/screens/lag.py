@@ -4,6 +4,7 @@ the verdict with the rule that fired (workbench/lag.py), per-partition drill-dow
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -15,10 +16,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench.broker import GroupLag
+from workbench.broker import Connection, GroupLag
 from workbench.events import codecs
 from workbench.events.text import safe
-from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, format_time_lag
+from workbench.lag import VERDICT_STYLES, Assessment, LagTracker, Verdict, format_time_lag, no_consumer
+from workbench.lag_explain import Explanation, explain
 from workbench.tui.failures import BrokerTrouble
 from workbench.tui.widgets.group_table import GroupTable
 from workbench.tui.widgets.line import Line
@@ -74,6 +76,13 @@ class LagHistory:
         except KeyError:  # a group with no partition
             return None
 
+    def assess_shown(self, group: GroupLag) -> Assessment | None:
+        """The verdict shown for a group: the window's, or NOCONSUMER from the first read on."""
+        found = self.assess(group.group_id)
+        if found is None or found.verdict is Verdict.UNKNOWN:
+            return no_consumer(group) or found
+        return found
+
     def assess_partition(self, group: str, topic: str, partition: int) -> Assessment | None:
         try:
             return self.tracker.assess(group, topic, partition)
@@ -106,6 +115,13 @@ class LagScreen(Screen[None]):
             tooltip="refresh now (it also refreshes by itself; the interval is in the title)",
         ),
         Binding("s", "sort", "Sort by lag/name", id="lag.sort", tooltip="sort by lag or by name"),
+        Binding(
+            "e",
+            "explain",
+            "Explain",
+            id="lag.explain",
+            tooltip="why the highlighted group is behind: owner, rule and figures, time to drain, the event it is stuck at",
+        ),
         Binding(
             "slash",
             "focus_filter",
@@ -141,6 +157,7 @@ class LagScreen(Screen[None]):
         self.refreshing_since: float | None = None  # a refresh is running (one at a time)
         self.asked_while_busy = 0  # refreshes not started because one was still running
         self._next: Timer | None = None
+        self.explained: Explanation | None = None  # the last `e` explanation shown
 
     def compose(self):
         yield Header()
@@ -292,14 +309,14 @@ class LagScreen(Screen[None]):
 
     def _sorted(self) -> list[GroupLag]:
         shown = [g for g in self.groups if self.needle in g.group_id.lower()] if self.needle else self.groups
-        if self.by_lag:
-            return sorted(shown, key=lambda g: (-g.total, g.group_id))
+        if self.by_lag:  # queues with messages and no consumer (NOCONSUMER) first, then the most lag
+            return sorted(shown, key=lambda g: (no_consumer(g) is None, -g.total, g.group_id))
         return sorted(shown, key=lambda g: g.group_id)
 
     def _cells(self, g: GroupLag) -> list[Text]:
         lost = sum(1 for p in g.partitions if p.lost_to_retention)
         note = _text(f"{lost} partition(s) lost to retention", "red") if lost else Text("")
-        assessment = self.history.assess(g.group_id)
+        assessment = self.history.assess_shown(g)
         return [
             _text(g.group_id),
             _text(g.state),
@@ -327,8 +344,13 @@ class LagScreen(Screen[None]):
         table.clear()
         if group is None:
             return
-        title = Text("Partitions of ", style="bold")
-        title.append(codecs.safe_text(group.group_id), style="bold")
+        if self.explained is not None and self.explained.group.group_id == group.group_id:
+            title = explanation_text(self.explained)  # kept across refreshes while its group is highlighted
+        else:
+            self.explained = None
+            title = Text("Partitions of ", style="bold")
+            title.append(codecs.safe_text(group.group_id), style="bold")
+            title.append("  (e: explain)", style="dim")
         self.query_one("#lag-partitions-title", Static).update(title)
         for p in group.partitions:
             note = _text("committed < log start: lost to retention", "red") if p.lost_to_retention else Text("")
@@ -346,3 +368,81 @@ class LagScreen(Screen[None]):
 
     def on_group_table_highlighted(self, message: GroupTable.Highlighted) -> None:
         self._fill_partitions(message.group)
+
+    # ------------------------------------------------------------------ explain (`lag explain`)
+
+    #: Reads of the group's lag an explanation is judged on, and the seconds between them.
+    EXPLAIN_SAMPLES, EXPLAIN_INTERVAL = 3, 1.0
+
+    def action_explain(self) -> None:
+        group = self.table.current
+        conn = getattr(self.app, "conn", None)
+        if group is None or conn is None:
+            self.app.notify("No group to explain (or not connected).", title="Lag", markup=False)
+            return
+        wait = (self.EXPLAIN_SAMPLES - 1) * self.EXPLAIN_INTERVAL
+        title = Text(f"Explaining {codecs.safe_text(group.group_id)}: reading its lag for {wait:g} s…", style="yellow")
+        self.query_one("#lag-partitions-title", Static).update(title)
+        self.run_worker(self._explain(conn, group.group_id), group="lag-explain", exclusive=True)
+
+    async def _explain(self, conn: Connection, group_id: str) -> None:
+        target = getattr(self.app, "target", None)
+        capabilities = getattr(self.app, "capabilities", None)
+        try:
+            found = await explain(
+                conn,
+                group_id,
+                samples=self.EXPLAIN_SAMPLES,
+                interval=self.EXPLAIN_INTERVAL,
+                top=3,
+                dead_letters=target.profile.dead_letters.get(group_id) if target is not None else None,
+                can_peek=bool(capabilities and capabilities.peek_requeue),
+            )
+        except Exception as exc:  # shown where the explanation would be
+            self.query_one("#lag-partitions-title", Static).update(
+                safe(f"Could not explain {group_id}: {type(exc).__name__}: {exc}", "red")
+            )
+            return
+        self.explained = found
+        self.query_one("#lag-partitions-title", Static).update(explanation_text(found))
+
+
+def explanation_text(found: Explanation) -> Text:
+    """The explanation in a few lines (the CLI's `lag explain` has the whole event)."""
+    v = found.view
+    text = Text("Why ", style="bold")
+    text.append(codecs.safe_text(v.group.group_id), style="bold")
+    text.append(" is behind: ")
+    text.append(v.verdict.name, style=VERDICT_STYLES[v.verdict])
+    a = v.assessment
+    if a is not None:
+        text.append(f" · {a.rule}" + (f" ({a.because})" if a.because else ""))
+    if not found.partitions:
+        text.append("\nno partition is behind", style="green")
+    for item in found.partitions:
+        p = item.partition
+        text.append(f"\n{codecs.safe_text(p.topic)}/{p.partition}", style="bold cyan")
+        text.append(f"  lag {_num(p.lag)}")
+        if item.event_age_ms is not None:
+            text.append(f", {format_time_lag(item.event_age_ms)} behind")
+        owner = item.owner
+        who = f"{owner.client_id or '?'} on {owner.host or '?'}" if owner is not None else "no live member"
+        text.append(f"  ·  owner {codecs.safe_text(who)}  ·  drains {_drain(item.drain_s)}")
+        if item.event is None:
+            text.append(f"\n  stuck at: {codecs.safe_text(item.event_note)}", style="dim")
+        else:
+            e = item.event
+            key = "-" if e.key is None else codecs.preview_of(e.metadata.get("decoded_key"), e.key, 24)
+            value = codecs.preview_of(e.metadata.get("decoded_value"), e.value, 80)
+            text.append(f"\n  stuck at {e.partition}/{e.offset} key {key}: {value}")
+        check = item.dead_letters
+        if check is not None:
+            said = "in the dead letters" if check.found else "not in the dead letters"
+            text.append(f"\n  {said} ({codecs.safe_text(check.source)})", style="red" if check.found else "dim")
+    return text
+
+
+def _drain(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    return "never" if math.isinf(seconds) else format_time_lag(int(seconds * 1000))
