@@ -54,6 +54,7 @@ log = logging.getLogger("workbench_kafka")
 
 IDLE_CHECK_S = 10.0  # a follow read idle this long checks that its topic still exists
 OUTAGE_PROBE_S = 1.0  # while the broker is away, a follow read looks this often whether it is back
+LOOK_S = 3.0  # longest such look (it holds the reader's thread, and so a close, that long)
 
 
 class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsMixin, KafkaBase):
@@ -138,8 +139,9 @@ class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsM
                     # The same request tells whether the broker is away (librdkafka reconnects by
                     # itself: a follow read waits, and looks more often) and when it is back. A
                     # "brokers down" report is confirmed this way first: it may be an old one.
+                    # Any broker may answer (reader.look): one node of a cluster dying is no outage.
                     try:
-                        await self._describe_topics([topic])
+                        await loop.run_in_executor(executor, reader.look, min(self._timeout, LOOK_S))
                     except (Unreachable, Timeout) as exc:
                         if not follow:
                             raise

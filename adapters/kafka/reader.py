@@ -18,7 +18,12 @@ Broker restarts during a follow read: librdkafka reconnects and continues from i
 position; the reader never seeks after the initial assign(). As a guard, any record at an offset
 below the next expected one is dropped, so a reset can never deliver a duplicate. The consumer's
 error callback notes when every broker is down (:meth:`PartitionReader.take_lost`), so the read
-can say so (``workbench.broker.Outage``) instead of just going quiet.
+can say so (``workbench.broker.Outage``) instead of just going quiet; :meth:`PartitionReader.look`
+confirms it, and finds a deleted topic, by asking any broker that answers.
+
+A partition's leader failing over (its node killed) is librdkafka's business too: the fetcher
+finds the new leader, validates its position against the new leader's epoch and goes on from it.
+Nothing is skipped or repeated (the failover tests on the three-node cluster count every event).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from workbench.broker import BrokerError, Event
+from workbench.broker import BrokerError, Event, NotFound
 
 from .errors import map_error
 
@@ -132,6 +137,25 @@ class PartitionReader:
             self._lost = err
         if self._log_error is not None:
             self._log_error(err)
+
+    def look(self, timeout: float) -> None:
+        """Ask whichever broker answers whether the topic still exists (a metadata request of this
+        reader's consumer): NotFound when it is gone, Unreachable or Timeout when no broker answers.
+
+        Not an admin request: librdkafka sends DescribeTopics to the node the last metadata answer
+        named controller (in KRaft, any node) and, when that node has died, waits for it until the
+        request times out, while the other nodes serve the read: a leader failing over would then
+        read as "the broker is unreachable" and hold the read up meanwhile."""
+        consumer = self._consumer
+        if consumer is None or self._closed:
+            raise BrokerError(f"{self.where}: the read was closed")
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=timeout)
+        except KafkaException as exc:
+            raise self._error(exc) from None
+        found = metadata.topics.get(self.topic)
+        if found is None or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise NotFound(self._scrub(f"{self.where}: the topic no longer exists"))
 
     def take_lost(self) -> KafkaError | None:
         """The "all brokers down" error seen since the last call, if any."""

@@ -229,14 +229,40 @@ def create_topic(name: str, replicas: Sequence[Sequence[int]], config: Mapping[s
     new = NewTopic(
         name, num_partitions=len(replicas), replica_assignment=[list(r) for r in replicas], config=dict(config or {})
     )
-    admin = _admin()  # kept until the answer: a client freed with a request in flight fails it
-    admin.create_topics([new], request_timeout=30)[name].result()
+    _settle(
+        lambda admin: admin.create_topics([new], request_timeout=15)[name].result(),
+        f"creating {name!r}",
+        done_if="TOPIC_ALREADY_EXISTS",
+    )
     wait_for(lambda: all(partition_state(name, p).leader == r[0] for p, r in enumerate(replicas)), "leaders", 30)
 
 
 def delete_topic(name: str) -> None:
-    admin = _admin()
-    admin.delete_topics([name], request_timeout=30)[name].result()
+    _settle(
+        lambda admin: admin.delete_topics([name], request_timeout=15)[name].result(),
+        f"deleting {name!r}",
+        done_if="UNKNOWN_TOPIC_OR_PART",
+    )
+
+
+def _settle(request: Any, what: str, *, done_if: str, attempts: int = 3) -> None:
+    """``request(admin)`` with a new admin client each time, again when it times out: librdkafka sends
+    CreateTopics and DeleteTopics to the node the last metadata answer named controller (in KRaft, any
+    node), and right after a node was killed or restarted that one may not answer yet. The error
+    ``done_if`` after a timed-out attempt means that attempt did the work after all."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    for attempt in range(1, attempts + 1):
+        admin = _admin()  # kept until the answer: a client freed with a request in flight fails it
+        try:
+            request(admin)
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt > 1 and error.code() == getattr(KafkaError, done_if):
+                return
+            if error.code() != KafkaError._TIMED_OUT or attempt == attempts:
+                raise RuntimeError(f"{what}: {error.str()} ({attempt} attempt(s))") from None
 
 
 def wait_for(check: Any, what: str, timeout: float) -> Any:
