@@ -1,10 +1,12 @@
-"""TUI ingest: the stream view fed by a producer process vs the bare read loop, and key latency.
+"""TUI ingest: the stream view fed 50,000 events/s vs the bare read loop fed the same, and key latency.
 
-Both phases follow the same topic from its end for the same time while the same producer process
-publishes (see tui_ingest.py). The issue's target: >= 50,000 events/s taken in, a key press
-answered within 100 ms. The assertions are a regression guard on the ratio to the bare read loop
-(the producer, the app and SQLite share the machine's cores, so absolute figures vary a lot);
-before the pump asked for batches of 5,000 the ratio was 0.11-0.19 on the same loaded machine.
+Both phases read the same backlog from the beginning for the same time, handed out at most 50,000
+events/s (see tui_ingest.py). The issue's targets: the view keeps up with 50,000 events/s, and a
+key press is answered (its repaint done) within 100 ms at the 95th percentile meanwhile. The
+ratio to the bare read loop shows whether the view kept up; the latency is the target itself
+(before the app tuned the garbage collector it was a p95 of 88-149 ms, max 158-244 ms, on the
+same machine). ``python tests/benchmarks/tui_ingest.py --live`` follows a topic a producer
+process writes to instead (there the producer sets the rate).
 """
 
 from __future__ import annotations
@@ -15,24 +17,29 @@ from tests.benchmarks import tui_ingest
 from tests.benchmarks.conftest import report
 
 SECONDS = 10.0
+CAPACITY = 10_000
 
 
-def test_stream_view_keeps_up_with_the_bare_read_loop(tmp_path):
+def test_stream_view_keeps_up_with_50000_events_per_s_and_answers_keys(tmp_path):
     url = f"local:{tmp_path / 'ingest.db'}"
-    baseline, app = asyncio.run(tui_ingest.run(url, SECONDS, batch=1000, capacity=10_000))
-    print("\n".join(tui_ingest.describe(baseline, app, 10_000, 1000)))
+    rate = tui_ingest.DEFAULT_RATE
+    baseline, app = asyncio.run(tui_ingest.run(url, SECONDS, capacity=CAPACITY, rate=rate))
+    print("\n".join(tui_ingest.describe(baseline, app, CAPACITY, rate, live=False)))
     ratio = app.rate / baseline.rate
+    pauses = app.pauses
     report(
         "tui-ingest",
         app_events_per_s=app.rate,
         baseline_events_per_s=baseline.rate,
         ratio=ratio,
-        producer_events_per_s=app.published_rate,
         key_p50_ms=app.latency_ms(0.5),
-        key_p99_ms=app.latency_ms(0.99),
+        key_p95_ms=app.latency_ms(0.95),
         key_max_ms=max(app.latencies) * 1000,
         presses=len(app.latencies),
+        refresh_max_ms=max(pauses.frames) * 1000,
+        gc_max_ms=max((s for _, s in pauses.gc), default=0.0) * 1000,
     )
     assert not [n for n in app.notes if "no response" in n or "read ended" in n], app.notes
-    assert len(app.latencies) >= 10  # keys went in all along
-    assert ratio >= 0.45, f"the stream view took in {ratio:.2f} of what the bare read loop did"
+    assert len(app.latencies) >= 20  # keys went in all along
+    assert ratio >= 0.9, f"the stream view took in {ratio:.2f} of what the bare read loop did"
+    assert app.latency_ms(0.95) < 100, f"key press to repaint: p95 {app.latency_ms(0.95):.0f} ms"

@@ -1,17 +1,27 @@
-"""How fast the stream view ingests events from a local producer process, and how fast it answers keys.
+"""How fast the stream view ingests events, and how fast the app answers keys meanwhile.
 
-    python tests/benchmarks/tui_ingest.py [--seconds 10] [--batch 1000] [--capacity 10000] [--profile FILE]
+    python tests/benchmarks/tui_ingest.py [--seconds 10] [--rate 50000] [--capacity 10000]
+                                          [--live] [--profile FILE]
 
-A producer process publishes batches of demo-like events (JSON value, CloudEvents headers) as fast
-as it can into a fresh local event log. Two phases follow the topic from its end for the same time,
-with the same producer running:
+By default a fresh local event log is filled with a backlog of demo-like events (JSON value,
+CloudEvents headers), then two phases read it from the beginning for the same time, at most
+``--rate`` events/s (0: as fast as they can; the adapter's batches are held back until their time
+comes, so the stream view is fed at a steady rate however fast the machine reads):
 
-- baseline: the bare read loop (``conn.read(..., follow=True)``, counting batches, nothing else);
-- app: the workbench app (headless, 160x48, Pilot) following it in the stream view, while key
-  presses (up: leave the bottom, end: follow again) go in the way Pilot sends them. A key's
-  latency is the time from sending it to the first screen refresh after its action ran.
+- baseline: the bare read loop (``conn.read(...)``, counting batches, nothing else);
+- app: the workbench app (headless, 160x48, Pilot) following the topic in its stream view, while
+  key presses (up: leave the bottom, end: follow again) go in the way Pilot sends them. A key's
+  latency is the time from sending it to the end of the first screen refresh after its action ran.
 
-``tests/benchmarks/test_tui_ingest.py`` asserts on the ratio; this script prints the figures.
+With ``--live`` a producer process publishes as fast as it can while both phases follow the
+topic from its end instead (on a 2-core machine the producer, the reader and SQLite share the
+cores: the producer, not the view, sets the rate).
+
+While the app phase runs the script also records what blocks the event loop: the garbage
+collector's pauses (``gc.callbacks``), the time each screen refresh takes (compositing and
+writing the frame), and the loop's stalls (how late a 5 ms timer fires). With ``--profile`` the
+app phase runs under cProfile. ``tests/benchmarks/test_tui_ingest.py`` asserts on the figures;
+this script prints them.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import gc
 import json
 import os
@@ -26,17 +37,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import config, service
-from workbench.broker import OutgoingEvent, Position
+from workbench.broker import Event, OutgoingEvent, Position
 
 TOPIC = "ingest"
 PARTITIONS = 3
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the producer imports workbench from it
 KEY_GAP = 0.2  # seconds between two key presses
+DEFAULT_RATE = 50_000
+TICK = 0.005  # the stall probe's timer
 
 
 def outgoing(i: int) -> OutgoingEvent:
@@ -58,12 +71,23 @@ def outgoing(i: int) -> OutgoingEvent:
     return OutgoingEvent(value=value, key=f"ORD-{i:08X}".encode(), headers=headers)
 
 
+def target_of(url: str) -> config.Target:
+    return config.resolve(config.url_profile(url))
+
+
 async def produce(url: str, batch: int) -> None:
     """Publish until killed."""
     events_ = [outgoing(i) for i in range(batch)]
-    async with service.connect(config.resolve(config.url_profile(url))) as conn:
+    async with service.connect(target_of(url)) as conn:
         while True:
             await conn.publish(TOPIC, events_)
+
+
+async def prefill(url: str, count: int, batch: int = 5000) -> None:
+    """``count`` events into the topic (distinct keys and ids, so no row is like another)."""
+    async with service.connect(target_of(url)) as conn:
+        for first in range(0, count, batch):
+            await conn.publish(TOPIC, [outgoing(i) for i in range(first, min(first + batch, count))])
 
 
 def child_env() -> dict[str, str]:
@@ -86,9 +110,72 @@ def producer(url: str, batch: int) -> Iterator[subprocess.Popen]:
     assert proc.returncode in (0, -15), f"the producer failed (exit {proc.returncode})"
 
 
+class Paced:
+    """A connection whose reads hand out at most ``rate`` events/s (0: no limit); the rest delegates."""
+
+    def __init__(self, conn, rate: float) -> None:
+        self._conn = conn
+        self._rate = rate
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def read(self, topic: str, start: Position, **options) -> AsyncIterator[list[Event]]:
+        return self._paced(self._conn.read(topic, start, **options))
+
+    async def _paced(self, reader: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+        started: float | None = None
+        handed = 0
+        async with contextlib.aclosing(reader):  # type: ignore[type-var]
+            async for batch in reader:
+                if started is None:
+                    started = time.perf_counter()
+                handed += len(batch)
+                if self._rate:
+                    early = handed / self._rate - (time.perf_counter() - started)
+                    if early > 0:
+                        await asyncio.sleep(early)
+                yield batch
+
+
+@dataclass
+class Pauses:
+    """What blocked the app's event loop during a phase, in seconds."""
+
+    gc: list[tuple[int, float]] = field(default_factory=list)  # (generation, pause)
+    frames: list[float] = field(default_factory=list)  # one per screen refresh
+    stalls: list[float] = field(default_factory=list)  # how late each TICK timer fired
+
+    def summary(self) -> list[str]:
+        def q(values: list[float], p: float) -> float:
+            ordered = sorted(values)
+            return ordered[min(int(p * len(ordered)), len(ordered) - 1)] * 1000 if ordered else 0.0
+
+        lines = []
+        if self.frames:
+            lines.append(
+                f"screen refreshes:          {len(self.frames)}, p50 {q(self.frames, 0.5):.1f} ms, "
+                f"p95 {q(self.frames, 0.95):.1f} ms, max {max(self.frames) * 1000:.1f} ms, "
+                f"{sum(self.frames):.2f} s in all"
+            )
+        for generation in (0, 1, 2):
+            pauses = [s for g, s in self.gc if g == generation]
+            if pauses:
+                lines.append(
+                    f"gc generation {generation}:          {len(pauses)} collections, "
+                    f"max {max(pauses) * 1000:.1f} ms, {sum(pauses) * 1000:.0f} ms in all"
+                )
+        if self.stalls:
+            lines.append(
+                f"event-loop stalls:         p95 {q(self.stalls, 0.95):.1f} ms, max {max(self.stalls) * 1000:.1f} ms "
+                f"(a {TICK * 1000:g} ms timer, late by)"
+            )
+        return lines
+
+
 @dataclass
 class Phase:
-    """What one phase took in while the producer published."""
+    """What one phase took in."""
 
     seconds: float
     published: int
@@ -96,6 +183,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)  # seconds, one per key press (app phase)
     dropped: int = 0
     notes: list[str] = field(default_factory=list)
+    pauses: Pauses = field(default_factory=Pauses)
 
     @property
     def rate(self) -> float:
@@ -124,20 +212,25 @@ async def wait_for_traffic(conn, before: int) -> None:
 
 
 async def create_topic(url: str) -> None:
-    async with service.connect(config.resolve(config.url_profile(url))) as conn:
+    async with service.connect(target_of(url)) as conn:
         await conn.create_topic(TOPIC, PARTITIONS)
 
 
-async def bare_read(url: str, seconds: float) -> Phase:
-    """Baseline: the adapter's follow read from the end, counting events and doing nothing else."""
-    target = config.resolve(config.url_profile(url))
+def start_of(live: bool) -> Position:
+    return Position.end() if live else Position.beginning()
+
+
+async def bare_read(url: str, seconds: float, rate: float, live: bool) -> Phase:
+    """Baseline: the adapter's follow read, counting events and doing nothing else."""
+    target = target_of(url)
     async with service.connect(target) as probe, service.connect(target) as conn:
-        await wait_for_traffic(probe, 0)
+        if live:
+            await wait_for_traffic(probe, 0)
         received = 0
-        reader = conn.read(TOPIC, Position.end(), follow=True)
+        reader = Paced(conn, rate).read(TOPIC, start_of(live), follow=True, batch_size=5000)
         first = await end_count(probe)
         started = time.perf_counter()
-        async with contextlib.aclosing(reader):
+        async with contextlib.aclosing(reader):  # type: ignore[type-var]
             async for batch in reader:
                 received += len(batch)
                 if time.perf_counter() - started >= seconds:
@@ -146,28 +239,69 @@ async def bare_read(url: str, seconds: float) -> Phase:
         return Phase(elapsed, await end_count(probe) - first, received)
 
 
-async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
-    """The app follows the topic in its stream view; keys are pressed every :data:`KEY_GAP` s."""
+@contextlib.contextmanager
+def gc_pauses(into: list[tuple[int, float]]) -> Iterator[None]:
+    started: list[float] = []
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            into.append((info["generation"], time.perf_counter() - started.pop()))
+
+    gc.callbacks.append(callback)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(callback)
+
+
+async def stall_probe(into: list[float]) -> None:
+    """Until cancelled: how late a TICK timer fires (what the loop did meanwhile held it up)."""
+    while True:
+        asked = time.perf_counter()
+        await asyncio.sleep(TICK)
+        into.append(max(time.perf_counter() - asked - TICK, 0.0))
+
+
+def timed_refresh(screen, painted: list[float], frames: list[float]) -> Callable[[], None]:
+    refresh = screen._compositor_refresh
+
+    def timed() -> None:
+        began = time.perf_counter()
+        refresh()
+        painted.append(time.perf_counter())
+        frames.append(painted[-1] - began)
+
+    return timed
+
+
+async def follow_in_app(
+    url: str, seconds: float, capacity: int, rate: float, live: bool, profile: cProfile.Profile | None = None
+) -> Phase:
+    """The app follows the topic in its stream view; keys are pressed every :data:`KEY_GAP` s (the
+    measured part runs under ``profile`` when given)."""
     from textual import events
 
     from workbench.tui.app import WorkbenchApp
 
-    target = config.resolve(config.url_profile(url))
-    app = WorkbenchApp(target, capacity=capacity)
-    gc.freeze()  # as workbench.tui.app.run_app does before the app runs
+    target = target_of(url)
+    app = WorkbenchApp(target, capacity=capacity)  # it tunes the garbage collector itself
     async with app.run_test(size=(160, 48)) as pilot, service.connect(target) as probe:
-        await wait_for_traffic(probe, 0)
+        if live:
+            await wait_for_traffic(probe, 0)
         while app.conn is None:
             await pilot.pause()
-        app.main.topic = TOPIC
-        await app.main._ensure_stream(Position.end())
-        stream = app.main.stream
+        main = app.main
+        main.topic = TOPIC
+        await main.stream.start(Paced(app.conn, rate), TOPIC, start_of(live))
+        stream = main.stream
         listing = stream.event_list
         listing.focus()
         await pilot.pause()
 
         acted: list[float] = []  # when a pressed key's action ran
-        painted: list[float] = []  # when the screen was refreshed
+        painted: list[float] = []  # when a screen refresh ended
         for name in ("action_cursor", "action_bottom"):
             original = getattr(listing, name)
 
@@ -176,34 +310,29 @@ async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
                 _original(*args)
 
             setattr(listing, name, timed)
-        screen = app.screen
-        refresh = screen._compositor_refresh
-
-        def timed_refresh() -> None:
-            refresh()
-            painted.append(time.perf_counter())
-
-        screen._compositor_refresh = timed_refresh  # type: ignore[method-assign]
-
         phase = Phase(0.0, 0, 0)
+        app.screen._compositor_refresh = timed_refresh(app.screen, painted, phase.pauses.frames)  # type: ignore[method-assign]
         first_end = await end_count(probe)
         first_received = stream.buffer.received
+        probe_task = asyncio.get_running_loop().create_task(stall_probe(phase.pauses.stalls))
         started = time.perf_counter()
         keys = ("up", "end")
-        while time.perf_counter() - started < seconds:
-            await asyncio.sleep(KEY_GAP)
-            key = keys[len(phase.latencies) % 2]
-            before = len(acted)
-            sent = time.perf_counter()
-            app._driver.send_message(events.Key(key, None))  # what Pilot.press does for one key
-            while time.perf_counter() - sent < 5:
-                if len(acted) > before and painted and painted[-1] >= acted[before]:
-                    break
-                await asyncio.sleep(0.001)
-            else:
-                phase.notes.append(f"key {key!r}: no response within 5 s")
-            phase.latencies.append((painted[-1] if painted else time.perf_counter()) - sent)
+        with gc_pauses(phase.pauses.gc), profile or contextlib.nullcontext():
+            while time.perf_counter() - started < seconds:
+                await asyncio.sleep(KEY_GAP)
+                key = keys[len(phase.latencies) % 2]
+                before = len(acted)
+                sent = time.perf_counter()
+                app._driver.send_message(events.Key(key, None))  # what Pilot.press does for one key
+                while time.perf_counter() - sent < 5:
+                    if len(acted) > before and painted and painted[-1] >= acted[before]:
+                        break
+                    await asyncio.sleep(0.001)
+                else:
+                    phase.notes.append(f"key {key!r}: no response within 5 s")
+                phase.latencies.append((painted[-1] if painted else time.perf_counter()) - sent)
         phase.seconds = time.perf_counter() - started
+        probe_task.cancel()
         phase.received = stream.buffer.received - first_received
         phase.published = await end_count(probe) - first_end
         phase.dropped = stream.buffer.dropped
@@ -216,39 +345,63 @@ async def follow_in_app(url: str, seconds: float, capacity: int) -> Phase:
     return phase
 
 
-async def run(url: str, seconds: float, batch: int, capacity: int) -> tuple[Phase, Phase]:
-    """(baseline, app): both while the same producer publishes into a fresh topic."""
+def backlog_for(seconds: float, rate: float) -> int:
+    """Events enough for both phases to read for ``seconds`` at ``rate`` (unpaced: a fast read)."""
+    return int(seconds * (rate or 120_000) * 1.3)
+
+
+async def run(
+    url: str,
+    seconds: float,
+    *,
+    capacity: int = 10_000,
+    rate: float = DEFAULT_RATE,
+    live: bool = False,
+    batch: int = 1000,
+    profile: cProfile.Profile | None = None,
+) -> tuple[Phase, Phase]:
+    """(baseline, app) on a fresh topic: a backlog read at ``rate``, or (``live``) while a producer
+    process publishes batches of ``batch``."""
     await create_topic(url)
-    with producer(url, batch):
-        baseline = await bare_read(url, seconds)
-        app = await follow_in_app(url, seconds, capacity)
-    return baseline, app
+    if live:
+        with producer(url, batch):
+            baseline = await bare_read(url, seconds, 0, True)
+            return baseline, await follow_in_app(url, seconds, capacity, 0, True, profile)
+    await prefill(url, backlog_for(seconds, rate))
+    baseline = await bare_read(url, seconds, rate, False)
+    return baseline, await follow_in_app(url, seconds, capacity, rate, False, profile)
 
 
-def describe(baseline: Phase, app: Phase, capacity: int, batch: int) -> list[str]:
+def describe(baseline: Phase, app: Phase, capacity: int, rate: float, live: bool) -> list[str]:
+    if live:
+        feed = "a producer process publishing meanwhile, both phases from the end"
+    else:
+        feed = f"a backlog read from the beginning at {rate:,.0f} events/s at most" if rate else "a backlog, unpaced"
     lines = [
-        f"ring buffer {capacity:,}, producer batches of {batch:,}",
-        f"baseline (bare read loop): {baseline.rate:,.0f} events/s taken in over {baseline.seconds:.1f} s "
-        f"(producer: {baseline.published_rate:,.0f} events/s)",
-        f"app (stream view):         {app.rate:,.0f} events/s taken in over {app.seconds:.1f} s "
-        f"(producer: {app.published_rate:,.0f} events/s, behind at the end: {app.published - app.received:,})",
+        f"ring buffer {capacity:,}; {feed}",
+        f"baseline (bare read loop): {baseline.rate:,.0f} events/s taken in over {baseline.seconds:.1f} s",
+        f"app (stream view):         {app.rate:,.0f} events/s taken in over {app.seconds:.1f} s",
         f"ratio app/baseline:        {app.rate / baseline.rate:.2f}",
         f"dropped from the buffer:   {app.dropped:,} (the oldest beyond {capacity:,}, counted)",
     ]
+    if live:
+        lines.append(f"producer meanwhile:        {baseline.published_rate:,.0f} / {app.published_rate:,.0f} events/s")
     if app.latencies:
         lines.append(
-            f"key press -> repaint:      p50 {app.latency_ms(0.5):.1f} ms, p99 {app.latency_ms(0.99):.1f} ms, "
+            f"key press -> repaint:      p50 {app.latency_ms(0.5):.1f} ms, p95 {app.latency_ms(0.95):.1f} ms, "
             f"max {max(app.latencies) * 1000:.1f} ms over {len(app.latencies)} presses"
         )
-    return lines + app.notes
+    return lines + app.pauses.summary() + app.notes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="events/s at most (0: no limit)")
     parser.add_argument("--capacity", type=int, default=10_000)
-    parser.add_argument("--profile", help="write a cProfile of the app process's main thread here")
+    parser.add_argument("--live", action="store_true", help="follow a topic a producer process publishes to")
+    parser.add_argument("--batch", type=int, default=1000, help="the live producer's batches")
+    parser.add_argument("--profile", help="write a cProfile of the app phase here")
     parser.add_argument("--produce", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -256,19 +409,25 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(produce(args.url, args.batch))
         return
-    profile = Path(args.profile).resolve() if args.profile else None
+    profile = cProfile.Profile() if args.profile else None
+    where = Path(args.profile).resolve() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
         url = f"local:{Path(tmp) / 'ingest.db'}"
-        if profile is not None:
-            import cProfile
-
-            with cProfile.Profile() as prof:
-                baseline, app = asyncio.run(run(url, args.seconds, args.batch, args.capacity))
-            prof.dump_stats(profile)
-        else:
-            baseline, app = asyncio.run(run(url, args.seconds, args.batch, args.capacity))
-    print("\n".join(describe(baseline, app, args.capacity, args.batch)))
+        baseline, app = asyncio.run(
+            run(
+                url,
+                args.seconds,
+                capacity=args.capacity,
+                rate=args.rate,
+                live=args.live,
+                batch=args.batch,
+                profile=profile,
+            )
+        )
+    if profile is not None and where is not None:
+        profile.dump_stats(where)
+    print("\n".join(describe(baseline, app, args.capacity, args.rate, args.live)))
 
 
 if __name__ == "__main__":

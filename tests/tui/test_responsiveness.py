@@ -110,3 +110,18 @@ async def test_a_broker_outage_the_read_rides_out_says_reconnecting_and_resumes_
         assert "● connected" in rendered(status)
         assert list(app._notifications)[-1].title == "Reconnected"
         assert not [w for w in app.workers if w.group == "connect"]
+
+
+async def test_the_garbage_collector_is_tuned_while_the_app_runs_and_given_back_after(target):
+    import gc
+
+    from workbench.tui.app import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS  # else this test would prove nothing
+    app = make_app(target)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.conn is not None, "the connection after the first frame")
+        # what exists after the first frame (widgets, styles) is left out of full collections
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

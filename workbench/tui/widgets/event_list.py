@@ -23,6 +23,10 @@ from workbench.tui import rows
 
 _MOVE = "move the cursor (stops following)"
 _PAGE = "a page up / down (stops following)"
+#: Rendered rows kept (a few screens: paging back and forth does not render them again). While
+#: following, every row is new at each repaint, so more would only give the garbage collector
+#: strips to walk (each is a dozen objects).
+CACHED_ROWS = 256
 
 
 class EventList(ScrollView, can_focus=True):
@@ -68,7 +72,7 @@ class EventList(ScrollView, can_focus=True):
         self._seen = 0  # buffer.received when the user left the bottom
         self._first_seq = 0
         self._syncing = False
-        self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(2048)
+        self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(CACHED_ROWS)
         self._style: Style | None = None
 
     # ------------------------------------------------------------------ state
