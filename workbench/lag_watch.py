@@ -27,6 +27,7 @@ from workbench.lag import (
     seconds_to_drain,
     severity,
     snapshot_verdict,
+    sum_rates,
 )
 
 Read = Callable[[Sequence[str] | None], Awaitable[list[GroupLag]]]
@@ -68,20 +69,23 @@ class GroupView:
 
 def view(group: GroupLag, tracker: LagTracker | None) -> GroupView:
     """The group as the tracker judges it (or, without one, as one read can: NOCONSUMER only)."""
-    in_rate, out_rate, drain = group_drain(group, tracker)
     if tracker is None or not group.partitions:
+        in_rate, out_rate, drain = group_drain(group, tracker)
         one = {(p.topic, p.partition): _or_never(drain, in_rate, out_rate) for p in group.partitions[:1]}
-        return GroupView(
-            group, no_consumer(group), {}, in_rate, out_rate, drain, one if len(group.partitions) == 1 else {}
-        )
+        single = one if len(group.partitions) == 1 else {}
+        return GroupView(group, no_consumer(group), {}, in_rate, out_rate, drain, single)
     found = tracker.assess_partitions(group.group_id)
-    if "in_rate" in (group.metadata or {}) and len(group.partitions) == 1:  # a queue: the broker's rates
+    if "in_rate" in (group.metadata or {}):  # a queue: the broker's own rates
+        in_rate, out_rate, drain = group_drain(group, tracker)
         drains = {(p.topic, p.partition): _or_never(drain, in_rate, out_rate) for p in group.partitions}
-    else:
-        drains = {}
-        for p in group.partitions:
-            p_in, p_out = tracker.rates(group.group_id, p.topic, p.partition)
-            drains[(p.topic, p.partition)] = _or_never(seconds_to_drain(p.lag or 0, p_in, p_out), p_in, p_out)
+        return GroupView(group, combine(found.values()), found, in_rate, out_rate, drain, drains)
+    rates = {(p.topic, p.partition): tracker.rates(group.group_id, p.topic, p.partition) for p in group.partitions}
+    drains = {}
+    for p in group.partitions:
+        p_in, p_out = rates[(p.topic, p.partition)]
+        drains[(p.topic, p.partition)] = _or_never(seconds_to_drain(p.lag or 0, p_in, p_out), p_in, p_out)
+    in_rate, out_rate = sum_rates(rates.values())
+    drain = seconds_to_drain(group.total, in_rate, out_rate)
     return GroupView(group, combine(found.values()), found, in_rate, out_rate, drain, drains)
 
 

@@ -131,7 +131,7 @@ def lag(
     from workbench import service
     from workbench.cli import lag_json, lag_table
     from workbench.lag import LagTracker
-    from workbench.lag_watch import IncrementalRefresh, VerdictChanges, alarms, change_record, evaluate
+    from workbench.lag_watch import GroupView, IncrementalRefresh, VerdictChanges, alarms, change_record, evaluate
 
     every = show_all or group is not None  # a group asked for by name is shown, lag or not
 
@@ -158,6 +158,7 @@ def lag(
                 lambda ids: with_progress(read(ids)), full_every=1 if group else FULL_READ_EVERY
             )
             changes = VerdictChanges()
+            judged: dict[str, GroupView] = {}  # the last view of every group, renewed when read again
             exporter = None
             if address is not None:
                 from workbench.lag_metrics import LagExporter
@@ -185,7 +186,15 @@ def lag(
                     last = once and done == limit
                     if once and not last:
                         continue  # --once reports the window's verdicts, at its end
-                    views = evaluate(found, tracker)
+                    renewed = {g.group_id for g in refresh.fresh}
+                    judged = {
+                        g.group_id: judged[g.group_id]
+                        for g in found
+                        if g.group_id not in renewed and g.group_id in judged
+                    }
+                    fresh = evaluate((g for g in found if g.group_id not in judged), tracker)
+                    judged.update((v.group.group_id, v) for v in fresh)
+                    views = [judged[g.group_id] for g in found]
                     if exporter is not None:
                         exporter.update(views, time.monotonic() - started)
                     if fmt == "table":
@@ -194,7 +203,7 @@ def lag(
                             lag_table.render(found, tracker, show_all=every)
                     elif watch or once:
                         stamp = format_timestamp(found[0].observed_at) if found else None
-                        lines = [change_record(c, stamp) for c in changes.update(views)]
+                        lines = [change_record(c, stamp) for c in changes.update(fresh)]
                         if lines:
                             output.emit_json(lines, "jsonl")
                         if watch:
