@@ -137,7 +137,7 @@ async def _stuck_event(
                 )
             )
         reader = conn.read(p.topic, Position.at_offset(p.committed), partitions=[p.partition], batch_size=1)
-        async with aclosing(reader) as batches:
+        async with aclosing(reader) as batches:  # type: ignore[type-var]
             async for batch in batches:
                 for e in batch:
                     if e.partition == p.partition and e.offset >= p.committed:
@@ -165,7 +165,7 @@ async def check_dead_letters(
     try:
         if positions:
             reader = conn.read(source, Position.last(scan))
-            async with aclosing(reader) as batches:
+            async with aclosing(reader) as batches:  # type: ignore[type-var]
                 async for batch in batches:
                     scanned += len(batch)
                     key_found, corr_found = _look(batch, event, correlation, rules, key_found, corr_found)

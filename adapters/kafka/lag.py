@@ -120,9 +120,7 @@ class GroupsMixin(KafkaBase):
             wanted = list(dict.fromkeys(group_ids))
         # Empty and Dead groups have no members: their listing says all a description would
         describe = [g for g in wanted if _listed_state(listing.get(g)) not in MEMBERLESS_STATES]
-        infos, offsets = await self._fetch_groups(
-            wanted, with_offsets=True, on_progress=on_progress, describe=describe
-        )
+        infos, offsets = await self._fetch_groups(wanted, with_offsets=True, on_progress=on_progress, describe=describe)
         members_of: dict[str, tuple] = {}
         per_group: dict[str, dict[tuple[str, int], int | None]] = {}
         states: dict[str, str] = {}

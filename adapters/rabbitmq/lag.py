@@ -82,9 +82,7 @@ class GroupsMixin(RabbitMQBase):
         consumers = _consumers_by_queue(await self._mgmt_call(mgmt.consumers()))
         if group_ids is None:
             queues = await self._mgmt_call(mgmt.queues())
-            items = [
-                q for q in queues if _is_group_queue(q) and (_consumer_count(q, consumers) > 0 or depth(q) > 0)
-            ]
+            items = [q for q in queues if _is_group_queue(q) and (_consumer_count(q, consumers) > 0 or depth(q) > 0)]
         else:
             ids = [group_ids] if isinstance(group_ids, str) else list(group_ids)
             found = await asyncio.gather(*(self._mgmt_call(mgmt.queue(g)) for g in ids))
