@@ -12,14 +12,15 @@ itself, promptly; the refusal is said in the user's terms: which permission on w
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 
-from workbench.broker import AccessDenied, OutgoingEvent, PublishResult
+from workbench.broker import AccessDenied, OutgoingEvent, PublishResult, Timeout, Unreachable
 
 from .errors import not_authorized
 from .lag import GroupsMixin
-from .publisher import PublisherMixin
+from .publisher import REFRESH_WAIT_S, PublisherMixin
 from .topology import TopologyMixin, operations_of
 
 OPERATIONS_TTL_S = 5.0  # how long publish() trusts what it learnt of a topic's permissions
@@ -56,7 +57,14 @@ class AuthorizationMixin(TopologyMixin, PublisherMixin, GroupsMixin):
         cached = cache.get(topic)
         now = time.monotonic()
         if cached is None or now - cached[0] >= OPERATIONS_TTL_S:
-            cached = (now, operations_of(await self._describe_with_operations(topic)))
+            try:
+                asking = self._describe_with_operations(topic)
+                found = await (asking if cached is None else asyncio.wait_for(asking, REFRESH_WAIT_S))
+                cached = (now, operations_of(found))
+            except (TimeoutError, Timeout, Unreachable):
+                if cached is None:
+                    raise
+                cached = (now, cached[1])  # the node asked died (see PublisherMixin._partition_count)
             cache[topic] = cached
         operations = cached[1]
         return operations is None or operation in operations
