@@ -218,7 +218,12 @@ def node_down(node_id: int) -> Iterator[None]:
     try:
         yield
     finally:
-        start_node(node_id)
+        try:
+            start_node(node_id)
+        except RuntimeError:
+            # kafka-cluster.sh has been seen to call a node that was starting "exited during
+            # start-up" while it ran on: start it again (a no-op if it runs), which waits for it.
+            start_node(node_id)
 
 
 def create_topic(name: str, replicas: Sequence[Sequence[int]], config: Mapping[str, str] | None = None) -> None:
