@@ -421,3 +421,5 @@ async def test_a_topic_deleted_while_followed_ends_the_read(monkeypatch) -> None
             await asyncio.wait_for(waiting, 30)
     finally:
         await conn.close()
+        with contextlib.suppress(RuntimeError):  # deleted already, unless the test failed before
+            cluster.delete_topic(name)
