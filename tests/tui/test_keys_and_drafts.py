@@ -161,3 +161,44 @@ def test_the_cloudevent_template_has_fresh_ids_and_time():
     assert "ce_id=id-2" in second.headers and "correlation_id=corr-2" in second.headers
     assert drafts.template("empty", now=0) == drafts.Template("empty", "Empty JSON object", "", "{}")
     assert len(drafts.new_id()) == 36 and drafts.new_id() != drafts.new_id()
+
+
+def order_schema_template(topic: str = "orders") -> drafts.SchemaTemplate:
+    """An Avro schema template, as a registry lookup would make it (no registry needed here)."""
+    from workbench.events.schemas.encoder import SchemaEncoder
+    from workbench.events.schemas.formats import SchemaText, parse
+    from workbench.events.schemas.registry import Registered
+
+    schema = SchemaText(
+        "avro",
+        json.dumps(
+            {
+                "type": "record",
+                "name": "Order",
+                "fields": [{"name": "id", "type": "string"}, {"name": "amount", "type": "double"}],
+            }
+        ),
+    )
+    registered = Registered(7, schema, f"{topic}-value", 2)
+    encoder = SchemaEncoder(registered, parse(schema))
+    return drafts.SchemaTemplate(topic, encoder, json.dumps(encoder.codec.template()))
+
+
+def test_the_schema_template_is_offered_only_with_a_registry():
+    assert drafts.SCHEMA not in dict(drafts.template_labels(False))
+    assert drafts.SCHEMA in dict(drafts.template_labels(True))
+
+
+def test_a_schema_template_checks_the_value_and_encodes_it_in_the_wire_format():
+    schema = order_schema_template()
+    assert set(json.loads(schema.value)) == {"id", "amount"}
+    fits = drafts.check_value('{"id": "o-1", "amount": 2.5}', schema)
+    assert fits.ok and fits.message == "valid JSON, fits the avro schema orders-value v2 (id 7)"
+    wrong = drafts.check_value('{"id": "o-1", "amount": "lots"}', schema)
+    assert not wrong.ok and wrong.message.startswith("field 'amount': ")
+    [(_, event)] = drafts.build("orders", "", "", '{"id": "o-1", "amount": 2.5}', "1", schema)
+    assert event.value is not None and event.value[:5] == b"\x00\x00\x00\x00\x07"  # magic byte, schema id 7
+    with pytest.raises(UsageError, match="value: field 'amount'"):
+        drafts.build("orders", "", "", '{"id": "o-1", "amount": "lots"}', "1", schema)
+    with pytest.raises(UsageError, match="the schema template is orders-value, not topic 'payments'"):
+        drafts.build("payments", "", "", '{"id": "o-1", "amount": 2.5}', "1", schema)

@@ -22,7 +22,7 @@ def load_app() -> typer.Typer:
     # isort: off
     # each registers its verbs, in help order (saga_* register the verbs of the saga group)
     from workbench.cli import browse, tail, publish, lag, saga, saga_instances, saga_compensate, saga_history  # noqa: F401
-    from workbench.cli import schemas, triage, dlq, demo, profiles  # noqa: F401
+    from workbench.cli import filters, schemas, triage, dlq, demo, profiles  # noqa: F401
 
     # isort: on
     from workbench.cli.base import app

@@ -1,5 +1,8 @@
 """The publish dialog: topic, key, headers, a JSON value checked as you type, templates, N copies.
 
+With a schema registry, the topic's registered value schema is a template too: its sample value, the
+value checked against the schema as you type, and encoded with it (Confluent wire format) on publish.
+
 Publishing goes through :func:`workbench.service.publish` in a worker (the UI never waits on the
 broker), and the dialog stays open to show where each copy landed, or the exact error. On a profile
 marked ``production = true`` a confirmation comes first. (Read-only profiles never get here: the app
@@ -9,6 +12,7 @@ refuses before opening it, and the connection itself refuses too.)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.binding import Binding
@@ -25,6 +29,9 @@ from workbench.events import codecs
 from workbench.tui import drafts
 from workbench.tui.screens.confirm import ConfirmDialog
 
+if TYPE_CHECKING:
+    from workbench.events.schemas.registry import Registry
+
 SHOWN_RESULTS = 50  # result lines shown; the summary counts them all
 
 
@@ -39,7 +46,7 @@ class PublishDialog(ModalScreen[None]):
     #publish-template-box { width: 34; height: auto; }
     #publish-headers { height: 6; }
     #publish-value { height: 1fr; min-height: 4; }
-    #publish-check { height: 1; padding: 0 1; }
+    #publish-check { height: auto; max-height: 3; padding: 0 1; }
     #publish-buttons { margin: 0; }
     #publish-buttons Button { margin: 0 1 0 0; }
     #publish-result-box { height: auto; max-height: 8; border-top: solid $foreground 20%; }
@@ -59,7 +66,7 @@ class PublishDialog(ModalScreen[None]):
             "Next template",
             priority=True,
             id="publish.next_template",
-            tooltip="next template (empty JSON object, CloudEvent with a fresh id and time)",
+            tooltip="next template (empty JSON object, CloudEvent with a fresh id and time, the topic's schema)",
         ),
         Binding("escape", "close", "Close", id="publish.close"),
     ]
@@ -84,10 +91,18 @@ class PublishDialog(ModalScreen[None]):
         self.now = now
         self.make_id = make_id
         self.template_name = drafts.TEMPLATE_LABELS[0][0]
+        self.schema: drafts.SchemaTemplate | None = None  # the schema template in use, if chosen
+        self.schema_lookups = 0  # finished schema template lookups (tests wait on it)
         self.published = 0  # completed publish runs (tests wait on it)
         self.last_report: service.PublishReport | None = None
 
+    def _registry(self) -> Registry | None:
+        conn = self.connection()
+        decoder = service.decoder_of(conn) if conn is not None else None
+        return decoder.registry if decoder is not None else None
+
     def compose(self):
+        self.templates = drafts.template_labels(self._registry() is not None)
         with Vertical(id="publish-dialog"):
             title = Text("Publish", style="bold")
             title.append(f"  ·  profile {codecs.safe_text(self.profile.name)}", style="bold")
@@ -107,7 +122,7 @@ class PublishDialog(ModalScreen[None]):
                 with Vertical(id="publish-template-box"):
                     yield Label("Template (ctrl+t)")
                     yield Select(
-                        [(label, name) for name, label in drafts.TEMPLATE_LABELS],
+                        [(label, name) for name, label in self.templates],
                         value=self.template_name,
                         allow_blank=False,
                         id="publish-template",
@@ -133,13 +148,50 @@ class PublishDialog(ModalScreen[None]):
 
     def _apply_template(self, name: str) -> None:
         self.template_name = name
+        self.schema = None
+        if name == drafts.SCHEMA:
+            self._look_up_schema()
+            return
         chosen = drafts.template(name, now=self.now(), make_id=self.make_id)
         self.query_one("#publish-headers", TextArea).load_text(chosen.headers)
         self.query_one("#publish-value", TextArea).load_text(chosen.value)
         self._check()
 
+    def _look_up_schema(self) -> None:
+        """The topic's value schema, looked up in a thread (the registry may be slow or down)."""
+        registry, topic = self._registry(), self.query_one("#publish-topic", Input).value.strip()
+        if registry is None or not topic:
+            self._show_check(False, "type the topic first: its schema is the registry's subject TOPIC-value")
+            self.schema_lookups += 1
+            return
+        self._show_check(True, f"looking up {topic}-value in the schema registry…")
+
+        def look_up() -> None:
+            try:
+                found: drafts.SchemaTemplate | Exception = drafts.schema_template(registry, topic)
+            except Exception as exc:  # noqa: BLE001 - shown in the dialog, whatever the registry said
+                found = exc
+            self.app.call_from_thread(self._schema_found, found)
+
+        self.run_worker(look_up, thread=True, group="schema-template", exclusive=True)
+
+    def _schema_found(self, found: drafts.SchemaTemplate | Exception) -> None:
+        self.schema_lookups += 1
+        if self.template_name != drafts.SCHEMA:
+            return  # another template was chosen meanwhile
+        if isinstance(found, Exception):
+            from workbench.tui.failures import describe_error
+
+            what, hint = describe_error(found)
+            self._show_check(False, f"no schema template: {what}" + (f" ({hint})" if hint else ""))
+            return
+        self.schema = found
+        self.query_one("#publish-headers", TextArea).load_text("")
+        self.query_one("#publish-value", TextArea).load_text(found.value)
+        self._check()
+
     def action_next_template(self) -> None:
-        names = [name for name, _ in drafts.TEMPLATE_LABELS]
+        names = [name for name, _ in self.templates]
         following = names[(names.index(self.template_name) + 1) % len(names)]
         self.query_one("#publish-template", Select).value = following  # Select.Changed applies it
 
@@ -154,6 +206,8 @@ class PublishDialog(ModalScreen[None]):
     def on_input_changed(self, message: Input.Changed) -> None:
         if message.input.id == "publish-topic":
             self._label_key()
+            if self.schema is not None:
+                self._check()
 
     def _label_key(self) -> None:
         topic = self.query_one("#publish-topic", Input).value.strip()
@@ -161,13 +215,19 @@ class PublishDialog(ModalScreen[None]):
         self.query_one("#publish-key-label", Label).update("Routing key" if routing else "Key")
 
     def _check(self) -> drafts.JsonCheck:
-        checked = drafts.check_json(self.query_one("#publish-value", TextArea).text)
-        text = Text("✓ " if checked.ok else "✗ ", style="green" if checked.ok else "bold red")
-        text.append(checked.message, style="" if checked.ok else "red")
+        checked = drafts.check_value(self.query_one("#publish-value", TextArea).text, self.schema)
+        topic = self.query_one("#publish-topic", Input).value.strip()
+        if checked.ok and self.schema is not None and self.schema.topic != topic:
+            checked = drafts.JsonCheck(False, "the topic changed: choose the schema template again (ctrl+t)")
+        self._show_check(checked.ok, checked.message)
+        return checked
+
+    def _show_check(self, ok: bool, message: str) -> None:
+        text = Text("✓ " if ok else "✗ ", style="green" if ok else "bold red")
+        text.append(codecs.safe_text(message), style="" if ok else "red")
         shown = self.query_one("#publish-check", Static)
         shown.update(text)
-        shown.set_class(not checked.ok, "-invalid")
-        return checked
+        shown.set_class(not ok, "-invalid")
 
     # ------------------------------------------------------------------ publishing
 
@@ -189,6 +249,7 @@ class PublishDialog(ModalScreen[None]):
                 self.query_one("#publish-headers", TextArea).text,
                 self.query_one("#publish-value", TextArea).text,
                 self.query_one("#publish-copies", Input).value,
+                self.schema,
             )
         except UsageError as exc:
             self._show_result(Text("✗ not published: " + codecs.safe_text(str(exc)), style="bold red"))
