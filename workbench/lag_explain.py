@@ -126,7 +126,7 @@ async def _stuck_event(
     try:
         if not positions:
             if not can_peek:
-                return None, "this broker cannot show the head of the queue"
+                return None, "the head of the queue is not peeked (the broker cannot, or the profile is read-only)"
             events = await conn.peek(p.topic, 1)
             return (
                 (events[0], "head of the queue (peeked: requeued, marked redelivered)")

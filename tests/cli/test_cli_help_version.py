@@ -34,6 +34,8 @@ def test_examples_are_shown_one_per_line():
     assert examples == [
         "workbench tail orders --from -5",
         """workbench tail payments --follow --filter 'type == "PaymentFailed"'""",
+        "workbench tail orders --key order-42 --from 2026-11-27T08:00:00Z --until 2026-11-27T09:00:00Z",
+        "workbench tail payments --filter @failed --max-matches 1",
         "workbench tail orders --from beginning -o jsonl > orders.jsonl",
     ]
 

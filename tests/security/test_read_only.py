@@ -142,6 +142,8 @@ def test_the_list_covers_every_verb_of_the_cli():
         "schemas",  # reads the schema registry only
         "dlq summary",  # its --peek requeues, and is refused on read-only profiles as peek is
         "dlq history",
+        "lag explain",  # peeks a queue's head only on a writable profile
+        "filters",  # reads the profile file only
     }
     covered = {verb.split(" --")[0] for verb in VERBS}
     unknown = names - read_verbs - covered

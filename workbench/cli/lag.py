@@ -275,7 +275,7 @@ def explain(
                 interval=interval,
                 top=top,
                 dead_letters=source,
-                can_peek=caps.peek_requeue,
+                can_peek=caps.peek_requeue and not target.profile.read_only,  # peeking requeues
                 rules=rules,
             )
         lag_explain_out.render(found, fmt)

@@ -396,7 +396,7 @@ class LagScreen(Screen[None]):
                 interval=self.EXPLAIN_INTERVAL,
                 top=3,
                 dead_letters=target.profile.dead_letters.get(group_id) if target is not None else None,
-                can_peek=bool(capabilities and capabilities.peek_requeue),
+                can_peek=bool(capabilities and capabilities.peek_requeue and not (target and target.profile.read_only)),
             )
         except Exception as exc:  # shown where the explanation would be
             self.query_one("#lag-partitions-title", Static).update(
