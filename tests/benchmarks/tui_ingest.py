@@ -1,7 +1,7 @@
 """How fast the stream view ingests events, and how fast the app answers keys meanwhile.
 
     python tests/benchmarks/tui_ingest.py [--seconds 10] [--rate 50000] [--capacity 10000]
-                                          [--live] [--profile FILE]
+                                          [--live | --avro] [--profile FILE]
 
 By default a fresh local event log is filled with a backlog of demo-like events (JSON value,
 CloudEvents headers), then two phases read it from the beginning for the same time, at most
@@ -12,6 +12,10 @@ comes, so the stream view is fed at a steady rate however fast the machine reads
 - app: the workbench app (headless, 160x48, Pilot) following the topic in its stream view, while
   key presses (up: leave the bottom, end: follow again) go in the way Pilot sends them. A key's
   latency is the time from sending it to the end of the first screen refresh after its action ran.
+
+With ``--avro`` the values are raw Avro (the same fields), decoded through a schema file mapped to
+the topic, as a profile's ``[[profiles.NAME.schemas]]`` does: both phases read through the decoding
+connection, so the ratio is the view's cost over decoding, and the rates are the Avro ingest figure.
 
 With ``--live`` a producer process publishes as fast as it can while both phases follow the
 topic from its end instead (on a 2-core machine the producer, the reader and SQLite share the
@@ -30,7 +34,9 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
 import gc
+import io
 import json
 import os
 import subprocess
@@ -41,8 +47,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fastavro
+
 from workbench import config, service
 from workbench.broker import Event, OutgoingEvent, Position
+from workbench.events.schemas.files import FileRule
 
 TOPIC = "ingest"
 PARTITIONS = 3
@@ -50,10 +59,29 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: the producer impor
 KEY_GAP = 0.2  # seconds between two key presses
 DEFAULT_RATE = 50_000
 TICK = 0.005  # the stall probe's timer
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "OrderPlaced",
+    "fields": [
+        {"name": name, "type": "int" if name == "amount" else "string"}
+        for name in ("orderId", "customerId", "amount", "currency", "correlationId")
+    ],
+}
+#: With --avro: the .avsc file the topic's values are decoded with (main() writes it and sets this).
+avro_file: Path | None = None
+
+
+def encode(record: dict) -> bytes:
+    """JSON, or raw Avro (no wire header) with --avro."""
+    if avro_file is None:
+        return json.dumps(record).encode()
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(AVRO_SCHEMA), record)
+    return out.getvalue()
 
 
 def outgoing(i: int) -> OutgoingEvent:
-    value = json.dumps(
+    value = encode(
         {
             "orderId": f"ORD-{i:08X}",
             "customerId": f"CUS-{i % 500:05d}",
@@ -61,7 +89,7 @@ def outgoing(i: int) -> OutgoingEvent:
             "currency": "EUR",
             "correlationId": f"corr-{i:012d}",
         }
-    ).encode()
+    )
     headers = (
         ("ce_specversion", b"1.0"),
         ("ce_type", b"OrderPlaced"),
@@ -72,7 +100,10 @@ def outgoing(i: int) -> OutgoingEvent:
 
 
 def target_of(url: str) -> config.Target:
-    return config.resolve(config.url_profile(url))
+    target = config.resolve(config.url_profile(url))
+    if avro_file is None:
+        return target
+    return dataclasses.replace(target, schema_files=(FileRule(TOPIC, avro_file),))
 
 
 async def produce(url: str, batch: int) -> None:
@@ -378,7 +409,7 @@ def describe(baseline: Phase, app: Phase, capacity: int, rate: float, live: bool
     else:
         feed = f"a backlog read from the beginning at {rate:,.0f} events/s at most" if rate else "a backlog, unpaced"
     lines = [
-        f"ring buffer {capacity:,}; {feed}",
+        f"ring buffer {capacity:,}; {feed}; values {'raw Avro (schema file)' if avro_file else 'JSON'}",
         f"baseline (bare read loop): {baseline.rate:,.0f} events/s taken in over {baseline.seconds:.1f} s",
         f"app (stream view):         {app.rate:,.0f} events/s taken in over {app.seconds:.1f} s",
         f"ratio app/baseline:        {app.rate / baseline.rate:.2f}",
@@ -400,6 +431,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="events/s at most (0: no limit)")
     parser.add_argument("--capacity", type=int, default=10_000)
     parser.add_argument("--live", action="store_true", help="follow a topic a producer process publishes to")
+    parser.add_argument("--avro", action="store_true", help="raw Avro values, decoded with a schema file")
     parser.add_argument("--batch", type=int, default=1000, help="the live producer's batches")
     parser.add_argument("--profile", help="write a cProfile of the app phase here")
     parser.add_argument("--produce", action="store_true", help=argparse.SUPPRESS)
@@ -409,10 +441,16 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(produce(args.url, args.batch))
         return
+    if args.avro and args.live:
+        parser.error("--avro reads a backlog: it does not go with --live")
+    global avro_file
     profile = cProfile.Profile() if args.profile else None
     where = Path(args.profile).resolve() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
+        if args.avro:
+            avro_file = Path(tmp) / "order.avsc"
+            avro_file.write_text(json.dumps(AVRO_SCHEMA), encoding="utf-8")
         url = f"local:{Path(tmp) / 'ingest.db'}"
         baseline, app = asyncio.run(
             run(
