@@ -42,6 +42,10 @@ class _Failed:
         self.until = until
 
 
+#: Batches smaller than this are decoded on the event loop (a thread hop costs more than they do).
+INLINE_BATCH = 256
+
+
 class SchemaDecoder:
     """Schemas by id (registry, or ``stored`` ones from a capture) and by topic (local files)."""
 
@@ -79,7 +83,10 @@ class SchemaDecoder:
                 for part in ("value", "key"):
                     if (event.topic, part) not in self._by_topic:
                         await asyncio.to_thread(self._rule_for, event.topic, part)
-        return [self.decode_event(e) for e in events]
+        if len(events) < INLINE_BATCH:
+            return [self.decode_event(e) for e in events]
+        # a big batch in a thread: the event loop (the TUI's painting, its keys) goes on meanwhile
+        return await asyncio.to_thread(lambda: [self.decode_event(e) for e in events])
 
     def decode_event(self, event: Event) -> Event:
         """The event with what its schemas decode (synchronous: schemas must be loaded already)."""
