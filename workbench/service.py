@@ -261,8 +261,8 @@ async def tail(
         report = ScanReport.plan(await conn.describe_topic(topic), start, partitions, until)
     if report is not None and until is not None:
         report.until = until
-    if report is not None and report.done:
-        return  # every window is empty
+    if until is not None and report is not None and report.done:
+        return  # every window the user bounded is empty (without --until the adapter reads, or refuses)
     reader = conn.read(topic, start, partitions=partitions, follow=follow, **extra)
     async with aclosing(_read_ahead(reader)) as batches:
         async for batch in batches:
