@@ -35,7 +35,11 @@ GROUPS = 10_000
 
 
 def kafka_pid() -> int:
-    found = subprocess.run(["pgrep", "-f", "kafka[.]Kafka .*server[.]properties"], capture_output=True, text=True)
+    # the single broker's server.properties is in its state directory's kafka/ (the 3-node cluster's
+    # nodes, which other tests start, are in kafka-cluster/node-N/)
+    found = subprocess.run(
+        ["pgrep", "-f", "kafka[.]Kafka .*/kafka/server[.]properties"], capture_output=True, text=True
+    )
     pids = [int(p) for p in found.stdout.split()]
     assert len(pids) == 1, f"expected one Kafka broker process, found {pids}"
     return pids[0]
