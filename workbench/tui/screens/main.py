@@ -339,8 +339,9 @@ class MainScreen(Screen[None]):
         ``until`` a bounded window, with ``key`` only that key's events (see StreamView.start)."""
         if not self._need_topic():
             return
-        self.query_one(TabbedContent).active = "tab-events"
+        # the read first: the tab's activation (its handler keeps a read going) then finds it
         await self._ensure_stream(position, until=until, key=key)
+        self.query_one(TabbedContent).active = "tab-events"
         if focus_filter:
             self.stream.action_focus_filter()
         else:
@@ -371,8 +372,13 @@ class MainScreen(Screen[None]):
         stream, conn = self.stream, self.host.conn
         if conn is None or self.topic is None:
             return
-        if position is None and stream.topic == self.topic and stream.pump is not None and stream.pump.active:
-            return  # already reading it (after an error, e reads again)
+        if (
+            position is None
+            and stream.topic == self.topic
+            and stream.pump is not None
+            and (stream.pump.active or stream.until is not None or stream.key is not None)
+        ):
+            return  # already reading it, or a window / key search stays shown (after an error, e reads again)
         await stream.start(conn, self.topic, position or self.start_of(self.topic), until=until, key=key)
         self.refresh_status()
 
