@@ -25,14 +25,16 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, wait
 from typing import IO, Any, BinaryIO
 
 from workbench import broker
 from workbench.broker import BrokerError, GroupInfo, GroupMember, Timeout
 
-GROUP_BATCH = 32  # groups described (and offset requests in flight) at once
+GROUP_BATCH = 64  # groups described (and offset requests in flight) at once
+#: Listing states whose groups have no members: `lag` does not ask for their description.
+MEMBERLESS_STATES = frozenset({"Empty", "Dead"})
 WATCHDOG_EXTRA_S = 30.0  # a worker silent this long past its own timeouts is killed
 
 Infos = dict[str, GroupInfo | None]
@@ -84,8 +86,11 @@ class GroupFetcher:
         *,
         with_offsets: bool,
         on_batch: Callable[[int, int], None] | None = None,
+        describe: Collection[str] | None = None,
     ) -> tuple[Infos, Offsets]:
-        """Blocking (run it in a thread): every group's info and, if asked, committed offsets."""
+        """Blocking (run it in a thread): committed offsets (if asked) of every group, and infos of
+        those in ``describe`` (all when None: a group not described has no entry in the infos;
+        `lag` describes only groups with members, the others' listing says all it would)."""
         infos: Infos = {}
         offsets: Offsets = {}
         if not group_ids:
@@ -94,7 +99,7 @@ class GroupFetcher:
             proc = self._worker()
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                pickle.dump((list(group_ids), with_offsets), proc.stdin)
+                pickle.dump((list(group_ids), with_offsets, None if describe is None else list(describe)), proc.stdin)
                 proc.stdin.flush()
             except OSError:
                 raise self._died(proc) from None
@@ -192,23 +197,26 @@ def _group_info(desc: Any) -> GroupInfo:
     )
 
 
-def _fetch_batch(admin: Any, batch: list[str], with_offsets: bool, timeout: float) -> tuple[Infos, Offsets]:
+def _fetch_batch(
+    admin: Any, batch: list[str], with_offsets: bool, timeout: float, described: Collection[str] | None
+) -> tuple[Infos, Offsets]:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
     from .errors import map_error
 
-    described = admin.describe_consumer_groups(batch, request_timeout=timeout)
+    to_describe = batch if described is None else [g for g in batch if g in described]
+    descriptions = admin.describe_consumer_groups(to_describe, request_timeout=timeout) if to_describe else {}
     fetches: dict[str, Future] = {}
     if with_offsets:
         for group_id in batch:
             request = [ConsumerGroupTopicPartitions(group_id)]
             fetches[group_id] = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group_id]
-    pending = [*described.values(), *fetches.values()]
+    pending = [*descriptions.values(), *fetches.values()]
     _, not_done = wait(pending, timeout=timeout + 5)
     if not_done:
         raise Timeout(f"no answer within {timeout:g} s")
     infos: Infos = {}
-    for group_id, future in described.items():
+    for group_id, future in descriptions.items():
         infos[group_id] = None if future.exception() else _group_info(future.result())
     offsets: Offsets = {}
     for group_id, future in fetches.items():
@@ -235,14 +243,15 @@ def _serve(requests: BinaryIO, replies: BinaryIO) -> None:
 
     while True:
         try:
-            group_ids, with_offsets = pickle.load(requests)
+            group_ids, with_offsets, describe = pickle.load(requests)
         except EOFError:
             return
+        described = None if describe is None else frozenset(describe)
         try:
             total = len(group_ids)
             for start in range(0, total, GROUP_BATCH):
                 batch = group_ids[start : start + GROUP_BATCH]
-                infos, offsets = _fetch_batch(admin, batch, with_offsets, timeout)
+                infos, offsets = _fetch_batch(admin, batch, with_offsets, timeout, described)
                 send(("batch", infos, offsets, min(start + GROUP_BATCH, total), total))
             send(("done",))
         except BrokerError as exc:

@@ -26,8 +26,7 @@ from confluent_kafka.admin import OffsetSpec
 from workbench.broker import GroupInfo, GroupLag, InvalidRequest, NotFound, PartitionLag
 
 from .base import KafkaBase, check_name
-from .groups import group_state_name
-from .lag_fetch import MEMBERLESS_STATES, LagFetcher
+from .groups import MEMBERLESS_STATES, group_state_name
 
 #: What the group coordinator answers when an admin commit meets a group with live members.
 _ACTIVE_GROUP_ERRORS = (
@@ -72,7 +71,7 @@ class GroupsMixin(KafkaBase):
     ) -> tuple[dict[str, GroupInfo | None], dict[str, dict[tuple[str, int], int | None]]]:
         """Groups' infos (None where describing one failed; only those in ``describe`` when it is
         given) and committed offsets, from the worker process that makes the coordinator-bound
-        requests (see ``groups.py`` and ``lag_fetch.py``)."""
+        requests (see ``groups.py``)."""
         loop = asyncio.get_running_loop()
         report: Callable[[int, int], None] | None = None
         if on_progress is not None:
@@ -83,17 +82,8 @@ class GroupsMixin(KafkaBase):
 
             report = report_on_loop
         return await asyncio.to_thread(
-            self._lag_fetcher().fetch, list(group_ids), with_offsets=with_offsets, on_batch=report, describe=describe
+            self._group_fetcher.fetch, list(group_ids), with_offsets=with_offsets, on_batch=report, describe=describe
         )
-
-    def _lag_fetcher(self) -> LagFetcher:
-        """The connection's fetcher, made a :class:`LagFetcher` on first use (the same worker
-        protocol, plus which groups to describe); ``close()`` ends it like the one it replaces."""
-        fetcher = self._group_fetcher
-        if not isinstance(fetcher, LagFetcher):
-            fetcher.close()
-            fetcher = self._group_fetcher = LagFetcher.like(fetcher)
-        return fetcher
 
     async def groups(self) -> list[GroupInfo]:
         self._check_open()
