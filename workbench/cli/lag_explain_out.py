@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from workbench.cli import output
+from workbench.cli.lag_json import partition_record
 from workbench.events.envelope import dumps_event, format_timestamp
 from workbench.events.text import safe_text
 from workbench.lag import VERDICT_STYLES, format_time_lag
@@ -145,12 +146,7 @@ def partition_dict(item: PartitionExplanation) -> dict[str, Any]:
     p, a = item.partition, item.assessment
     check = item.dead_letters
     return {
-        "topic": p.topic,
-        "partition": p.partition,
-        "committed": p.committed,
-        "start": p.start,
-        "end": p.end,
-        "lag": p.lag,
+        **partition_record(p),  # the partition's figures, as `lag -o json` writes them
         "time_lag_ms": item.event_age_ms if item.event_age_ms is not None else (a.time_lag_ms if a else None),
         "time_lag_measured": item.event_age_ms is not None,
         "verdict": a.label if a is not None else None,
