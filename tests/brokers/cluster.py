@@ -270,6 +270,11 @@ def _settle(request: Any, what: str, *, done_if: str, attempts: int = 3) -> None
                 raise RuntimeError(f"{what}: {error.str()} ({attempt} attempt(s))") from None
 
 
+def wait_up(within: float = 120.0) -> None:
+    """Until all three nodes answer: a failover test may have a node down (it always starts it again)."""
+    wait_for(is_up, "all three nodes to answer", within)
+
+
 def wait_for(check: Any, what: str, timeout: float) -> Any:
     """Poll ``check()`` every 100 ms until it returns something truthy; RuntimeError after ``timeout`` s."""
     deadline = time.monotonic() + timeout

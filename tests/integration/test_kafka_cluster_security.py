@@ -135,7 +135,7 @@ def workbench(env: dict[str, str], *args: str, input: str | None = None):
     for attempt in range(3):
         result = CliRunner().invoke(app, list(args), input=input, env=env, catch_exceptions=False)
         if result.exit_code in (UNREACHABLE, 9) and attempt < 2 and not cluster.is_up():
-            wait_for_cluster()
+            cluster.wait_up()
             continue
         return result
     raise AssertionError("unreachable")
@@ -152,14 +152,6 @@ def run(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str,
         env=os.environ | env,
     )
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
-
-
-def wait_for_cluster(within: float = 120.0) -> None:
-    """Another module's failover test may have a node down: it always starts it again."""
-    deadline = time.monotonic() + within
-    while not cluster.is_up():
-        assert time.monotonic() < deadline, "the cluster did not come back"
-        time.sleep(2)
 
 
 # --------------------------------------------------------------------------- every verb, both mechanisms

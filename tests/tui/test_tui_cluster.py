@@ -8,7 +8,6 @@ would fail; admin gets the dialog.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -54,14 +53,6 @@ def target(info: cluster.Info, user: str) -> config.Target:
     return config.resolve(config.Profile(name=f"cluster-{user}", adapter="kafka", options=options))
 
 
-def wait_for_cluster(within: float = 120.0) -> None:
-    """Another module's failover test may have a node down: it always starts it again."""
-    deadline = time.monotonic() + within
-    while not cluster.is_up():
-        assert time.monotonic() < deadline, "the cluster did not come back"
-        time.sleep(2)
-
-
 async def open_topic_view(pilot, name: str) -> TopicView:
     app = pilot.app
     await settle(pilot, lambda: app.connection_state == "connected" and app.main.topics, "the topic list", WAIT)
@@ -82,7 +73,7 @@ def cells(table: DataTable, column: str) -> list[str]:
 
 
 async def test_oncall_sees_replicas_and_what_it_may_not_do(info: cluster.Info, topic: str) -> None:
-    wait_for_cluster()
+    cluster.wait_up()
     app = make_app(target(info, cluster.ONCALL), lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_topic_view(pilot, topic)
@@ -109,7 +100,7 @@ async def test_oncall_sees_replicas_and_what_it_may_not_do(info: cluster.Info, t
 
 
 async def test_admin_may_publish_from_the_topic_view(info: cluster.Info, topic: str) -> None:
-    wait_for_cluster()
+    cluster.wait_up()
     app = make_app(target(info, cluster.ADMIN), lag_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_topic_view(pilot, topic)
