@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench.broker import InvalidRequest, check_options
 from workbench.errors import ConfigError, ReadOnlyError
+from workbench.events.redaction import MaskRules, Redactor, parse_mask
 from workbench.events.schemas.files import FileRule
 from workbench.events.schemas.registry import RegistrySettings
 
@@ -28,7 +29,14 @@ BUILTIN_SOURCE = "built-in default"
 URL_SOURCE = "--broker"  # a profile made from a URL on the command line
 MASK = "***"
 
-_PROFILE_KEYS = {"broker": str, "adapter": str, "read_only": bool, "production": bool, "description": str}
+_PROFILE_KEYS = {
+    "broker": str,
+    "adapter": str,
+    "read_only": bool,
+    "production": bool,
+    "description": str,
+    "mask_required": bool,
+}
 #: Profile fields about decoding (the app's, not the adapter's): kept raw until the profile is used.
 _SCHEMA_KEYS: dict[str, type | tuple[type, ...]] = {
     "schema_registry": str,
@@ -71,12 +79,16 @@ class Profile:
     read_only: bool = False
     production: bool = False
     description: str = ""
+    #: Every event shown or written is redacted by the file's [mask] rules; originals are refused.
+    mask_required: bool = False
     source: str = BUILTIN_SOURCE
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # about the file it came from
     #: Named filters (``--filter @name``): the file's [filters], then [profiles.NAME.filters] over them.
     filters: Mapping[str, NamedFilter] = field(default_factory=dict, repr=False, compare=False)
     #: [profiles.NAME.dead_letters] GROUP = "TOPIC-OR-QUEUE": where the group's failures go (`lag explain`).
     dead_letters: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: The file's [mask] rules (the same for every profile of the file).
+    mask: MaskRules | None = field(default=None, repr=False, compare=False)
 
     def shown_broker(self) -> str:
         """Where this profile points, secrets masked."""
@@ -111,6 +123,7 @@ class Config:
     correlation: Mapping[str, Any] = field(default_factory=dict)  # [correlation] -> workbench.events.correlation
     keys: Mapping[str, Any] = field(default_factory=dict)  # [keys] -> the TUI's key bindings
     filters: Mapping[str, NamedFilter] = field(default_factory=dict)  # [filters]: named filters for every profile
+    mask: MaskRules | None = None  # [mask]: what is redacted, for every profile
 
     def profile(self, name: str | None) -> Profile:
         chosen = name or self.default_profile
@@ -226,7 +239,7 @@ def _url_has_literal_secret(url: str) -> bool:
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
-    known_top = {"default_profile", "profiles", "sagas", "correlation", "keys", "filters"}
+    known_top = {"default_profile", "profiles", "sagas", "correlation", "keys", "filters", "mask"}
     for key in data:
         if key not in known_top:
             raise ConfigError(
@@ -236,7 +249,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME])")
     shared = _parse_filters(data.get("filters", {}), f"{path}: [filters]")
-    profiles = {name: _parse_profile(name, body, path, shared) for name, body in raw_profiles.items()}
+    mask = parse_mask(data["mask"], f"{path}: [mask]") if "mask" in data else None
+    profiles = {name: _parse_profile(name, body, path, shared, mask) for name, body in raw_profiles.items()}
     default = data.get("default_profile")
     if default is not None and (not isinstance(default, str) or default not in profiles):
         raise ConfigError(
@@ -248,7 +262,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         tables[name] = data.get(name, {})
         if not isinstance(tables[name], dict):
             raise ConfigError(f"{path}: {name!r} must be a table ([{name}])")
-    return Config(profiles=profiles, default_profile=default, path=path, filters=shared, **tables)
+    return Config(profiles=profiles, default_profile=default, path=path, filters=shared, mask=mask, **tables)
 
 
 @dataclass(frozen=True)
@@ -288,7 +302,30 @@ def named_filters(profile: Profile) -> dict[str, NamedFilter]:
     return dict(profile.filters)
 
 
-def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedFilter] | None = None) -> Profile:
+def mask_rules(profile: Profile) -> MaskRules | None:
+    """The [mask] rules a profile sees (a profile made from ``--broker`` or the built-in default:
+    those of the profile file, when there is one)."""
+    if profile.source in (BUILTIN_SOURCE, URL_SOURCE):
+        return load_config().mask
+    return profile.mask
+
+
+def redactor_of(profile: Profile, environ: Mapping[str, str] | None = None) -> Redactor | None:
+    """The redactor of the profile's [mask] rules (its salt's ``${ENV}`` expanded), or None."""
+    rules = mask_rules(profile)
+    if rules is None:
+        return None
+    salt = _expand(rules.salt, os.environ if environ is None else environ, f"{rules.where}: salt")
+    return rules.redactor(salt)
+
+
+def _parse_profile(
+    name: str,
+    body: Any,
+    path: Path,
+    shared: Mapping[str, NamedFilter] | None = None,
+    mask: MaskRules | None = None,
+) -> Profile:
     where = f"{path}: [profiles.{name}]"
     if not isinstance(body, dict):
         raise ConfigError(f"{where} must be a table")
@@ -320,6 +357,11 @@ def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedF
             fields[key] = value
     if "broker" not in fields and "adapter" not in fields:
         raise ConfigError(f'{where}: needs broker = "URL" or adapter = "NAME"')
+    if fields.get("mask_required") and mask is None:
+        raise ConfigError(
+            f"{where}: mask_required = true, but the file has no [mask] rules",
+            hint='add a [mask] table, e.g. fields = ["value.customer.email"]',
+        )
     if "schemas" in schemas:
         from workbench.events.schemas.files import parse_rules
 
@@ -331,6 +373,7 @@ def _parse_profile(name: str, body: Any, path: Path, shared: Mapping[str, NamedF
         source=str(path),
         filters=filters,
         dead_letters=dead_letters,
+        mask=mask,
         **{"adapter": None, **fields},
     )
 

@@ -29,6 +29,7 @@ from typing import IO, Any
 from workbench.broker import BrokerError, Connection, OutgoingEvent, PublishResult, Timeout, Unreachable
 from workbench.errors import BadInput, WorkbenchError
 from workbench.events.envelope_input import InputError, is_plain_envelope, parse_line_bytes
+from workbench.events.redaction import refuse_redacted
 
 __all__ = [
     "Batch",
@@ -132,9 +133,13 @@ async def send(
     async def following() -> Batch | None:
         try:
             if items is not None:
-                return next(items, None)
-            assert stream is not None
-            return await anext(stream, None)
+                found = next(items, None)
+            else:
+                assert stream is not None
+                found = await anext(stream, None)
+            if found is not None:
+                refuse_redacted(found.events, found.origin)
+            return found
         except (WorkbenchError, BrokerError) as exc:
             report.input_error = exc
             return None

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, M
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
-from workbench import plugins, publishing
+from workbench import config, plugins, publishing
 from workbench.broker import (
     BrokerError,
     Capabilities,
@@ -26,6 +26,7 @@ from workbench.broker import (
     TopicInfo,
 )
 from workbench.config import DEFAULT_ADAPTER, Profile, Target
+from workbench.events.redaction import Redactor
 from workbench.events.schemas.decoder import SchemaDecoder
 from workbench.events.schemas.registry import Registered, Registry, RegistrySettings
 from workbench.publishing import Failure as Failure
@@ -40,12 +41,22 @@ def capabilities(target: Target) -> Capabilities:
 
 @asynccontextmanager
 async def connect(
-    target: Target, *, stored_schemas: Mapping[int, Registered] | None = None
+    target: Target,
+    *,
+    stored_schemas: Mapping[int, Registered] | None = None,
+    originals: bool = False,
+    keep_originals: bool = False,
 ) -> AsyncIterator[Connection]:
     """Load the target's adapter, connect, and always close. A read-only profile gets a
     connection that refuses every change, whoever asks (CLI, TUI, a future verb). Where the profile
     names a schema registry or schema files (or ``stored_schemas`` come from a capture file), reads
-    come back with keys and values decoded (see :mod:`workbench.events.schemas.decoder`)."""
+    come back with keys and values decoded (see :mod:`workbench.events.schemas.decoder`).
+
+    Where the profile file has [mask] rules, reads come back redacted (what a person or a file
+    sees), unless the caller asks for ``originals``: verbs that copy events between brokers
+    (replay, redrive, compensation) or write them unredacted where the profile allows it.
+    ``keep_originals``: each redacted event keeps its original (the TUI's copy of an original),
+    never where the profile requires redaction."""
     adapter = plugins.load(target.adapter)(target.options)
     conn = await adapter.connect()
     try:
@@ -54,7 +65,13 @@ async def connect(
         if stored_schemas is None and target.adapter == DEFAULT_ADAPTER:
             stored_schemas = await _stored_schemas(conn)  # a capture file carries its schemas
         decoder = schema_decoder(target, stored_schemas)
-        yield DecodingConnection(conn, decoder) if decoder.active else conn
+        if decoder.active:
+            conn = DecodingConnection(conn, decoder)
+        redactor = None if originals else config.redactor_of(target.profile)
+        if redactor is not None:
+            keep = keep_originals and not target.profile.mask_required
+            conn = RedactingConnection(conn, redactor, keep_originals=keep)
+        yield conn
     finally:
         await conn.close()
 
@@ -193,6 +210,46 @@ class DecodingConnection(PassThrough):
 
     async def peek(self, topic: str, count: int) -> list[Event]:
         return await self.decoder.decode_batch(await self.inner.peek(topic, count))
+
+
+class RedactingConnection(PassThrough):
+    """Reads and peeks come back redacted by the profile file's [mask] rules (see
+    :mod:`workbench.events.redaction`): every path that shows or writes events goes through here."""
+
+    INLINE_BATCH = 256  # bigger batches are redacted in a thread: the event loop stays responsive
+
+    def __init__(self, inner: Connection, redactor: Redactor, *, keep_originals: bool = False) -> None:
+        super().__init__(inner)
+        self.redactor = redactor
+        self.keep_originals = keep_originals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
+        return self._redacted(self.inner.read(topic, start, **kwargs))
+
+    async def _redacted(self, batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
+        async with aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                yield await self._redact(batch)
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        return await self._redact(await self.inner.peek(topic, count))
+
+    async def _redact(self, batch: list[Event]) -> list[Event]:
+        if len(batch) < self.INLINE_BATCH:
+            return self.redactor.redact_all(batch, keep_original=self.keep_originals)
+        return await asyncio.to_thread(self.redactor.redact_all, batch, keep_original=self.keep_originals)
+
+
+def redactor_in(conn: Connection) -> Redactor | None:
+    """The redactor behind a connection (through wrappers), or None: its reads are originals."""
+    while conn is not None:
+        if isinstance(conn, RedactingConnection):
+            return conn.redactor
+        conn = getattr(conn, "inner", None)  # type: ignore[assignment]
+    return None
 
 
 def decoder_of(conn: Connection) -> SchemaDecoder | None:

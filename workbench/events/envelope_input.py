@@ -15,6 +15,7 @@ import orjson
 from workbench.broker import Headers, OutgoingEvent
 from workbench.errors import UsageError
 from workbench.events.envelope import ENVELOPE_FIELDS, parse_timestamp
+from workbench.events.redaction import REDACTED_HEADER, is_redacted
 
 __all__ = [
     "InputError",
@@ -147,6 +148,17 @@ def _header_value(value: Any, where: _Line) -> bytes:
 
 
 def _headers_field(raw: Any, where: _Line) -> Headers:
+    headers = _headers_of(raw, where)
+    if is_redacted(headers):
+        raise where.error(
+            f"a redacted copy (header {REDACTED_HEADER}: written by --redact), not the original event; "
+            "publish from an unredacted source",
+            "headers",
+        )
+    return headers
+
+
+def _headers_of(raw: Any, where: _Line) -> Headers:
     if raw is None:
         return ()
     if isinstance(raw, dict):
@@ -323,6 +335,8 @@ def _tail_event(obj: dict[str, Any], value: Any, key: Any) -> OutgoingEvent | No
         for item in raw:
             if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not str:
                 return None
+            if item[0] == REDACTED_HEADER:
+                return None  # the general path refuses it, naming the line
             pairs.append((item[0], item[1].encode()))
         headers = tuple(pairs)
     elif raw is not None and raw != []:

@@ -54,6 +54,7 @@ from workbench.events.filter_eval import Evaluator
 from workbench.events.filter_fields import NAMES, NEEDS_VALUE, Scope
 from workbench.events.filter_functions import FUNCTIONS
 from workbench.events.filter_parse import MAX_LENGTH, FilterError, parse
+from workbench.events.redaction import FILTER_VIEW
 
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter", "expand_named"]
 
@@ -75,8 +76,10 @@ class Filter:
         self._told = False
 
     def matches(self, event: Event) -> bool:
-        """Whether the event matches; a failure while evaluating counts as no match."""
-        scope = Scope(event)
+        """Whether the event matches; a failure while evaluating counts as no match. A redacted event
+        is matched on what the [mask] rules let filters see (its filter view, else itself)."""
+        view = event.metadata.get(FILTER_VIEW) if event.metadata else None
+        scope = Scope(view if view is not None else event)
         with self._lock:
             evaluator = self._evaluator
             evaluator.names = scope

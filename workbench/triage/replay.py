@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from workbench.broker import Event, OutgoingEvent
 from workbench.errors import UsageError
 from workbench.events.envelope import format_timestamp
+from workbench.events.redaction import refuse_redacted
 
 if TYPE_CHECKING:
     from workbench.broker import Connection, Position
@@ -84,6 +85,7 @@ def strip_headers(
 def replayed(event: Event, now_ms: int | None = None) -> Replayed:
     """The event to publish again. Replay headers of an earlier replay are replaced, not piled up."""
     origin = f"{event.topic}/{event.partition}/{event.offset}"
+    refuse_redacted([event], lambda _: origin)
     kept, stripped = strip_headers(event.headers)
     moment = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     kept.append((REPLAYED_FROM, origin.encode()))
