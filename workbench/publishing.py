@@ -264,7 +264,7 @@ class LineParser:
         try:
             event = parse_line_bytes(line, lineno, raw=self.raw, source=self.source)
         except InputError as exc:
-            raise BadInput(str(exc), hint="use --raw to publish every line as it is") from None
+            raise BadInput(str(exc), hint=exc.hint or "use --raw to publish every line as it is") from None
         if event.value is None and not self.tombstones:
             raise tombstone_refused(self.source, lineno)
         if self.headers or (self.key is not None and event.key is None):

@@ -242,6 +242,30 @@ def compile_filter(text: str | None, named: Mapping[str, str] | None = None) -> 
     return compiled.matches
 
 
+REDACT_HELP = (
+    "Apply the profile file's [mask] rules to this machine output too (table output always is); "
+    "each event then carries the workbench-redacted header, so it is never published back."
+)
+
+
+def wants_originals(target: config.Target, *, machine: bool, redact: bool, what: str) -> bool:
+    """Whether a read may return original values: machine output (JSONL, raw, a capture file)
+    without ``--redact``. Table output is always redacted. Refused where the profile requires
+    redaction (``mask_required``); ``--redact`` without [mask] rules is a usage error."""
+    from workbench.events.redaction import required_refusal
+
+    if redact and config.mask_rules(target.profile) is None:
+        raise UsageError(
+            "--redact: the profile file has no [mask] rules to apply",
+            hint="add a [mask] table to workbench.toml (README: Redaction)",
+        )
+    if not machine or redact:
+        return False
+    if target.profile.mask_required:
+        raise required_refusal(target.profile.name, what, target.profile.source)
+    return True
+
+
 class scan_progress:
     """Progress on stderr while long work runs, only when stderr is a terminal.
 

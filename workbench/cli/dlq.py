@@ -186,7 +186,7 @@ def redrive(
     from workbench.triage import redrive as redriving
 
     async def body() -> tuple[redriving.RedrivePlan, redriving.Run | None]:
-        async with service.connect(target) as conn:
+        async with service.connect(target, originals=True) as conn:  # what is sent: the originals
             plan = await redriving.plan_redrive(
                 conn, source, position, until=end, peek=peek, limit=max_events, match=match
             )

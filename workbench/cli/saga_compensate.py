@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -75,7 +76,7 @@ def saga_compensate(
     code: list[ExitCode] = []
 
     async def body() -> None:
-        async with service.connect(setup.target) as conn:
+        async with service.connect(setup.target, originals=True) as conn:  # compensations carry original fields
             definition, instance = await find_saga(conn, setup, correlation_id)
             try:
                 planned = compensation_plan.plan(definition, instance, override=override)
@@ -96,13 +97,13 @@ def saga_compensate(
                     )
                 raise
             if not execute:
-                _print_plan(planned, fmt, dry_run=True)
+                _print_plan(shown_plan(planned, profile), fmt, dry_run=True)
                 output.stderr.print(
                     f"dry run: nothing published; add --execute to publish {len(planned.events)} event(s)"
                 )
                 return
             if fmt == "table" or not planned.events:
-                _print_plan(planned, fmt, dry_run=False)
+                _print_plan(shown_plan(planned, profile), fmt, dry_run=False)
             if not yes and planned.events:
                 typed = typer.prompt(
                     f"publish {len(planned.events)} compensation(s)? type the correlation id "
@@ -140,7 +141,7 @@ def saga_compensate(
                 since_ms=setup.since_ms,
                 wait_s=wait,
             )
-        _print_execution(done, fmt)
+        _print_execution(replace(done, plan=shown_plan(done.plan, profile)), fmt)
         if done.outcome == "failed":
             code.append(ExitCode.PUBLISH_FAILED)
         elif done.outcome == "unconfirmed":
@@ -149,6 +150,25 @@ def saga_compensate(
     run(body)
     if code:
         raise typer.Exit(int(code[0]))
+
+
+def shown_plan(planned: Any, profile: Any) -> Any:
+    """The plan as printed: its events redacted by the [mask] rules (what is published is not)."""
+    from workbench import config
+    from workbench.broker import Event
+    from workbench.events.redaction import REDACTED_HEADER
+
+    redactor = config.redactor_of(profile)
+    if redactor is None:
+        return planned
+    events = []
+    for planned_event in planned.events:
+        shown = redactor.redact(
+            Event(planned_event.topic, 0, 0, None, planned_event.key, planned_event.value, planned_event.headers)
+        )
+        headers = tuple(h for h in shown.headers if h[0] != REDACTED_HEADER)
+        events.append(replace(planned_event, key=shown.key, value=shown.value, headers=headers))
+    return replace(planned, events=tuple(events))
 
 
 def _print_plan(planned: Any, fmt: str, *, dry_run: bool) -> None:

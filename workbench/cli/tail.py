@@ -12,6 +12,7 @@ import typer
 from workbench.broker import BrokerError, TopicInfo
 from workbench.cli import output
 from workbench.cli.base import (
+    REDACT_HELP,
     app,
     compile_filter,
     fail,
@@ -19,6 +20,7 @@ from workbench.cli.base import (
     run,
     scan_progress,
     target_of,
+    wants_originals,
 )
 from workbench.errors import UsageError, WorkbenchError
 from workbench.partitioning import PARTITIONER_HELP, plan_key_search
@@ -121,6 +123,7 @@ def tail(
             help="With -o jsonl: add what a schema decoded (value_decoded, value_schema) beside the exact bytes.",
         ),
     ] = False,
+    redact: Annotated[bool, typer.Option("--redact", help=REDACT_HELP)] = False,
 ) -> None:
     """Read events from a position, optionally following new ones; never commits, never consumes.
 
@@ -135,6 +138,7 @@ def tail(
       workbench tail orders --key order-42 --from 2026-11-27T08:00:00Z --until 2026-11-27T09:00:00Z
       workbench tail payments --filter @failed --max-matches 1
       workbench tail orders --from beginning -o jsonl > orders.jsonl
+      workbench tail orders -o jsonl --redact > for-the-ticket.jsonl
     """
     from workbench import config
 
@@ -160,6 +164,9 @@ def tail(
             check_window(position, end)
         named = {n: f.expression for n, f in config.named_filters(target.profile).items()} if filter_expr else {}
         match = compile_filter(filter_expr, named)
+        originals = wants_originals(
+            target, machine=fmt != "table", redact=redact, what=f"write -o {fmt} without --redact"
+        )
     except WorkbenchError as exc:
         fail(exc)
     limit = min(n for n in (max_events, max_matches) if n is not None) if max_events or max_matches else None
@@ -172,7 +179,7 @@ def tail(
     async def body() -> int:
         nonlocal report
         shown = 0
-        async with service.connect(target) as conn:
+        async with service.connect(target, originals=originals) as conn:
             info = await conn.describe_topic(topic)
             if notice := info.metadata.get("read_notice"):
                 output.stderr.print(output.safe(f"note: {notice}", "yellow"))
@@ -271,6 +278,7 @@ def peek(
             help="table (safe one-line previews), jsonl or json (the exact envelope, one message per line).",
         ),
     ] = None,
+    redact: Annotated[bool, typer.Option("--redact", help=REDACT_HELP)] = False,
 ) -> None:
     """Show the messages at the head of a queue by taking them and requeueing them (asks first).
 
@@ -287,6 +295,9 @@ def peek(
     fmt = event_format(ctx, output_format)
     try:
         target.profile.ensure_writable(f"peek queue {queue!r} (requeues its messages)")
+        originals = wants_originals(
+            target, machine=fmt != "table", redact=redact, what=f"write -o {fmt} without --redact"
+        )
         if not service.capabilities(target).peek_requeue:  # before any warning about requeueing
             raise Unsupported(
                 f"the {target.adapter} adapter cannot peek a queue: peek takes and requeues the messages "
@@ -327,7 +338,7 @@ def peek(
     printer = output.EventPrinter(fmt)  # type: ignore[arg-type]
 
     async def body() -> int:
-        async with service.connect(target) as conn:
+        async with service.connect(target, originals=originals) as conn:
             if not checked:
                 warn(await peekable(conn))
             events = await conn.peek(queue, count)

@@ -18,10 +18,12 @@ from workbench.cli.base import (
     run,
     scan_progress,
     target_of,
+    wants_originals,
 )
 from workbench.errors import UsageError, WorkbenchError
 from workbench.events import codecs
 from workbench.events.envelope import format_timestamp
+from workbench.events.redaction import ORIGINAL
 from workbench.positions import (
     DEFAULT_SINCE,
     POSITION_HELP,
@@ -48,6 +50,9 @@ def trace(
     to: Annotated[
         str | None, typer.Option("--to", help="Also keep the events found in a capture file (FILE.db) for offline use.")
     ] = None,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="With --to: keep the events redacted by the [mask] rules in the file.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --to file if it exists.")] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List each skipped topic with the broker's reason.")
@@ -76,6 +81,10 @@ def trace(
         plan = _trace_plan(target, across or [], topic)
         destination = _destination(to, force)
         rules = _rules()
+        originals = destination is not None and all(
+            wants_originals(each, machine=True, redact=redact, what="capture to a file without --redact")
+            for each, _ in plan
+        )
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
@@ -85,7 +94,7 @@ def trace(
         result = Trace(correlation_id)
         with scan_progress(None) as on_scanned:
             for each, topics in plan:
-                async with service.connect(each) as conn:
+                async with service.connect(each, keep_originals=originals) as conn:
                     await scan(
                         conn,
                         correlation_id,
@@ -100,7 +109,10 @@ def trace(
             from workbench.triage.capture import capture_events, open_capture
 
             async with open_capture(destination, force=force) as sink:
-                await capture_events(sink, [(h.profile, h.event) for h in result.hops])
+                kept = [
+                    (h.profile, h.event.metadata.get(ORIGINAL, h.event) if originals else h.event) for h in result.hops
+                ]
+                await capture_events(sink, kept)
         return result
 
     result = run(body)
@@ -231,6 +243,13 @@ def capture(
     since: Annotated[str | None, typer.Option("--since", help=f"Copy from: {SINCE_HELP}.")] = None,
     start: Annotated[str | None, typer.Option("--from", help=f"Copy from a position: {POSITION_HELP}.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact",
+            help="Write the events redacted by the [mask] rules (a file for a ticket; replay refuses it).",
+        ),
+    ] = False,
     output_format: OutputOption = None,
 ) -> None:
     """Copy events to a file that the whole workbench opens offline (--broker local:FILE.db).
@@ -241,6 +260,7 @@ def capture(
 
     Examples:
       workbench capture orders payments --since 1h --to incident.db
+      workbench capture orders --since 1h --redact --to for-the-ticket.db
       workbench --broker local:incident.db tail orders
     """
     target = target_of(ctx)
@@ -252,6 +272,7 @@ def capture(
         from workbench.triage.capture import check_destination
 
         destination = check_destination(to, force)
+        originals = wants_originals(target, machine=True, redact=redact, what="capture without --redact")
     except WorkbenchError as exc:
         fail(exc)
     from workbench import service
@@ -259,7 +280,7 @@ def capture(
     from workbench.triage.capture import capture as copy_topics
 
     async def body() -> CaptureReport:
-        async with service.connect(target) as source:
+        async with service.connect(target, originals=originals) as source:
             with scan_progress(None) as on_scanned:
                 async with open_capture(destination, force=force) as sink:
                     return await copy_topics(source, sink, topics, position, on_scanned=on_scanned)
@@ -378,7 +399,7 @@ def replay(
     from workbench import service
 
     async def body() -> tuple[replaying.ReplayPlan, service.PublishReport | None]:
-        async with service.connect(reader.target) as conn:
+        async with service.connect(reader.target, originals=True) as conn:  # what is sent: the originals
             plan = await replaying.plan_replay(conn, reader, to, position, limit=max_events, match=match)
         if not execute or not plan.items:
             return plan, None
@@ -395,7 +416,7 @@ def replay(
         output.stderr.print(output.safe(f"nothing to replay from {source}"))
         return
     if report is None:
-        _render_dry_run(items, to, fmt)
+        _render_dry_run(items, to, fmt, target)
         output.stderr.print(
             output.safe(
                 f"dry run: {len(items)} event(s) would be published to {to!r}; add --execute to publish", "yellow"
@@ -409,29 +430,35 @@ def replay(
         fail(problem)
 
 
-def _render_dry_run(items, to: str, fmt: output.Format) -> None:
+def _render_dry_run(items, to: str, fmt: output.Format, target: config.Target) -> None:
+    """The plan as a person or a file sees it: redacted by the [mask] rules (what is sent is not)."""
+    from workbench.broker import Event
+
+    shown = [Event(to, 0, 0, None, r.event.key, r.event.value, r.event.headers) for r in items]
+    redactor = config.redactor_of(target.profile)
+    if redactor is not None:
+        shown = redactor.redact_all(shown)
     if fmt != "table":
-        from workbench.broker import Event
         from workbench.events.envelope import event_to_envelope
 
-        def envelope(r) -> dict:
-            doc = event_to_envelope(Event(to, 0, 0, None, r.event.key, r.event.value, r.event.headers))
+        def envelope(r, event) -> dict:
+            doc = event_to_envelope(event)
             for name in ("partition", "offset", "timestamp"):  # left to the destination broker
                 del doc[name]
             return {"replayed_from": r.origin, **doc, "stripped": list(r.stripped)}
 
-        output.emit_json([envelope(r) for r in items], fmt)
+        output.emit_json([envelope(r, e) for r, e in zip(items, shown, strict=True)], fmt)
         return
     output.print_table(
         ["FROM", "KEY", "STRIPPED", "VALUE"],
         [
             [
                 r.origin,
-                "-" if r.event.key is None else codecs.preview(r.event.key, 30),
+                "-" if e.key is None else codecs.preview(e.key, 30),
                 ", ".join(r.stripped) or "-",
-                codecs.preview(r.event.value, 80),
+                codecs.preview(e.value, 80),
             ]
-            for r in items
+            for r, e in zip(items, shown, strict=True)
         ],
         title=output.safe(f"would publish to {to}", "bold"),
     )

@@ -30,10 +30,13 @@ __all__ = [
 class InputError(ValueError):
     """A malformed input line. ``str(exc)`` is ``"source:lineno: message"``."""
 
-    def __init__(self, message: str, *, source: str, lineno: int, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str, lineno: int, field: str | None = None, hint: str | None = None
+    ) -> None:
         self.source = source
         self.lineno = lineno
         self.field = field
+        self.hint = hint  # what to do, where the generic advice (--raw) would be wrong
         self.reason = message
         where = f"field {field!r}: " if field else ""
         super().__init__(f"{source}:{lineno}: {where}{message}")
@@ -87,8 +90,8 @@ class _Line:
         self.source = source
         self.lineno = lineno
 
-    def error(self, message: str, field: str | None = None) -> InputError:
-        return InputError(message, source=self.source, lineno=self.lineno, field=field)
+    def error(self, message: str, field: str | None = None, *, hint: str | None = None) -> InputError:
+        return InputError(message, source=self.source, lineno=self.lineno, field=field, hint=hint)
 
 
 def _json_type(value: Any) -> str:
@@ -151,9 +154,9 @@ def _headers_field(raw: Any, where: _Line) -> Headers:
     headers = _headers_of(raw, where)
     if is_redacted(headers):
         raise where.error(
-            f"a redacted copy (header {REDACTED_HEADER}: written by --redact), not the original event; "
-            "publish from an unredacted source",
+            f"a redacted copy (header {REDACTED_HEADER}: written by --redact), not the original event",
             "headers",
+            hint="publish from an unredacted source: tail -o jsonl (or capture) without --redact",
         )
     return headers
 

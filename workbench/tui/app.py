@@ -24,8 +24,9 @@ from workbench.broker import BrokerError, Capabilities, Connection, Event, Group
 from workbench.config import Config, Target
 from workbench.errors import WorkbenchError
 from workbench.events import codecs
+from workbench.events.redaction import REDACTED_HEADER, is_redacted
 from workbench.pump import DEFAULT_CAPACITY
-from workbench.tui import bindings, drafts
+from workbench.tui import bindings, drafts, masking
 from workbench.tui.connection import Keeper
 from workbench.tui.failures import BrokerTrouble, describe_error
 from workbench.tui.palette import WorkbenchCommands
@@ -70,6 +71,14 @@ class WorkbenchApp(App[None]):
             show=False,
             id="copy_envelope",
             tooltip="copy the selected event as a JSON envelope",
+        ),
+        Binding(
+            "O",
+            "copy_original",
+            "Copy original",
+            show=False,
+            id="copy_original",
+            tooltip="copy the selected event's original value, before the [mask] rules (refused under mask_required)",
         ),
         Binding(
             "S",
@@ -298,7 +307,9 @@ class WorkbenchApp(App[None]):
             return False
         if action in self._NEED_CONN and self.conn is None and self.connection_state not in _WAITING:
             return False  # while a connection is being made they stay: they run once it is
-        if action in ("copy_value", "copy_envelope"):
+        if action in ("copy_value", "copy_envelope", "copy_original"):
+            if action == "copy_original" and masking.summary(self.conn) is None:
+                return False  # nothing is redacted: the value is the original (c copies it)
             try:
                 return self.selected_event() is not None
             except NoMatches:  # asked while the views are gone (at exit)
@@ -478,19 +489,56 @@ class WorkbenchApp(App[None]):
         return self.main.selected_event()
 
     def action_copy_value(self) -> None:
+        """The value as shown: redacted where the [mask] rules apply."""
         event = self.selected_event()
-        if event is None:
-            return
+        if event is not None:
+            self._copy_value(event, "the value")
+
+    def _copy_value(self, event: Event, what: str) -> None:
         if event.value is None:
             self.notify("The event has no value (null): nothing copied.", severity="warning", markup=False)
             return
         try:
             self.copy_to_clipboard(event.value.decode("utf-8"))
-            what = "the value"
         except UnicodeDecodeError:
             self.copy_to_clipboard(base64.b64encode(event.value).decode("ascii"))
-            what = "the binary value, as base64,"
+            what = f"{what} (binary, as base64)"
         self.notify(f"Copied {what} ({codecs.human_size(len(event.value))}) to the clipboard.", timeout=3, markup=False)
+
+    def action_copy_original(self) -> None:
+        """The original value of a redacted event; refused where the profile requires redaction."""
+        event = self.selected_event()
+        if event is None:
+            return
+        profile = self.target.profile
+        if profile.mask_required:
+            refused = masking.refusal(profile)
+            self.notify(
+                f"{refused[:1].upper()}{refused[1:]}. {self.key_for('copy_value')} copies the redacted value.",
+                title="Copy refused",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+            return
+        if not is_redacted(event.headers):
+            self._copy_value(event, "the value (nothing in it is masked)")
+            return
+        original = masking.original(event)
+        if original is None:
+            self.notify(
+                f"The event is a stored redacted copy (header {REDACTED_HEADER}): its original is not here, "
+                "nothing copied.",
+                title="No original",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._copy_value(original, "the original value (not redacted)")
+
+    def redaction_note(self, event: Event) -> str | None:
+        """The detail pane's line on a redacted event (masking.detail_note, with the key in force)."""
+        return masking.detail_note(event, self.target.profile, self.key_for("copy_original"))
 
     def action_copy_envelope(self) -> None:
         event = self.selected_event()

@@ -68,7 +68,8 @@ class Keeper:
                 host.refresh_status()
             stack = AsyncExitStack()
             try:
-                conn = InFlight(await stack.enter_async_context(service.connect(host.target)))
+                # each redacted event keeps its original (copy original), unless the profile requires redaction
+                conn = InFlight(await stack.enter_async_context(service.connect(host.target, keep_originals=True)))
                 break
             except Exception as exc:
                 await stack.aclose()

@@ -19,6 +19,7 @@ from workbench.broker import Event
 from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES
 from workbench.events.envelope import format_timestamp
+from workbench.events.redaction import FILTER_VIEW, ORIGINAL
 
 SHOW_LIMIT = 256 * 1024  # bytes of a value shown as text
 JSON_LIMIT = 1024 * 1024  # values larger than this are not parsed and pretty-printed
@@ -171,8 +172,14 @@ def metadata(event: Event) -> Table:
         rows.append(("correlation id", correlation[:500]))
     if attrs.get("trace_id"):
         rows.append(("trace id", attrs["trace_id"]))
-    rows.extend((f"meta {k}", str(v)[:500]) for k, v in event.metadata.items() if not k.startswith("decoded_"))
+    rows.extend((f"meta {k}", str(v)[:500]) for k, v in event.metadata.items() if _shown_meta(k))
     return _rows(_table("Event"), rows)
+
+
+def _shown_meta(name: str) -> bool:
+    """Not the decoded key and value (shown above), nor what redaction keeps beside a redacted
+    event: its original and its filter view hold the values the [mask] rules hide."""
+    return not name.startswith("decoded_") and name not in (ORIGINAL, FILTER_VIEW)
 
 
 def headers(event: Event) -> Table | Text:

@@ -1,6 +1,9 @@
-"""The detail pane of one event: metadata, headers and the value (pretty JSON, text or hex)."""
+"""The detail pane of one event: metadata, headers and the value (pretty JSON, text or hex), and
+what the [mask] rules redacted in it (the app says: :class:`Host`)."""
 
 from __future__ import annotations
+
+from typing import Protocol, cast
 
 from rich.text import Text
 from textual.binding import Binding
@@ -13,11 +16,16 @@ from workbench.events import codecs
 from workbench.tui import event_render
 
 
+class Host(Protocol):
+    def redaction_note(self, event: Event) -> str | None: ...
+
+
 class DetailScreen(Screen[None]):
     DEFAULT_CSS = """
     #detail { padding: 0 1; }
     #detail-title, #detail-meta, #detail-headers, #detail-value-title, #detail-value { margin: 0 0 1 0; }
     #detail-note { color: $warning; }
+    #detail-redaction { color: $text-muted; margin: 0 0 1 0; }
     """
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back", tooltip="back to the events"),
@@ -27,6 +35,7 @@ class DetailScreen(Screen[None]):
         # one [keys] line moves both).
         Binding("c", "app.copy_value", "Copy value", id="copy_value"),
         Binding("C", "app.copy_envelope", "Copy envelope", id="copy_envelope"),
+        Binding("O", "app.copy_original", "Copy original", id="copy_original"),
         Binding("T", "app.trace", "Trace", id="trace"),
     ]
 
@@ -46,6 +55,9 @@ class DetailScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="detail"):
             yield Static(title, id="detail-title")
+            redaction = cast(Host, self.app).redaction_note(event)  # what is masked, and the original
+            if redaction:
+                yield Static(Text(redaction, style="italic"), id="detail-redaction")
             yield Static(label, id="detail-value-title")
             if view.note:
                 yield Static(Text(view.note, style="italic"), id="detail-note")

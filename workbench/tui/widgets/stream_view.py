@@ -24,7 +24,7 @@ from workbench.events.filters import FilterError, compile_filter, expand_named
 from workbench.partitioning import KeySearch, plan_key_search
 from workbench.pump import DEFAULT_CAPACITY, Pump, RingBuffer
 from workbench.scan import ScanReport
-from workbench.tui import rows
+from workbench.tui import masking, rows
 from workbench.tui.widgets.event_list import EventList
 from workbench.tui.widgets.line import Line
 
@@ -261,6 +261,9 @@ class StreamView(Vertical):
             if self.filter_text:
                 title.append("  ·  filter: ")
                 title.append(codecs.preview(self.filter_text.encode(), 60), "italic")
+            redacted = masking.summary(self.conn)
+            if redacted:
+                title.append(f"  ·  {redacted}", "italic")
         self.query_one("#stream-title", Line).show(title)
         events = self.event_list
         self.query_one("#columns", Line).show(rows.header_row(events.scrollable_content_region.width))
