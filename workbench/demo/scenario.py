@@ -56,6 +56,22 @@ CATALOG = (
 DECLINES = ("card_declined", "insufficient_funds", "expired_card", "fraud_suspected", "3ds_failed")
 METHODS, CARRIERS = ("card", "paypal", "apple_pay", "sepa_debit"), ("DHL", "UPS", "DPD", "GLS")
 WAREHOUSES = ("WH-BER-1", "WH-AMS-2", "WH-MAD-1")
+# Personal data, so that redaction ([mask] in workbench.toml) has something to hide: fictional
+# names, example.com addresses, the UK's drama phone range and the card networks' public test numbers.
+FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Dennis")
+LAST_NAMES = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Ritchie",
+)
+TEST_CARDS = ("4111 1111 1111 1111", "5555 5555 5555 4444", "4242 4242 4242 4242", "3782 822463 10005")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,27 @@ class _LineItem(TypedDict):
     sku: str
     qty: int
     price: float
+
+
+def customer_details(customer_id: str) -> dict[str, str]:
+    """The customer's name, e-mail and phone, derived from the id (the random sequence stays the same)."""
+    n = int(customer_id.removeprefix("CUS-"))
+    first, last = FIRST_NAMES[n % 10], LAST_NAMES[n // 10 % 10]
+    return {
+        "name": f"{first} {last}",
+        "email": f"{first}.{last}{n}@example.com".lower(),
+        "phone": f"+44 7700 900{n % 1000:03d}",
+    }
+
+
+def card_details(customer_id: str) -> dict[str, str]:
+    """The card a customer pays with (a public test number)."""
+    n = int(customer_id.removeprefix("CUS-"))
+    return {
+        "holder": customer_details(customer_id)["name"],
+        "number": TEST_CARDS[n % len(TEST_CARDS)],
+        "expiry": "12/29",
+    }
 
 
 def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
@@ -97,14 +134,17 @@ def plan_saga(rng: random.Random, start: int, outcome: str) -> list[Step]:
         body = {"orderId": order_id, "customerId": customer, **data, "correlationId": corr}
         steps.append(Step(t, topic, type_, order_id, corr, body))
 
-    emit((0, 0), "orders", "OrderPlaced", items=items, **money)
+    emit((0, 0), "orders", "OrderPlaced", customer=customer_details(customer), items=items, **money)
+    card = {"card": card_details(customer)} if method == "card" else {}
     if outcome in ("compensated", "failed_uncompensated"):
         reason = rng.choice(DECLINES)
-        emit((80, 1500), "payments", "PaymentFailed", paymentId=payment_id, method=method, **money, reason=reason)
+        emit(
+            (80, 1500), "payments", "PaymentFailed", paymentId=payment_id, method=method, **card, **money, reason=reason
+        )
         if outcome == "compensated":
             emit((200, 3000), "orders", "OrderCancelled", **money, reason=f"payment failed: {reason}")
         return steps
-    emit((80, 1500), "payments", "PaymentProcessed", paymentId=payment_id, method=method, **money)
+    emit((80, 1500), "payments", "PaymentProcessed", paymentId=payment_id, method=method, **card, **money)
     warehouse = rng.choice(WAREHOUSES)
     if outcome in ("refunded_cancelled", "refund_pending", "half_compensated"):
         sku = rng.choice(items)["sku"]

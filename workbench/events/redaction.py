@@ -255,14 +255,15 @@ class Redactor:
         return self._sub(text).encode("utf-8", "surrogateescape"), None
 
     def _json(self, node: Any, rules: list[MaskRule]) -> Any:
-        if self._patterns:
-            node = self._leaves(node)
+        """Field rules first (on the original values), then patterns on what they left."""
         for rule in rules:
             node = _at(node, rule.path[1:], functools.partial(self._mask, rule=rule))
-        return node
+        return self._leaves(node) if self._patterns else node
 
     def _leaves(self, node: Any) -> Any:
-        """Patterns applied to every string (and number) of a JSON value."""
+        """Patterns applied to every string (and number) of a JSON value, but not to replacements."""
+        if isinstance(node, _Masked):
+            return node
         if isinstance(node, str):
             return self._sub(node)
         if isinstance(node, dict):
@@ -303,10 +304,16 @@ class Redactor:
             text = found if isinstance(found, str) else json.dumps(found, sort_keys=True, default=str)
             data = text.encode("utf-8", "surrogateescape")
         if rule.style == "hash":
-            return "hash:" + hmac.new(self._salt, data, hashlib.sha256).hexdigest()[:16]
+            return _Masked("hash:" + hmac.new(self._salt, data, hashlib.sha256).hexdigest()[:16])
         if rule.style == "last4" and isinstance(found, (str, int, bytes)) and len(text) > 4:
-            return FIXED + text[-4:]
-        return FIXED
+            return _Masked(FIXED + text[-4:])
+        return _Masked(FIXED)
+
+
+class _Masked(str):
+    """A replacement already made: patterns leave it alone (orjson writes it as the string it is)."""
+
+    __slots__ = ()
 
 
 def _at(node: Any, path: tuple[str, ...], mask: Callable[[Any], Any]) -> Any:
