@@ -43,9 +43,9 @@ def detail_note(event: Event, profile: Profile, copy_key: str) -> str | None:
     copied (``copy_key``: the key of copy original in force)."""
     if not is_redacted(event.headers):
         return None
-    shown = "redacted by [mask]: masked values are shown, copied and saved masked"
+    shown = "redacted by [mask]: shown, copied and saved masked"
     if profile.mask_required:
-        return f"{shown}; {refusal(profile)}"
+        return f"{shown} · {refusal(profile)}"
     if original(event) is None:
-        return f"{shown}; the original is not here (the event was stored as a redacted copy, header {REDACTED_HEADER})"
-    return f"{shown}; {copy_key} copies the original value"
+        return f"{shown} · a stored redacted copy (header {REDACTED_HEADER}): its original is not here"
+    return f"{shown} · {copy_key} copies the original value"

@@ -25,6 +25,7 @@ from workbench import service
 from workbench.broker import Capabilities, Connection, Event, GroupLag, Position, TopicInfo, Unsupported
 from workbench.errors import WorkbenchError
 from workbench.events import codecs
+from workbench.tui import masking
 from workbench.tui.connection import Keeper
 from workbench.tui.failures import describe_error, is_loss
 from workbench.tui.supervisor import State, Supervisor
@@ -452,7 +453,8 @@ class MainScreen(Screen[None]):
 
         from workbench.tui.screens.save import SaveDialog
 
-        self.app.push_screen(SaveDialog(len(events), f"{safe_name}-{stamp}.jsonl", what), chosen)
+        redacted = masking.summary(stream.conn)
+        self.app.push_screen(SaveDialog(len(events), f"{safe_name}-{stamp}.jsonl", what, redacted), chosen)
 
     async def _save(self, path: Path, events: list[Event]) -> None:
         try:

@@ -1,5 +1,6 @@
 """Save events to a JSONL file: one envelope per line (workbench/envelope.py), as `tail -o jsonl` writes
-them, so the file can be published again with `workbench publish TOPIC --file FILE`."""
+them, so the file can be published again with `workbench publish TOPIC --file FILE`. Events redacted
+by the [mask] rules are saved as shown, with their marker header: publish refuses such a file."""
 
 from __future__ import annotations
 
@@ -46,11 +47,13 @@ class SaveDialog(ModalScreen[Path | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="save.cancel", tooltip="cancel a dialog")]
 
-    def __init__(self, count: int, default: str, what: str) -> None:
+    def __init__(self, count: int, default: str, what: str, redacted: str | None = None) -> None:
+        """``redacted``: how the events are redacted (masking.summary), None when they are not."""
         super().__init__()
         self.count = count
         self.default = default
         self.what = what
+        self.redacted = redacted
 
     def compose(self):
         with Vertical(id="save-dialog"):
@@ -60,12 +63,11 @@ class SaveDialog(ModalScreen[Path | None]):
             yield Static(title)
             yield Input(self.default, placeholder="file name", id="save-path")
             yield Static(id="save-error")
-            yield Static(
-                Text(
-                    "one envelope per line (workbench publish --file reads it back)\nenter saves · escape cancels",
-                    style="dim",
-                )
-            )
+            if self.redacted:  # a redacted copy: the file says so (its marker header), publish refuses it
+                about = f"one envelope per line, {self.redacted} (publish --file refuses a redacted copy)"
+            else:
+                about = "one envelope per line (workbench publish --file reads it back)"
+            yield Static(Text(f"{about}\nenter saves · escape cancels", style="dim"))
 
     def on_mount(self) -> None:
         self.query_one("#save-error").display = False

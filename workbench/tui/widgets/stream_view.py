@@ -258,12 +258,12 @@ class StreamView(Vertical):
                 title.append(f"  ·  {self.state_text()}")
             if self.search is not None:
                 title.append("  ·  " + codecs.safe_text(self.search.explain()))
+            redacted = masking.summary(self.conn)  # what is shown here is masked: say so where it is seen
+            if redacted:
+                title.append(f"  ·  {redacted}", "italic")
             if self.filter_text:
                 title.append("  ·  filter: ")
                 title.append(codecs.preview(self.filter_text.encode(), 60), "italic")
-            redacted = masking.summary(self.conn)
-            if redacted:
-                title.append(f"  ·  {redacted}", "italic")
         self.query_one("#stream-title", Line).show(title)
         events = self.event_list
         self.query_one("#columns", Line).show(rows.header_row(events.scrollable_content_region.width))
