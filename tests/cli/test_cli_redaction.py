@@ -303,3 +303,9 @@ def test_the_demo_data_shown_through_sagas_is_redacted(wb, tmp_path, monkeypatch
     assert "@example.com" not in shown and "+44 7700" not in shown
     assert not any(card in shown for card in TEST_CARDS)
     assert not any(f'"{name} ' in shown for name in FIRST_NAMES)
+
+
+def test_profiles_say_which_redact(planted):
+    rows = {r["name"]: r["redaction"] for r in json.loads(planted("profiles", "-o", "json", broker=False).stdout)}
+    assert rows == {"dev": "on", "prod": "required"}
+    assert "REDACTION" in planted("profiles", broker=False).stdout

@@ -32,6 +32,7 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
             "schema_registry": p.shown_registry(),
             "read_only": p.read_only,
             "production": p.production,
+            "redaction": "required" if p.mask_required else ("on" if cfg.mask else "off"),
             "source": p.source,
         }
         for p in found
@@ -41,8 +42,17 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
         output.emit_json(rows, fmt)
         return
     registries = any(r["schema_registry"] for r in rows)  # a column only where some profile has one
+    masked = cfg.mask is not None  # a column only where the file has [mask] rules
     output.print_table(
-        ("PROFILE", "DEFAULT", "BROKER", *(("SCHEMA REGISTRY",) if registries else ()), "READ-ONLY", "SOURCE"),
+        (
+            "PROFILE",
+            "DEFAULT",
+            "BROKER",
+            *(("SCHEMA REGISTRY",) if registries else ()),
+            "READ-ONLY",
+            *(("REDACTION",) if masked else ()),
+            "SOURCE",
+        ),
         (
             (
                 r["name"],
@@ -50,6 +60,7 @@ def profiles(ctx: typer.Context, output_format: OutputOption = None) -> None:
                 r["broker"],
                 *((r["schema_registry"] or "-",) if registries else ()),
                 "yes" if r["read_only"] else "no",
+                *((r["redaction"],) if masked else ()),
                 r["source"],
             )
             for r in rows
