@@ -1,7 +1,8 @@
 """Redaction in the TUI: values planted to match each [mask] rule (a field path, a wildcard, a
 header, a pattern in free text and in a key; styles fixed, last4 and hash) appear nowhere a person
 or a file sees them: the event list, the detail pane, the trace view, SVG snapshots, the clipboard
-after copy value / copy envelope, a saved JSONL file. Copy original gives the original on a normal
+after copy value / copy envelope, a saved JSONL file, a compensation's dry run (while the
+compensation itself publishes the original fields). Copy original gives the original on a normal
 profile and is refused under mask_required; a filter sees a masked field only where its rule is
 filterable."""
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from workbench import config, service
-from workbench.broker import OutgoingEvent
+from workbench.broker import OutgoingEvent, Position
 from workbench.cli import app as cli
 from workbench.config import Target
 from workbench.errors import ConfigError
@@ -25,10 +27,12 @@ from workbench.events.redaction import REDACTED_HEADER
 from workbench.tui import bindings, masking
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.detail import DetailScreen
+from workbench.tui.screens.sagas import CompensateDialog
 from workbench.tui.screens.save import SaveDialog
 from workbench.tui.screens.trace import TraceScreen
 
 from .conftest import NOW_MS, SIZE, enter_text, make_app, open_events, rendered, settle
+from .test_sagas_screen import choose, open_sagas
 
 TOPIC = "payments"
 CORRELATION = "corr-42"
@@ -71,7 +75,10 @@ filterable = true
 """
 ORDER = {
     "correlationId": CORRELATION,
-    "customer": {"id": PLANTED["value.customer.id (hash, filterable)"], "email": PLANTED["value.customer.email (fixed)"]},
+    "customer": {
+        "id": PLANTED["value.customer.id (hash, filterable)"],
+        "email": PLANTED["value.customer.email (fixed)"],
+    },
     "card": {"holder": PLANTED["value.card.* (last4)"], "number": PLANTED["a card number in value.card.* (pattern)"]},
     "note": f"paid with {PLANTED['a card number in free text (pattern)']} at the desk",
     "amount": 42.5,
@@ -109,7 +116,10 @@ def planted(isolated_home, monkeypatch) -> None:
     async def seed() -> None:
         async with service.connect(config.resolve(config.url_profile("local:events.db")), originals=True) as conn:
             await conn.create_topic(TOPIC, 1)
-            headers = (("authorization", PLANTED["header authorization (hash)"].encode()), ("correlation_id", b"corr-42"))
+            headers = (
+                ("authorization", PLANTED["header authorization (hash)"].encode()),
+                ("correlation_id", b"corr-42"),
+            )
             results = await conn.publish(
                 TOPIC,
                 [
@@ -215,13 +225,17 @@ async def test_a_filter_sees_a_masked_field_only_where_its_rule_is_filterable(pl
         async def filtered(expression: str) -> int:
             await pilot.press("slash")
             await enter_text(pilot, expression)
-            await settle(pilot, lambda: stream.pump is not None and stream.pump.scanned >= 2, f"the read of {expression}")
+            await settle(
+                pilot, lambda: stream.pump is not None and stream.pump.scanned >= 2, f"the read of {expression}"
+            )
             return len(stream.buffer)
 
         assert await filtered(f'value.customer.email == "{PLANTED["value.customer.email (fixed)"]}"') == 0
         assert await filtered(f'value.card.holder == "{PLANTED["value.card.* (last4)"]}"') == 0
         assert await filtered(f'value.customer.id == "{PLANTED["value.customer.id (hash, filterable)"]}"') == 1
-        assert leaks(rendered(stream.event_list)) == []  # matched, still shown masked (the filter box has what was typed)
+        assert (
+            leaks(rendered(stream.event_list)) == []
+        )  # matched, still shown masked (the filter box has what was typed)
         assert await filtered('value.customer.email == "****"') == 1  # what is shown can be filtered on
 
 
@@ -240,6 +254,35 @@ async def test_the_trace_view_and_its_hops_show_the_planted_values_masked(plante
         await settle(pilot, lambda: isinstance(app.screen, DetailScreen), "a hop's detail")
         assert app.screen.event.key is not None and app.screen.event.key.startswith(b"card ")
         assert leaks(shown(app.screen.query_one("#detail"))) == [] and svg_leaks(app) == []
+
+
+async def test_a_compensation_from_the_saga_view_publishes_original_fields_and_shows_them_masked(target, isolated_home):
+    """The saga view's events are redacted; the compensation is filled from the originals (as
+    `saga compensate`), and its dry run is shown redacted."""
+    (isolated_home / "workbench.toml").write_text(
+        '[profiles.demo]\nbroker = "local:events.db"\n\n[mask]\nfields = ["value.customerId"]\n', encoding="utf-8"
+    )
+    masked = load("demo")
+    app = make_app(masked)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_sagas(pilot, app, masked)
+        await choose(pilot, screen, "FAILED", compensations=2)
+        corr = screen.current().correlation_id
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, CompensateDialog), "the compensation dialog")
+        dialog = app.screen
+        await settle(pilot, lambda: dialog.plan is not None, "the plan from the original events")
+        plan = shown(dialog.query_one("#compensate-plan"))
+        assert "Dry run: 2 event(s)" in plan and '"customerId": "****"' in plan and "CUS-" not in plan
+        await enter_text(pilot, corr)
+        await settle(pilot, lambda: dialog.result is not None and not dialog.running, "the execution", timeout=60)
+        assert dialog.result.outcome == "done" and all(r.confirmed for r in dialog.result.results)
+
+    async with service.connect(masked, originals=True) as conn:
+        batches = conn.read("orders", Position.beginning())
+        values = [json.loads(event.value) async for batch in batches for event in batch]
+    cancelled = [v for v in values if v.get("correlationId") == corr and v.get("reason") == "saga compensation"]
+    assert len(cancelled) == 1 and re.fullmatch(r"CUS-\d{5}", cancelled[0]["customerId"]), cancelled
 
 
 def test_copy_original_is_rebindable_and_may_not_take_a_copy_key(tmp_path):

@@ -3,13 +3,18 @@ dry run first and the correlation id typed back before anything is published.
 
 All the logic is in :mod:`workbench.compensation` (the CLI's ``saga`` verbs use the same): this
 screen only shows its answers. Every execution is recorded in the audit log.
+
+Where the profile file has [mask] rules, the app's events are redacted: a compensation is then
+planned from the instance read again with its originals (as ``saga compensate``), published from
+them, and its dry run is shown redacted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from rich.text import Text
@@ -18,13 +23,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from workbench import config
-from workbench.broker import BrokerError, Connection
+from workbench import config, service
+from workbench.broker import BrokerError, Connection, Event, Headers
 from workbench.config import Target
 from workbench.errors import WorkbenchError
 from workbench.events import codecs
+from workbench.events.redaction import REDACTED_HEADER, Redactor
 from workbench.events.text import safe
-from workbench.sagas import compensation
+from workbench.sagas import compensation, compensation_plan, observing
 from workbench.sagas.instances import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 from workbench.tui.failures import BrokerTrouble, is_loss
 
@@ -270,6 +276,7 @@ class CompensateDialog(ModalScreen[None]):
         self.refusal: str | None = None
         self.result: compensation.Execution | None = None
         self.running = False
+        self.redactor: Redactor | None = None  # the [mask] rules: the plan is shown redacted
 
     def compose(self):
         with Vertical(id="compensate"):
@@ -279,10 +286,46 @@ class CompensateDialog(ModalScreen[None]):
             yield Input(placeholder="type the correlation id to publish, escape to close", id="compensate-confirm")
 
     def on_mount(self) -> None:
+        field = self.query_one("#compensate-confirm", Input)
+        field.display = False
+        try:
+            self.redactor = config.redactor_of(self.context.target.profile)
+        except WorkbenchError as exc:  # e.g. the salt's ${ENV} is not set
+            self.refusal = str(exc)
+            self.query_one("#compensate-plan", Static).update(self._plan_text())
+            return
+        if self.redactor is None:
+            self._planned(self.instance)
+            return
+        # The app's events are redacted: a compensation filled from them would publish masked values.
+        self.query_one("#compensate-plan", Static).update(
+            Text("Reading the instance's original events (the [mask] rules redact what is shown)…", style="italic")
+        )
+        self.run_worker(self._plan_from_originals(), group="compensate", exclusive=True)
+
+    async def _plan_from_originals(self) -> None:
+        """The instance observed again on a connection of its own that reads originals, as
+        `saga compensate` does (its plan is shown redacted: :meth:`_shown`)."""
+        try:
+            async with service.connect(self.context.target, originals=True) as conn:
+                _, instance = await observing.find_instance(
+                    conn,
+                    [self.definition],
+                    self.context.correlate_for,
+                    self.instance.correlation_id,
+                    now=self.context.now(),
+                )
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog; escape closes it
+            self.refusal = f"cannot read the instance's original events: {exc}"
+            self.query_one("#compensate-plan", Static).update(self._plan_text())
+            return
+        self._planned(instance)
+
+    def _planned(self, instance: SagaInstance) -> None:
         profile = self.context.target.profile
         field = self.query_one("#compensate-confirm", Input)
         try:
-            self.plan = compensation.plan(self.definition, self.instance)
+            self.plan = compensation.plan(self.definition, instance)
         except compensation.CompensationRefused as exc:
             self.refusal = f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")
         if self.plan is not None and profile.read_only and self.plan.events:
@@ -291,6 +334,15 @@ class CompensateDialog(ModalScreen[None]):
         field.display = self.plan is not None and bool(self.plan.events) and self.refusal is None
         if field.display:
             field.focus()
+
+    def _shown(self, event: compensation_plan.PlannedEvent) -> tuple[bytes | None, Headers, bytes]:
+        """(key, headers, value) of a planned event as shown: redacted by the [mask] rules (what is
+        published is not)."""
+        if self.redactor is None:
+            return event.key, event.headers, event.value
+        shown = self.redactor.redact(Event(event.topic, 0, 0, None, event.key, event.value, event.headers))
+        headers = tuple(h for h in shown.headers if h[0] != REDACTED_HEADER)
+        return shown.key, headers, shown.value or b"null"
 
     def action_close(self) -> None:
         if not self.running:  # never leave while publishing: the result must be seen
@@ -315,12 +367,11 @@ class CompensateDialog(ModalScreen[None]):
                 f"\nDry run: {len(planned.events)} event(s) would be published, newest step first", style="bold"
             )
         for n, event in enumerate(planned.events, 1):
-            line(
-                text, f"{n}. step {event.step} -> {event.topic}   key {(event.key or b'-').decode('utf-8', 'replace')}"
-            )
-            for name, value in event.headers:
-                line(text, f"     {name}: {value.decode('utf-8', 'replace')}", "dim")
-            payload = json.dumps(json.loads(event.value), ensure_ascii=False)
+            key, headers, value = self._shown(event)
+            line(text, f"{n}. step {event.step} -> {event.topic}   key {(key or b'-').decode('utf-8', 'replace')}")
+            for name, raw in headers:
+                line(text, f"     {name}: {bytes(raw).decode('utf-8', 'replace')}", "dim")
+            payload = json.dumps(json.loads(value), ensure_ascii=False)
             line(text, f"     payload: {payload}")
         return text
 
@@ -336,25 +387,36 @@ class CompensateDialog(ModalScreen[None]):
         result.update(Text("Publishing…", style="yellow"))
         self.run_worker(self._execute(), group="compensate", exclusive=True)
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """The app's connection; where the [mask] rules redact its reads, one of its own that reads
+        originals (the confirmation looks for the compensations by their fields)."""
+        if self.redactor is not None:
+            async with service.connect(self.context.target, originals=True) as conn:
+                yield conn
+            return
+        current = self.connection()
+        if current is None:
+            raise ConnectionError("not connected: the workbench is reconnecting; try again")
+        yield current
+
     async def _execute(self) -> None:
         assert self.plan is not None
         profile = self.context.target.profile
         text = Text()
         try:
-            conn = self.connection()
-            if conn is None:
-                raise ConnectionError("not connected: the workbench is reconnecting; try again")
-            self.result = await compensation.execute_and_record(
-                conn,
-                self.definition,
-                self.plan,
-                self.context.correlate_for(self.definition),
-                self.context.audit,
-                profile=profile.name,
-                broker=profile.shown_broker(),
-                reason="from the workbench",
-                wait_s=10.0,
-            )
+            async with self._connection() as conn:
+                self.result = await compensation.execute_and_record(
+                    conn,
+                    self.definition,
+                    self.plan,
+                    self.context.correlate_for(self.definition),
+                    self.context.audit,
+                    profile=profile.name,
+                    broker=profile.shown_broker(),
+                    reason="from the workbench",
+                    wait_s=10.0,
+                )
         except Exception as exc:  # noqa: BLE001 - refused or failed: shown, and already in the audit log
             text.append(codecs.safe_text(f"Not done: {exc} (recorded in the audit log)"), style="red")
         else:
