@@ -13,44 +13,23 @@ import asyncio
 import json
 import struct
 import time
-import uuid
 from pathlib import Path
 
 import aio_pika
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from typer.testing import CliRunner
 
 from tests.brokers import endpoints
+from tests.integration.cli_support import unique, workbench, write_profiles
 from tests.integration.rabbitmq_support import eventually, require_rabbitmq
-from workbench.cli import app
 from workbench.errors import ExitCode
-
-KAFKA_URL = f"kafka://{endpoints.KAFKA_BOOTSTRAP}"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def workbench(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture
 def profiles(tmp_path, monkeypatch) -> Path:
     """A profile file with the two brokers and an audit log of the test's own."""
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "workbench.toml"
-    path.write_text(
-        '[sagas]\naudit_log = "audit.jsonl"\n'
-        f'[profiles.kafka]\nbroker = "{KAFKA_URL}"\n'
-        f'[profiles.rabbit]\nbroker = "{endpoints.RABBIT_AMQP_URL}"\n'
-        f'management_url = "{endpoints.RABBIT_MANAGEMENT_URL}"\n'
-    )
-    monkeypatch.setenv("WORKBENCH_CONFIG", str(path))
-    return path
+    return write_profiles(tmp_path, monkeypatch, preamble='[sagas]\naudit_log = "audit.jsonl"\n')
 
 
 def spring_headers(fqcn: str, message: str, topic: str, partition: int, offset: int, ts: int):

@@ -17,36 +17,17 @@ import aio_pika
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from typer.testing import CliRunner
 
 from tests.brokers import endpoints
-from workbench.cli import app
+from tests.integration.cli_support import KAFKA_URL, unique, workbench, write_profiles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.rabbitmq]
-
-KAFKA_URL = f"kafka://{endpoints.KAFKA_BOOTSTRAP}"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def workbench(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture
 def profiles(tmp_path, monkeypatch) -> Path:
     """A profile file with the two brokers, and nothing from the developer's machine."""
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "workbench.toml"
-    path.write_text(
-        f'[profiles.kafka]\nbroker = "{KAFKA_URL}"\n'
-        f'[profiles.rabbit]\nbroker = "{endpoints.RABBIT_AMQP_URL}"\n'
-        f'management_url = "{endpoints.RABBIT_MANAGEMENT_URL}"\n'
-    )
-    monkeypatch.setenv("WORKBENCH_CONFIG", str(path))
-    return path
+    return write_profiles(tmp_path, monkeypatch)
 
 
 @pytest.fixture
