@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from workbench.broker import Connection, Event, Position
 from workbench.errors import UsageError
@@ -39,6 +39,7 @@ __all__ = [
     "Cause",
     "DeadLetter",
     "Summary",
+    "Window",
     "dead_letter",
     "event_ref",
     "read_dead_letters",
@@ -309,16 +310,23 @@ def summarize(source: str, events: Iterable[Event]) -> Summary:
 # --------------------------------------------------------------------------- reading
 
 
+class Window(TypedDict, total=False):
+    """Which events of a dead-letter topic or queue are read: named once here for every reader of
+    dead letters (:func:`read_dead_letters`, and the redrive plan that reads through it)."""
+
+    until: Position | None  # the end of the window (None: the end as it is now)
+    peek: int | None  # a RabbitMQ queue read by taking up to this many messages and requeueing them
+    match: Callable[[Event], bool] | None  # which events are kept
+
+
 async def read_dead_letters(
     conn: Connection,
     source: str,
     start: Position,
     *,
-    until: Position | None = None,
-    peek: int | None = None,
     limit: int | None = None,
-    match: Callable[[Event], bool] | None = None,
     on_scanned: Callable[[int], None] | None = None,
+    **window: Unpack[Window],
 ) -> AsyncGenerator[list[Event], None]:
     """Batches of the events of ``source`` (a topic, a stream), bounded by ``start`` and ``until``.
 
@@ -326,6 +334,7 @@ async def read_dead_letters(
     by taking up to ``peek`` messages and requeueing them at once (see ``workbench peek``): such a
     queue has no positions, so ``start``/``until`` cannot apply.
     """
+    until, peek, match = window.get("until"), window.get("peek"), window.get("match")
     if peek is not None:
         if start != Position.beginning() or until is not None:
             raise UsageError(

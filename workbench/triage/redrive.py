@@ -23,11 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from workbench.broker import BrokerError, Connection, Event, OutgoingEvent, Position, Unsupported
 from workbench.events.envelope import format_timestamp
-from workbench.triage.dlq import DeadLetter, dead_letter, event_ref, read_dead_letters
+from workbench.triage.dlq import DeadLetter, Window, dead_letter, event_ref, read_dead_letters
 from workbench.triage.replay import REPLAYED_AT, REPLAYED_FROM, strip_headers
 
 __all__ = [
@@ -144,12 +144,11 @@ async def plan_redrive(
     source: str,
     start: Position,
     *,
-    until: Position | None = None,
-    peek: int | None = None,
     limit: int | None = None,
-    match: Callable[[Event], bool] | None = None,
+    **window: Unpack[Window],
 ) -> RedrivePlan:
-    """Read the dead letters of ``source`` (``match`` chooses among them). Publishes nothing."""
+    """Read the dead letters of ``source`` (``match`` chooses among them; ``limit`` counts dead
+    letters, not events read). Publishes nothing."""
     items: list[Redrive] = []
     scanned = others = 0
 
@@ -157,7 +156,7 @@ async def plan_redrive(
         nonlocal scanned
         scanned += n
 
-    reader = read_dead_letters(conn, source, start, until=until, peek=peek, match=match, on_scanned=counted)
+    reader = read_dead_letters(conn, source, start, on_scanned=counted, **window)
     async with aclosing(reader) as batches:
         async for batch in batches:
             for event in batch:
