@@ -3,6 +3,8 @@
     from tests.brokers import cluster
 
     cluster.up()                          # start it unless all three nodes answer (idempotent)
+    with cluster.running() as info: ...   # up for a test module, down after only if it started it here
+    with cluster.replicated_topic("ew-x") as name: ...  # 3 partitions, RF 3, deleted on the way out
     info = cluster.info()                 # addresses, users, passwords, CA files (from the state directory)
     conf = info.scram("oncall")           # confluent-kafka settings: SASL_SSL, SCRAM-SHA-512, the cluster's CA
     leader = cluster.leader_of(topic, 0)  # node id of the partition's leader
@@ -23,6 +25,7 @@ import json
 import logging
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +174,36 @@ def info() -> Info:
         untrusted_ca=data["untrusted_ca"],
         users=dict(data["users"]),
     )
+
+
+@contextlib.contextmanager
+def running() -> Iterator[Info]:
+    """The cluster up for a test module (``up()`` also brings its ACLs up to date when it runs), and
+    stopped on the way out only if no node ran before: one node down is a failover test's, not a
+    stopped cluster, so three JVMs are left running only for whoever started them."""
+    started_here = not pids()
+    up()
+    try:
+        yield info()
+    finally:
+        if started_here:
+            down()
+
+
+@contextlib.contextmanager
+def replicated_topic(prefix: str, admin_conf: Mapping[str, Any] | None = None) -> Iterator[str]:
+    """A new topic ``PREFIX-<8 hex>`` of three partitions, RF 3 and min.insync.replicas 2, deleted on the
+    way out; made over the harness's own PLAINTEXT door unless ``admin_conf`` says how to connect."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(dict(admin_conf) | {"logger": QUIET}) if admin_conf else _admin(info().plaintext)
+    new = NewTopic(name, num_partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
+    admin.create_topics([new], request_timeout=30)[name].result()
+    try:
+        yield name
+    finally:
+        admin.delete_topics([name], request_timeout=30)[name].result()
 
 
 def _admin(bootstrap: str | None = None) -> Any:

@@ -35,22 +35,15 @@ QUIET = cluster.QUIET  # librdkafka's log lines go here, not to the terminal
 
 @pytest.fixture(scope="module")
 def info() -> Iterator[cluster.Info]:
-    started_here = not cluster.pids()  # no node running (one node down is another test's failover)
-    cluster.up()  # also when it runs: brings its ACLs up to date (a no-op taking milliseconds otherwise)
-    yield cluster.info()
-    if started_here:
-        cluster.down()
+    with cluster.running() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def topic(info: cluster.Info) -> Iterator[str]:
     """A topic with RF 3 and min.insync.replicas 2, created by admin over SASL_SSL with SCRAM and the CA."""
-    name = f"ew-cluster-harness-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient(info.scram(cluster.ADMIN) | {"logger": QUIET})
-    new = NewTopic(name, num_partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
-    admin.create_topics([new], request_timeout=30)[name].result()
-    yield name
-    admin.delete_topics([name], request_timeout=30)[name].result()
+    with cluster.replicated_topic("ew-cluster-harness", info.scram(cluster.ADMIN)) as name:
+        yield name
 
 
 def produce_one(conf: dict, topic: str, value: bytes = b"x", timeout: float = 20.0) -> KafkaError | None:

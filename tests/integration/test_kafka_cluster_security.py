@@ -15,10 +15,7 @@ waits for the cluster and is tried again.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,10 +23,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from tests.brokers import cluster
+from tests.integration.faults_support import run_workbench
 from workbench.cli import app
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -68,11 +66,8 @@ timeout_s = 10
 
 @pytest.fixture(scope="module")
 def info() -> Iterator[cluster.Info]:
-    started_here = not cluster.pids()  # no node runs (one killed by a failover test is not "stopped")
-    cluster.up()
-    yield cluster.info()
-    if started_here:
-        cluster.down()
+    with cluster.running() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -105,16 +100,12 @@ def env(info: cluster.Info, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 @pytest.fixture(scope="module")
 def topic(info: cluster.Info) -> Iterator[str]:
     """RF 3, three partitions, EVENTS events, made by the harness's own door (PLAINTEXT)."""
-    name = f"ew-sec-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": info.plaintext, "logger": QUIET})
-    new = NewTopic(name, num_partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
-    admin.create_topics([new], request_timeout=30)[name].result()
-    producer = Producer({"bootstrap.servers": info.plaintext, "acks": "all", "logger": QUIET})
-    for i in range(EVENTS):
-        producer.produce(name, b'{"n": %d}' % i, key=b"k%d" % i, partition=i % 3)
-    assert producer.flush(30) == 0
-    yield name
-    admin.delete_topics([name], request_timeout=30)[name].result()
+    with cluster.replicated_topic("ew-sec") as name:
+        producer = Producer({"bootstrap.servers": info.plaintext, "acks": "all", "logger": QUIET})
+        for i in range(EVENTS):
+            producer.produce(name, b'{"n": %d}' % i, key=b"k%d" % i, partition=i % 3)
+        assert producer.flush(30) == 0
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -139,19 +130,6 @@ def workbench(env: dict[str, str], *args: str, input: str | None = None):
             continue
         return result
     raise AssertionError("unreachable")
-
-
-def run(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str, str, float]:
-    """`python -m workbench ARGS` in a real process: exit code, stdout, stderr, seconds."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | env,
-    )
-    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
 
 # --------------------------------------------------------------------------- every verb, both mechanisms
@@ -224,10 +202,12 @@ def test_broker_urls_with_scram_and_oauthbearer(info: cluster.Info, env, topic: 
     ],
 )
 def test_refused_at_connect_is_said_at_once_and_apart(
-    info: cluster.Info, env, profile: str, code: int, says: str, names: list[str]
+    info: cluster.Info, env, profile: str, code: int, says: str, names: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real process: its whole stderr is the error and its hint (librdkafka logs nothing there)."""
-    exit_code, out, err, seconds = run(env, "--profile", profile, "topics")
+    for key, value in env.items():  # the process's environment: the profile file and its passwords
+        monkeypatch.setenv(key, value)
+    exit_code, out, err, seconds = run_workbench("--profile", profile, "topics", timeout=60)
     assert exit_code == code, f"exit {exit_code}\n{err}"
     assert out == ""
     assert says in err, err

@@ -8,11 +8,9 @@ would fail; admin gets the dialog.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -31,21 +29,14 @@ WAIT = 60.0
 
 @pytest.fixture(scope="module")
 def info() -> Iterator[cluster.Info]:
-    started_here = not cluster.pids()  # no node runs (one killed by a failover test is not "stopped")
-    cluster.up()
-    yield cluster.info()
-    if started_here:
-        cluster.down()
+    with cluster.running() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def topic(info: cluster.Info) -> Iterator[str]:
-    name = f"ew-sec-tui-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": info.plaintext, "logger": cluster.QUIET})
-    new = NewTopic(name, num_partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
-    admin.create_topics([new], request_timeout=30)[name].result()
-    yield name
-    admin.delete_topics([name], request_timeout=30)[name].result()
+    with cluster.replicated_topic("ew-sec-tui") as name:
+        yield name
 
 
 def target(info: cluster.Info, user: str) -> config.Target:
