@@ -60,6 +60,18 @@ _RETRIABLE = {
     KafkaError._TRANSPORT,
 }
 
+#: How long a request sent to the node named controller is given at first (a live node answers in
+#: milliseconds): one that died is waited for only this long (see KafkaBase._ask_controller).
+CONTROLLER_TRY_S = 2.0
+#: How long a node that failed a controller request is avoided, and how long after any such failure
+#: metadata is asked first, to know which node a controller request goes to.
+SILENT_MEMORY_S = 30.0
+#: Metadata requests made at most, one after the other, for a controller other than a dead one.
+RENAME_TRIES = 8
+
+#: Errors that say the node a request was sent to did not answer: asking another may help.
+_NODE_GONE = {KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER}
+
 #: What a failed admin request raises. confluent_kafka's stub declares KafkaError a plain class, but
 #: its C type is flagged as an exception type (it can be raised and caught): hence the cast.
 _ADMIN_FAILURES = cast(tuple[type[BaseException], ...], (KafkaException, KafkaError))
@@ -101,6 +113,8 @@ class KafkaBase(Connection):
         self._producer_lock = threading.Lock()
         self._producer_broken = False
         self._partition_counts: dict[str, tuple[float, int]] = {}
+        self._silent_nodes: dict[int, float] = {}  # node id -> when it last failed a controller request
+        self._doubt_until = 0.0  # until then, controller requests ask first which node is named
         self._readers: dict[PartitionReader, ThreadPoolExecutor] = {}
         self._closed = False
         self._in_flight: set[Future] = set()  # admin requests not settled yet
@@ -207,13 +221,17 @@ class KafkaBase(Connection):
                 with contextlib.suppress(KafkaException):
                     await asyncio.to_thread(self._admin.list_topics, topic, timeout=min(self._timeout, 5))
 
-    async def _describe_topics(self, names: Sequence[str]) -> dict[str, Any]:
-        """TopicDescription per name (one request); NotFound for the first unknown one."""
-        try:
-            futures = self._admin.describe_topics(TopicCollection(list(names)), request_timeout=self._timeout)
-        except KafkaException as exc:
-            raise self._error(exc, "describing topics") from None
-        results = await self._gather(futures)
+    async def _describe_topics(self, names: Sequence[str], *, operations: bool = False) -> dict[str, Any]:
+        """TopicDescription per name (one request); NotFound for the first unknown one.
+        ``operations``: with the operations the connected user may do on each topic."""
+        what = f"describing topic {names[0]!r}" if len(names) == 1 else "describing topics"
+        results = await self._ask_controller(
+            lambda wait: self._admin.describe_topics(
+                TopicCollection(list(names)), request_timeout=wait, include_authorized_operations=operations
+            ),
+            what,
+            topic=names[0] if names else None,
+        )
         for name, result in results.items():
             if isinstance(result, BaseException):
                 error = self._error(result, f"topic {name!r}")
@@ -222,11 +240,74 @@ class KafkaBase(Connection):
                 raise error
         return results
 
+    async def _ask_controller(
+        self, ask: Callable[[float], Mapping[Any, Future]], what: str, *, topic: str | None = None
+    ) -> dict[Any, Any]:
+        """The results of ``ask(request_timeout)``, an admin request librdkafka sends to the node its
+        last metadata answer named controller (DescribeTopics, DescribeConfigs), like ``_gather``.
+
+        librdkafka does not look again by itself when that node dies: each such request waits for
+        it until it times out, again and again, while the other nodes serve everything else. So a
+        try is given CONTROLLER_TRY_S at first (a live node answers in milliseconds); when the node
+        asked did not answer (or its connection broke), metadata is asked of any live node (about
+        ``topic``, to keep the answer small), until it names a node that has not failed a try, and
+        the request is tried again; the first two tries get CONTROLLER_TRY_S, each one after twice
+        the one before (a slow link), all within ``timeout_s``. KRaft names any live node, the dead
+        one too until the controller fences it (``broker.session.timeout.ms``, 9 s by default), in
+        any answer: for SILENT_MEMORY_S after a failed try, every controller request first asks
+        metadata until a node not known to be silent is named (a healthy connection never does)."""
+        deadline = time.monotonic() + self._timeout
+        now = time.monotonic()
+        failed = {node for node, when in self._silent_nodes.items() if now - when < SILENT_MEMORY_S}
+        named: int | None = None
+        if now < self._doubt_until:
+            # A try failed lately: the node that did not answer may be named again by any answer. Ask
+            # who is named first (avoiding the nodes known to be silent), so that a failure names it.
+            named = await self._name_controller(failed, topic, deadline)
+        tries = 0
+        while True:
+            wait = max(min(CONTROLLER_TRY_S * 2 ** max(tries - 1, 0), deadline - time.monotonic()), 0.1)
+            tries += 1
+            try:
+                futures = ask(wait)
+            except KafkaException as exc:
+                raise self._error(exc, what) from None
+            results = await self._gather(futures)
+            gone = any(_node_gone(result) for result in results.values() if isinstance(result, BaseException))
+            if not gone or time.monotonic() >= deadline:
+                return results
+            self._doubt_until = time.monotonic() + SILENT_MEMORY_S
+            if named is not None:
+                failed.add(named)
+                self._silent_nodes[named] = time.monotonic()
+            named = await self._name_controller(failed, topic, deadline)
+
+    async def _name_controller(self, avoid: set[int], topic: str | None, deadline: float) -> int | None:
+        """Ask any live node for metadata (librdkafka takes its answer's controller for the next
+        controller request) until the node named is not in ``avoid`` (or every node is); the one
+        named last, or None when no node answered (the request tried next says why)."""
+        named: int | None = None
+        for _ in range(RENAME_TRIES):
+            wait = max(min(deadline - time.monotonic(), CONTROLLER_TRY_S), 0.1)
+            try:
+                metadata = await asyncio.to_thread(self._admin.list_topics, topic, timeout=wait)
+            except KafkaException:
+                return None
+            named = metadata.controller_id
+            if named not in avoid or avoid.issuperset(metadata.brokers):
+                break
+        return named
+
     async def _metadata(self) -> Any:
         try:
             return await asyncio.to_thread(self._admin.list_topics, timeout=self._timeout)
         except KafkaException as exc:
             raise self._error(exc, "listing topics") from None
+
+
+def _node_gone(exc: BaseException) -> bool:
+    err = kafka_error(exc)
+    return err is not None and err.code() in _NODE_GONE
 
 
 def check_name(name: Any) -> None:

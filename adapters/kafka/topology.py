@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicCollection
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     ConfigResource,
     ConfigSource,
@@ -116,27 +116,15 @@ class TopologyMixin(KafkaBase):
 
     async def _describe_with_operations(self, name: str) -> Any:
         """The topic's TopicDescription, with the operations the connected user may do on it."""
-        try:
-            futures = self._admin.describe_topics(
-                TopicCollection([name]), request_timeout=self._timeout, include_authorized_operations=True
-            )
-        except KafkaException as exc:
-            raise self._error(exc, f"describing topic {name!r}") from None
-        (result,) = (await self._gather(futures)).values()
-        if isinstance(result, BaseException):
-            error = self._error(result, f"topic {name!r}")
-            if isinstance(error, NotFound):
-                raise NotFound(f"{self._where}: topic {name!r} does not exist") from None
-            raise error
-        return result
+        return (await self._describe_topics([name], operations=True))[name]
 
     async def _topic_config(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
         resource = ConfigResource(ResourceType.TOPIC, name)
-        try:
-            futures = self._admin.describe_configs([resource], request_timeout=self._timeout)
-        except KafkaException as exc:
-            raise self._error(exc, f"configs of topic {name!r}") from None
-        (entries,) = (await self._gather(futures)).values()
+        what = f"configs of topic {name!r}"
+        found = await self._ask_controller(
+            lambda wait: self._admin.describe_configs([resource], request_timeout=wait), what, topic=name
+        )
+        (entries,) = found.values()
         if isinstance(entries, BaseException):
             error = self._error(entries, f"configs of topic {name!r}")
             if isinstance(error, NotFound):
