@@ -285,7 +285,7 @@ async def test_a_compensation_from_the_saga_view_publishes_original_fields_and_s
     assert len(cancelled) == 1 and re.fullmatch(r"CUS-\d{5}", cancelled[0]["customerId"]), cancelled
 
 
-def test_copy_original_is_rebindable_and_may_not_take_a_copy_key(tmp_path):
+def test_copy_original_is_rebindable_and_may_not_take_a_copy_key():
     assert bindings.keymap({"copy_original": "ctrl+o"}, "workbench.toml", WorkbenchApp) == {"copy_original": "ctrl+o"}
     with pytest.raises(ConfigError, match="key 'c' is bound twice \\(copy_original and copy_value\\)"):
         bindings.keymap({"copy_original": "c"}, "workbench.toml", WorkbenchApp)
