@@ -127,16 +127,12 @@ class RabbitMQConnection(TopologyMixin, PublisherMixin, GroupsMixin, PeekMixin, 
                 raise NotFound(f"{self._where}: {target.label} has no partition {bad[0]!r} (only partition 0)")
             if not partitions:
                 return
-        if target.kind == "exchange":
-            async with aclosing(self._read_exchange(target, start, follow, batch_size, outage, on_live)) as batches:
-                async for batch in batches:
-                    yield batch
-            return
         if target.kind == "queue":
             if target.type is None:
                 self._need_management(f"telling whether {target.name!r} is a stream or a queue")
             raise await self._queue_not_read(target)
-        async with aclosing(self._read_stream(target, start, follow, batch_size, outage, on_live)) as batches:
+        reader = self._read_exchange if target.kind == "exchange" else self._read_stream  # one signature
+        async with aclosing(reader(target, start, follow, batch_size, outage, on_live)) as batches:
             async for batch in batches:
                 yield batch
 
