@@ -111,7 +111,6 @@ class KafkaBase(Connection):
         self._scrub = scrub
         self._producer: Producer | None = None
         self._producer_lock = threading.Lock()
-        self._producer_broken = False
         self._partition_counts: dict[str, tuple[float, int]] = {}
         self._silent_nodes: dict[int, float] = {}  # node id -> when it last failed a controller request
         self._doubt_until = 0.0  # until then, controller requests ask first which node is named

@@ -21,6 +21,7 @@ Reading (see ``reader.py``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -28,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from workbench.broker import (
@@ -76,7 +77,10 @@ class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsM
             await asyncio.gather(*closing, return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
-            await asyncio.to_thread(producer.flush, min(self._delivery_timeout, 10.0))
+            # A producer whose fatal error came after its last publish raises it here: it has
+            # nothing left to deliver, and closing must not fail for it.
+            with contextlib.suppress(KafkaException):
+                await asyncio.to_thread(producer.flush, min(self._delivery_timeout, 10.0))
         await asyncio.to_thread(self._group_fetcher.close)
         _retire(self._admin, self._in_flight)
         self._admin = ClosedAdmin(self._where)

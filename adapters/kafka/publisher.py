@@ -13,7 +13,15 @@ refuses a whole batch because one event exceeds the topic's ``max.message.bytes`
 of that batch are re-sent one by one: only the too large ones fail (InvalidRequest), the
 others are written after the rest of the publish.
 
-The produce loop and the flush block: they run in a thread (``asyncio.to_thread``), one publish
+A fatal error of the producer (librdkafka can send nothing more with it: an idempotent producer
+refused its producer id by the ACLs, a fenced producer) fails every event of the publish that was not
+confirmed with that error, typed (AccessDenied for an authorization); when none was, the publish
+raises it, like a batch refused whole. The dead producer is dropped: the next publish makes a new one.
+librdkafka raises the fatal error from poll(), once, and flush() goes on serving delivery reports with
+that exception pending (a SystemError in the first report's callback, whose result is lost): so the
+publish waits for its delivery reports with poll(), never flush().
+
+The produce loop and the wait block: they run in a thread (``asyncio.to_thread``), one publish
 at a time per connection (the producer lock).
 """
 
@@ -28,6 +36,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from workbench.broker import (
+    AccessDenied,
     BrokerError,
     InvalidRequest,
     OutgoingEvent,
@@ -37,13 +46,22 @@ from workbench.broker import (
 )
 
 from .base import KafkaBase, check_name
-from .errors import kafka_error, map_error
+from .errors import describe_error, kafka_error, map_error
 
 POLL_EVERY = 1000  # serve delivery reports every N produced events
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default message.max.bytes / max.message.bytes
 METADATA_TTL_S = 5.0  # how long publish() trusts a topic's partition count
 REFRESH_WAIT_S = 2.0  # how long publish() waits to look it up again (it answers in milliseconds when well)
 SOLO_RETRY_LIMIT = 10_000  # events re-sent one by one after the broker refused their batch
+SERVE_S = 0.1  # longest single poll() while waiting for delivery reports
+FATAL_DRAIN_S = 2.0  # after a fatal error, how long its purged events' reports are waited for
+#: Delivery errors that say librdkafka dropped the event unsent (the fatal error or the Timeout says why).
+_PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError._FATAL}
+#: What an idempotent producer refused its producer id (CLUSTER_AUTHORIZATION_FAILED) needs.
+PRODUCER_ID_HINT = (
+    "an idempotent producer needs Write on the topic (Kafka 3.0 and later; IdempotentWrite on the cluster "
+    "before): ask the cluster's administrators, or use a profile that may"
+)
 
 
 class PublisherMixin(KafkaBase):
@@ -84,8 +102,7 @@ class PublisherMixin(KafkaBase):
         return count
 
     def _get_producer(self) -> Producer:
-        if self._producer is None or self._producer_broken:
-            old = self._producer
+        if self._producer is None:
             conf = dict(self._base_conf)
             conf.setdefault("linger.ms", 5)
             # librdkafka's own default (1000000) is below the broker's (1048588): an event the
@@ -103,9 +120,6 @@ class PublisherMixin(KafkaBase):
                 self._producer = Producer(conf)
             except KafkaException as exc:
                 raise self._error(exc, "creating the producer") from None
-            self._producer_broken = False
-            if old is not None:
-                old.flush(0)
         return self._producer
 
     def _publish_sync(self, topic: str, events: list[OutgoingEvent], partitions: int) -> list[PublishResult]:
@@ -118,21 +132,47 @@ class PublisherMixin(KafkaBase):
             scrub = self._scrub
 
             refused_batches: list[int] = []
+            fatal: list[BrokerError] = []  # the producer's fatal error, once it has one
+            dropped: set[int] = set()  # events librdkafka dropped unsent, or failed with the fatal error
 
             def delivered(index: int, err: KafkaError | None, msg: Any) -> None:
                 if err is None:
                     results[index] = PublishResult(index, msg.partition(), msg.offset())
                     return
-                if err.fatal():
-                    self._producer_broken = True
+                if err.code() in _PURGED or err.fatal():
+                    dropped.add(index)  # the fatal error, or the Timeout below, says why
+                    if not err.fatal():
+                        return
                 if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
                     refused_batches.append(index)
                 results[index] = PublishResult(index, error=_publish_error(err, f"{where}: event {index}", scrub))
 
+            def serve(timeout: float) -> None:
+                """poll(): delivery reports, and the producer's fatal error (raised from here, once)."""
+                try:
+                    producer.poll(timeout)
+                except KafkaException as exc:
+                    if not fatal:
+                        fatal.append(_fatal_error(exc, where, scrub))
+
+            def wait(timeout: float) -> int:
+                """Serve delivery reports until every event has one, for at most ``timeout`` s (shorter
+                after a fatal error: librdkafka purges what it holds then); what is left."""
+                deadline = time.monotonic() + timeout
+                while len(producer):
+                    if fatal:
+                        deadline = min(deadline, time.monotonic() + FATAL_DRAIN_S)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    serve(min(left, SERVE_S))
+                return len(producer)
+
             produce = producer.produce
-            poll = producer.poll
             partial = functools.partial
             for index, event in enumerate(events):
+                if fatal:
+                    break  # the producer can send nothing more: the rest fail with its error
                 key, value = event.key, event.value
                 callback = partial(delivered, index)
                 if (
@@ -149,7 +189,7 @@ class PublisherMixin(KafkaBase):
                     except (AttributeError, TypeError, ValueError) as exc:
                         results[index] = PublishResult(index, error=InvalidRequest(f"{where}: event {index}: {exc}"))
                         continue
-                while True:
+                while not fatal:
                     try:
                         if args is None:
                             produce(topic, value, key, -1, callback)
@@ -157,27 +197,50 @@ class PublisherMixin(KafkaBase):
                             produce(topic, on_delivery=callback, **args)
                         break
                     except BufferError:
-                        poll(0.05)  # the local queue is full: let deliveries drain it
+                        serve(0.05)  # the local queue is full: let deliveries drain it
                     except KafkaException as exc:
+                        err = kafka_error(exc)
+                        if err is not None and (err.fatal() or err.code() == KafkaError._FATAL):
+                            serve(0)  # librdkafka raises the fatal error itself from poll()
+                            if not fatal:
+                                fatal.append(_fatal_error(exc, where, scrub))
+                            break
                         results[index] = PublishResult(
                             index, error=_publish_error(exc, f"{where}: event {index}", scrub)
                         )
                         break
                 if index % POLL_EVERY == POLL_EVERY - 1:
-                    poll(0)
-            left = producer.flush(self._delivery_timeout + 5)
+                    serve(0)
+            left = wait(self._delivery_timeout + 5)
             if left:
-                producer.purge(in_queue=True, in_flight=False, blocking=False)
-                producer.poll(0)
-            elif len(refused_batches) > 1:
+                producer.purge(in_queue=True, in_flight=bool(fatal), blocking=False)
+                serve(0)
+            elif len(refused_batches) > 1 and not fatal:
                 # The broker refuses a whole batch when one event in it is larger than the
                 # topic's max.message.bytes: nothing of it was written. Send those events one by
                 # one so that only the too large ones fail (they land after the others).
                 for index in sorted(refused_batches)[:SOLO_RETRY_LIMIT]:
                     results[index] = None
                     args = _produce_args(events[index], partitions)
-                    produce(topic, on_delivery=partial(delivered, index), **args)
-                    producer.flush(self._delivery_timeout + 5)
+                    try:
+                        produce(topic, on_delivery=partial(delivered, index), **args)
+                    except KafkaException as exc:
+                        results[index] = PublishResult(
+                            index, error=_publish_error(exc, f"{where}: event {index}", scrub)
+                        )
+                        continue
+                    wait(self._delivery_timeout + 5)
+                    if fatal:
+                        break
+            if fatal:
+                self._producer = None  # dead: the next publish makes a new one
+                error = fatal[0]
+                if all(result is None or index in dropped for index, result in enumerate(results)):
+                    raise error  # the batch refused whole: no event confirmed, none failed otherwise
+                return [
+                    result if result is not None and index not in dropped else PublishResult(index, error=error)
+                    for index, result in enumerate(results)
+                ]
             return [
                 result
                 if result is not None
@@ -220,6 +283,22 @@ def _produce_args(event: OutgoingEvent, partitions: int) -> dict[str, Any]:
             raise TypeError(f"timestamp must be int milliseconds >= 0, got {ts!r}")
         args["timestamp"] = ts
     return args
+
+
+def _fatal_error(exc: KafkaException, where: str, scrub: Callable[[str], str]) -> BrokerError:
+    """The producer's fatal error, typed, librdkafka's own words kept. Without Write on any topic (and
+    IdempotentWrite on the cluster) the broker refuses an idempotent producer its producer id:
+    CLUSTER_AUTHORIZATION_FAILED, fatal."""
+    err = kafka_error(exc)
+    if err is not None and err.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+        error: BrokerError = AccessDenied(
+            f"{where}: not authorized to produce: the cluster refused this user a producer id ({describe_error(err)})",
+            hint=PRODUCER_ID_HINT,
+        )
+    else:
+        error = map_error(exc, f"{where}: the producer failed for good and was closed")
+    message = scrub(str(error))
+    return error if message == str(error) else type(error)(message, hint=error.hint)
 
 
 def _publish_error(exc: BaseException | KafkaError, where: str, scrub: Callable[[str], str]) -> BrokerError:
