@@ -5,8 +5,9 @@
 memory first. Here each group is encoded by orjson and written as it comes, and a partition row,
 which the Kafka adapter shares between the groups at the same offsets, is encoded once.
 
-The keys are those of ``output.lag_dict``; a group that one read can already judge (a queue with
-messages and no consumer: NOCONSUMER) carries ``verdict``, ``rule`` and ``figures``.
+The keys are those of ``output.lag_dict`` (a partition's row is ``output.partition_record`` itself); a
+group that one read can already judge (a queue with messages and no consumer: NOCONSUMER) carries
+``verdict``, ``rule`` and ``figures``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from workbench.broker import GroupLag, PartitionLag
-from workbench.cli.output import Format
+from workbench.cli.output import Format, partition_record
 from workbench.events.envelope import format_timestamp
 from workbench.lag import group_drain, no_consumer
 
@@ -49,18 +50,6 @@ def group_record(group: GroupLag, lags: list[tuple[str, int]] | None = None) -> 
         data.update(verdict=found.label, rule=found.rule, figures=dict(found.figures))
     data["observed_at"] = format_timestamp(group.observed_at)
     return data
-
-
-def partition_record(p: PartitionLag) -> dict[str, Any]:
-    return {
-        "topic": p.topic,
-        "partition": p.partition,
-        "committed": p.committed,
-        "start": p.start,
-        "end": p.end,
-        "lag": p.lag,
-        "lost_to_retention": p.lost_to_retention,
-    }
 
 
 def _indented(encoded: bytes, depth: int) -> bytes:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from workbench.broker import Event, GroupInfo, GroupLag, TopicInfo
+from workbench.broker import Event, GroupInfo, GroupLag, PartitionLag, TopicInfo
 from workbench.events import codecs
 from workbench.events.envelope import dumps_event, format_timestamp
 from workbench.events.text import safe, safe_text
@@ -250,6 +250,20 @@ def _drain(group: GroupLag) -> dict[str, Any]:
     }
 
 
+def partition_record(p: PartitionLag) -> dict[str, Any]:
+    """One partition's figures as `lag -o json` writes them: the one place that names them (the
+    streamed output of cli/lag_json.py and `lag explain -o json` use it too)."""
+    return {
+        "topic": p.topic,
+        "partition": p.partition,
+        "committed": p.committed,
+        "start": p.start,
+        "end": p.end,
+        "lag": p.lag,
+        "lost_to_retention": p.lost_to_retention,
+    }
+
+
 def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "group": group.group_id,
@@ -258,18 +272,7 @@ def lag_dict(group: GroupLag, tracker: LagTracker | None = None) -> dict[str, An
         "topic_lag": group.by_topic(),
         **_drain(group),
         "observed_at": format_timestamp(group.observed_at),
-        "partitions": [
-            {
-                "topic": p.topic,
-                "partition": p.partition,
-                "committed": p.committed,
-                "start": p.start,
-                "end": p.end,
-                "lag": p.lag,
-                "lost_to_retention": p.lost_to_retention,
-            }
-            for p in group.partitions
-        ],
+        "partitions": [partition_record(p) for p in group.partitions],
     }
     if tracker is not None:
         for row, p in zip(data["partitions"], group.partitions, strict=True):
