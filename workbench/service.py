@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench import config, plugins, publishing
 from workbench.broker import (
@@ -32,6 +32,8 @@ from workbench.events.schemas.registry import Registered, Registry, RegistrySett
 from workbench.publishing import Failure as Failure
 from workbench.publishing import PublishReport as PublishReport
 from workbench.scan import ScanReport
+
+W = TypeVar("W", bound=Connection)
 
 
 def capabilities(target: Target) -> Capabilities:
@@ -189,30 +191,41 @@ class ReadOnlyConnection(PassThrough):
         self.profile.ensure_writable(f"delete topic {name!r}")
 
 
-class DecodingConnection(PassThrough):
+class TransformingConnection(PassThrough):
+    """Reads and peeks come back transformed, batch by batch, by :meth:`transform`: the base of
+    the decoding and redacting wrappers (an adapter's own extras stay reachable through it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        """An adapter's own extras (the local adapter's ``local_restore``) stay reachable."""
+        return getattr(self.inner, name)
+
+    async def transform(self, batch: list[Event]) -> list[Event]:
+        raise NotImplementedError
+
+    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
+        return self._transformed(self.inner.read(topic, start, **kwargs))
+
+    async def _transformed(self, batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
+        async with aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                yield await self.transform(batch)
+
+    async def peek(self, topic: str, count: int) -> list[Event]:
+        return await self.transform(await self.inner.peek(topic, count))
+
+
+class DecodingConnection(TransformingConnection):
     """Reads and peeks come back with keys and values decoded by their schemas, once, here."""
 
     def __init__(self, inner: Connection, decoder: SchemaDecoder) -> None:
         super().__init__(inner)
         self.decoder = decoder
 
-    def __getattr__(self, name: str) -> Any:
-        """An adapter's own extras (the local adapter's ``local_restore``) stay reachable."""
-        return getattr(self.inner, name)
-
-    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
-        return self._decoded(self.inner.read(topic, start, **kwargs))
-
-    async def _decoded(self, batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
-        async with aclosing(batches):  # type: ignore[type-var]
-            async for batch in batches:
-                yield await self.decoder.decode_batch(batch)
-
-    async def peek(self, topic: str, count: int) -> list[Event]:
-        return await self.decoder.decode_batch(await self.inner.peek(topic, count))
+    async def transform(self, batch: list[Event]) -> list[Event]:
+        return await self.decoder.decode_batch(batch)
 
 
-class RedactingConnection(PassThrough):
+class RedactingConnection(TransformingConnection):
     """Reads and peeks come back redacted by the profile file's [mask] rules (see
     :mod:`workbench.events.redaction`): every path that shows or writes events goes through here."""
 
@@ -223,21 +236,7 @@ class RedactingConnection(PassThrough):
         self.redactor = redactor
         self.keep_originals = keep_originals
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def read(self, topic: str, start: Position, **kwargs: Any) -> AsyncIterator[list[Event]]:
-        return self._redacted(self.inner.read(topic, start, **kwargs))
-
-    async def _redacted(self, batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event], None]:
-        async with aclosing(batches):  # type: ignore[type-var]
-            async for batch in batches:
-                yield await self._redact(batch)
-
-    async def peek(self, topic: str, count: int) -> list[Event]:
-        return await self._redact(await self.inner.peek(topic, count))
-
-    async def _redact(self, batch: list[Event]) -> list[Event]:
+    async def transform(self, batch: list[Event]) -> list[Event]:
         if len(batch) < self.INLINE_BATCH:
             return self.redactor.redact_all(batch, keep_original=self.keep_originals)
         return await asyncio.to_thread(self.redactor.redact_all, batch, keep_original=self.keep_originals)
@@ -245,20 +244,20 @@ class RedactingConnection(PassThrough):
 
 def redactor_in(conn: Connection) -> Redactor | None:
     """The redactor behind a connection (through wrappers), or None: its reads are originals."""
-    while conn is not None:
-        if isinstance(conn, RedactingConnection):
-            return conn.redactor
-        conn = getattr(conn, "inner", None)  # type: ignore[assignment]
-    return None
+    found = _wrapper(conn, RedactingConnection)
+    return None if found is None else found.redactor
 
 
 def decoder_of(conn: Connection) -> SchemaDecoder | None:
     """The schema decoder behind a connection (through wrappers that keep theirs in ``inner``)."""
-    while conn is not None:
-        if isinstance(conn, DecodingConnection):
-            return conn.decoder
-        conn = getattr(conn, "inner", None)  # type: ignore[assignment]
-    return None
+    found = _wrapper(conn, DecodingConnection)
+    return None if found is None else found.decoder
+
+
+def _wrapper(conn: Connection | None, kind: type[W]) -> W | None:
+    while conn is not None and not isinstance(conn, kind):
+        conn = getattr(conn, "inner", None)
+    return conn
 
 
 # --------------------------------------------------------------------------- tail

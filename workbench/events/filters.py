@@ -54,7 +54,7 @@ from workbench.events.filter_eval import Evaluator
 from workbench.events.filter_fields import NAMES, NEEDS_VALUE, Scope
 from workbench.events.filter_functions import FUNCTIONS
 from workbench.events.filter_parse import MAX_LENGTH, FilterError, parse
-from workbench.events.redaction import FILTER_VIEW
+from workbench.events.redaction import filter_view_of
 
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "NAMES", "Filter", "FilterError", "compile_filter", "expand_named"]
 
@@ -78,8 +78,7 @@ class Filter:
     def matches(self, event: Event) -> bool:
         """Whether the event matches; a failure while evaluating counts as no match. A redacted event
         is matched on what the [mask] rules let filters see (its filter view, else itself)."""
-        view = event.metadata.get(FILTER_VIEW) if event.metadata else None
-        scope = Scope(view if view is not None else event)
+        scope = Scope(filter_view_of(event))
         with self._lock:
             evaluator = self._evaluator
             evaluator.names = scope

@@ -37,20 +37,21 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from workbench.broker import Event
 from workbench.errors import BadInput, ConfigError, ReadOnlyError
-from workbench.events.codecs import Decoded, decoded_key, decoded_value
+from workbench.events.codecs import Decoded, decode
 
 __all__ = [
     "FILTER_VIEW",
     "ORIGINAL",
     "REDACTED_HEADER",
+    "filter_view_of",
     "MaskRule",
     "MaskRules",
     "Redactor",
@@ -62,7 +63,8 @@ __all__ = [
 #: The header a redacted event carries (and that a redacted envelope keeps): never published.
 REDACTED_HEADER = "workbench-redacted"
 _MARK = (REDACTED_HEADER, b"true")
-#: Event metadata: what filters see when a rule is filterable (the event with only the other rules applied).
+#: Event metadata: what filters see when a rule is filterable: a callable giving the event with only the
+#: other rules applied (made when a filter asks, see filter_view_of).
 FILTER_VIEW = "filter_view"
 #: Event metadata: the original event, kept where the profile does not require redaction (TUI copy original).
 ORIGINAL = "original"
@@ -180,17 +182,25 @@ def _style(value: Any, where: str) -> Style:
 
 class Redactor:
     """Applies rules to events. ``salt`` keys the hash style (a random one per process without it:
-    equal values then hash equal within one run only)."""
+    equal values then hash equal within one run only).
+
+    Every read a person sees goes through :meth:`redact`, so it is written for speed: rule paths and
+    callables are prepared once, JSON is parsed with orjson, and a string is only rewritten by the
+    patterns when one of them is found in it."""
 
     def __init__(self, rules: Sequence[MaskRule], salt: bytes | None = None, *, mark: bool = True) -> None:
         self.rules = tuple(rules)
         self._salt = salt or secrets.token_bytes(16)
         self._mark = mark
-        self._fields = {
-            root: [r for r in rules if r.kind == "field" and r.path[0] == root] for root in ("key", "value")
-        }
-        self._headers = {r.target.casefold(): r for r in rules if r.kind == "header"}
-        self._patterns = [(re.compile(r.target), r) for r in rules if r.kind == "pattern"]
+        self._fields = {"key": _Node(), "value": _Node()}  # the field rules of each, as one tree
+        for rule in self.rules:
+            if rule.kind == "field":
+                root, *rest = rule.path
+                self._fields[root].add(rest, functools.partial(self._mask, rule=rule))
+        self._headers = {r.target.casefold(): r for r in self.rules if r.kind == "header"}
+        patterns = [r for r in self.rules if r.kind == "pattern"]
+        self._subs = [(re.compile(r.target).sub, functools.partial(self._replace, rule=r)) for r in patterns]
+        self._found = _any_of([r.target for r in patterns])
         self._unfilterable: Redactor | None = None
 
     def for_filters(self) -> Redactor | None:
@@ -208,95 +218,107 @@ class Redactor:
         viewer = self.for_filters()
         out = []
         for event in events:
-            redacted = self.redact(event)
             extra: dict[str, Any] = {}
-            if viewer is not None:
-                extra[FILTER_VIEW] = viewer.redact(event)
+            if viewer is not None:  # made only if a filter asks (filter_view_of)
+                extra[FILTER_VIEW] = functools.partial(viewer.redact, event)
             if keep_original:
                 extra[ORIGINAL] = event
-            out.append(replace(redacted, metadata={**redacted.metadata, **extra}) if extra else redacted)
+            out.append(self.redact(event, extra))
         return out
 
-    def redact(self, event: Event) -> Event:
-        key, key_decoded = self._part(decoded_key(event), event.key, self._fields["key"])
-        value, value_decoded = self._part(decoded_value(event), event.value, self._fields["value"])
+    def redact(self, event: Event, extra: Mapping[str, Any] | None = None) -> Event:
+        """The redacted copy of ``event`` (``extra``: metadata to add to it)."""
+        found = event.metadata.get("decoded_key") if event.metadata else None
+        key, key_decoded = self._part(found, event.key, "key")
+        found = event.metadata.get("decoded_value") if event.metadata else None
+        value, value_decoded = self._part(found, event.value, "value")
         headers = tuple((name, self._header(name, raw)) for name, raw in event.headers if name != REDACTED_HEADER)
-        metadata = dict(event.metadata)
-        for name, found in (("decoded_key", key_decoded), ("decoded_value", value_decoded)):
-            if found is not None:
-                metadata[name] = found
+        metadata = {**event.metadata, **extra} if extra else dict(event.metadata)
+        for name, decoded in (("decoded_key", key_decoded), ("decoded_value", value_decoded)):
+            if decoded is not None:
+                metadata[name] = decoded
             else:
                 metadata.pop(name, None)
-        return replace(
-            event, key=key, value=value, headers=headers + (_MARK,) if self._mark else headers, metadata=metadata
-        )
+        if self._mark:
+            headers += (_MARK,)
+        return Event(event.topic, event.partition, event.offset, event.timestamp, key, value, headers, metadata)
 
     # ---------------------------------------------------------------- parts
 
-    def _part(self, decoded: Decoded, raw: bytes | None, rules: list[MaskRule]) -> tuple[bytes | None, Decoded | None]:
+    def _part(self, decoded: Decoded | None, raw: bytes | None, root: str) -> tuple[bytes | None, Decoded | None]:
         """(bytes, the decoded value to keep in metadata) of a key or value: JSON is masked member by
-        member; text and bytes by patterns (a rule on the whole key or value masks it whole)."""
-        schema = decoded.schema
-        if decoded.kind == "null":
-            return raw, None
-        whole = next((r for r in rules if len(r.path) == 1), None)
+        member; text and bytes by patterns (a rule on the whole key or value masks it whole).
+        ``decoded``: what a schema decoded, else None (the bytes are decoded here)."""
+        if raw is None and decoded is None:
+            return None, None
+        if decoded is None:
+            decoded = _decode(raw)
+        schema, fields = decoded.schema, self._fields[root]
+        whole = fields.mask  # a rule on the whole key or value
         if decoded.kind == "json":
-            masked = self._json(decoded.value, rules)
+            masked = _apply(decoded.value, fields)  # field rules first (on the original values),
+            if self._subs:  # then patterns on what they left
+                masked = self._leaves(masked)
             if masked == decoded.value and type(masked) is type(decoded.value):
                 return raw, decoded if schema else None
             return orjson.dumps(masked, default=str), Decoded("json", masked, schema) if schema else None
         if decoded.kind == "text":
-            shown = str(self._mask(decoded.value, whole)) if whole else self._sub(decoded.value)
+            shown = str(whole(decoded.value)) if whole else self._sub(decoded.value)
             return shown.encode("utf-8"), None
         # binary (or a schema that failed): its text, surrogate-escaped, so that untouched bytes stay exact
         if whole:
-            return str(self._mask(bytes(raw or b""), whole)).encode(), None
+            return str(whole(bytes(raw or b""))).encode(), None
         text = bytes(raw or b"").decode("utf-8", "surrogateescape")
         return self._sub(text).encode("utf-8", "surrogateescape"), None
 
-    def _json(self, node: Any, rules: list[MaskRule]) -> Any:
-        """Field rules first (on the original values), then patterns on what they left."""
-        for rule in rules:
-            node = _at(node, rule.path[1:], functools.partial(self._mask, rule=rule))
-        return self._leaves(node) if self._patterns else node
-
     def _leaves(self, node: Any) -> Any:
         """Patterns applied to every string (and number) of a JSON value, but not to replacements."""
-        if isinstance(node, _Masked):
-            return node
-        if isinstance(node, str):
+        kind = type(node)
+        if kind is str:
             return self._sub(node)
-        if isinstance(node, dict):
-            return {k: self._leaves(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self._leaves(v) for v in node]
-        if isinstance(node, (int, float)) and not isinstance(node, bool):
+        if kind is dict:
+            changed = None
+            for k, v in node.items():
+                masked = self._leaves(v)
+                if masked is not v:
+                    if changed is None:
+                        changed = dict(node)
+                    changed[k] = masked
+            return node if changed is None else changed
+        if kind is list:
+            items = [self._leaves(v) for v in node]
+            return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+        if kind is int or kind is float:
             text = str(node)
             masked = self._sub(text)
-            return node if masked == text else masked
-        return node
+            return node if masked is text else masked
+        return node  # None, a bool, or a replacement already made (_Masked)
 
     def _header(self, name: str, raw: bytes) -> bytes:
         rule = self._headers.get(name.casefold())
         if rule is not None:
-            return self._mask(bytes(raw), rule).encode()
-        if not self._patterns:
+            return str(self._mask(bytes(raw), rule)).encode()
+        if not self._subs:
             return raw
         text = bytes(raw).decode("utf-8", "surrogateescape")
         return self._sub(text).encode("utf-8", "surrogateescape")
 
     def _sub(self, text: str) -> str:
-        for pattern, rule in self._patterns:
-            text = pattern.sub(functools.partial(self._replace, rule=rule), text)
+        """``text`` with every pattern's matches replaced (the same object when nothing matched)."""
+        if self._found is not None and self._found(text) is None:
+            return text
+        for sub, replace_match in self._subs:
+            text = sub(replace_match, text)
         return text
 
     def _replace(self, match: re.Match[str], rule: MaskRule) -> str:
         return str(self._mask(match.group(), rule))
 
     def _mask(self, found: Any, rule: MaskRule) -> Any:
-        """The replacement of one value under ``rule``'s style (a JSON null stays null)."""
-        if found is None:
-            return None
+        """The replacement of one value under ``rule``'s style (a JSON null stays null; a value an
+        earlier rule replaced stays as it is: the more specific rule, or the first, wins)."""
+        if found is None or type(found) is _Masked:
+            return found
         if isinstance(found, bytes):
             text = found.decode("utf-8", "surrogateescape")
             data = found
@@ -316,22 +338,88 @@ class _Masked(str):
     __slots__ = ()
 
 
-def _at(node: Any, path: tuple[str, ...], mask: Callable[[Any], Any]) -> Any:
-    """``node`` with ``mask`` applied at ``path`` (a copy where something changed)."""
-    if not path:
-        return mask(node)
-    head, rest = path[0], path[1:]
-    if isinstance(node, list):
-        return [_at(item, rest if head == "*" else path, mask) for item in node]
-    if isinstance(node, dict):
-        if head == "*":
-            return {k: _at(v, rest, mask) for k, v in node.items()}
-        if head in node:
-            return {**node, head: _at(node[head], rest, mask)}
-    return node
+def _decode(raw: bytes | None) -> Decoded:
+    """:func:`~workbench.events.codecs.decode` of a key or value, JSON parsed by orjson first (the
+    common case, several times faster); anything orjson refuses is judged by ``decode`` itself."""
+    if raw and raw[:1] in b'{["':
+        try:
+            return Decoded("json", orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            pass
+    return decode(raw)
+
+
+def _any_of(patterns: list[str]) -> Callable[[str], re.Match[str] | None] | None:
+    """One search for "does any pattern occur?" (None: no patterns, or they do not combine)."""
+    if not patterns:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns)).search
+    except re.error:  # e.g. a global flag inside one of them: each is tried on its own then
+        return None
+
+
+class _Node:
+    """The field rules of a key or value as one tree of path parts, applied in one walk: ``mask``
+    where a rule ends here, ``star`` for ``*``, ``named`` for the other parts."""
+
+    __slots__ = ("mask", "named", "star")
+
+    def __init__(self) -> None:
+        self.mask: Callable[[Any], Any] | None = None
+        self.star: _Node | None = None
+        self.named: dict[str, _Node] = {}
+
+    def add(self, path: Sequence[str], mask: Callable[[Any], Any]) -> None:
+        node = self
+        for part in path:
+            if part == "*":
+                node.star = node.star or _Node()
+                node = node.star
+            else:
+                node = node.named.setdefault(part, _Node())
+        node.mask = node.mask or mask
+
+
+def _apply(value: Any, node: _Node, *, star: bool = True) -> Any:
+    """``value`` with the rules of ``node`` applied (the same object where nothing changed). A list
+    met where the path goes on is walked item by item; ``*`` is every member or item."""
+    if node.mask is not None:
+        return node.mask(value)
+    kind = type(value)
+    if kind is dict:
+        changed = None
+        for part, child in node.named.items():
+            if part in value:
+                old = value[part]
+                new = _apply(old, child)
+                if new is not old:
+                    changed = changed or dict(value)
+                    changed[part] = new
+        result = value if changed is None else changed
+        if star and node.star is not None:
+            each = node.star
+            return {k: _apply(v, each) for k, v in result.items()}
+        return result
+    if kind is list:
+        items = []
+        for item in value:
+            if node.named:
+                item = _apply(item, node, star=False)
+            if star and node.star is not None:
+                item = _apply(item, node.star)
+            items.append(item)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 # --------------------------------------------------------------------------- the marker
+
+
+def filter_view_of(event: Event) -> Event:
+    """What filters see of an event: its filter view where a rule is filterable, else the event."""
+    view = event.metadata.get(FILTER_VIEW) if event.metadata else None
+    return event if view is None else view()
 
 
 def is_redacted(headers: Iterable[tuple[str, Any]]) -> bool:
