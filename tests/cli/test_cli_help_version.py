@@ -37,6 +37,7 @@ def test_examples_are_shown_one_per_line():
         "workbench tail orders --key order-42 --from 2026-11-27T08:00:00Z --until 2026-11-27T09:00:00Z",
         "workbench tail payments --filter @failed --max-matches 1",
         "workbench tail orders --from beginning -o jsonl > orders.jsonl",
+        "workbench tail orders -o jsonl --redact > for-the-ticket.jsonl",
     ]
 
 
