@@ -247,14 +247,14 @@ class KafkaBase(Connection):
 
         librdkafka does not look again by itself when that node dies: each such request waits for
         it until it times out, again and again, while the other nodes serve everything else. So a
-        try is given CONTROLLER_TRY_S at first (a live node answers in milliseconds); when the node
+        try is given CONTROLLER_TRY_S at first (a live node answers in milliseconds). When the node
         asked did not answer (or its connection broke), metadata is asked of any live node (about
-        ``topic``, to keep the answer small), until it names a node that has not failed a try, and
-        the request is tried again; the first two tries get CONTROLLER_TRY_S, each one after twice
-        the one before (a slow link), all within ``timeout_s``. KRaft names any live node, the dead
-        one too until the controller fences it (``broker.session.timeout.ms``, 9 s by default), in
-        any answer: for SILENT_MEMORY_S after a failed try, every controller request first asks
-        metadata until a node not known to be silent is named (a healthy connection never does)."""
+        ``topic``, to keep the answer small) until the answer names as controller the node that gave
+        it (KRaft names any registered node at random, a dead one too until the controller fences
+        it: ``broker.session.timeout.ms``, 9 s by default), and the request is tried again. The first
+        two tries get CONTROLLER_TRY_S, each later one twice the one before (a slow link), all
+        within ``timeout_s``. For SILENT_MEMORY_S after a failed try, every controller request names
+        its node that way first, avoiding the nodes that failed (a healthy connection never does)."""
         deadline = time.monotonic() + self._timeout
         now = time.monotonic()
         failed = {node for node, when in self._silent_nodes.items() if now - when < SILENT_MEMORY_S}
@@ -283,9 +283,11 @@ class KafkaBase(Connection):
 
     async def _name_controller(self, avoid: set[int], topic: str | None, deadline: float) -> int | None:
         """Ask any live node for metadata (librdkafka takes its answer's controller for the next
-        controller request) until the node named is not in ``avoid`` (or every node is); the one
-        named last, or None when no node answered (the request tried next says why)."""
+        controller request) until it names itself, the one node known to be alive, as controller;
+        failing that, the first node named that is not in ``avoid``, or the last one named. None
+        when no node answered (the request tried next says why)."""
         named: int | None = None
+        fallback: int | None = None
         for _ in range(RENAME_TRIES):
             wait = max(min(deadline - time.monotonic(), CONTROLLER_TRY_S), 0.1)
             try:
@@ -293,9 +295,12 @@ class KafkaBase(Connection):
             except KafkaException:
                 return None
             named = metadata.controller_id
-            if named not in avoid or avoid.issuperset(metadata.brokers):
-                break
-        return named
+            if named == metadata.orig_broker_id:
+                return named
+            if fallback is None and named not in avoid:
+                fallback = named
+        # The answer names a controller at random (KRaft): a try is left to the one named last.
+        return named if fallback is None else fallback
 
     async def _metadata(self) -> Any:
         try:

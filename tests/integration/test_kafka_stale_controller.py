@@ -38,10 +38,11 @@ TIMEOUT_S = 10  # the connection's timeout_s, the adapter's default
 
 
 @pytest.fixture(scope="module", autouse=True)
-def running_cluster() -> None:
-    """The cluster, all three nodes answering (never stopped here: other tests share it)."""
-    cluster.up()
-    cluster.wait_up()
+def running_cluster() -> Iterator[None]:
+    """The cluster, all three nodes answering (stopped after only if this module started it)."""
+    with cluster.running():
+        cluster.wait_up()
+        yield
 
 
 @pytest.fixture
