@@ -309,3 +309,27 @@ def test_profiles_say_which_redact(planted):
     rows = {r["name"]: r["redaction"] for r in json.loads(planted("profiles", "-o", "json", broker=False).stdout)}
     assert rows == {"dev": "on", "prod": "required"}
     assert "REDACTION" in planted("profiles", broker=False).stdout
+
+
+def test_a_compensation_is_shown_redacted_and_published_from_the_originals(wb, tmp_path, monkeypatch):
+    """saga compensate reads the originals (a compensation filled from masked events would publish
+    masked fields) and prints its plan, dry run and report, redacted."""
+    path = tmp_path / "workbench.toml"
+    path.write_text('[mask]\nfields = ["value.customerId"]\n')
+    monkeypatch.setenv("WORKBENCH_CONFIG", str(path))
+    assert wb("demo", "--orders", "60").exit_code == 0
+    failed = [json.loads(x) for x in wb("saga", "list", "--state", "failed", "-o", "jsonl").stdout.splitlines()]
+    target = next(i for i in failed if not i["past_pivot"])
+    corr = target["correlation_id"]
+    for fmt in ("table", "json"):
+        dry = wb("saga", "compensate", corr, "-o", fmt)
+        assert dry.exit_code == 0, dry.output
+        assert "CUS-" not in dry.stdout and "****" in dry.stdout
+    done = wb("saga", "compensate", corr, "--execute", "--yes", "--wait", "10", "-o", "json")
+    assert done.exit_code == 0, done.output
+    assert "CUS-" not in done.stdout
+    published = {e["id"] for e in json.loads(done.stdout)["events"]}
+    originals = [json.loads(x) for x in wb("tail", "orders", "-o", "jsonl").stdout.splitlines()]
+    originals += [json.loads(x) for x in wb("tail", "payments", "-o", "jsonl").stdout.splitlines()]
+    sent = [json.loads(e["value"]) for e in originals if dict(e["headers"]).get("ce_id") in published]
+    assert sent and all(v["customerId"].startswith("CUS-") for v in sent)  # the originals, not "****"

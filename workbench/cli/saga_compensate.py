@@ -155,20 +155,8 @@ def saga_compensate(
 def shown_plan(planned: Any, profile: Any) -> Any:
     """The plan as printed: its events redacted by the [mask] rules (what is published is not)."""
     from workbench import config
-    from workbench.broker import Event
-    from workbench.events.redaction import REDACTED_HEADER
 
-    redactor = config.redactor_of(profile)
-    if redactor is None:
-        return planned
-    events = []
-    for planned_event in planned.events:
-        shown = redactor.redact(
-            Event(planned_event.topic, 0, 0, None, planned_event.key, planned_event.value, planned_event.headers)
-        )
-        headers = tuple(h for h in shown.headers if h[0] != REDACTED_HEADER)
-        events.append(replace(planned_event, key=shown.key, value=shown.value, headers=headers))
-    return replace(planned, events=tuple(events))
+    return planned.redacted(config.redactor_of(profile))
 
 
 def _print_plan(planned: Any, fmt: str, *, dry_run: bool) -> None:

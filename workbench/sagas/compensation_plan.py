@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from workbench.broker import OutgoingEvent
+from workbench.broker import Event, OutgoingEvent
 from workbench.errors import CompensationRefused
 from workbench.events.envelope import format_timestamp
+from workbench.events.redaction import REDACTED_HEADER, Redactor
 from workbench.sagas.definitions import SagaDef
 from workbench.sagas.instances import SagaInstance
 from workbench.sagas.templates import Template, TemplateContext, TemplateError
@@ -48,6 +49,13 @@ class PlannedEvent:
     def outgoing(self) -> OutgoingEvent:
         return OutgoingEvent(value=self.value, key=self.key, headers=self.headers)
 
+    def redacted(self, redactor: Redactor) -> PlannedEvent:
+        """This event as a person sees it (a dry run): key, headers and payload masked by the [mask]
+        rules; what is published stays the original."""
+        shown = redactor.redact(Event(self.topic, 0, 0, None, self.key, self.value, self.headers))
+        headers = tuple(h for h in shown.headers if h[0] != REDACTED_HEADER)
+        return replace(self, key=shown.key, headers=headers, value=shown.value or b"null")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
@@ -71,6 +79,12 @@ class Plan:
     already: tuple[str, ...] = ()  # steps compensated before (skipped)
     notes: tuple[str, ...] = ()
     override: bool = False
+
+    def redacted(self, redactor: Redactor | None) -> Plan:
+        """The plan as a dry run shows it (see :meth:`PlannedEvent.redacted`); itself without rules."""
+        if redactor is None:
+            return self
+        return replace(self, events=tuple(e.redacted(redactor) for e in self.events))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -24,13 +24,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from workbench import config, service
-from workbench.broker import BrokerError, Connection, Event, Headers
+from workbench.broker import BrokerError, Connection
 from workbench.config import Target
 from workbench.errors import WorkbenchError
 from workbench.events import codecs
-from workbench.events.redaction import REDACTED_HEADER, Redactor
+from workbench.events.redaction import Redactor
 from workbench.events.text import safe
-from workbench.sagas import compensation, compensation_plan, observing
+from workbench.sagas import compensation, observing
 from workbench.sagas.instances import STATE_STYLES, STATES, STEP_MARKS, SagaInstance, count_by_state
 from workbench.tui.failures import BrokerTrouble, is_loss
 
@@ -305,7 +305,7 @@ class CompensateDialog(ModalScreen[None]):
 
     async def _plan_from_originals(self) -> None:
         """The instance observed again on a connection of its own that reads originals, as
-        `saga compensate` does (its plan is shown redacted: :meth:`_shown`)."""
+        `saga compensate` does (its plan is shown redacted: Plan.redacted)."""
         try:
             async with service.connect(self.context.target, originals=True) as conn:
                 _, instance = await observing.find_instance(
@@ -335,15 +335,6 @@ class CompensateDialog(ModalScreen[None]):
         if field.display:
             field.focus()
 
-    def _shown(self, event: compensation_plan.PlannedEvent) -> tuple[bytes | None, Headers, bytes]:
-        """(key, headers, value) of a planned event as shown: redacted by the [mask] rules (what is
-        published is not)."""
-        if self.redactor is None:
-            return event.key, event.headers, event.value
-        shown = self.redactor.redact(Event(event.topic, 0, 0, None, event.key, event.value, event.headers))
-        headers = tuple(h for h in shown.headers if h[0] != REDACTED_HEADER)
-        return shown.key, headers, shown.value or b"null"
-
     def action_close(self) -> None:
         if not self.running:  # never leave while publishing: the result must be seen
             self.dismiss(None)
@@ -357,7 +348,7 @@ class CompensateDialog(ModalScreen[None]):
         if self.refusal:
             for part in self.refusal.splitlines():
                 line(text, part, "red")
-        planned = self.plan
+        planned = None if self.plan is None else self.plan.redacted(self.redactor)  # what is published is not
         if planned is None:
             return text
         for note in planned.notes:
@@ -367,11 +358,11 @@ class CompensateDialog(ModalScreen[None]):
                 f"\nDry run: {len(planned.events)} event(s) would be published, newest step first", style="bold"
             )
         for n, event in enumerate(planned.events, 1):
-            key, headers, value = self._shown(event)
-            line(text, f"{n}. step {event.step} -> {event.topic}   key {(key or b'-').decode('utf-8', 'replace')}")
-            for name, raw in headers:
+            key = (event.key or b"-").decode("utf-8", "replace")
+            line(text, f"{n}. step {event.step} -> {event.topic}   key {key}")
+            for name, raw in event.headers:
                 line(text, f"     {name}: {bytes(raw).decode('utf-8', 'replace')}", "dim")
-            payload = json.dumps(json.loads(value), ensure_ascii=False)
+            payload = json.dumps(json.loads(event.value), ensure_ascii=False)
             line(text, f"     payload: {payload}")
         return text
 
