@@ -333,3 +333,5 @@ def test_a_compensation_is_shown_redacted_and_published_from_the_originals(wb, t
     originals += [json.loads(x) for x in wb("tail", "payments", "-o", "jsonl").stdout.splitlines()]
     sent = [json.loads(e["value"]) for e in originals if dict(e["headers"]).get("ce_id") in published]
     assert sent and all(v["customerId"].startswith("CUS-") for v in sent)  # the originals, not "****"
+    history = wb("saga", "history", corr, "-o", "json")  # the audit log is a file people read
+    assert history.exit_code == 0 and "****" in history.stdout and "CUS-" not in history.stdout

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from workbench import config
 from workbench.cli import output
 from workbench.cli.base import OutputOption, fail, fmt_of, run
 from workbench.cli.saga import SagaOption, Setup, SinceOption, find_saga, saga_app
@@ -140,6 +141,7 @@ def saga_compensate(
                 reason=reason,
                 since_ms=setup.since_ms,
                 wait_s=wait,
+                redactor=config.redactor_of(profile),
             )
         _print_execution(replace(done, plan=shown_plan(done.plan, profile)), fmt)
         if done.outcome == "failed":
@@ -154,8 +156,6 @@ def saga_compensate(
 
 def shown_plan(planned: Any, profile: Any) -> Any:
     """The plan as printed: its events redacted by the [mask] rules (what is published is not)."""
-    from workbench import config
-
     return planned.redacted(config.redactor_of(profile))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from workbench.broker import BrokerError, Connection, Event, Position, Unsupported
 from workbench.errors import CompensationRefused, WorkbenchError
 from workbench.events.envelope import format_timestamp
+from workbench.events.redaction import Redactor
 from workbench.sagas.audit import AuditLog, who
 from workbench.sagas.compensation_plan import Plan, plan
 from workbench.sagas.definitions import Matcher, SagaDef
@@ -207,8 +208,16 @@ async def confirm(
 
 
 def audit_record(
-    execution: Execution, *, profile: str, broker: str, reason: str | None, at_ms: int | None = None
+    execution: Execution,
+    *,
+    profile: str,
+    broker: str,
+    reason: str | None,
+    at_ms: int | None = None,
+    redactor: Redactor | None = None,
 ) -> dict[str, Any]:
+    """The audit log's record of an execution; the planned events' payloads redacted by the [mask]
+    rules (``redactor``), since the log is a file people read (`saga history`)."""
     at = at_ms if at_ms is not None else time.time_ns() // 1_000_000
     plan_ = execution.plan
     return {
@@ -222,7 +231,7 @@ def audit_record(
         "override": plan_.override,
         "state": plan_.state,
         "fingerprint": plan_.fingerprint,
-        "plan": [e.as_dict() for e in plan_.events],
+        "plan": [e.as_dict() for e in plan_.redacted(redactor).events],
         **execution.as_dict(),
     }
 
@@ -239,8 +248,10 @@ async def execute_and_record(
     reason: str | None,
     since_ms: int | None = None,
     wait_s: float = 10.0,
+    redactor: Redactor | None = None,
 ) -> Execution:
-    """:func:`execute`, with one audit record whatever happens (refused, failed, interrupted)."""
+    """:func:`execute`, with one audit record whatever happens (refused, failed, interrupted), its
+    payloads redacted by ``redactor``."""
     run = Execution(planned)
     try:
         await execute(conn, definition, planned, correlate, since_ms=since_ms, wait_s=wait_s, execution=run)
@@ -249,7 +260,7 @@ async def execute_and_record(
         run.error = str(exc) or type(exc).__name__
         raise
     finally:
-        audit.append(audit_record(run, profile=profile, broker=broker, reason=reason))
+        audit.append(audit_record(run, profile=profile, broker=broker, reason=reason, redactor=redactor))
     return run
 
 

@@ -407,6 +407,7 @@ class CompensateDialog(ModalScreen[None]):
                     broker=profile.shown_broker(),
                     reason="from the workbench",
                     wait_s=10.0,
+                    redactor=self.redactor,
                 )
         except Exception as exc:  # noqa: BLE001 - refused or failed: shown, and already in the audit log
             text.append(codecs.safe_text(f"Not done: {exc} (recorded in the audit log)"), style="red")
