@@ -335,3 +335,21 @@ def test_a_compensation_is_shown_redacted_and_published_from_the_originals(wb, t
     assert sent and all(v["customerId"].startswith("CUS-") for v in sent)  # the originals, not "****"
     history = wb("saga", "history", corr, "-o", "json")  # the audit log is a file people read
     assert history.exit_code == 0 and "****" in history.stdout and "CUS-" not in history.stdout
+
+
+def test_lag_explain_shows_the_stuck_event_redacted(planted):
+    import asyncio
+
+    from workbench import config, service
+
+    async def commit() -> None:
+        target = config.resolve(config.url_profile(f"local:{planted.db}"))
+        async with service.connect(target) as conn:
+            await conn.commit_offsets("billing", {("orders", 0): 0})
+
+    asyncio.run(commit())
+    for fmt in ("table", "json"):
+        explained = planted("lag", "explain", "billing", "--samples", "2", "--interval", "0.1", "-o", fmt)
+        assert explained.exit_code == 0, explained.output
+        assert "****" in explained.stdout
+        assert_clean(explained.stdout)
