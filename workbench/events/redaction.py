@@ -89,9 +89,6 @@ class MaskRule:
         """``value.card[*].number`` -> ``("value", "card", "*", "number")``."""
         return tuple(self.target.replace("[*]", ".*").split("."))
 
-    def describe(self) -> str:
-        return f"{self.kind} {self.target!r} ({self.style}{', filterable' if self.filterable else ''})"
-
 
 @dataclass(frozen=True)
 class MaskRules:
