@@ -114,6 +114,7 @@ class KafkaBase(Connection):
         self._partition_counts: dict[str, tuple[float, int]] = {}
         self._silent_nodes: dict[int, float] = {}  # node id -> when it last failed a controller request
         self._doubt_until = 0.0  # until then, controller requests ask first which node is named
+        self._controller_lock = asyncio.Lock()  # controller requests one at a time while in doubt
         self._readers: dict[PartitionReader, ThreadPoolExecutor] = {}
         self._closed = False
         self._in_flight: set[Future] = set()  # admin requests not settled yet
@@ -253,33 +254,40 @@ class KafkaBase(Connection):
         it (KRaft names any registered node at random, a dead one too until the controller fences
         it: ``broker.session.timeout.ms``, 9 s by default), and the request is tried again. The first
         two tries get CONTROLLER_TRY_S, each later one twice the one before (a slow link), all
-        within ``timeout_s``. For SILENT_MEMORY_S after a failed try, every controller request names
-        its node that way first, avoiding the nodes that failed (a healthy connection never does)."""
+        within ``timeout_s``. For SILENT_MEMORY_S after a failed try, controller requests go one at a
+        time, each naming its node that way first, avoiding the nodes that failed (a healthy
+        connection never does)."""
         deadline = time.monotonic() + self._timeout
-        now = time.monotonic()
-        failed = {node for node, when in self._silent_nodes.items() if now - when < SILENT_MEMORY_S}
-        named: int | None = None
-        if now < self._doubt_until:
-            # A try failed lately: the node that did not answer may be named again by any answer. Ask
-            # who is named first (avoiding the nodes known to be silent), so that a failure names it.
-            named = await self._name_controller(failed, topic, deadline)
         tries = 0
-        while True:
-            wait = max(min(CONTROLLER_TRY_S * 2 ** max(tries - 1, 0), deadline - time.monotonic()), 0.1)
-            tries += 1
-            try:
-                futures = ask(wait)
-            except KafkaException as exc:
-                raise self._error(exc, what) from None
-            results = await self._gather(futures)
-            gone = any(_node_gone(result) for result in results.values() if isinstance(result, BaseException))
-            if not gone or time.monotonic() >= deadline:
+        if time.monotonic() >= self._doubt_until:  # the usual case: one request, as it is
+            results = await self._try_controller(ask, what, CONTROLLER_TRY_S)
+            if not _any_gone(results):
                 return results
             self._doubt_until = time.monotonic() + SILENT_MEMORY_S
-            if named is not None:
-                failed.add(named)
-                self._silent_nodes[named] = time.monotonic()
-            named = await self._name_controller(failed, topic, deadline)
+            tries = 1
+        # One request at a time from here: each metadata answer changes the node librdkafka asks
+        # next, so naming a node and asking it must not interleave with another request's naming.
+        async with self._controller_lock:
+            while True:
+                now = time.monotonic()
+                failed = {node for node, when in self._silent_nodes.items() if now - when < SILENT_MEMORY_S}
+                named = await self._name_controller(failed, topic, deadline)
+                wait = max(min(CONTROLLER_TRY_S * 2 ** max(tries - 1, 0), deadline - time.monotonic()), 0.1)
+                results = await self._try_controller(ask, what, wait)
+                tries += 1
+                if not _any_gone(results) or time.monotonic() >= deadline:
+                    return results
+                self._doubt_until = time.monotonic() + SILENT_MEMORY_S
+                if named is not None:
+                    self._silent_nodes[named] = time.monotonic()
+
+    async def _try_controller(self, ask: Callable[[float], Mapping[Any, Future]], what: str, wait: float) -> dict:
+        """One try of ``ask`` given ``wait`` seconds: its results, like ``_gather``."""
+        try:
+            futures = ask(wait)
+        except KafkaException as exc:
+            raise self._error(exc, what) from None
+        return await self._gather(futures)
 
     async def _name_controller(self, avoid: set[int], topic: str | None, deadline: float) -> int | None:
         """Ask any live node for metadata (librdkafka takes its answer's controller for the next
@@ -309,9 +317,13 @@ class KafkaBase(Connection):
             raise self._error(exc, "listing topics") from None
 
 
-def _node_gone(exc: BaseException) -> bool:
-    err = kafka_error(exc)
-    return err is not None and err.code() in _NODE_GONE
+def _any_gone(results: Mapping[Any, Any]) -> bool:
+    """Whether a request's results say the node asked did not answer (asking another may help)."""
+    for result in results.values():
+        err = kafka_error(result) if isinstance(result, BaseException) else None
+        if err is not None and err.code() in _NODE_GONE:
+            return True
+    return False
 
 
 def check_name(name: Any) -> None:
