@@ -35,6 +35,7 @@ from workbench.tui.supervisor import RETRY_DELAYS, State, Supervisor
 from workbench.tui.widgets.topic_view import TopicView
 
 if TYPE_CHECKING:  # the screens and dialogs are imported when first opened (start-up time)
+    from workbench.lag_watch import IncrementalRefresh
     from workbench.tui.screens.lag import LagHistory
 
 DEFAULT_POSITION = Position.last(200)
@@ -150,6 +151,9 @@ class WorkbenchApp(App[None]):
         self.supervisor = Supervisor(retry_delays)
         self.keeper = Keeper(self, self.supervisor)
         self.groups_cache: tuple[float, list[GroupLag]] | None = None  # the last lag of every group
+        #: The lag view's reads on one connection: idle groups (no member, no lag) are read again only
+        #: every 6th refresh, as `lag --watch` does (a shared cluster has thousands of them).
+        self.lag_refresh: tuple[Connection, IncrementalRefresh] | None = None
         self.capabilities = Capabilities()
         self.lag_history: LagHistory | None = None  # made when the lag view first opens
         self._when_connected: Callable[[], object] | None = None  # a view asked for while connecting
@@ -345,7 +349,11 @@ class WorkbenchApp(App[None]):
         conn = self.conn
         if conn is None:
             raise ConnectionError("not connected: the workbench is reconnecting")
-        groups = await service.lag(conn)
+        if self.lag_refresh is None or self.lag_refresh[0] is not conn:
+            from workbench.lag_watch import IncrementalRefresh
+
+            self.lag_refresh = (conn, IncrementalRefresh(conn.lag))
+        groups = await self.lag_refresh[1]()
         if conn is self.conn:
             self.groups_cache = (time.monotonic(), groups)
         return groups
