@@ -353,3 +353,21 @@ def test_lag_explain_shows_the_stuck_event_redacted(planted):
         assert explained.exit_code == 0, explained.output
         assert "****" in explained.stdout
         assert_clean(explained.stdout)
+
+
+@pytest.mark.parametrize("filterable", [False, True])
+def test_trace_finds_a_masked_correlation_id_only_where_its_rule_is_filterable(wb, tmp_path, monkeypatch, filterable):
+    path = tmp_path / "workbench.toml"
+    path.write_text(
+        f'[mask]\n[[mask.rules]]\nheader = "correlation_id"\nstyle = "hash"\nfilterable = {str(filterable).lower()}\n'
+    )
+    monkeypatch.setenv("WORKBENCH_CONFIG", str(path))
+    wb("topics", "create", "orders")
+    wb("publish", "orders", "--file", "-", input=event_line() + "\n")
+    found = wb("trace", CORRELATION, "--since", "beginning", "-o", "json")
+    if not filterable:
+        assert found.exit_code == 5  # nobody probes a masked id by tracing it
+        return
+    assert found.exit_code == 0, found.output
+    (hop,) = json.loads(found.stdout)["hops"]
+    assert CORRELATION not in json.dumps(hop)  # found by its original, shown hashed

@@ -19,6 +19,7 @@ from workbench.broker import BrokerError, Connection, Event, NotFound, Position
 from workbench.errors import ExitCode, WorkbenchError
 from workbench.events import codecs
 from workbench.events.correlation import DEFAULT_RULES, CorrelationRules
+from workbench.events.redaction import filter_view_of
 
 __all__ = [
     "Hop",
@@ -88,6 +89,9 @@ class _Matcher:
                 self.needle = correlation_id.encode()
 
     def __call__(self, event: Event) -> bool:
+        """Whether ``event`` carries the id; a redacted event is matched as filters see it (a masked
+        correlation id is found only where its [mask] rule is filterable)."""
+        event = filter_view_of(event)
         needle = self.needle
         if needle is not None and not (
             (event.value is not None and needle in event.value)
