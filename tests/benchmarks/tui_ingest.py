@@ -1,7 +1,7 @@
 """How fast the stream view ingests events, and how fast the app answers keys meanwhile.
 
     python tests/benchmarks/tui_ingest.py [--seconds 10] [--rate 50000] [--capacity 10000]
-                                          [--live | --avro] [--profile FILE]
+                                          [--live | --avro] [--mask] [--profile FILE]
 
 By default a fresh local event log is filled with a backlog of demo-like events (JSON value,
 CloudEvents headers), then two phases read it from the beginning for the same time, at most
@@ -16,6 +16,10 @@ comes, so the stream view is fed at a steady rate however fast the machine reads
 With ``--avro`` the values are raw Avro (the same fields), decoded through a schema file mapped to
 the topic, as a profile's ``[[profiles.NAME.schemas]]`` does: both phases read through the decoding
 connection, so the ratio is the view's cost over decoding, and the rates are the Avro ingest figure.
+
+With ``--mask`` a profile file with [mask] rules (a field, a hashed field, a header and a card-number
+pattern: :data:`MASK`) applies to the topic: both phases read redacted events, so the rates are the
+ingest figure under redaction.
 
 With ``--live`` a producer process publishes as fast as it can while both phases follow the
 topic from its end instead (on a 2-core machine the producer, the reader and SQLite share the
@@ -67,6 +71,16 @@ AVRO_SCHEMA = {
         for name in ("orderId", "customerId", "amount", "currency", "correlationId")
     ],
 }
+MASK = """
+[mask]
+fields = ["value.customerId"]
+headers = ["correlation_id"]
+patterns = ['\\b(?:\\d[ -]?){12,18}\\d\\b']
+
+[[mask.rules]]
+field = "value.correlationId"
+style = "hash"
+"""
 #: With --avro: the .avsc file the topic's values are decoded with (main() writes it and sets this).
 avro_file: Path | None = None
 
@@ -432,6 +446,7 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=10_000)
     parser.add_argument("--live", action="store_true", help="follow a topic a producer process publishes to")
     parser.add_argument("--avro", action="store_true", help="raw Avro values, decoded with a schema file")
+    parser.add_argument("--mask", action="store_true", help="read through [mask] rules (redacted events)")
     parser.add_argument("--batch", type=int, default=1000, help="the live producer's batches")
     parser.add_argument("--profile", help="write a cProfile of the app phase here")
     parser.add_argument("--produce", action="store_true", help=argparse.SUPPRESS)
@@ -448,6 +463,9 @@ def main() -> None:
     where = Path(args.profile).resolve() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
+        if args.mask:
+            (Path(tmp) / "workbench.toml").write_text(MASK, encoding="utf-8")
+            os.environ["WORKBENCH_CONFIG"] = str(Path(tmp) / "workbench.toml")
         if args.avro:
             avro_file = Path(tmp) / "order.avsc"
             avro_file.write_text(json.dumps(AVRO_SCHEMA), encoding="utf-8")
