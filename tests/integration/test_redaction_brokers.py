@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 
 import aio_pika
@@ -20,11 +19,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from typer.testing import CliRunner
 
 from tests.brokers import endpoints
+from tests.integration.cli_support import unique, workbench
 from tests.integration.rabbitmq_support import eventually, require_rabbitmq
-from workbench.cli import app
 from workbench.events.redaction import REDACTED_HEADER
 
 EMAIL = "grace.planted@example.com"
@@ -56,18 +54,10 @@ ORDER_SCHEMA = {
 }
 
 
-def workbench(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
-
-
 def assert_clean(text: str | bytes) -> None:
     shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     for value in PLANTED:
         assert value not in shown, f"{value!r} leaked"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
