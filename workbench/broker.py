@@ -405,6 +405,12 @@ class Connection(abc.ABC):
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         """One result per event, in input order: confirmed, or the exact error."""
 
+    async def prepare_publish(self, topic: str) -> None:
+        """A hint that events for ``topic`` come soon (``publish --file`` gives it while it checks
+        its input): an adapter may make ready what its first publish would wait for. Sends nothing
+        and refuses nothing; the default does nothing."""
+        return None
+
     async def groups(self) -> list[GroupInfo]:
         raise Unsupported("this broker has no consumer groups")
 

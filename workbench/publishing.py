@@ -21,6 +21,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -336,6 +337,12 @@ class LineInput:
         self._stat: tuple[int, int] | None = None
         self.checked: Checked | None = None
 
+    @property
+    def regular(self) -> bool:
+        """A regular file: read from the disk (never waits on a writer), so its check may run in a
+        thread while the connection is made, and be stopped."""
+        return self._stdin is None
+
     def __enter__(self) -> LineInput:
         return self
 
@@ -347,9 +354,11 @@ class LineInput:
         if self._stdin is not None and self.name != "-":
             self._stdin.close()
 
-    def check(self, parse: LineParser) -> Checked:
+    def check(self, parse: LineParser, *, stop: threading.Event | None = None) -> Checked:
         """Every line parsed (and encoded) as it will be sent, nothing kept but counters; BadInput for
-        the first problem, naming the next ones, or for an input without events."""
+        the first problem, naming the next ones, or for an input without events. ``stop`` set (by
+        another thread: the check runs in one while the connection is made) ends it early, with
+        BadInput."""
         checked = Checked()
         partitions = checked.partitions
         problems: list[tuple[int, BadInput]] = []
@@ -359,6 +368,8 @@ class LineInput:
         try:
             check = parse.check
             for lineno, line in _lines(stream):
+                if not lineno & 0xFFF and stop is not None and stop.is_set():
+                    raise BadInput(f"{self.source}: the check was stopped at line {lineno}; nothing was published")
                 try:
                     partition = check(lineno, line)
                 except BadInput as exc:

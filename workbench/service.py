@@ -138,6 +138,9 @@ class PassThrough(Connection):
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         return await self.inner.publish(topic, events)
 
+    async def prepare_publish(self, topic: str) -> None:
+        await self.inner.prepare_publish(topic)
+
     async def peek(self, topic: str, count: int) -> list[Event]:
         return await self.inner.peek(topic, count)
 
@@ -168,6 +171,9 @@ class ReadOnlyConnection(PassThrough):
     async def publish(self, topic: str, events: Sequence[OutgoingEvent]) -> list[PublishResult]:
         self.profile.ensure_writable(f"publish to {topic!r}")
         raise AssertionError("unreachable")
+
+    async def prepare_publish(self, topic: str) -> None:
+        pass  # nothing is made ready for a publish that will be refused
 
     async def peek(self, topic: str, count: int) -> list[Event]:
         self.profile.ensure_writable(f"peek queue {topic!r} (requeues its messages)")

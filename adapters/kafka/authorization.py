@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 
-from workbench.broker import AccessDenied, OutgoingEvent, PublishResult, Timeout, Unreachable
+from workbench.broker import AccessDenied, BrokerError, OutgoingEvent, PublishResult, Timeout, Unreachable
 
 from .errors import not_authorized
 from .lag import GroupsMixin
@@ -36,6 +36,17 @@ class AuthorizationMixin(TopologyMixin, PublisherMixin, GroupsMixin):
         if events and not await self._may(topic, "write"):
             raise not_authorized(self._where, f"Write to topic {topic!r}")
         return await super().publish(topic, events)
+
+    async def prepare_publish(self, topic: str) -> None:
+        """The producer is made only for a user who may Write to the topic (asked as publish asks, and
+        trusted as long): one the ACLs refuse never asks the cluster for a producer id."""
+        self._check_open()
+        try:
+            may = await self._may(topic, "write")
+        except BrokerError:
+            return  # the publish asks again, and says what is wrong
+        if may:
+            await super().prepare_publish(topic)
 
     async def commit_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
         try:

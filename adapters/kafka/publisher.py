@@ -76,6 +76,18 @@ class PublisherMixin(KafkaBase):
             return []
         return await asyncio.to_thread(self._publish_sync, topic, events, count)
 
+    async def prepare_publish(self, topic: str) -> None:
+        """Make the producer now: librdkafka asks for the idempotent producer's id at once, and the
+        first delivery waits for it (0.5-1 s: its id is asked again on a 500 ms timer until a
+        broker learnt from the metadata is up). ``publish --file`` calls this while it checks its input."""
+        self._check_open()
+        await asyncio.to_thread(self._prepare_producer)
+
+    def _prepare_producer(self) -> None:
+        with self._producer_lock:
+            if not self._closed:
+                self._get_producer()
+
     async def _partition_count(self, topic: str) -> int:
         """The topic's partition count (NotFound when it does not exist), looked up again after
         METADATA_TTL_S. A look-up that fails for want of an answer while the count is known keeps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import queue
@@ -17,6 +18,7 @@ import typer
 
 from workbench.broker import (
     BrokerError,
+    Connection,
     NotFound,
     OutgoingEvent,
     PublishResult,
@@ -144,6 +146,22 @@ def publish(
     book: Journal | None = None
     lines: LineInput | None = None
     skipped = 0
+
+    def check_input(stop: threading.Event) -> None:
+        """Every line, before anything is sent; then the journal (it needs the count and the digest)."""
+        nonlocal book, skipped
+        assert lines is not None
+        checked = lines.check(parse, stop=stop)
+        if journal is not None:
+            book = Journal.open(
+                journal,
+                topic=topic,
+                broker=target.profile.shown_broker(),
+                lines=checked.events,
+                digest=lines.digest(key, header or [], raw, tombstones),
+            )
+            skipped = _skipped(book, checked)
+
     try:
         target.profile.ensure_writable(f"publish to {topic!r}")
         encode = _schema_encoding(target, value_schema, key_schema, schema_message, key_schema_message)
@@ -169,16 +187,8 @@ def publish(
             source = sys.stdin.buffer if file == "-" else _open_input(file)
         elif file is not None:
             lines = LineInput(file)
-            checked = lines.check(parse)  # every line, before anything is sent
-            if journal is not None:
-                book = Journal.open(
-                    journal,
-                    topic=topic,
-                    broker=target.profile.shown_broker(),
-                    lines=checked.events,
-                    digest=lines.digest(key, header or [], raw, tombstones),
-                )
-                skipped = _skipped(book, checked)
+            if not lines.regular:
+                check_input(threading.Event())  # a pipe: read (and spooled) whole before connecting
         else:
             assert value is not None
             single = _value_event(value, key, header or [], partition, encode)
@@ -186,7 +196,7 @@ def publish(
         if lines is not None:
             lines.close()
         fail(exc)
-    from workbench import publishing, service
+    from workbench import publishing
 
     placed = None if fmt == "table" else Placed(fmt)  # -o json lists the confirmed events
 
@@ -197,8 +207,9 @@ def publish(
             placed.add(batch, results)
 
     async def body() -> PublishReport:
-        async with service.connect(target) as conn:
-            info = await _destination(conn, topic)
+        async with contextlib.AsyncExitStack() as stack:
+            unchecked = check_input if lines is not None and lines.checked is None else None
+            conn, info = await _connect_checking(stack, target, topic, unchecked)
             size = batch_size_for(rate)
             if stream:
                 checking = _checking_partitions(parse, info, topic)
@@ -258,6 +269,47 @@ def _command_started() -> float:
     except (OSError, ValueError, IndexError, AttributeError):
         return time.monotonic()
     return time.monotonic() - age if 0 <= age < 60 else time.monotonic()
+
+
+async def _connect_checking(
+    stack: contextlib.AsyncExitStack, target: Any, topic: str, check: Callable[[threading.Event], None] | None
+) -> tuple[Connection, TopicInfo | None]:
+    """The connection (closed with ``stack``) and the destination topic, found while ``check`` reads
+    the whole input in a thread; the connection is told to get ready to publish meanwhile (Kafka's
+    idempotent producer waits 0.5-1 s for its id). Nothing is sent before the check has passed, and
+    a problem of the input is the error reported, as soon as it is found, whatever the broker does."""
+    from workbench import service
+
+    async def connected() -> tuple[Connection, TopicInfo | None]:
+        conn = await stack.enter_async_context(service.connect(target))
+        info = await _destination(conn, topic)
+        if check is not None:
+            await conn.prepare_publish(topic)
+        return conn, info
+
+    if check is None:
+        return await connected()
+    stop = threading.Event()
+    checking = asyncio.ensure_future(asyncio.to_thread(check, stop))
+    connecting = asyncio.ensure_future(connected())
+    try:
+        done, _ = await asyncio.wait((checking, connecting), return_when=asyncio.FIRST_EXCEPTION)
+        if checking in done:
+            checking.result()  # the input's problem, at once
+        await checking  # the input's problem first, the broker's after
+        return await connecting
+    finally:
+        stop.set()  # (a check that ended already is not affected)
+        for task in (checking, connecting):
+            if not task.done():
+                task.cancel()
+            task.add_done_callback(_retrieved)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """An abandoned task's outcome, taken (its error is not the one reported)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _destination(conn: Any, topic: str) -> TopicInfo | None:
