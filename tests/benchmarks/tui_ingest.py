@@ -27,8 +27,12 @@ cores: the producer, not the view, sets the rate).
 
 While the app phase runs the script also records what blocks the event loop: the garbage
 collector's pauses (``gc.callbacks``), the time each screen refresh takes (compositing and
-writing the frame), and the loop's stalls (how late a 5 ms timer fires). With ``--profile`` the
-app phase runs under cProfile. ``tests/benchmarks/test_tui_ingest.py`` asserts on the figures;
+writing the frame), and the loop's stalls (how late a 5 ms timer fires); each key's latency split
+into the wait for its action, then for the refresh that shows it, then that refresh; the CPU the
+loop's thread used (the rest of the time it waited: for the adapter's reading thread, which holds
+the GIL while it builds events, or for a core); the pump's batches and the view's updates. With
+``--profile`` the app phase runs under cProfile. The script imports workbench from the checkout
+it is in (not an installed copy). ``tests/benchmarks/test_tui_ingest.py`` asserts on the figures;
 this script prints them.
 """
 
@@ -51,15 +55,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastavro
+ROOT = Path(__file__).resolve().parents[2]  # the repository: the producer imports workbench from it
+if __name__ == "__main__":  # measure this checkout, not whichever workbench is installed
+    sys.path.insert(0, str(ROOT))
 
-from workbench import config, service
-from workbench.broker import Event, OutgoingEvent, Position
-from workbench.events.schemas.files import FileRule
+import fastavro  # noqa: E402
+
+from workbench import config, service  # noqa: E402
+from workbench.broker import Event, OutgoingEvent, Position  # noqa: E402
+from workbench.events.schemas.files import FileRule  # noqa: E402
 
 TOPIC = "ingest"
 PARTITIONS = 3
-ROOT = Path(__file__).resolve().parents[2]  # the repository: the producer imports workbench from it
 KEY_GAP = 0.2  # seconds between two key presses
 DEFAULT_RATE = 50_000
 TICK = 0.005  # the stall probe's timer
@@ -190,6 +197,8 @@ class Pauses:
     gc: list[tuple[int, float]] = field(default_factory=list)  # (generation, pause)
     frames: list[float] = field(default_factory=list)  # one per screen refresh
     stalls: list[float] = field(default_factory=list)  # how late each TICK timer fired
+    batches: list[int] = field(default_factory=list)  # events in each batch the pump appended
+    updates: int = 0  # coalesced updates the stream view handled
 
     def summary(self) -> list[str]:
         def q(values: list[float], p: float) -> float:
@@ -210,6 +219,11 @@ class Pauses:
                     f"gc generation {generation}:          {len(pauses)} collections, "
                     f"max {max(pauses) * 1000:.1f} ms, {sum(pauses) * 1000:.0f} ms in all"
                 )
+        if self.batches:
+            lines.append(
+                f"pump batches:              {len(self.batches)}, p50 {sorted(self.batches)[len(self.batches) // 2]:,} "
+                f"events, max {max(self.batches):,}; stream view updates: {self.updates}"
+            )
         if self.stalls:
             lines.append(
                 f"event-loop stalls:         p95 {q(self.stalls, 0.95):.1f} ms, max {max(self.stalls) * 1000:.1f} ms "
@@ -226,7 +240,12 @@ class Phase:
     published: int
     received: int
     latencies: list[float] = field(default_factory=list)  # seconds, one per key press (app phase)
+    waits: list[float] = field(default_factory=list)  # of which: until the key's action ran
+    gaps: list[float] = field(default_factory=list)  # then until the refresh that shows it began
+    own_frames: list[float] = field(default_factory=list)  # and that refresh itself
     dropped: int = 0
+    cpu: float = 0.0  # seconds of CPU the app's thread (the event loop) used (app phase)
+    load: float = 0.0  # the machine's load average (1 min) at the end
     notes: list[str] = field(default_factory=list)
     pauses: Pauses = field(default_factory=Pauses)
 
@@ -238,9 +257,9 @@ class Phase:
     def published_rate(self) -> float:
         return self.published / self.seconds
 
-    def latency_ms(self, q: float) -> float:
-        """The ``q`` quantile (0..1) of the key latencies, in milliseconds (nearest rank)."""
-        ordered = sorted(self.latencies)
+    def latency_ms(self, q: float, of: list[float] | None = None) -> float:
+        """The ``q`` quantile (0..1) of the key latencies (or of ``of``), in milliseconds (nearest rank)."""
+        ordered = sorted(self.latencies if of is None else of)
         return ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000
 
 
@@ -356,11 +375,25 @@ async def follow_in_app(
 
             setattr(listing, name, timed)
         phase = Phase(0.0, 0, 0)
+        batches, extend = phase.pauses.batches, stream.buffer.extend
+
+        def counted_extend(events_) -> None:
+            batches.append(len(events_))
+            extend(events_)
+
+        stream.buffer.extend = counted_extend  # type: ignore[method-assign]
+        sync = listing.sync
+
+        def counted_sync() -> None:
+            phase.pauses.updates += 1
+            sync()
+
+        listing.sync = counted_sync  # type: ignore[method-assign]
         app.screen._compositor_refresh = timed_refresh(app.screen, painted, phase.pauses.frames)  # type: ignore[method-assign]
         first_end = await end_count(probe)
         first_received = stream.buffer.received
         probe_task = asyncio.get_running_loop().create_task(stall_probe(phase.pauses.stalls))
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         keys = ("up", "end")
         with gc_pauses(phase.pauses.gc), profile or contextlib.nullcontext():
             while time.perf_counter() - started < seconds:
@@ -375,8 +408,15 @@ async def follow_in_app(
                     await asyncio.sleep(0.001)
                 else:
                     phase.notes.append(f"key {key!r}: no response within 5 s")
+                if len(acted) > before and painted and painted[-1] >= acted[before]:
+                    frame = phase.pauses.frames[-1]
+                    phase.waits.append(acted[before] - sent)
+                    phase.gaps.append(max(painted[-1] - frame - acted[before], 0.0))
+                    phase.own_frames.append(frame)
                 phase.latencies.append((painted[-1] if painted else time.perf_counter()) - sent)
         phase.seconds = time.perf_counter() - started
+        phase.cpu = time.thread_time() - cpu_started
+        phase.load = os.getloadavg()[0]
         probe_task.cancel()
         phase.received = stream.buffer.received - first_received
         phase.published = await end_count(probe) - first_end
@@ -435,6 +475,20 @@ def describe(baseline: Phase, app: Phase, capacity: int, rate: float, live: bool
         lines.append(
             f"key press -> repaint:      p50 {app.latency_ms(0.5):.1f} ms, p95 {app.latency_ms(0.95):.1f} ms, "
             f"max {max(app.latencies) * 1000:.1f} ms over {len(app.latencies)} presses"
+        )
+    for what, values in (
+        ("until its action", app.waits),
+        ("then until its refresh", app.gaps),
+        ("then its refresh", app.own_frames),
+    ):
+        if values:
+            lines.append(
+                f"  {what + ':':24s}p50 {app.latency_ms(0.5, values):.1f} ms, "
+                f"p95 {app.latency_ms(0.95, values):.1f} ms, max {max(values) * 1000:.1f} ms"
+            )
+    if app.cpu:
+        lines.append(
+            f"event loop's thread:       {app.cpu:.2f} s of CPU in {app.seconds:.1f} s; load average {app.load:.1f}"
         )
     return lines + app.pauses.summary() + app.notes
 
