@@ -12,7 +12,7 @@ from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -74,6 +74,7 @@ class EventList(ScrollView, can_focus=True):
         self._syncing = False
         self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(CACHED_ROWS)
         self._style: Style | None = None
+        self._frame: tuple[int, int, Style] | None = None  # (width, first row, style) while a frame renders
 
     # ------------------------------------------------------------------ state
 
@@ -158,10 +159,23 @@ class EventList(ScrollView, can_focus=True):
         self._style = None
         self._cache.clear()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of one frame: the geometry is looked up once for all of them (each lookup walks
+        the widget's styles, which cost as much as a row while a screenful is repainted ten times a
+        second)."""
+        self._frame = (self.scrollable_content_region.width, self.scroll_offset.y, self._base_style())
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        row = self.scroll_offset.y + y
-        base = self._base_style()
+        width, top, base = self._frame or (
+            self.scrollable_content_region.width,
+            self.scroll_offset.y,
+            self._base_style(),
+        )
+        row = top + y
         if row >= len(self.buffer) or width <= 0:
             return Strip.blank(width, base)
         seq = self._first_seq + row
