@@ -8,7 +8,8 @@ Pure asyncio, no Textual: the TUI's stream view reads the buffer; a CLI could to
 - :class:`Pump` runs :func:`workbench.service.tail` in an asyncio task and appends its batches.
   It asks the adapter for the next batch only after the previous one is appended (the adapter
   fetches on demand: backpressure), and stops asking while paused. Its ``notify`` callback is
-  called at most once per ``interval`` however many batches arrive (plus once when it ends).
+  called at most once per ``interval`` however many batches arrive (plus once when it ends), and
+  at most once per ``flood_interval`` while each notification carries ``flood`` events or more.
   When the adapter loses the broker during the read and keeps retrying (``on_outage`` of
   :meth:`Connection.read`), the pump says so (``outage``) and simply goes on once it reads again:
   no gap, no duplicate, no new read.
@@ -33,6 +34,12 @@ DEFAULT_CAPACITY = 10_000
 #: Seconds between two notifications, at most: each one repaints the stream view, so while events
 #: stream in the screen is painted about ten times a second and key presses get the rest of the time.
 DEFAULT_INTERVAL = 0.1
+#: While events pour in (at least :data:`FLOOD` between two notifications), the next one waits
+#: :data:`FLOOD_INTERVAL` instead: each repaint then replaces every row on screen anyway (nobody
+#: reads 1,000 events in 100 ms), and a key press, which waits for the repaint in progress and
+#: then for its own, finds the event loop free twice as often.
+FLOOD = 1000
+FLOOD_INTERVAL = 0.2
 #: Events asked of the adapter at once. The pump takes in about one batch per turn of the event
 #: loop, and a turn that paints the screen can last 100 ms on a loaded 2-core machine: batches
 #: of 5,000 keep that at 50,000 events/s, and a read that has caught up gets smaller ones anyway.
@@ -159,7 +166,8 @@ class Pump:
     """Reads ``topic`` from ``start`` through :func:`service.tail` into ``buffer``.
 
     ``notify()`` is called (in the event loop) when there is something new to show: at most once
-    per ``interval`` seconds of ``clock`` while batches arrive, and once more when the read ends
+    per ``interval`` seconds of ``clock`` while batches arrive (``flood_interval`` after a
+    notification that carried ``flood`` events or more), and once more when the read ends
     (done, failed or stopped). ``error`` holds what ended a failed read. ``outage`` is the error of
     a broker outage the adapter is riding out (None once it reads again; ``outages`` counts them);
     both changes are notified at once.
@@ -177,6 +185,8 @@ class Pump:
         partitions: Sequence[int] | None = None,
         notify: Callable[[], object] = lambda: None,
         interval: float = DEFAULT_INTERVAL,
+        flood: int = FLOOD,
+        flood_interval: float = FLOOD_INTERVAL,
         clock: Clock = time.monotonic,
         batch_size: int | None = DEFAULT_BATCH,
         until: Position | None = None,
@@ -193,6 +203,8 @@ class Pump:
         self.report = report  # kept up to date by service.tail: what was read of each partition
         self._notify = notify
         self.interval = interval
+        self.flood = flood
+        self.flood_interval = max(flood_interval, interval)
         self.clock = clock
         self.batch_size = batch_size  # None: the adapter's default
         self.state: PumpState = "idle"
@@ -208,6 +220,8 @@ class Pump:
         self._gate.set()
         self._last_notify: float | None = None
         self._pending: asyncio.TimerHandle | None = None
+        self._unnotified = 0  # events appended since the last notification
+        self._gap = interval  # the time the next notification waits for: interval, or flood_interval
 
     # ------------------------------------------------------------------ control
 
@@ -303,7 +317,7 @@ class Pump:
                         await self._gate.wait()
                         self.held = 0
                     self.buffer.extend(batch)
-                    self._batch_appended()
+                    self._batch_appended(len(batch))
                     await asyncio.sleep(0)  # let the UI run even if the adapter never waits
             self.state = "done"
         except asyncio.CancelledError:
@@ -318,13 +332,14 @@ class Pump:
             self._cancel_pending()
             self._notify_now()
 
-    def _batch_appended(self) -> None:
+    def _batch_appended(self, count: int) -> None:
+        self._unnotified += count
         now = self.clock()
-        if self._last_notify is None or now - self._last_notify >= self.interval:
+        if self._last_notify is None or now - self._last_notify >= self._gap:
             self._cancel_pending()
             self._notify_now()
         elif self._pending is None:
-            delay = self.interval - (now - self._last_notify)
+            delay = self._gap - (now - self._last_notify)
             self._pending = asyncio.get_running_loop().call_later(delay, self._flush_pending)
 
     def _flush_pending(self) -> None:
@@ -337,6 +352,8 @@ class Pump:
             self._pending = None
 
     def _notify_now(self) -> None:
+        self._gap = self.flood_interval if self._unnotified >= self.flood else self.interval
+        self._unnotified = 0
         self._last_notify = self.clock()
         self.notifications += 1
         self._notify()
