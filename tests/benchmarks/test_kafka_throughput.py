@@ -12,8 +12,13 @@ workbench and baseline publishes), because one run on a shared 2-core machine is
   end offsets read before starting, writing one ``json.dumps`` line per event to /dev/null.
 
 kcat's publish figure (``kcat -P``, idempotent, acks=all; it sends each whole line as the value)
-is reported too when ``kcat`` is on PATH (that part alone is skipped otherwise). The issue's targets are ratios of 0.8 (publish) and 0.7 (tail); the asserts are the
-regression floors (0.3 publish, 0.5 tail), and the measured ratios are printed as they are.
+is reported too when ``kcat`` is on PATH (that part alone is skipped otherwise). The issue's targets
+are ratios of 0.8 (publish) and 0.7 (tail); the asserts are the regression floors (0.5 publish, 0.5
+tail), and the measured ratios are printed as they are.
+
+Both sides start from compiled bytecode (``bytecode.compiled_env``), as an installed copy does: a
+checkout under PYTHONDONTWRITEBYTECODE=1 would otherwise compile the workbench's modules from source
+on every run (~0.13 s of CPU the baseline, whose libraries come compiled, never pays).
 
 Needs Kafka on 127.0.0.1:9092 (``bash tests/brokers/brokers.sh up``); without it this fails.
 """
@@ -28,6 +33,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.benchmarks.bytecode import compiled_env
 from tests.benchmarks.conftest import best_of, measure, report
 from tests.benchmarks.test_local_throughput import N, make_input
 from tests.brokers import endpoints
@@ -120,6 +126,7 @@ def make_topic(admin):
 def test_publish_and_tail_200k(tmp_path, make_topic):
     source = tmp_path / "200k.jsonl"
     make_input(source)
+    env = compiled_env(tmp_path / "bytecode")
     wb = [sys.executable, "-m", "workbench", "--broker", f"kafka://{BOOTSTRAP}"]
 
     # ---- publish: best of 2 each, alternating, every run into its own fresh topic (the tail
@@ -128,11 +135,11 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
     topics: dict[str, list[str]] = {"baseline": [], "ours": []}
     for _ in range(2):
         topics["baseline"].append(make_topic("base"))
-        run = measure([sys.executable, "-c", BASELINE_PUBLISH, BOOTSTRAP, topics["baseline"][-1], str(source)])
+        run = measure([sys.executable, "-c", BASELINE_PUBLISH, BOOTSTRAP, topics["baseline"][-1], str(source)], env=env)
         assert f"{N} confirmed, 0 failed".encode() in run.stdout
         pub_runs["baseline"].append(run)
         topics["ours"].append(make_topic("wb"))
-        run = measure([*wb, "publish", topics["ours"][-1], "--file", str(source)])
+        run = measure([*wb, "publish", topics["ours"][-1], "--file", str(source)], env=env)
         assert f"{N:,} confirmed, 0 failed".encode() in run.stdout, run.stdout
         pub_runs["ours"].append(run)
     baseline_pub = min(pub_runs["baseline"], key=lambda r: r.seconds)
@@ -163,10 +170,13 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
     # ---- tail: best of 2 each, from the beginning to the end of each topic
     with open("/dev/null", "wb") as devnull:
         baseline_tail = best_of(
-            2, [sys.executable, "-c", BASELINE_TAIL, BOOTSTRAP, base_topic, str(PARTITIONS), str(N)], stdout=devnull
+            2,
+            [sys.executable, "-c", BASELINE_TAIL, BOOTSTRAP, base_topic, str(PARTITIONS), str(N)],
+            stdout=devnull,
+            env=env,
         )
         ours_tail = best_of(
-            2, [*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"], stdout=devnull
+            2, [*wb, "tail", ours_topic, "--from", "beginning", "--max", str(N), "-o", "jsonl"], stdout=devnull, env=env
         )
     assert baseline_tail.stderr.strip().endswith(str(N).encode())
     counted = subprocess.run(
@@ -185,7 +195,7 @@ def test_publish_and_tail_200k(tmp_path, make_topic):
         peak_rss_mb=ours_tail.peak_rss_mb,
     )
     # `publish` checks the whole input before it sends anything (nothing half-done on a malformed
-    # line), and that pass cannot overlap with sending; a cheap parse of key/value lines makes up
-    # for it. This floor only catches regressions; the README reports the measured ratio.
-    assert pub_ratio >= 0.3, f"publish ratio {pub_ratio:.2f} (target 0.8)"
+    # line): that pass cannot overlap with sending, only with connecting (the producer gets its id
+    # meanwhile). This floor only catches regressions; the README reports the measured ratio.
+    assert pub_ratio >= 0.5, f"publish ratio {pub_ratio:.2f} (target 0.8)"
     assert tail_ratio >= 0.5, f"tail ratio {tail_ratio:.2f} (target 0.7)"
