@@ -196,6 +196,7 @@ class Pauses:
 
     gc: list[tuple[int, float]] = field(default_factory=list)  # (generation, pause)
     frames: list[float] = field(default_factory=list)  # one per screen refresh
+    frames_cpu: list[float] = field(default_factory=list)  # the CPU each one used (the rest it waited)
     stalls: list[float] = field(default_factory=list)  # how late each TICK timer fired
     batches: list[int] = field(default_factory=list)  # events in each batch the pump appended
     updates: int = 0  # coalesced updates the stream view handled
@@ -211,6 +212,10 @@ class Pauses:
                 f"screen refreshes:          {len(self.frames)}, p50 {q(self.frames, 0.5):.1f} ms, "
                 f"p95 {q(self.frames, 0.95):.1f} ms, max {max(self.frames) * 1000:.1f} ms, "
                 f"{sum(self.frames):.2f} s in all"
+            )
+            lines.append(
+                f"  of which CPU:            p50 {q(self.frames_cpu, 0.5):.1f} ms, p95 {q(self.frames_cpu, 0.95):.1f} ms, "
+                f"{sum(self.frames_cpu):.2f} s in all"
             )
         for generation in (0, 1, 2):
             pauses = [s for g, s in self.gc if g == generation]
@@ -328,14 +333,15 @@ async def stall_probe(into: list[float]) -> None:
         into.append(max(time.perf_counter() - asked - TICK, 0.0))
 
 
-def timed_refresh(screen, painted: list[float], frames: list[float]) -> Callable[[], None]:
+def timed_refresh(screen, painted: list[float], frames: list[float], cpu: list[float]) -> Callable[[], None]:
     refresh = screen._compositor_refresh
 
     def timed() -> None:
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.thread_time()
         refresh()
         painted.append(time.perf_counter())
         frames.append(painted[-1] - began)
+        cpu.append(time.thread_time() - cpu_began)
 
     return timed
 
@@ -389,7 +395,9 @@ async def follow_in_app(
             sync()
 
         listing.sync = counted_sync  # type: ignore[method-assign]
-        app.screen._compositor_refresh = timed_refresh(app.screen, painted, phase.pauses.frames)  # type: ignore[method-assign]
+        app.screen._compositor_refresh = timed_refresh(
+            app.screen, painted, phase.pauses.frames, phase.pauses.frames_cpu
+        )  # type: ignore[method-assign]
         first_end = await end_count(probe)
         first_received = stream.buffer.received
         probe_task = asyncio.get_running_loop().create_task(stall_probe(phase.pauses.stalls))
