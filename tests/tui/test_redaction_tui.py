@@ -192,7 +192,8 @@ async def test_planted_values_are_shown_copied_and_saved_masked_and_copy_origina
         assert len(lines) == 2 and leaks(saved) == []
         assert all([REDACTED_HEADER, "true"] in json.loads(line)["headers"] for line in lines)
 
-    result = CliRunner().invoke(cli, ["--profile", "demo", "publish", TOPIC, "--file", str(app.main.saved)])
+    argv = ["--profile", "demo", "publish", TOPIC, "--file", str(app.main.saved)]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, argv)  # the CLI runs its own event loop
     assert result.exit_code != 0 and "redacted copy" in result.output, result.output
 
 
