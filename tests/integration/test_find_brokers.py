@@ -53,7 +53,15 @@ def kafka_topic():
     name = f"wb-find-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(30)
     try:
-        producer = Producer({"bootstrap.servers": endpoints.KAFKA_BOOTSTRAP, "partitioner": "murmur2_random"})
+        # Idempotent: the first sends to a topic just created may be retried, and a retried batch
+        # must not land after a later one (the windows below count on each partition's order).
+        producer = Producer(
+            {
+                "bootstrap.servers": endpoints.KAFKA_BOOTSTRAP,
+                "partitioner": "murmur2_random",
+                "enable.idempotence": True,
+            }
+        )
         for i in range(1200):
             value = json.dumps({"n": i, "status": "failed" if i % 100 == 7 else "ok"}).encode()
             producer.produce(name, value=value, key=f"order-{i % 200}".encode(), timestamp=BASE_MS + i * 1000)
