@@ -121,6 +121,7 @@ class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsM
         self._readers[reader] = executor
         outage = Outage(on_outage)
         lost: KafkaError | None = None  # librdkafka said every broker is down: look whether so
+        unanswered = 0  # looks in a row that no broker answered
         try:
             await loop.run_in_executor(executor, reader.open)
             if follow and on_live is not None:  # assigned at offsets from the end seen: nothing newer is missed
@@ -144,13 +145,23 @@ class KafkaConnection(AuthorizationMixin, TopologyMixin, PublisherMixin, GroupsM
                     # itself: a follow read waits, and looks more often) and when it is back. A
                     # "brokers down" report is confirmed this way first: it may be an old one.
                     # Any broker may answer (reader.look): one node of a cluster dying is no outage.
+                    # One look unanswered is no outage by itself: right after a cluster node dies,
+                    # librdkafka may send it there; the next look goes to a live one. Two in a
+                    # row, or librdkafka saying every broker is down, is one.
                     try:
                         await loop.run_in_executor(executor, reader.look, min(self._timeout, LOOK_S))
                     except (Unreachable, Timeout) as exc:
                         if not follow:
                             raise
-                        outage.begin(self._error(lost, f"reading {topic!r}") if lost else exc)
+                        unanswered += 1
+                        if lost or unanswered > 1 or outage.active:
+                            outage.begin(self._error(lost, f"reading {topic!r}") if lost else exc)
+                        else:
+                            lost = None
+                            idle_since = time.monotonic() - IDLE_CHECK_S + OUTAGE_PROBE_S  # look again soon
+                            continue
                     else:
+                        unanswered = 0
                         outage.end()
                     lost = None
                     idle_since = time.monotonic()
